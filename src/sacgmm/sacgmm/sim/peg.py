@@ -1,0 +1,125 @@
+"""Peg insertion: a 50 mm cylindrical peg held in the gripper, a board with a 56 mm hole.
+
+Geometry (``config/tasks/peg.yaml``): the board top is ``geometry.board_top`` above the
+ground; the hole is a blind polygonal hole (``hole_sides`` sides, inscribed diameter
+``hole_diameter``, depth ``hole_depth``). The peg is a dynamic rigid body attached to the
+gripper by a force-limited fixed constraint (``grasp_max_force``): contacts with the board
+push, tilt and shift it in the hand, and it can jam in the hole.
+
+Target frame: origin on the hole axis at the TCP height reached when the peg tip is
+``goal_depth`` below the board surface; axes parallel to the world's.
+
+Success: the peg tip is inside the hole footprint and at least ``success_depth`` below the
+board surface (read from the simulated peg pose).
+
+Sensor: ``obs["tactile"]``, ``(2, 64, 64)`` uint8 indentation images of the two fingertip pads
+(see :class:`sacgmm.sim.sensors.TactileSensor`).
+
+Dense reward (``dense=True``): ``-distance(peg tip, hole goal point)`` in metres per step.
+"""
+from __future__ import annotations
+
+import numpy as np
+from gymnasium import spaces
+
+from sacgmm.sim.base import SimTaskEnv
+from sacgmm.sim.robot import (FINGER_LINKS, GRIPPER_LINK, create_static_boxes,
+                              regular_polygon_hole)
+from sacgmm.sim.sensors import TactileSensor
+
+
+class PegInsertionEnv(SimTaskEnv):
+    """``sacgmm/PegInsertion-v0``; options and conventions in :mod:`sacgmm.sim.base`."""
+
+    TASK = "peg"
+
+    def _build_scene(self) -> None:
+        p, g = self.bullet, self.cfg["geometry"]
+        self.g = g
+        r_hole = g["hole_diameter"] / 2
+        depth = g["hole_depth"]
+        half = g["board_half_size"]
+        top = g["board_top"]
+        colour = [0.55, 0.45, 0.35, 1.0]
+        boxes = regular_polygon_hole(r_hole, 0.02, depth, -depth / 2, int(g["hole_sides"]),
+                                     half, colour)
+        # the solid block under the hole (its floor is the bottom of the blind hole)
+        below = top - depth
+        boxes.append({"half": [half, half, below / 2], "pos": [0, 0, -depth - below / 2],
+                      "rgba": [0.45, 0.36, 0.28, 1.0]})
+        self.board = create_static_boxes(p, boxes, [0.55, 0, top])
+        p.changeDynamics(self.board, -1, lateralFriction=g["lateral_friction"])
+        r = g["peg_diameter"] / 2
+        L = g["peg_length"]
+        pc = p.createCollisionShape(p.GEOM_CYLINDER, radius=r, height=L)
+        pv = p.createVisualShape(p.GEOM_CYLINDER, radius=r, length=L, rgbaColor=[0.2, 0.4, 0.8, 1])
+        self.peg = p.createMultiBody(g["peg_mass"], pc, pv, basePosition=[0.55, 0, 0.5])
+        p.changeDynamics(self.peg, -1, lateralFriction=g["lateral_friction"])
+        for fl in FINGER_LINKS + (GRIPPER_LINK,):
+            p.setCollisionFilterPair(self.robot.uid, self.peg, fl, -1, 0)
+        # TCP -> peg centre, in the gripper link frame
+        self._peg_center_below_tcp = L / 2 - g["peg_top_above_tcp"]
+        self._tip_below_tcp = L - g["peg_top_above_tcp"]
+        self._grasp_cid = None
+        self.tactile = TactileSensor(p, self.robot, self.cfg["sensor"]) if self.sensor else None
+
+    def _place_scene(self, target: np.ndarray) -> np.ndarray:
+        g = self.g
+        target = target.copy()
+        # z of the origin: TCP height with the peg tip goal_depth below the board top
+        target[2] = g["board_top"] - g["goal_depth"] + self._tip_below_tcp
+        self.bullet.resetBasePositionAndOrientation(
+            self.board, [target[0], target[1], g["board_top"]], [0, 0, 0, 1])
+        return target
+
+    def _after_reset(self) -> None:
+        p = self.bullet
+        tcp = self.robot.tcp_position()
+        centre = tcp - np.array([0, 0, self._peg_center_below_tcp])
+        p.resetBasePositionAndOrientation(self.peg, centre.tolist(), [0, 0, 0, 1])
+        p.resetBaseVelocity(self.peg, [0, 0, 0], [0, 0, 0])
+        r0 = np.array(p.getMatrixFromQuaternion(self.robot.orientation)).reshape(3, 3)
+        child_in_link = r0.T @ np.array([0, 0, -self._peg_center_below_tcp])
+        link_pos = (np.asarray(self.robot.tcp_local) + child_in_link).tolist()
+        # orientation of the peg relative to the gripper link: world identity
+        inv = p.invertTransform([0, 0, 0], self.robot.orientation)[1]
+        self._grasp_cid = p.createConstraint(
+            self.robot.uid, GRIPPER_LINK, self.peg, -1, p.JOINT_FIXED, [0, 0, 0],
+            link_pos, [0, 0, 0], parentFrameOrientation=inv)
+        p.changeConstraint(self._grasp_cid, maxForce=float(self.g["grasp_max_force"]))
+
+    def _remove_episode_objects(self) -> None:
+        if self._grasp_cid is not None:
+            self.bullet.removeConstraint(self._grasp_cid)
+            self._grasp_cid = None
+
+    def peg_tip(self) -> np.ndarray:
+        """World position (m) of the centre of the peg's bottom face."""
+        p = self.bullet
+        pos, orn = p.getBasePositionAndOrientation(self.peg)
+        rot = np.array(p.getMatrixFromQuaternion(orn)).reshape(3, 3)
+        return np.asarray(pos) - rot[:, 2] * self.g["peg_length"] / 2
+
+    def _is_success(self) -> bool:
+        tip = self.peg_tip()
+        lateral = float(np.hypot(*(tip[:2] - self._target[:2])))
+        depth = self.g["board_top"] - tip[2]
+        return lateral < self.g["hole_diameter"] / 2 and depth >= self.g["success_depth"]
+
+    def _goal_tip(self) -> np.ndarray:
+        return np.array([self._target[0], self._target[1],
+                         self.g["board_top"] - self.g["goal_depth"]])
+
+    def _shaping(self, tcp: np.ndarray) -> float:
+        return -float(np.linalg.norm(self.peg_tip() - self._goal_tip()))
+
+    def _sensor_spaces(self) -> dict:
+        s = int(self.cfg["sensor"]["size"])
+        return {"tactile": spaces.Box(0, 255, shape=(2, s, s), dtype=np.uint8)}
+
+    def _sensor_obs(self) -> dict:
+        return {"tactile": self.tactile.images()}
+
+    def _task_info(self) -> dict:
+        tip = self.peg_tip()
+        return {"peg_tip": tip, "peg_depth": float(self.g["board_top"] - tip[2])}
