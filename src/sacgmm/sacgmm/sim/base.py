@@ -148,6 +148,7 @@ class SimTaskEnv(gym.Env):
         self._box_low = np.asarray(box["low"], dtype=float)
         self._box_high = np.asarray(box["high"], dtype=float)
 
+        self.render_world = None  # low-poly mirror for sensor images (sacgmm.sim.render)
         self.bullet = connect_direct()
         p = self.bullet
         p.setTimeStep(1.0 / self.physics_hz)
@@ -320,6 +321,9 @@ class SimTaskEnv(gym.Env):
         return render_rgb(p, 320, 240, view, proj)
 
     def close(self):
+        if getattr(self, "render_world", None) is not None:
+            self.render_world.close()
+            self.render_world = None
         if getattr(self, "bullet", None) is not None:
             try:
                 self.bullet.disconnect()

@@ -25,6 +25,7 @@ from gymnasium import spaces
 from sacgmm.sim.base import SimTaskEnv
 from sacgmm.sim.robot import (FINGER_LINKS, GRIPPER_LINK, create_static_boxes,
                               regular_polygon_hole)
+from sacgmm.sim.render import RenderWorld
 from sacgmm.sim.sensors import TactileSensor
 
 
@@ -33,9 +34,9 @@ class PegInsertionEnv(SimTaskEnv):
 
     TASK = "peg"
 
-    def _build_scene(self) -> None:
-        p, g = self.bullet, self.cfg["geometry"]
-        self.g = g
+    def _make_objects(self, p) -> tuple[int, int]:
+        """Board and peg bodies in PyBullet client ``p`` (physics or render mirror)."""
+        g = self.cfg["geometry"]
         r_hole = g["hole_diameter"] / 2
         depth = g["hole_depth"]
         half = g["board_half_size"]
@@ -47,21 +48,33 @@ class PegInsertionEnv(SimTaskEnv):
         below = top - depth
         boxes.append({"half": [half, half, below / 2], "pos": [0, 0, -depth - below / 2],
                       "rgba": [0.45, 0.36, 0.28, 1.0]})
-        self.board = create_static_boxes(p, boxes, [0.55, 0, top])
-        p.changeDynamics(self.board, -1, lateralFriction=g["lateral_friction"])
+        board = create_static_boxes(p, boxes, [0.55, 0, top])
         r = g["peg_diameter"] / 2
         L = g["peg_length"]
         pc = p.createCollisionShape(p.GEOM_CYLINDER, radius=r, height=L)
         pv = p.createVisualShape(p.GEOM_CYLINDER, radius=r, length=L, rgbaColor=[0.2, 0.4, 0.8, 1])
-        self.peg = p.createMultiBody(g["peg_mass"], pc, pv, basePosition=[0.55, 0, 0.5])
+        peg = p.createMultiBody(g["peg_mass"], pc, pv, basePosition=[0.55, 0, 0.5])
+        return board, peg
+
+    def _build_scene(self) -> None:
+        p, g = self.bullet, self.cfg["geometry"]
+        self.g = g
+        self.board, self.peg = self._make_objects(p)
+        p.changeDynamics(self.board, -1, lateralFriction=g["lateral_friction"])
         p.changeDynamics(self.peg, -1, lateralFriction=g["lateral_friction"])
         for fl in FINGER_LINKS + (GRIPPER_LINK,):
             p.setCollisionFilterPair(self.robot.uid, self.peg, fl, -1, 0)
-        # TCP -> peg centre, in the gripper link frame
+        L = g["peg_length"]
         self._peg_center_below_tcp = L / 2 - g["peg_top_above_tcp"]
         self._tip_below_tcp = L - g["peg_top_above_tcp"]
         self._grasp_cid = None
-        self.tactile = TactileSensor(p, self.robot, self.cfg["sensor"]) if self.sensor else None
+        self.tactile = None
+        if self.sensor:
+            self.render_world = RenderWorld(p, self.robot)
+            board, peg = self._make_objects(self.render_world.p)
+            self.render_world.track(self.board, board)
+            self.render_world.track(self.peg, peg)
+            self.tactile = TactileSensor(self.render_world.p, self.robot, self.cfg["sensor"])
 
     def _place_scene(self, target: np.ndarray) -> np.ndarray:
         g = self.g
@@ -118,6 +131,7 @@ class PegInsertionEnv(SimTaskEnv):
         return {"tactile": spaces.Box(0, 255, shape=(2, s, s), dtype=np.uint8)}
 
     def _sensor_obs(self) -> dict:
+        self.render_world.sync()
         return {"tactile": self.tactile.images()}
 
     def _task_info(self) -> dict:
