@@ -52,14 +52,15 @@ def marker_assets(dict_name: str, marker_id: int, side: float) -> tuple[Path, Pa
     key = hashlib.sha1(png.tobytes() + f"{side:.6f}".encode()).hexdigest()[:12]
     d = cache_dir()
     tex = d / f"aruco_{dict_name}_{marker_id}_{key}.png"
-    obj = d / f"aruco_plate_{key}.obj"
+    obj = d / f"aruco_plate_v2_{key}.obj"
     if not tex.exists():
         atomic_write_bytes(tex, png.tobytes())
     if not obj.exists():
         h = side / 2
         text = "\n".join([
             "# square plate for an ArUco texture, normal +x",
-            f"v 0 {h} {-h}", f"v 0 {-h} {-h}", f"v 0 {-h} {h}", f"v 0 {h} {h}",
+            # seen from +x with z up, +y is to the right: u along +y, v along +z
+            f"v 0 {-h} {-h}", f"v 0 {h} {-h}", f"v 0 {h} {h}", f"v 0 {-h} {h}",
             "vt 0 0", "vt 1 0", "vt 1 1", "vt 0 1",
             "vn 1 0 0",
             "f 1/1/1 2/2/1 3/3/1", "f 1/1/1 3/3/1 4/4/1", ""])

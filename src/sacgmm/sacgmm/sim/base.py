@@ -33,7 +33,8 @@ import numpy as np
 from gymnasium import spaces
 
 from sacgmm.sim.config import load_task_config
-from sacgmm.sim.robot import FINGER_LINKS, GRIPPER_LINK, Robot, connect_direct
+from sacgmm.sim.robot import (FINGER_LINKS, GRIPPER_LINK, Robot, connect_direct,
+                              link_point_to_com)
 
 END_REASONS = ("success", "safety_box", "time_limit")
 
@@ -99,9 +100,12 @@ class Grasp:
         if self.cid is None:
             if dist <= self.capture_radius:
                 p = self.env.bullet
+                parent, _ = link_point_to_com(p, self.env.robot.uid, GRIPPER_LINK,
+                                              self.env.robot.tcp_local.tolist())
+                child, _ = link_point_to_com(p, self.body, self.link, self.local_point)
                 self.cid = p.createConstraint(
                     self.env.robot.uid, GRIPPER_LINK, self.body, self.link, p.JOINT_POINT2POINT,
-                    [0, 0, 0], self.env.robot.tcp_local.tolist(), self.local_point)
+                    [0, 0, 0], parent, child)
                 p.changeConstraint(self.cid, maxForce=self.max_force)
                 self.env.robot.set_fingers(self.closed_angle)
         elif dist > self.slip_distance:

@@ -23,7 +23,7 @@ import numpy as np
 from gymnasium import spaces
 
 from sacgmm.sim.base import SimTaskEnv
-from sacgmm.sim.robot import (FINGER_LINKS, GRIPPER_LINK, create_static_boxes,
+from sacgmm.sim.robot import (FINGER_LINKS, GRIPPER_LINK, create_static_boxes, link_point_to_com,
                               regular_polygon_hole)
 from sacgmm.sim.render import RenderWorld
 from sacgmm.sim.sensors import TactileSensor
@@ -96,9 +96,10 @@ class PegInsertionEnv(SimTaskEnv):
         link_pos = (np.asarray(self.robot.tcp_local) + child_in_link).tolist()
         # orientation of the peg relative to the gripper link: world identity
         inv = p.invertTransform([0, 0, 0], self.robot.orientation)[1]
+        parent_pos, parent_orn = link_point_to_com(p, self.robot.uid, GRIPPER_LINK, link_pos, inv)
         self._grasp_cid = p.createConstraint(
             self.robot.uid, GRIPPER_LINK, self.peg, -1, p.JOINT_FIXED, [0, 0, 0],
-            link_pos, [0, 0, 0], parentFrameOrientation=inv)
+            parent_pos, [0, 0, 0], parentFrameOrientation=parent_orn)
         p.changeConstraint(self._grasp_cid, maxForce=float(self.g["grasp_max_force"]))
 
     def _remove_episode_objects(self) -> None:

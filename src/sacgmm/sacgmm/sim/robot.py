@@ -130,6 +130,15 @@ class Robot:
             targetPositions=list(targets.values()), forces=[50.0, 20.0, 20.0, 5.0, 5.0])
 
 
+def link_point_to_com(bullet: Any, body: int, link: int, point, orn=(0, 0, 0, 1)):
+    """Express a point (and orientation) given in a link's URDF frame in the link's inertial
+    (centre-of-mass) frame, which is what ``createConstraint`` pivots are relative to."""
+    info = bullet.getDynamicsInfo(body, link)
+    inv_pos, inv_orn = bullet.invertTransform(info[3], info[4])
+    pos, q = bullet.multiplyTransforms(inv_pos, inv_orn, list(point), list(orn))
+    return list(pos), list(q)
+
+
 def quat_from_euler(bullet: Any, euler) -> list[float]:
     return list(bullet.getQuaternionFromEuler(list(euler)))
 

@@ -1,0 +1,199 @@
+"""Door opening: pull a miniature spring-loaded door open by its handle.
+
+Geometry (``config/tasks/door.yaml``): a panel on a vertical hinge, opening towards the robot;
+a closing spring (torque ``-(spring_preload + spring_stiffness * angle) - hinge_damping * rate``,
+applied at every physics step) swings it shut against a door stop when released. The handle is a
+horizontal bar ``handle_standoff`` in front of the panel, grasped by the force-limited grasp of
+:class:`sacgmm.sim.base.Grasp` (it slips if pulled off the handle's arc).
+
+An ArUco marker (``marker.dictionary``, ``marker.id``) is textured on the *back* of the door. A
+static camera placed at bearing ``direction_deg`` from the door can only see the back face once
+the door is open past roughly 30 degrees. **Success is decided by detecting the marker with
+``cv2.aruco`` in that camera's rendered image** (every ``check_every`` control steps), never by
+reading the hinge angle.
+
+Target frame: origin at the handle's grasp point with the door open at ``goal_angle``; axes
+parallel to the world's. The sampled reference point of the randomisation is the hinge foot.
+
+Sensor: ``obs["rgb"]``, ``(64, 64, 3)`` uint8 from a camera mounted on the gripper.
+
+Dense reward (``dense=True``): ``-|TCP - handle|`` (m) plus ``0.5 * angle`` (rad).
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from gymnasium import spaces
+
+from sacgmm.sim.aruco import MarkerDetector, marker_assets
+from sacgmm.sim.base import Grasp, SimTaskEnv
+from sacgmm.sim.render import RenderWorld
+from sacgmm.sim.sensors import GripperRGBCamera, look_at, render_rgb
+
+
+def rot_open(angle: float, v) -> np.ndarray:
+    """Rotate a world-frame xy vector by the door opening ``angle`` (rad, about -z)."""
+    c, s = math.cos(angle), math.sin(angle)
+    x, y = v[0], v[1]
+    return np.array([x * c + y * s, -x * s + y * c] + list(v[2:]))
+
+
+class DoorOpeningEnv(SimTaskEnv):
+    """``sacgmm/DoorOpening-v0``; options and conventions in :mod:`sacgmm.sim.base`."""
+
+    TASK = "door"
+
+    def _handle_local(self) -> np.ndarray:
+        g = self.cfg["geometry"]
+        return np.array([-(g["panel_thickness"] / 2 + g["handle_standoff"]),
+                         -g["handle_from_hinge"], g["handle_height"]])
+
+    def _make_objects(self, p) -> int:
+        """Door (frame + hinged panel + marker plate) in client ``p``."""
+        g = self.cfg["geometry"]
+        w, h, t = g["panel_width"], g["panel_height"], g["panel_thickness"]
+        z0 = g["panel_bottom"]
+        hl = self._handle_local()
+        so = g["handle_standoff"]
+        # fixed frame: a hinge post and a door stop behind the free edge
+        frame_boxes = [([0.02, 0.02, (z0 + h) / 2], [t / 2 + 0.03, 0.03, (z0 + h) / 2]),
+                       ([0.01, 0.02, 0.05], [t / 2 + 0.011, -w + 0.03, z0 + h / 2])]
+        fcol = p.createCollisionShapeArray(
+            shapeTypes=[p.GEOM_BOX] * 2, halfExtents=[b[0] for b in frame_boxes],
+            collisionFramePositions=[b[1] for b in frame_boxes],
+            collisionFrameOrientations=[[0, 0, 0, 1]] * 2)
+        fvis = p.createVisualShapeArray(
+            shapeTypes=[p.GEOM_BOX] * 2, halfExtents=[b[0] for b in frame_boxes],
+            radii=[0, 0], lengths=[0, 0], fileNames=["", ""], meshScales=[[1, 1, 1]] * 2,
+            planeNormals=[[0, 0, 1]] * 2, flags=[0, 0],
+            visualFramePositions=[b[1] for b in frame_boxes],
+            visualFrameOrientations=[[0, 0, 0, 1]] * 2,
+            rgbaColors=[[0.35, 0.25, 0.2, 1]] * 2)
+        # panel link (frame on the hinge axis) with the handle bar and its two standoffs
+        parts = [([t / 2, w / 2, h / 2], [0, -w / 2, z0 + h / 2], [0.8, 0.75, 0.6, 1]),
+                 ([0.006, 0.04, 0.006], hl.tolist(), [0.2, 0.2, 0.2, 1]),
+                 ([so / 2, 0.005, 0.005], [-(t / 2 + so / 2), hl[1] + 0.035, hl[2]],
+                  [0.2, 0.2, 0.2, 1]),
+                 ([so / 2, 0.005, 0.005], [-(t / 2 + so / 2), hl[1] - 0.035, hl[2]],
+                  [0.2, 0.2, 0.2, 1])]
+        n = len(parts)
+        pcol = p.createCollisionShapeArray(
+            shapeTypes=[p.GEOM_BOX] * n, halfExtents=[q[0] for q in parts],
+            collisionFramePositions=[q[1] for q in parts],
+            collisionFrameOrientations=[[0, 0, 0, 1]] * n)
+        pvis = p.createVisualShapeArray(
+            shapeTypes=[p.GEOM_BOX] * n, halfExtents=[q[0] for q in parts], radii=[0] * n,
+            lengths=[0] * n, fileNames=[""] * n, meshScales=[[1, 1, 1]] * n,
+            planeNormals=[[0, 0, 1]] * n, flags=[0] * n,
+            visualFramePositions=[q[1] for q in parts],
+            visualFrameOrientations=[[0, 0, 0, 1]] * n, rgbaColors=[q[2] for q in parts])
+        m = g["marker"]
+        obj, tex = marker_assets(m["dictionary"], int(m["id"]), float(m["side"]))
+        mvis = p.createVisualShape(p.GEOM_MESH, fileName=str(obj), meshScale=[1, 1, 1])
+        door = p.createMultiBody(
+            0, fcol, fvis, basePosition=[0.7, 0.15, 0],
+            linkMasses=[g["panel_mass"], 0.0], linkCollisionShapeIndices=[pcol, -1],
+            linkVisualShapeIndices=[pvis, mvis],
+            linkPositions=[[0, 0, 0], [t / 2 + 0.001, -w / 2, z0 + h / 2]],
+            linkOrientations=[[0, 0, 0, 1]] * 2,
+            linkInertialFramePositions=[[0, -w / 2, z0 + h / 2], [0, 0, 0]],
+            linkInertialFrameOrientations=[[0, 0, 0, 1]] * 2, linkParentIndices=[0, 1],
+            linkJointTypes=[p.JOINT_REVOLUTE, p.JOINT_FIXED],
+            linkJointAxis=[[0, 0, -1], [0, 0, 1]])
+        # hinge range: shut (0) to fully open; the lower limit is the door stop
+        p.changeDynamics(door, 0, jointLowerLimit=0.0, jointUpperLimit=1.7)
+        tid = p.loadTexture(str(tex))
+        p.changeVisualShape(door, 1, textureUniqueId=tid, rgbaColor=[1, 1, 1, 1])
+        return door
+
+    def _build_scene(self) -> None:
+        p, g = self.bullet, self.cfg["geometry"]
+        self.g = g
+        self.door = self._make_objects(p)
+        self.disable_finger_collisions(self.door, [0])
+        self.grasp = Grasp(self, self.door, 0, self._handle_local(), g["grasp"])
+        self.render_world = RenderWorld(p, self.robot)  # always: the ArUco camera needs it
+        proxy = self._make_objects(self.render_world.p)
+        self.render_world.track(self.door, proxy)
+        cam = self.cfg["aruco_camera"]
+        self.aruco_size = int(cam["size"])
+        self.aruco_proj = self.render_world.p.computeProjectionMatrixFOV(
+            float(cam["fov"]), 1.0, float(cam["near"]), float(cam["far"]))
+        self.check_every = int(cam["check_every"])
+        self.detector = MarkerDetector(g["marker"]["dictionary"])
+        self.marker_id = int(g["marker"]["id"])
+        self.gripper_camera = (GripperRGBCamera(self.render_world.p, self.robot, self.cfg["sensor"])
+                               if self.sensor else None)
+        self._detected = False
+
+    def _place_scene(self, hinge: np.ndarray) -> np.ndarray:
+        g, p = self.g, self.bullet
+        hinge = hinge.copy()
+        hinge[2] = 0.0
+        p.resetBasePositionAndOrientation(self.door, hinge.tolist(), [0, 0, 0, 1])
+        p.resetJointState(self.door, 0, 0.0, 0.0)
+        p.setJointMotorControl2(self.door, 0, p.VELOCITY_CONTROL, force=0.0)
+        self._hinge = hinge
+        origin = hinge + rot_open(float(g["goal_angle"]), self._handle_local())
+        cam = self.cfg["aruco_camera"]
+        # camera aimed at the centre of the door's back face when opened to ~45 deg
+        centre = hinge + rot_open(math.radians(45), [0, -g["panel_width"] / 2, 0])
+        centre[2] = g["panel_bottom"] + g["panel_height"] / 2
+        b = math.radians(float(cam["direction_deg"]))
+        eye = centre + float(cam["distance"]) * np.array([math.cos(b), -math.sin(b), 0.0])
+        eye[2] = g["handle_height"] + float(cam["height"])
+        self.aruco_view = look_at(self.render_world.p, eye, centre, [0, 0, 1])
+        self._detected = False
+        return origin
+
+    def _remove_episode_objects(self) -> None:
+        self.grasp.release()
+        self.grasp.n_slips = 0
+
+    def door_angle(self) -> float:
+        """Opening angle of the door (rad, 0 = shut)."""
+        return float(self.bullet.getJointState(self.door, 0)[0])
+
+    def _before_physics_step(self) -> None:
+        q, qd = self.bullet.getJointState(self.door, 0)[:2]
+        g = self.g
+        tau = -(g["spring_preload"] + g["spring_stiffness"] * max(q, 0.0)) - g["hinge_damping"] * qd
+        self.bullet.setJointMotorControl2(self.door, 0, self.bullet.TORQUE_CONTROL, force=tau)
+
+    def aruco_image(self) -> np.ndarray:
+        """The static camera's RGB image (``size x size x 3`` uint8) of the current state."""
+        self.render_world.sync()
+        return render_rgb(self.render_world.p, self.aruco_size, self.aruco_size,
+                          self.aruco_view, self.aruco_proj)
+
+    def marker_visible(self) -> bool:
+        """Render the static camera and run ``cv2.aruco`` detection for the door's marker."""
+        return self.marker_id in self.detector.detect(self.aruco_image())
+
+    def _after_control_step(self, tcp: np.ndarray) -> None:
+        self.grasp.update(tcp)
+        if self._steps % self.check_every == 0:
+            self._detected = self.marker_visible()
+
+    def _is_success(self) -> bool:
+        return self._detected
+
+    def _shaping(self, tcp: np.ndarray) -> float:
+        return -float(np.linalg.norm(tcp - self.grasp.point_world())) + 0.5 * self.door_angle()
+
+    def _sensor_spaces(self) -> dict:
+        s = int(self.cfg["sensor"]["size"])
+        return {"rgb": spaces.Box(0, 255, shape=(s, s, 3), dtype=np.uint8)}
+
+    def _sensor_obs(self) -> dict:
+        self.render_world.sync()
+        return {"rgb": self.gripper_camera.image()}
+
+    def _task_info(self) -> dict:
+        return {"door_angle": self.door_angle(), "grasped": self.grasp.held,
+                "marker_detected": self._detected, "slips": self.grasp.n_slips}
+
+    def force_open(self, angle: float) -> None:
+        """Set the door to ``angle`` (rad) at rest (for tests and calibration of the camera)."""
+        self.bullet.resetJointState(self.door, 0, float(angle), 0.0)
