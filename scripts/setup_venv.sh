@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Create or refresh the project's virtual environment in .venv (idempotent).
+# Re-installs only when requirements.txt or the package metadata changed.
+set -euo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+venv="$root/.venv"
+py="${PYTHON:-python3}"
+if [ ! -x "$venv/bin/python" ]; then
+    "$py" -m venv "$venv"
+    "$venv/bin/python" -m pip install --quiet --upgrade pip
+fi
+stamp="$venv/.sacgmm-stamp"
+want="$(cat "$root/requirements.txt" "$root/src/sacgmm/setup.py" "$root/src/sacgmm/setup.cfg" | sha256sum | cut -d' ' -f1)"
+if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
+    "$venv/bin/python" -m pip install --quiet -r "$root/requirements.txt"
+    "$venv/bin/python" -m pip install --quiet --no-deps -e "$root/src/sacgmm"
+    echo "$want" > "$stamp"
+fi

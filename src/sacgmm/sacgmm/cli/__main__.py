@@ -1,0 +1,3 @@
+from sacgmm.cli.main import main
+
+raise SystemExit(main())

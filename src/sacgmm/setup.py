@@ -1,0 +1,48 @@
+"""ament_python package for sacgmm; also a plain pip-installable Python package.
+
+``pip install -e src/sacgmm`` works without ROS: only ``sacgmm.ros`` imports rclpy.
+Exact, tested versions of every dependency are pinned in the repository's requirements.txt.
+"""
+from glob import glob
+import os
+
+from setuptools import find_packages, setup
+
+package_name = "sacgmm"
+here = os.path.dirname(os.path.abspath(__file__))
+
+
+def _shared(pattern: str) -> list[str]:
+    """Files from the repository's top level (config/, launch/) when building from a checkout."""
+    top = os.path.normpath(os.path.join(here, "..", ".."))
+    return sorted(os.path.relpath(p, here) for p in glob(os.path.join(top, pattern)))
+
+
+setup(
+    name=package_name,
+    version="0.1.0",
+    packages=find_packages(exclude=["test"]),
+    data_files=[
+        ("share/ament_index/resource_index/packages", ["resource/" + package_name]),
+        ("share/" + package_name, ["package.xml"]),
+        ("share/" + package_name + "/config", _shared("config/*.yaml")),
+        ("share/" + package_name + "/launch", _shared("launch/*.launch.py")),
+    ],
+    python_requires=">=3.10",
+    install_requires=["numpy", "scipy", "scikit-learn", "PyYAML", "matplotlib"],
+    extras_require={
+        # never an unpinned torch: it pulls a multi-GB CUDA build
+        "rl": ["torch==2.13.0"],
+        "sim": ["pybullet", "gymnasium", "opencv-python-headless", "imageio"],
+    },
+    zip_safe=True,
+    maintainer="sacgmm maintainers",
+    maintainer_email="maintainers@sacgmm.dev",
+    description="SAC-GMM: stable GMM skills from demonstrations, refined by soft actor-critic.",
+    license="MIT",
+    entry_points={
+        "console_scripts": [
+            "sacgmm = sacgmm.cli.main:main",
+        ],
+    },
+)
