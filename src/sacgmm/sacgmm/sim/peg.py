@@ -60,7 +60,8 @@ class PegInsertionEnv(SimTaskEnv):
         p, g = self.bullet, self.cfg["geometry"]
         self.g = g
         self.board, self.peg = self._make_objects(p)
-        p.changeDynamics(self.board, -1, lateralFriction=g["lateral_friction"])
+        for link in range(-1, p.getNumJoints(self.board)):
+            p.changeDynamics(self.board, link, lateralFriction=g["lateral_friction"])
         p.changeDynamics(self.peg, -1, lateralFriction=g["lateral_friction"])
         for fl in FINGER_LINKS + (GRIPPER_LINK,):
             p.setCollisionFilterPair(self.robot.uid, self.peg, fl, -1, 0)
