@@ -26,6 +26,7 @@ setup(
         ("share/ament_index/resource_index/packages", ["resource/" + package_name]),
         ("share/" + package_name, ["package.xml"]),
         ("share/" + package_name + "/config", _shared("config/*.yaml")),
+        ("share/" + package_name + "/config/tasks", _shared("config/tasks/*.yaml")),
         ("share/" + package_name + "/launch", _shared("launch/*.launch.py")),
     ],
     python_requires=">=3.10",

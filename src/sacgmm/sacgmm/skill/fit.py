@@ -41,12 +41,13 @@ from sacgmm.skill.projections import clip_symmetric_eigenvalues, nearest_spd
 _LOG_2PI = math.log(2.0 * math.pi)
 DEFAULT_LIKELIHOOD_WEIGHT = 0.02
 DEFAULT_EPS_FRACTION = 0.2
+MAX_OPT_SAMPLES = 2000
 CHOL_FLOOR_FRACTION = 0.005   # min std of a gating Gaussian, relative to the RMS position
 
 
 def fit_skill(demos: Sequence[np.ndarray], dt: float, n_components: int = 3, stable: bool = True,
               seed: int = 0, *, eps: float | None = None, max_iter: int = 300,
-              likelihood_weight: float = DEFAULT_LIKELIHOOD_WEIGHT, n_init: int = 3,
+              likelihood_weight: float = DEFAULT_LIKELIHOOD_WEIGHT, n_init: int = 1,
               frame: str = "target") -> GMMSkill:
     """Fit a GMR skill to demonstrations.
 
@@ -93,7 +94,10 @@ def fit_skill(demos: Sequence[np.ndarray], dt: float, n_components: int = 3, sta
         eps = DEFAULT_EPS_FRACTION * math.sqrt(v2 / x2)
     if not (math.isfinite(eps) and eps > 0):
         raise ValueError(f"eps must be a positive contraction rate (1/s), got {eps!r}")
-    problem = _StableProblem(x, v, k, eps, likelihood_weight, v2)
+    # Consecutive samples at robot rates are nearly duplicates: optimise on an evenly strided
+    # subset of at most MAX_OPT_SAMPLES (the EM initialisation above used all of them).
+    stride = max(1, int(math.ceil(n / MAX_OPT_SAMPLES)))
+    problem = _StableProblem(x[::stride], v[::stride], k, eps, likelihood_weight, v2)
     theta0 = problem.initial(gm)
     res = minimize(problem.loss_and_grad, theta0, jac=True, method="L-BFGS-B",
                    options={"maxiter": max_iter, "maxcor": 20, "ftol": 1e-10, "gtol": 1e-7})
