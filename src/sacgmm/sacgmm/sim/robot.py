@@ -18,6 +18,8 @@ dynamic body: it is stopped by contacts (a jammed peg pushes back) instead of be
 from __future__ import annotations
 
 import math
+import os
+import sys
 from typing import Any
 
 import numpy as np
@@ -37,7 +39,16 @@ def connect_direct():
     import pybullet_data
     from pybullet_utils import bullet_client
 
-    client = bullet_client.BulletClient(connection_mode=pybullet.DIRECT)
+    # the C library prints "argv[0]=" on stdout when connecting, which would corrupt
+    # machine-readable output (``sacgmm eval --json``): send it to stderr instead
+    sys.stdout.flush()
+    saved = os.dup(1)
+    try:
+        os.dup2(2, 1)
+        client = bullet_client.BulletClient(connection_mode=pybullet.DIRECT)
+    finally:
+        os.dup2(saved, 1)
+        os.close(saved)
     client.setAdditionalSearchPath(pybullet_data.getDataPath())
     return client
 
@@ -143,7 +154,10 @@ def quat_from_euler(bullet: Any, euler) -> list[float]:
     return list(bullet.getQuaternionFromEuler(list(euler)))
 
 
-MAX_VISUAL_ARRAY = 16  # pybullet 3.2.7 crashes on larger createVisualShapeArray calls
+MAX_SHAPE_ARRAY = 16
+"""PyBullet (3.2.x, ``MAX_COMPOUND_COLLISION_SHAPES``) keeps at most 16 shapes per
+``createCollisionShapeArray`` call and *silently drops the rest*; ``createVisualShapeArray``
+crashes on larger arrays. Compound bodies with more boxes are therefore split in chunks."""
 
 
 def _visual_boxes(bullet: Any, boxes: list[dict], rgba) -> int:
@@ -171,71 +185,18 @@ def create_static_boxes(bullet: Any, boxes: list[dict], position,
                         rgba=(0.6, 0.6, 0.6, 1.0)) -> int:
     """A fixed body made of boxes ``[{half, pos, yaw?, rgba?}]`` (m, rad, body frame).
 
-    PyBullet 3.2.7 silently drops (collision) or crashes on (visual) shape arrays of more than
-    16 shapes, so the boxes are split in chunks of 16: the first on the base, the others on
-    child links rigidly fixed to it.
+    Both the collision and the visual shapes are split in chunks of at most
+    :data:`MAX_SHAPE_ARRAY` boxes (see there): the first chunk on the base, the others on
+    zero-mass child links rigidly fixed to it (link frames coincide with the base frame), so
+    every box collides. ``position`` is the base position in the world (m).
     """
-    chunks = [boxes[i:i + MAX_VISUAL_ARRAY] for i in range(0, len(boxes), MAX_VISUAL_ARRAY)]
+    chunks = [boxes[i:i + MAX_SHAPE_ARRAY] for i in range(0, len(boxes), MAX_SHAPE_ARRAY)]
     col = [_collision_boxes(bullet, c) for c in chunks]
     vis = [_visual_boxes(bullet, c, rgba) for c in chunks]
     k = len(vis) - 1
     return bullet.createMultiBody(
         0, col[0], vis[0], basePosition=list(position),
         linkMasses=[0] * k, linkCollisionShapeIndices=col[1:], linkVisualShapeIndices=vis[1:],
-        linkPositions=[[0, 0, 0]] * k, linkOrientations=[[0, 0, 0, 1]] * k,
-        linkInertialFramePositions=[[0, 0, 0]] * k,
-        linkInertialFrameOrientations=[[0, 0, 0, 1]] * k,
-        linkParentIndices=[0] * k, linkJointTypes=[bullet.JOINT_FIXED] * k,
-        linkJointAxis=[[0, 0, 1]] * k)
-
-
-def link_point_to_com(bullet: Any, body: int, link: int, point, orn=(0, 0, 0, 1)):
-    """Express a point (and orientation) given in a link's URDF frame in the link's inertial
-    (centre-of-mass) frame, which is what ``createConstraint`` pivots are relative to."""
-    info = bullet.getDynamicsInfo(body, link)
-    inv_pos, inv_orn = bullet.invertTransform(info[3], info[4])
-    pos, q = bullet.multiplyTransforms(inv_pos, inv_orn, list(point), list(orn))
-    return list(pos), list(q)
-
-
-def quat_from_euler(bullet: Any, euler) -> list[float]:
-    return list(bullet.getQuaternionFromEuler(list(euler)))
-
-
-MAX_VISUAL_ARRAY = 16  # pybullet 3.2.7 crashes on larger createVisualShapeArray calls
-
-
-def _visual_boxes(bullet: Any, boxes: list[dict], rgba) -> int:
-    n = len(boxes)
-    # every array must be given: pybullet 3.2.7 crashes on missing ones
-    return bullet.createVisualShapeArray(
-        shapeTypes=[bullet.GEOM_BOX] * n, halfExtents=[list(b["half"]) for b in boxes],
-        radii=[0.0] * n, lengths=[0.0] * n, fileNames=[""] * n, meshScales=[[1, 1, 1]] * n,
-        planeNormals=[[0, 0, 1]] * n, flags=[0] * n,
-        visualFramePositions=[list(b["pos"]) for b in boxes],
-        visualFrameOrientations=[list(bullet.getQuaternionFromEuler([0, 0, b.get("yaw", 0.0)]))
-                                 for b in boxes],
-        rgbaColors=[list(b.get("rgba", rgba)) for b in boxes])
-
-
-def create_static_boxes(bullet: Any, boxes: list[dict], position,
-                        rgba=(0.6, 0.6, 0.6, 1.0)) -> int:
-    """A fixed body made of boxes ``[{half, pos, yaw?, rgba?}]`` (m, rad, body frame).
-
-    Collision is one compound shape on the base; visuals are split over visual-only child links
-    when there are more than 16 boxes.
-    """
-    col = bullet.createCollisionShapeArray(
-        shapeTypes=[bullet.GEOM_BOX] * len(boxes), halfExtents=[list(b["half"]) for b in boxes],
-        collisionFramePositions=[list(b["pos"]) for b in boxes],
-        collisionFrameOrientations=[list(bullet.getQuaternionFromEuler([0, 0, b.get("yaw", 0.0)]))
-                                    for b in boxes])
-    chunks = [boxes[i:i + MAX_VISUAL_ARRAY] for i in range(0, len(boxes), MAX_VISUAL_ARRAY)]
-    vis = [_visual_boxes(bullet, c, rgba) for c in chunks]
-    k = len(vis) - 1
-    return bullet.createMultiBody(
-        0, col, vis[0], basePosition=list(position),
-        linkMasses=[0] * k, linkCollisionShapeIndices=[-1] * k, linkVisualShapeIndices=vis[1:],
         linkPositions=[[0, 0, 0]] * k, linkOrientations=[[0, 0, 0, 1]] * k,
         linkInertialFramePositions=[[0, 0, 0]] * k,
         linkInertialFrameOrientations=[[0, 0, 0, 1]] * k,
