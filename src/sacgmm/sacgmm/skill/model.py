@@ -17,6 +17,7 @@ log-sum-exp, so the velocity is finite for any finite position, however far from
 """
 from __future__ import annotations
 
+import functools
 import io
 import math
 import os
@@ -37,9 +38,20 @@ _MAHA_CAP = 1e300  # keeps responsibilities finite for astronomically distant qu
 
 
 def _frozen(a: np.ndarray) -> np.ndarray:
+    """A read-only float64 array; an array that is already read-only is shared, not copied."""
+    if isinstance(a, np.ndarray) and a.dtype == np.float64 and not a.flags.writeable:
+        return a
     a = np.array(a, dtype=np.float64, copy=True)
     a.setflags(write=False)
     return a
+
+
+@functools.lru_cache(maxsize=64)
+def _block_sum(k: int, d: int) -> np.ndarray:
+    """(K*d, K) matrix that sums each component's d squared coordinates."""
+    out = np.kron(np.eye(k), np.ones((d, 1)))
+    out.setflags(write=False)
+    return out
 
 
 class GMMSkill:
@@ -55,7 +67,8 @@ class GMMSkill:
     """
 
     __slots__ = ("_priors", "_means", "_covs", "frame", "meta", "dim", "n_components",
-                 "_A", "_b", "_mu_x", "_W", "_c", "_logc", "_blocksum")
+                 "_A", "_b", "_mu_x", "_W", "_c", "_logc", "_blocksum",
+                 "_neg_half_blocksum")
 
     def __init__(self, priors: np.ndarray, means: np.ndarray, covariances: np.ndarray, *,
                  frame: str = "target", meta: Mapping[str, Any] | None = None):
@@ -83,10 +96,10 @@ class GMMSkill:
         # One stacked matrix per query: rows 0..Kd-1 give L_k^-1 x, rows Kd.. give A_k x.
         self._W = np.concatenate([linv.reshape(k * d, d), a.reshape(k * d, d)], axis=0)
         self._c = np.concatenate([(linv @ mu_x[:, :, None]).reshape(k * d), -b.reshape(k * d)])
-        self._blocksum = np.kron(np.eye(k), np.ones((d, 1)))   # (Kd, K): sums squares per k
-        with np.errstate(divide="ignore"):
-            self._logc = (np.log(priors) - np.log(np.diagonal(chol, axis1=1, axis2=2)).sum(1)
-                          - 0.5 * d * _LOG_2PI)
+        self._blocksum = _block_sum(k, d)                      # (Kd, K): sums squares per k
+        self._neg_half_blocksum = -0.5 * self._blocksum
+        self._logc = (np.log(np.maximum(priors, 1e-300))
+                      - np.log(np.diagonal(chol, axis1=1, axis2=2)).sum(1) - 0.5 * d * _LOG_2PI)
 
     @classmethod
     def _trusted(cls, priors, means, covs, frame, meta) -> "GMMSkill":
@@ -171,14 +184,16 @@ class GMMSkill:
         Raises ``ValueError`` for a wrong shape or a NaN/inf position.
         """
         x = np.asarray(x, dtype=np.float64)
-        if x.ndim == 1 and x.shape[0] == self.dim and np.isfinite(x).all():
-            # single-query fast path (the controller's hot loop): a handful of small ops
+        if x.ndim == 1 and x.shape[0] == self.dim:
+            # Single-query fast path (the controller's hot loop): a dozen small numpy ops.
+            # A NaN/inf input makes every logit non-finite, which sends it to the checked path.
             yz = self._W @ x - self._c
             kd = self.n_components * self.dim
-            maha = np.square(yz[:kd]) @ self._blocksum
-            logit = self._logc - 0.5 * np.minimum(maha, _MAHA_CAP)
-            h = np.exp(logit - logit.max())
-            return (h @ yz[kd:].reshape(self.n_components, self.dim)) / h.sum()
+            logit = np.square(yz[:kd]) @ self._neg_half_blocksum + self._logc
+            top = logit.max()
+            if -_MAHA_CAP < top < _MAHA_CAP:
+                h = np.exp(logit - top)
+                return (h @ yz[kd:].reshape(self.n_components, self.dim)) / h.sum()
         x = self._check_positions(x)
         xs = x if x.ndim == 2 else x[None]
         h, local = self._gate(xs @ self._W.T - self._c)
@@ -254,13 +269,16 @@ class GMMSkill:
 
         Keeps the gating (priors, mu_x, Sigma_xx) and each component's regression noise
         (the Schur complement Sigma_vv - Sigma_vx Sigma_xx^-1 Sigma_xv); clips the eigenvalues
-        of the symmetric part of each A_k to ``<= -margin`` (default: a small fraction of the
-        skill's gain scale), keeps its skew part, and sets ``b_k = 0``.
+        of the symmetric part of each A_k to ``<= -margin`` (1/s; default: the contraction
+        rate the skill was fitted with, else 10% of its mean gain |A_k|), keeps its skew part,
+        and sets ``b_k = 0``.
         """
         d = self.dim
         a = self._A
         if margin is None:
-            margin = 1e-3 * max(float(np.abs(a).max()), 1e-6)
+            # the fitted contraction rate if known, else 10% of the typical gain |A_k| (1/s)
+            gain = float(np.mean(np.linalg.norm(a, ord=2, axis=(1, 2))))
+            margin = float(self.meta.get("eps") or 0.1 * max(gain, 1e-6))
         skew = 0.5 * (a - np.swapaxes(a, -1, -2))
         a_new = clip_symmetric_eigenvalues(a, -margin) + skew
         sxx = self._covs[:, :d, :d]

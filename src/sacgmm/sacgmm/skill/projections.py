@@ -45,9 +45,11 @@ def nearest_spd(m: np.ndarray, floor: float = DEFAULT_EIGEN_FLOOR) -> np.ndarray
     """
     m = np.asarray(m, dtype=np.float64)
     sym = 0.5 * (m + np.swapaxes(m, -1, -2))
-    n = sym.shape[-1]
+    shifted = sym.copy()
+    idx = np.arange(sym.shape[-1])
+    shifted[..., idx, idx] -= floor
     try:  # already >= floor (the common case after a small delta): Cholesky is a cheap test
-        np.linalg.cholesky(sym - floor * np.eye(n))
+        np.linalg.cholesky(shifted)
         return sym
     except np.linalg.LinAlgError:
         pass

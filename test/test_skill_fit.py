@@ -1,0 +1,120 @@
+"""The stable GMM skill: global stability, accuracy against plain GMR, gradients, bad input."""
+import numpy as np
+import pytest
+from scipy.optimize import approx_fprime
+
+from sacgmm.skill import fit_skill, reproduction_error
+from sacgmm.skill.demos import stack_demos
+from sacgmm.skill.fit import _StableProblem
+from sacgmm.skill.synthetic import make_demos
+
+DT = 1.0 / 30.0
+CASES = [(shape, dim) for shape in ("line", "curve", "s-shape") for dim in (2, 3)]
+_cache = {}
+
+
+def fitted(shape, dim):
+    """Demos and the stable and unconstrained skills for one case (fitted once per session)."""
+    if (shape, dim) not in _cache:
+        demos = make_demos(shape, n=20, dim=dim, seed=3, length=300)
+        _cache[shape, dim] = (demos, fit_skill(demos, DT, 3, stable=True, seed=0),
+                              fit_skill(demos, DT, 3, stable=False, seed=0))
+    return _cache[shape, dim]
+
+
+@pytest.mark.parametrize("shape,dim", CASES)
+def test_stable_fit_is_globally_stable(shape, dim):
+    demos, skill, _ = fitted(shape, dim)
+    assert skill.is_stable(tol=1e-9)
+    assert skill.stability_margin < 0
+    pts = np.concatenate(demos)
+    lo, hi = pts.min(0), pts.max(0)
+    centre, extent = 0.5 * (lo + hi), np.maximum(hi - lo, 0.05 * (hi - lo).max())
+    rng = np.random.default_rng(0)
+    starts = centre + rng.uniform(-1.5, 1.5, (200, dim)) * extent   # a box 3x the extent
+    traj = skill.rollout(starts, DT, 4000)                          # (4001, 200, dim)
+    final = np.linalg.norm(traj[-1], axis=1)
+    assert final.max() < max(1e-3, 0.01 * np.linalg.norm(hi - lo))
+    lyap = np.sum(traj ** 2, axis=-1)                               # V(x) = |x|^2
+    assert np.all(np.diff(lyap, axis=0) <= 1e-15), "V must not increase along any rollout"
+
+
+@pytest.mark.parametrize("shape,dim", CASES)
+def test_stable_fit_reproduces_demos_as_well_as_plain_gmr(shape, dim):
+    demos, stable, plain = fitted(shape, dim)
+    err_stable = reproduction_error(stable, demos, DT)
+    err_plain = reproduction_error(plain, demos, DT)
+    assert err_stable <= 1.3 * err_plain
+    # and in absolute terms it follows the demos closely (metres)
+    assert err_stable < 0.03
+
+
+def test_unconstrained_skill_matches_gmr_library():
+    gmr = pytest.importorskip("gmr")
+    demos, _, plain = fitted("curve", 3)
+    x = np.concatenate(demos)[::7]
+    ref = gmr.GMM(plain.n_components, plain.priors, plain.means, plain.covariances)
+    np.testing.assert_allclose(plain.velocity(x), ref.predict(np.arange(3), x), atol=1e-10)
+
+
+def test_analytic_gradient_matches_finite_differences():
+    demos = make_demos("s-shape", n=4, dim=3, seed=1, length=60)
+    x, v = stack_demos(demos, DT)
+    from sklearn.mixture import GaussianMixture
+    gm = GaussianMixture(3, covariance_type="full", random_state=0).fit(np.c_[x, v])
+    problem = _StableProblem(x, v, 3, 0.05, 0.02, float(np.mean(np.sum(v ** 2, 1))))
+    theta = problem.initial(gm) + 0.05 * np.random.default_rng(0).normal(size=problem.initial(gm).shape)
+    loss, grad = problem.loss_and_grad(theta)
+    numeric = approx_fprime(theta, lambda t: problem.loss_and_grad(t)[0], 1e-7)
+    np.testing.assert_allclose(grad, numeric, rtol=1e-3, atol=1e-3 * np.abs(numeric).max())
+
+
+def test_fit_is_deterministic_for_a_seed():
+    demos = make_demos("curve", n=5, dim=2, seed=0, length=80)
+    a = fit_skill(demos, DT, 3, seed=4)
+    b = fit_skill(demos, DT, 3, seed=4)
+    np.testing.assert_array_equal(a.means, b.means)
+    np.testing.assert_array_equal(a.covariances, b.covariances)
+
+
+def test_one_dimensional_skill_converges():
+    demos = make_demos("line", n=5, dim=1, seed=0, length=100)
+    skill = fit_skill(demos, DT, 2, seed=0)
+    traj = skill.rollout(np.array([[0.5], [-0.4]]), DT, 3000)
+    assert np.abs(traj[-1]).max() < 1e-3
+
+
+def _good(n=3, t=40, d=3):
+    return make_demos("curve", n=n, dim=d, seed=0, length=t)
+
+
+@pytest.mark.parametrize("mutate,message", [
+    (lambda ds: ds[:1] + [np.where(np.arange(ds[1].size).reshape(ds[1].shape) == 7, np.nan, ds[1])] + ds[2:],
+     "demo 1: contains NaN or inf"),
+    (lambda ds: ds[:2] + [np.full_like(ds[2], np.inf)], "demo 2: contains NaN or inf"),
+    (lambda ds: [ds[0][:, 0]] + ds[1:], "demo 0: expected a 2-D array"),
+    (lambda ds: ds[:1] + [ds[1][:2]] + ds[2:], "demo 1: has 2 point(s), needs at least 3"),
+    (lambda ds: ds[:2] + [ds[2][:, :2]], "demo 2: has dimension 2, but demo 0 has dimension 3"),
+    (lambda ds: [], "no demonstrations"),
+])
+def test_bad_demos_raise_naming_the_demo(mutate, message):
+    with pytest.raises(ValueError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        fit_skill(mutate(_good()), DT, 3)
+
+
+@pytest.mark.parametrize("dt", [0.0, -0.1, float("nan"), float("inf"), "fast"])
+def test_bad_dt_raises(dt):
+    with pytest.raises(ValueError, match="dt must be a positive"):
+        fit_skill(_good(), dt, 3)
+
+
+def test_more_components_than_samples_raises():
+    demos = [np.array([[0.3, 0.2], [0.2, 0.1], [0.0, 0.0]])]
+    with pytest.raises(ValueError, match="n_components=5 is more than the number of samples \\(3\\)"):
+        fit_skill(demos, DT, 5)
+
+
+@pytest.mark.parametrize("k", [0, -1, 2.5, True])
+def test_bad_component_count_raises(k):
+    with pytest.raises(ValueError, match="n_components must be a positive integer"):
+        fit_skill(_good(), DT, k)
