@@ -1,0 +1,144 @@
+"""Convolutional autoencoder for square sensor images (SAC-AE style).
+
+Images are ``(B, C, H, W)`` with ``H == W == image_size`` (64 by default, divisible by 8) and
+``C`` channels: 1 for depth, 3 for RGB, or stacked sensors (two tactile images -> 2). They are
+given as ``uint8`` in ``[0, 255]`` (or floats on the same scale) and normalised inside to
+``x / 255 - 0.5``; the decoder reconstructs that normalised image.
+
+The encoder maps an image to a latent ``z`` of ``latent_dim`` features (e.g. 8-50). Its loss is
+``MSE(decoder(z), x) + lambda_z * mean_b |z_b|^2`` (the L2 penalty on the latent of SAC-AE and
+of the SAC-GMM paper). Two encoder bodies:
+
+- ``"conv"``: 4x4 stride-4 and 3x3 stride-2 convolutions -> linear -> LayerNorm -> tanh
+  (``z`` in (-1, 1)).
+- ``"spatial_softmax"``: 8x8 stride-4 and 4x4 stride-2 convolutions -> spatial softmax
+  (expected image coordinates of each feature map, in [-1, 1]) -> linear -> tanh.
+  As in the authors' tactile encoder; the y-coordinate grid here is built from the rows.
+"""
+from __future__ import annotations
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+
+def normalize_image(img: torch.Tensor) -> torch.Tensor:
+    """``uint8``/float image on the 0-255 scale -> float32 ``img / 255 - 0.5``, same shape."""
+    return img.to(torch.float32) / 255.0 - 0.5
+
+
+class SpatialSoftmax(nn.Module):
+    """Feature maps ``(B, C, H, W)`` -> expected keypoints ``(B, 2C)`` as ``(x_1..x_C, y_1..y_C)``.
+
+    ``x`` is the expected column coordinate and ``y`` the expected row coordinate, both in
+    ``[-1, 1]`` (left/top = -1). A learnable temperature scales the logits.
+    """
+
+    def __init__(self, height: int, width: int):
+        super().__init__()
+        ys = torch.linspace(-1.0, 1.0, height)   # one value per row
+        xs = torch.linspace(-1.0, 1.0, width)    # one value per column
+        grid_y, grid_x = torch.meshgrid(ys, xs, indexing="ij")
+        self.register_buffer("grid_x", grid_x.reshape(1, 1, -1))
+        self.register_buffer("grid_y", grid_y.reshape(1, 1, -1))
+        self.log_temperature = nn.Parameter(torch.zeros(()))
+
+    def forward(self, feat: torch.Tensor) -> torch.Tensor:
+        b, c, h, w = feat.shape
+        p = torch.softmax(feat.reshape(b, c, h * w) / torch.exp(self.log_temperature), dim=-1)
+        x = (p * self.grid_x).sum(-1)
+        y = (p * self.grid_y).sum(-1)
+        return torch.cat([x, y], dim=-1)
+
+
+class ConvEncoder(nn.Module):
+    """Image ``(B, C, S, S)`` (0-255 scale) -> latent ``(B, latent_dim)`` in ``(-1, 1)``.
+
+    Sized for a 2-core CPU (convolutions on 256 64x64 images are memory-bound there): for
+    ``S = 64`` the ``"conv"`` body is a 4x4 stride-4 convolution (non-overlapping patches,
+    -> 16x16) and a 3x3 stride-2 convolution (-> 8x8).
+    """
+
+    def __init__(self, in_channels: int, latent_dim: int = 50, image_size: int = 64,
+                 kind: str = "conv", channels: int = 32):
+        super().__init__()
+        if image_size % 8:
+            raise ValueError(f"image_size must be divisible by 8, got {image_size}")
+        self.in_channels, self.latent_dim, self.image_size, self.kind = (
+            in_channels, latent_dim, image_size, kind)
+        c = channels
+        if kind == "conv":
+            self.body = nn.Sequential(
+                nn.Conv2d(in_channels, c // 2, 4, 4), nn.ReLU(),
+                nn.Conv2d(c // 2, c, 3, 2, 1), nn.ReLU(),
+                nn.Flatten())
+            feat = c * (image_size // 8) ** 2
+            self.head = nn.Sequential(nn.Linear(feat, latent_dim), nn.LayerNorm(latent_dim))
+        elif kind == "spatial_softmax":
+            s1 = (image_size - 8) // 4 + 1
+            s2 = (s1 - 4) // 2 + 1
+            self.body = nn.Sequential(
+                nn.Conv2d(in_channels, c // 2, 8, 4), nn.ReLU(),
+                nn.Conv2d(c // 2, c, 4, 2), SpatialSoftmax(s2, s2))
+            self.head = nn.Linear(2 * c, latent_dim)
+        else:
+            raise ValueError(f"unknown encoder kind {kind!r}; use 'conv' or 'spatial_softmax'")
+
+    def forward(self, img: torch.Tensor) -> torch.Tensor:
+        if img.dim() != 4 or img.shape[1:] != (self.in_channels, self.image_size, self.image_size):
+            raise ValueError(f"expected images (B, {self.in_channels}, {self.image_size}, "
+                             f"{self.image_size}), got {tuple(img.shape)}")
+        return torch.tanh(self.head(self.body(normalize_image(img))))
+
+
+class ConvDecoder(nn.Module):
+    """Latent ``(B, latent_dim)`` -> reconstructed normalised image ``(B, C, S, S)``.
+
+    Mirror of the ``"conv"`` encoder: linear -> ``(channels, S/8, S/8)`` -> 4x4 stride-2
+    transposed convolution (-> S/4) -> 1x1 convolution to ``16 C`` channels and a pixel
+    shuffle that lays each feature vector out as a 4x4 patch (-> S). (A 4x stride transposed
+    convolution is several times slower on CPU.)
+    """
+
+    def __init__(self, out_channels: int, latent_dim: int = 50, image_size: int = 64,
+                 channels: int = 32):
+        super().__init__()
+        c = channels
+        self.base = image_size // 8
+        self._c = c
+        self.fc = nn.Linear(latent_dim, c * self.base ** 2)
+        self.body = nn.Sequential(
+            nn.ReLU(),
+            nn.ConvTranspose2d(c, c // 2, 4, 2, 1), nn.ReLU(),
+            nn.Conv2d(c // 2, out_channels * 16, 1), nn.PixelShuffle(4))
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        x = self.fc(z).reshape(z.shape[0], self._c, self.base, self.base)
+        return self.body(x)
+
+
+class ConvAutoencoder(nn.Module):
+    """Encoder + decoder for one sensor; ``loss(img)`` is the SAC-AE reconstruction objective."""
+
+    def __init__(self, in_channels: int, latent_dim: int = 50, image_size: int = 64,
+                 kind: str = "conv", channels: int = 32, lambda_z: float = 1e-6):
+        super().__init__()
+        self.lambda_z = lambda_z
+        self.encoder = ConvEncoder(in_channels, latent_dim, image_size, kind, channels)
+        self.decoder = ConvDecoder(in_channels, latent_dim, image_size, channels)
+
+    def forward(self, img: torch.Tensor) -> torch.Tensor:
+        """The latent ``(B, latent_dim)`` of ``img``."""
+        return self.encoder(img)
+
+    def loss(self, img: torch.Tensor, z: torch.Tensor | None = None) -> tuple[torch.Tensor, dict]:
+        """Reconstruction MSE (per pixel) + ``lambda_z`` * mean squared latent norm.
+
+        ``z`` may be passed when it was already computed from ``img`` (to share the forward
+        pass with the critic). Returns ``(loss, {"recon": float, "latent_l2": float})``.
+        """
+        if z is None:
+            z = self.encoder(img)
+        recon = F.mse_loss(self.decoder(z), normalize_image(img))
+        l2 = z.pow(2).sum(-1).mean()
+        return recon + self.lambda_z * l2, {"recon": recon.detach(), "latent_l2": l2.detach()}

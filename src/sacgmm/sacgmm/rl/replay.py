@@ -1,0 +1,149 @@
+"""Fixed-capacity ring replay buffer; images stored compactly as uint8.
+
+An observation is a dict of named parts. A part with a 3-D shape ``(C, H, W)`` is an image and
+is stored as ``uint8`` (0-255); any other part is a vector stored as ``float32``. Each
+transition stores ``obs``, ``action`` (``float32``, ``(A,)``, in ``[-1, 1]``), ``reward``
+(``float32``), ``next_obs`` and ``done`` (1.0 when the episode *terminated*, i.e. no
+bootstrapping; a time-limit truncation is stored as 0.0).
+
+Sampling is uniform with replacement from the buffer's own ``numpy`` generator, so saving and
+restoring :meth:`ReplayBuffer.state_dict` reproduces the same future batches.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Mapping
+
+import numpy as np
+import torch
+
+
+def is_image_shape(shape: tuple[int, ...]) -> bool:
+    """A part is an image when its shape is ``(C, H, W)``."""
+    return len(shape) == 3
+
+
+@dataclass
+class Batch:
+    """A sampled mini-batch as torch tensors (``B`` = batch size).
+
+    ``obs``/``next_obs``: dict name -> ``(B, *shape)`` (images uint8, vectors float32);
+    ``action``: ``(B, A)`` float32; ``reward``, ``done``: ``(B,)`` float32.
+    """
+    obs: dict[str, torch.Tensor]
+    action: torch.Tensor
+    reward: torch.Tensor
+    next_obs: dict[str, torch.Tensor]
+    done: torch.Tensor
+
+
+class ReplayBuffer:
+    """Ring buffer of ``capacity`` transitions.
+
+    ``obs_shapes``: dict name -> shape of one observation part, e.g.
+    ``{"state": (3,), "tactile": (2, 64, 64)}``; ``act_dim``: action size ``A``.
+    """
+
+    def __init__(self, capacity: int, obs_shapes: Mapping[str, tuple[int, ...]], act_dim: int,
+                 seed: int | None = None):
+        if capacity <= 0:
+            raise ValueError(f"capacity must be positive, got {capacity}")
+        self.capacity = int(capacity)
+        self.obs_shapes = {k: tuple(int(d) for d in v) for k, v in obs_shapes.items()}
+        self.act_dim = int(act_dim)
+        self.obs: dict[str, np.ndarray] = {}
+        self.next_obs: dict[str, np.ndarray] = {}
+        for key, shape in self.obs_shapes.items():
+            dtype = np.uint8 if is_image_shape(shape) else np.float32
+            self.obs[key] = np.zeros((self.capacity, *shape), dtype=dtype)
+            self.next_obs[key] = np.zeros((self.capacity, *shape), dtype=dtype)
+        self.action = np.zeros((self.capacity, self.act_dim), dtype=np.float32)
+        self.reward = np.zeros(self.capacity, dtype=np.float32)
+        self.done = np.zeros(self.capacity, dtype=np.float32)
+        self.pos = 0
+        self.size = 0
+        self.rng = np.random.default_rng(seed)
+
+    def __len__(self) -> int:
+        return self.size
+
+    @property
+    def nbytes(self) -> int:
+        """Memory held by the arrays, in bytes."""
+        arrays = [*self.obs.values(), *self.next_obs.values(), self.action, self.reward, self.done]
+        return int(sum(a.nbytes for a in arrays))
+
+    def _put(self, store: dict[str, np.ndarray], obs: Mapping[str, np.ndarray], i: int) -> None:
+        if set(obs) != set(self.obs_shapes):
+            raise ValueError(f"observation parts {sorted(obs)} != buffer parts "
+                             f"{sorted(self.obs_shapes)}")
+        for key, arr in store.items():
+            value = np.asarray(obs[key])
+            if value.shape != self.obs_shapes[key]:
+                raise ValueError(f"part {key!r}: shape {value.shape} != {self.obs_shapes[key]}")
+            if arr.dtype == np.uint8 and value.dtype != np.uint8:
+                if value.min() < 0 or value.max() > 255:
+                    raise ValueError(f"image part {key!r} has values outside [0, 255]")
+                value = np.rint(value)
+            arr[i] = value
+
+    def add(self, obs: Mapping[str, np.ndarray], action: np.ndarray, reward: float,
+            next_obs: Mapping[str, np.ndarray], done: bool | float) -> None:
+        """Store one transition, overwriting the oldest when full."""
+        i = self.pos
+        self._put(self.obs, obs, i)
+        self._put(self.next_obs, next_obs, i)
+        action = np.asarray(action, dtype=np.float32).reshape(-1)
+        if action.shape != (self.act_dim,):
+            raise ValueError(f"action shape {action.shape} != ({self.act_dim},)")
+        self.action[i] = action
+        self.reward[i] = float(reward)
+        self.done[i] = float(done)
+        self.pos = (self.pos + 1) % self.capacity
+        self.size = min(self.size + 1, self.capacity)
+
+    def sample(self, batch_size: int, device: str | torch.device = "cpu") -> Batch:
+        """Uniformly sample ``batch_size`` stored transitions (with replacement)."""
+        if self.size == 0:
+            raise ValueError("cannot sample from an empty replay buffer")
+        idx = self.rng.integers(0, self.size, size=batch_size)
+
+        def parts(store: dict[str, np.ndarray]) -> dict[str, torch.Tensor]:
+            return {k: torch.as_tensor(v[idx], device=device) for k, v in store.items()}
+
+        return Batch(obs=parts(self.obs),
+                     action=torch.as_tensor(self.action[idx], device=device),
+                     reward=torch.as_tensor(self.reward[idx], device=device),
+                     next_obs=parts(self.next_obs),
+                     done=torch.as_tensor(self.done[idx], device=device))
+
+    def state_dict(self) -> dict:
+        """Contents (only the filled rows, as torch tensors), position and generator state."""
+        n = self.size
+        return {
+            "capacity": self.capacity, "obs_shapes": dict(self.obs_shapes),
+            "act_dim": self.act_dim, "pos": self.pos, "size": n,
+            "obs": {k: torch.from_numpy(v[:n].copy()) for k, v in self.obs.items()},
+            "next_obs": {k: torch.from_numpy(v[:n].copy()) for k, v in self.next_obs.items()},
+            "action": torch.from_numpy(self.action[:n].copy()),
+            "reward": torch.from_numpy(self.reward[:n].copy()),
+            "done": torch.from_numpy(self.done[:n].copy()),
+            "rng": self.rng.bit_generator.state,
+        }
+
+    def load_state_dict(self, state: dict) -> None:
+        """Restore what :meth:`state_dict` returned; the layout must match this buffer's."""
+        if (state["capacity"] != self.capacity or state["act_dim"] != self.act_dim
+                or {k: tuple(v) for k, v in state["obs_shapes"].items()} != self.obs_shapes):
+            raise ValueError("replay buffer layout differs from the saved one: saved capacity "
+                             f"{state['capacity']}, parts {state['obs_shapes']}, act_dim "
+                             f"{state['act_dim']}")
+        n = int(state["size"])
+        for key in self.obs:
+            self.obs[key][:n] = state["obs"][key].numpy()
+            self.next_obs[key][:n] = state["next_obs"][key].numpy()
+        self.action[:n] = state["action"].numpy()
+        self.reward[:n] = state["reward"].numpy()
+        self.done[:n] = state["done"].numpy()
+        self.pos, self.size = int(state["pos"]), n
+        self.rng.bit_generator.state = state["rng"]

@@ -1,0 +1,326 @@
+"""Soft actor-critic with an optional SAC-AE image encoder (one per image sensor).
+
+Observation: a dict of named parts (see :mod:`sacgmm.rl.replay`): vectors ``(D_k,)`` float32
+and images ``(C, S, S)`` uint8. The feature vector fed to the actor and critics is the
+concatenation, in sorted key order, of the vectors and of each image's latent ``z``
+(``latent_dim`` each). Actions are in ``[-1, 1]^A``.
+
+One :meth:`SACAgent.update` on a :class:`~sacgmm.rl.replay.Batch` does, in order:
+
+1. **Critic + autoencoder**: target ``y = r + gamma (1 - done) (min_i Q'_i(s', a') - alpha log pi(a'|s'))``
+   with ``a' ~ pi(.|s')``; the next observation's images are encoded once, by the target
+   encoder, for both ``a'`` and ``Q'`` (SAC-AE encodes ``s'`` for the actor with the online
+   encoder; one pass instead of two halves the image cost). Loss
+   ``0.5 sum_i MSE(Q_i(s, a), y)`` plus, for each
+   image, the reconstruction loss + ``lambda_z |z|^2`` (SAC-AE). The encoder is trained by both
+   through one Adam with two parameter groups: critics at ``lr_critic`` (3e-4), encoder and
+   decoder at ``lr_autoencoder`` (3e-5, the SAC-GMM paper's autoencoder rate).
+2. **Actor** (every ``actor_update_every`` updates): ``E[alpha log pi(a|s) - min_i Q_i(s, a)]``
+   on the step-1 features of ``s``, detached: the encoder is *detached* for the actor (its
+   latents are those computed just before the critic step, saving one image pass).
+3. **Temperature**: ``-log_alpha * (log pi + target_entropy)`` with target entropy ``-A``.
+4. **Targets**: polyak averaging, ``tau`` (0.005) for the critics, ``encoder_tau`` for encoders.
+
+A non-finite loss raises :class:`FloatingPointError` naming the loss, *before* the optimizer
+step, so parameters are never corrupted and the caller can stop before writing a checkpoint.
+"""
+from __future__ import annotations
+
+import copy
+from dataclasses import asdict, dataclass, field, fields
+from typing import Mapping
+
+import numpy as np
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from sacgmm.rl.encoder import ConvAutoencoder
+from sacgmm.rl.networks import SquashedGaussianActor, TwinQ
+from sacgmm.rl.replay import Batch, is_image_shape
+
+
+@dataclass
+class SACConfig:
+    """Hyper-parameters of :class:`SACAgent` (defaults: SB3 / SAC-AE / the SAC-GMM paper)."""
+    hidden: tuple[int, ...] = (256, 256)
+    activation: str = "relu"
+    gamma: float = 0.99
+    tau: float = 0.005
+    encoder_tau: float = 0.05
+    lr_actor: float = 3e-4
+    lr_critic: float = 3e-4
+    lr_alpha: float = 3e-4
+    lr_autoencoder: float = 3e-5
+    init_alpha: float = 1.0
+    target_entropy: float | None = None   # None -> -A
+    actor_update_every: int = 1
+    target_update_every: int = 1
+    grad_clip_norm: float | None = None
+    # image sensors (used only when the observation has image parts)
+    latent_dim: int = 50
+    encoder_kind: str = "conv"
+    encoder_channels: int = 32
+    lambda_z: float = 1e-6
+
+    @classmethod
+    def from_dict(cls, d: Mapping) -> "SACConfig":
+        """Build from a plain dict (e.g. a YAML section); unknown keys are an error."""
+        names = {f.name for f in fields(cls)}
+        unknown = set(d) - names
+        if unknown:
+            raise ValueError(f"unknown SAC config keys {sorted(unknown)}")
+        d = dict(d)
+        if "hidden" in d:
+            d["hidden"] = tuple(int(h) for h in d["hidden"])
+        return cls(**d)
+
+
+class SACAgent:
+    """The SAC agent. ``obs_shapes``: dict part name -> shape; ``act_dim``: ``A``.
+
+    Main API: :meth:`act`, :meth:`update`, :meth:`state_dict`, :meth:`load_state_dict`.
+    Everything runs on ``device`` (CPU by default) in float32.
+    """
+
+    def __init__(self, obs_shapes: Mapping[str, tuple[int, ...]], act_dim: int,
+                 config: SACConfig | None = None, device: str | torch.device = "cpu"):
+        self.config = cfg = config or SACConfig()
+        self.device = torch.device(device)
+        self.obs_shapes = {k: tuple(int(d) for d in v) for k, v in obs_shapes.items()}
+        self.act_dim = int(act_dim)
+        self.image_keys = sorted(k for k, s in self.obs_shapes.items() if is_image_shape(s))
+        self.vector_keys = sorted(k for k, s in self.obs_shapes.items() if not is_image_shape(s))
+        for k in self.vector_keys:
+            if len(self.obs_shapes[k]) != 1:
+                raise ValueError(f"vector part {k!r} must be 1-D, got shape {self.obs_shapes[k]}")
+        for k in self.image_keys:
+            c, h, w = self.obs_shapes[k]
+            if h != w:
+                raise ValueError(f"image part {k!r} must be square, got {h}x{w}")
+        self.feature_dim = (sum(self.obs_shapes[k][0] for k in self.vector_keys)
+                            + cfg.latent_dim * len(self.image_keys))
+        if self.feature_dim == 0:
+            raise ValueError("the observation has no parts")
+        self.target_entropy = (float(cfg.target_entropy) if cfg.target_entropy is not None
+                               else -float(self.act_dim))
+
+        self.autoencoders = nn.ModuleDict({
+            k: ConvAutoencoder(self.obs_shapes[k][0], cfg.latent_dim, self.obs_shapes[k][1],
+                               cfg.encoder_kind, cfg.encoder_channels, cfg.lambda_z)
+            for k in self.image_keys}).to(self.device)
+        self.target_encoders = nn.ModuleDict({
+            k: copy.deepcopy(ae.encoder) for k, ae in self.autoencoders.items()})
+        self.actor = SquashedGaussianActor(self.feature_dim, self.act_dim, cfg.hidden,
+                                           cfg.activation).to(self.device)
+        self.critic = TwinQ(self.feature_dim, self.act_dim, cfg.hidden,
+                            cfg.activation).to(self.device)
+        self.critic_target = copy.deepcopy(self.critic)
+        for p in [*self.critic_target.parameters(), *self.target_encoders.parameters()]:
+            p.requires_grad_(False)
+        self.log_alpha = torch.tensor(float(np.log(cfg.init_alpha)), device=self.device,
+                                      requires_grad=True)
+
+        self.actor_opt = torch.optim.Adam(self.actor.parameters(), lr=cfg.lr_actor)
+        groups = [{"params": list(self.critic.parameters()), "lr": cfg.lr_critic}]
+        if self.image_keys:
+            groups.append({"params": list(self.autoencoders.parameters()),
+                           "lr": cfg.lr_autoencoder})
+        self.critic_opt = torch.optim.Adam(groups)
+        self.alpha_opt = torch.optim.Adam([self.log_alpha], lr=cfg.lr_alpha)
+        self.num_updates = 0
+
+    # ------------------------------------------------------------------ features
+    @property
+    def alpha(self) -> float:
+        """Current entropy temperature ``exp(log_alpha)``."""
+        return float(self.log_alpha.detach().exp())
+
+    def features(self, obs: Mapping[str, torch.Tensor], target: bool = False) -> torch.Tensor:
+        """Batched observation parts -> features ``(B, feature_dim)``.
+
+        ``target=True`` encodes images with the target encoders. Gradients flow into the
+        online encoders unless the caller wraps this in ``torch.no_grad()``.
+        """
+        parts = [obs[k].to(self.device, torch.float32) for k in self.vector_keys]
+        for k in self.image_keys:
+            enc = self.target_encoders[k] if target else self.autoencoders[k].encoder
+            parts.append(enc(obs[k].to(self.device)))
+        return torch.cat(parts, dim=-1) if len(parts) > 1 else parts[0]
+
+    def _as_batch(self, obs: Mapping[str, np.ndarray]) -> tuple[dict[str, torch.Tensor], bool]:
+        missing = set(self.obs_shapes) - set(obs)
+        if missing:
+            raise ValueError(f"observation lacks parts {sorted(missing)}")
+        key = next(iter(self.obs_shapes))
+        single = np.ndim(obs[key]) == len(self.obs_shapes[key])
+        out = {}
+        for k in self.obs_shapes:
+            arr = np.asarray(obs[k])
+            if k in self.image_keys and arr.dtype != np.uint8:
+                arr = arr.astype(np.float32)
+            t = torch.as_tensor(arr, device=self.device)
+            out[k] = t.unsqueeze(0) if single else t
+        return out, single
+
+    # ------------------------------------------------------------------ acting
+    @torch.no_grad()
+    def act(self, obs: Mapping[str, np.ndarray], deterministic: bool = False) -> np.ndarray:
+        """Action(s) in ``[-1, 1]``: ``(A,)`` for one observation, ``(B, A)`` for a batch."""
+        tensors, single = self._as_batch(obs)
+        action, _ = self.actor(self.features(tensors), deterministic=deterministic,
+                               with_log_prob=False)
+        action = action.cpu().numpy().astype(np.float32)
+        return action[0] if single else action
+
+    @torch.no_grad()
+    def encode(self, obs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """Latents of the image parts: dict key -> ``(latent_dim,)`` or ``(B, latent_dim)``."""
+        tensors, single = self._as_batch(obs)
+        out = {k: self.autoencoders[k].encoder(tensors[k]).cpu().numpy() for k in self.image_keys}
+        return {k: v[0] for k, v in out.items()} if single else out
+
+    # ------------------------------------------------------------------ learning
+    def _check(self, name: str, loss: torch.Tensor) -> None:
+        if not bool(torch.isfinite(loss)):
+            raise FloatingPointError(
+                f"SAC update {self.num_updates + 1}: {name} is {float(loss.detach())} (not finite); "
+                "training stopped before the optimizer step, no parameter was changed by it")
+
+    def _step(self, opt: torch.optim.Optimizer, loss: torch.Tensor) -> None:
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        if self.config.grad_clip_norm:
+            params = [p for g in opt.param_groups for p in g["params"]]
+            nn.utils.clip_grad_norm_(params, self.config.grad_clip_norm)
+        opt.step()
+
+    def critic_losses(self, batch: Batch
+                      ) -> tuple[torch.Tensor, dict[str, torch.Tensor], torch.Tensor]:
+        """Critic (+ autoencoder) loss on ``batch``.
+
+        Returns ``(total, info, features)`` where ``features`` ``(B, feature_dim)`` are the
+        observation features *detached* from the encoder (reused by the actor step).
+        """
+        cfg = self.config
+        with torch.no_grad():
+            alpha = self.log_alpha.exp()
+            # one target-encoder pass serves both the next action and the target critics
+            next_feat = self.features(batch.next_obs, target=True)
+            next_a, next_logp = self.actor(next_feat)
+            q1_t, q2_t = self.critic_target(next_feat, next_a)
+            soft_v = torch.min(q1_t, q2_t) - alpha * next_logp
+            y = (batch.reward.to(self.device)
+                 + cfg.gamma * (1.0 - batch.done.to(self.device)) * soft_v)
+        parts = [batch.obs[k].to(self.device, torch.float32) for k in self.vector_keys]
+        latents = {}
+        for k in self.image_keys:
+            latents[k] = self.autoencoders[k].encoder(batch.obs[k].to(self.device))
+            parts.append(latents[k])
+        feat = torch.cat(parts, dim=-1) if len(parts) > 1 else parts[0]
+        q1, q2 = self.critic(feat, batch.action.to(self.device))
+        critic_loss = 0.5 * (F.mse_loss(q1, y) + F.mse_loss(q2, y))
+        info = {"critic_loss": critic_loss, "q1": q1.mean().detach(), "q2": q2.mean().detach()}
+        total = critic_loss
+        for k in self.image_keys:
+            ae_loss, ae_info = self.autoencoders[k].loss(batch.obs[k].to(self.device), latents[k])
+            info[f"ae_loss/{k}"] = ae_loss
+            info[f"recon/{k}"] = ae_info["recon"]
+            total = total + ae_loss
+        return total, info, feat.detach()
+
+    def actor_losses(self, feat: torch.Tensor
+                     ) -> tuple[torch.Tensor, torch.Tensor, dict[str, torch.Tensor]]:
+        """``(actor_loss, alpha_loss, info)`` on features ``(B, feature_dim)``.
+
+        The features must carry no gradient to the encoder (SAC-AE: the encoder is detached
+        for the actor); they are detached here again to make that certain.
+        """
+        feat = feat.detach()
+        action, logp = self.actor(feat)
+        q1, q2 = self.critic(feat, action)
+        alpha = self.log_alpha.exp().detach()
+        actor_loss = (alpha * logp - torch.min(q1, q2)).mean()
+        alpha_loss = -(self.log_alpha * (logp.detach() + self.target_entropy)).mean()
+        return actor_loss, alpha_loss, {"entropy": -logp.mean().detach()}
+
+    @torch.no_grad()
+    def _polyak(self, target: nn.Module, source: nn.Module, tau: float) -> None:
+        t_params = list(target.parameters())
+        s_params = list(source.parameters())
+        if t_params:
+            torch._foreach_lerp_(t_params, s_params, tau)
+        for tb, sb in zip(target.buffers(), source.buffers()):
+            tb.copy_(sb)
+
+    def update(self, batch: Batch) -> dict[str, float]:
+        """One gradient step of critics (+ autoencoders), actor and temperature.
+
+        Returns the losses and diagnostics as floats. Raises ``FloatingPointError`` on a
+        non-finite loss (before stepping the corresponding optimizer).
+        """
+        cfg = self.config
+        total, info, feat = self.critic_losses(batch)
+        for name in ["critic_loss", *(f"ae_loss/{k}" for k in self.image_keys)]:
+            self._check(name, info[name])
+        self._step(self.critic_opt, total)
+
+        if self.num_updates % cfg.actor_update_every == 0:
+            actor_loss, alpha_loss, a_info = self.actor_losses(feat)
+            self._check("actor_loss", actor_loss)
+            self._check("alpha_loss", alpha_loss)
+            self._step(self.actor_opt, actor_loss)
+            self._step(self.alpha_opt, alpha_loss)
+            info.update(actor_loss=actor_loss.detach(), alpha_loss=alpha_loss.detach(), **a_info)
+
+        if self.num_updates % cfg.target_update_every == 0:
+            self._polyak(self.critic_target, self.critic, cfg.tau)
+            for k in self.image_keys:
+                self._polyak(self.target_encoders[k], self.autoencoders[k].encoder,
+                             cfg.encoder_tau)
+        self.num_updates += 1
+        out = {k: float(v.detach()) for k, v in info.items()}
+        out["alpha"] = self.alpha
+        return out
+
+    # ------------------------------------------------------------------ state
+    def state_dict(self) -> dict:
+        """Everything needed to continue training identically (networks, optimizers, counters)."""
+        return {
+            "config": asdict(self.config), "obs_shapes": dict(self.obs_shapes),
+            "act_dim": self.act_dim, "num_updates": self.num_updates,
+            "actor": self.actor.state_dict(), "critic": self.critic.state_dict(),
+            "critic_target": self.critic_target.state_dict(),
+            "autoencoders": self.autoencoders.state_dict(),
+            "target_encoders": self.target_encoders.state_dict(),
+            "log_alpha": self.log_alpha.detach().clone(),
+            "actor_opt": self.actor_opt.state_dict(), "critic_opt": self.critic_opt.state_dict(),
+            "alpha_opt": self.alpha_opt.state_dict(),
+        }
+
+    def load_state_dict(self, state: Mapping) -> None:
+        """Restore :meth:`state_dict`; the observation layout and action size must match."""
+        shapes = {k: tuple(v) for k, v in state["obs_shapes"].items()}
+        if shapes != self.obs_shapes or int(state["act_dim"]) != self.act_dim:
+            raise ValueError(f"agent layout differs from the saved one: saved parts {shapes}, "
+                             f"act_dim {state['act_dim']}; this agent: {self.obs_shapes}, "
+                             f"act_dim {self.act_dim}")
+        self.actor.load_state_dict(state["actor"])
+        self.critic.load_state_dict(state["critic"])
+        self.critic_target.load_state_dict(state["critic_target"])
+        self.autoencoders.load_state_dict(state["autoencoders"])
+        self.target_encoders.load_state_dict(state["target_encoders"])
+        with torch.no_grad():
+            self.log_alpha.copy_(state["log_alpha"])
+        self.actor_opt.load_state_dict(state["actor_opt"])
+        self.critic_opt.load_state_dict(state["critic_opt"])
+        self.alpha_opt.load_state_dict(state["alpha_opt"])
+        self.num_updates = int(state["num_updates"])
+
+    @classmethod
+    def from_state_dict(cls, state: Mapping, device: str | torch.device = "cpu") -> "SACAgent":
+        """A new agent built from a saved :meth:`state_dict` (config and layout included)."""
+        agent = cls(state["obs_shapes"], state["act_dim"], SACConfig.from_dict(state["config"]),
+                    device)
+        agent.load_state_dict(state)
+        return agent

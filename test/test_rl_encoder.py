@@ -1,0 +1,69 @@
+"""The convolutional autoencoder (SAC-AE) and the spatial softmax."""
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+torch.set_num_threads(1)   # 2-core machine: more threads only contend with other workers
+
+from sacgmm.rl.encoder import ConvAutoencoder, ConvEncoder, SpatialSoftmax  # noqa: E402
+
+
+def blob_images(n: int, channels: int, seed: int = 0) -> torch.Tensor:
+    """``n`` uint8 images ``(n, C, 64, 64)``, each a Gaussian blob at a random place."""
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[0:64, 0:64]
+    imgs = np.zeros((n, channels, 64, 64), np.uint8)
+    for i in range(n):
+        for c in range(channels):
+            cy, cx = rng.uniform(12, 52, 2)
+            imgs[i, c] = (255 * np.exp(-((yy - cy) ** 2 + (xx - cx) ** 2) / (2 * 6.0 ** 2))).astype(np.uint8)
+    return torch.from_numpy(imgs)
+
+
+@pytest.mark.parametrize("kind", ["conv", "spatial_softmax"])
+def test_autoencoder_reduces_reconstruction_loss(kind):
+    torch.manual_seed(0)
+    imgs = blob_images(32, 2)
+    ae = ConvAutoencoder(2, latent_dim=16, kind=kind)
+    opt = torch.optim.Adam(ae.parameters(), lr=1e-3)
+    with torch.no_grad():
+        initial = ae.loss(imgs)[1]["recon"].item()
+    for _ in range(150):
+        loss, _ = ae.loss(imgs)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    with torch.no_grad():
+        final = ae.loss(imgs)[1]["recon"].item()
+    # the mean image alone explains part of the variance; learning must go well beyond that
+    target = (imgs.float() / 255 - 0.5)
+    mean_only = ((target - target.mean(0, keepdim=True)) ** 2).mean().item()
+    assert final < 0.5 * initial
+    assert final < mean_only, (final, mean_only)
+
+
+def test_latent_shape_range_and_l2_penalty():
+    ae = ConvAutoencoder(1, latent_dim=8, lambda_z=0.5)
+    imgs = blob_images(4, 1)
+    z = ae(imgs)
+    assert z.shape == (4, 8) and torch.all(z.abs() < 1)
+    loss, info = ae.loss(imgs)
+    assert torch.isclose(loss, info["recon"] + 0.5 * (z ** 2).sum(-1).mean())
+    with pytest.raises(ValueError, match="expected images"):
+        ae(torch.zeros(2, 3, 64, 64, dtype=torch.uint8))
+
+
+def test_spatial_softmax_rows_give_y_columns_give_x():
+    # non-square map: 5 rows x 9 columns; a sharp peak at row 1, column 7
+    ss = SpatialSoftmax(5, 9)
+    feat = torch.full((1, 1, 5, 9), -50.0)
+    feat[0, 0, 1, 7] = 50.0
+    x, y = ss(feat)[0]
+    assert x.item() == pytest.approx(-1 + 2 * 7 / 8, abs=1e-4)   # column 7 of 0..8
+    assert y.item() == pytest.approx(-1 + 2 * 1 / 4, abs=1e-4)   # row 1 of 0..4
+
+
+def test_encoder_accepts_uint8_and_float_on_the_same_scale():
+    enc = ConvEncoder(3, latent_dim=10)
+    imgs = blob_images(2, 3)
+    assert torch.allclose(enc(imgs), enc(imgs.float()))

@@ -1,0 +1,62 @@
+"""The replay buffer: compact uint8 images, ring overwrite, sampling and save/load."""
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+torch.set_num_threads(1)   # 2-core machine: more threads only contend with other workers
+
+from sacgmm.rl.replay import ReplayBuffer  # noqa: E402
+
+SHAPES = {"pos": (3,), "tactile": (2, 64, 64)}
+
+
+def obs(i: int) -> dict:
+    return {"pos": np.full(3, i, np.float64),
+            "tactile": np.full((2, 64, 64), i % 256, np.uint8)}
+
+
+def test_images_are_uint8_and_transitions_round_trip():
+    rb = ReplayBuffer(8, SHAPES, 2, seed=0)
+    assert rb.obs["tactile"].dtype == np.uint8 and rb.obs["pos"].dtype == np.float32
+    # 8 slots of (2x64x64 uint8) x2 + small vectors: well under float32 storage
+    assert rb.nbytes < 8 * 2 * (2 * 64 * 64 + 16) + 8 * 16
+    for i in range(5):
+        rb.add(obs(i), np.array([0.1 * i, -0.1 * i]), float(i), obs(i + 1), i == 4)
+    assert len(rb) == 5
+    b = rb.sample(64)
+    assert b.obs["tactile"].dtype == torch.uint8 and b.obs["tactile"].shape == (64, 2, 64, 64)
+    assert b.obs["pos"].dtype == torch.float32 and b.action.shape == (64, 2)
+    i = b.obs["pos"][:, 0].long()   # the transition index is stored in the observation
+    assert torch.all(b.next_obs["pos"][:, 0] == i + 1)
+    assert torch.all(b.obs["tactile"][:, 0, 0, 0] == i)
+    assert torch.allclose(b.reward, i.float())
+    assert torch.allclose(b.action[:, 0], 0.1 * i.float())
+    assert torch.all(b.done == (i == 4).float())
+
+
+def test_ring_overwrites_oldest_and_rejects_bad_input():
+    rb = ReplayBuffer(4, SHAPES, 1, seed=0)
+    for i in range(10):
+        rb.add(obs(i), [0.0], 0.0, obs(i), False)
+    assert len(rb) == 4 and sorted(rb.obs["pos"][:, 0]) == [6, 7, 8, 9]
+    with pytest.raises(ValueError, match="shape"):
+        rb.add({"pos": np.zeros(4), "tactile": obs(0)["tactile"]}, [0.0], 0, obs(0), False)
+    with pytest.raises(ValueError, match="outside"):
+        rb.add({"pos": np.zeros(3), "tactile": np.full((2, 64, 64), 300.0)}, [0.0], 0, obs(0), False)
+    with pytest.raises(ValueError, match="empty"):
+        ReplayBuffer(4, SHAPES, 1).sample(2)
+
+
+def test_state_dict_round_trip_reproduces_future_samples():
+    rb = ReplayBuffer(16, SHAPES, 1, seed=3)
+    for i in range(20):
+        rb.add(obs(i), [i / 20], i, obs(i + 1), False)
+    rb.sample(4)
+    state = rb.state_dict()
+    rb2 = ReplayBuffer(16, SHAPES, 1, seed=99)
+    rb2.load_state_dict(state)
+    assert rb2.pos == rb.pos and len(rb2) == len(rb)
+    b1, b2 = rb.sample(32), rb2.sample(32)
+    assert torch.equal(b1.obs["tactile"], b2.obs["tactile"]) and torch.equal(b1.reward, b2.reward)
+    with pytest.raises(ValueError, match="layout"):
+        ReplayBuffer(8, SHAPES, 1).load_state_dict(state)

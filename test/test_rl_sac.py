@@ -1,0 +1,132 @@
+"""The SAC agent: it learns a tiny task, the encoder is detached for the actor, NaN stops it."""
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+torch.set_num_threads(1)   # 2-core machine: more threads only contend with other workers
+
+from sacgmm.rl.replay import ReplayBuffer  # noqa: E402
+from sacgmm.rl.sac import SACAgent, SACConfig  # noqa: E402
+from sacgmm.rl.toy import Reach1D  # noqa: E402
+from sacgmm.rl.train_gym import train_sac  # noqa: E402
+
+SMALL = SACConfig(hidden=(64, 64), latent_dim=8, encoder_channels=16)
+
+
+def random_policy_return(episodes: int = 50) -> float:
+    env = Reach1D()
+    rng = np.random.default_rng(0)
+    total = 0.0
+    for i in range(episodes):
+        env.reset(seed=10_000 + i)
+        done = False
+        while not done:
+            _, r, term, trunc, _ = env.step(rng.uniform(-1, 1, 1))
+            total += r
+            done = term or trunc
+    return total / episodes
+
+
+def test_sac_learns_1d_reaching_within_a_few_hundred_updates():
+    # rewards are small (|r| < 2), so a small initial temperature; alpha = 1 learns too,
+    # only more slowly (about -5 after these 600 updates)
+    config = SACConfig(hidden=(64, 64), init_alpha=0.1)
+    summary = train_sac(Reach1D, total_steps=900, seed=0, config=config, learning_starts=300,
+                        batch_size=64, eval_every=0, eval_episodes=20)
+    learned = summary["final_eval"]["mean_return"]
+    rand = random_policy_return()
+    assert summary["updates"] == 601
+    # random: about -0.6 per step (-9 per episode); reaching costs about -2 per episode
+    assert rand < -7.0
+    assert learned > -3.0, (learned, rand)
+
+
+def image_agent_and_batch(seed: int = 0):
+    torch.manual_seed(seed)
+    shapes = {"pos": (3,), "cam": (1, 64, 64)}
+    agent = SACAgent(shapes, 2, SMALL)
+    rb = ReplayBuffer(64, shapes, 2, seed=seed)
+    rng = np.random.default_rng(seed)
+    for _ in range(64):
+        o = {"pos": rng.normal(size=3), "cam": rng.integers(0, 256, (1, 64, 64), dtype=np.uint8)}
+        o2 = {"pos": rng.normal(size=3), "cam": rng.integers(0, 256, (1, 64, 64), dtype=np.uint8)}
+        rb.add(o, rng.uniform(-1, 1, 2), rng.normal(), o2, False)
+    return agent, rb
+
+
+def test_encoder_gets_gradient_from_critic_and_reconstruction_only():
+    agent, rb = image_agent_and_batch()
+    enc_params = list(agent.autoencoders["cam"].encoder.parameters())
+    calls = {"n": 0}
+    handles = [p.register_hook(lambda g: calls.__setitem__("n", calls["n"] + 1)) for p in enc_params]
+    batch = rb.sample(32)
+    agent.update(batch)
+    # exactly one backward pass (critic + reconstruction) reached each encoder parameter;
+    # the actor's backward pass reached none of them
+    assert calls["n"] == len(enc_params)
+    for h in handles:
+        h.remove()
+    _, _, feat = agent.critic_losses(batch)
+    assert not feat.requires_grad
+    actor_loss, _, _ = agent.actor_losses(feat)
+    grads = torch.autograd.grad(actor_loss, enc_params, allow_unused=True)
+    assert all(g is None for g in grads)
+    # while the critic loss alone does reach the encoder
+    total, _, _ = agent.critic_losses(batch)
+    grads = torch.autograd.grad(total, enc_params, allow_unused=True)
+    assert all(g is not None and torch.any(g != 0) for g in grads)
+
+
+def test_act_shapes_bounds_and_determinism():
+    agent, _ = image_agent_and_batch()
+    o = {"pos": np.zeros(3), "cam": np.zeros((1, 64, 64), np.uint8)}
+    a = agent.act(o)
+    assert a.shape == (2,) and a.dtype == np.float32 and np.all(np.abs(a) <= 1)
+    assert np.array_equal(agent.act(o, deterministic=True), agent.act(o, deterministic=True))
+    ob = {"pos": np.zeros((5, 3)), "cam": np.zeros((5, 1, 64, 64), np.uint8)}
+    assert agent.act(ob).shape == (5, 2)
+    assert agent.encode(o)["cam"].shape == (8,)
+
+
+def test_temperature_and_targets_move():
+    agent, rb = image_agent_and_batch()
+    t0 = [p.clone() for p in agent.critic_target.parameters()]
+    e0 = [p.clone() for p in agent.target_encoders["cam"].parameters()]
+    info = {}
+    for _ in range(3):
+        info = agent.update(rb.sample(32))
+    assert agent.alpha != 1.0 and info["alpha"] == pytest.approx(agent.alpha)
+    assert any(not torch.equal(a, b) for a, b in zip(t0, agent.critic_target.parameters()))
+    assert any(not torch.equal(a, b) for a, b in zip(e0, agent.target_encoders["cam"].parameters()))
+    assert {"critic_loss", "actor_loss", "alpha_loss", "ae_loss/cam", "recon/cam"} <= set(info)
+
+
+def test_nan_loss_raises_clear_error_and_leaves_parameters_untouched():
+    agent, rb = image_agent_and_batch()
+    rb.reward[:] = np.nan
+    before = {k: v.clone() for k, v in agent.critic.state_dict().items()}
+    with pytest.raises(FloatingPointError, match="critic_loss"):
+        agent.update(rb.sample(16))
+    assert all(torch.equal(before[k], v) for k, v in agent.critic.state_dict().items())
+    assert agent.num_updates == 0
+
+
+class NaNAfter(Reach1D):
+    """Reach1D whose reward becomes NaN after ``bad_from`` steps in total."""
+
+    def __init__(self, bad_from: int = 250):
+        super().__init__()
+        self.bad_from, self.count = bad_from, 0
+
+    def step(self, action):
+        obs, r, term, trunc, info = super().step(action)
+        self.count += 1
+        return obs, (float("nan") if self.count > self.bad_from else r), term, trunc, info
+
+
+def test_training_with_nan_reward_stops_before_writing_a_checkpoint(tmp_path):
+    with pytest.raises(FloatingPointError, match="critic_loss is nan"):
+        train_sac(NaNAfter, total_steps=400, seed=0, config=SMALL, learning_starts=200,
+                  batch_size=32, eval_every=0, eval_episodes=1, out_dir=tmp_path)
+    assert not (tmp_path / "checkpoint.pt").exists()
+    assert not (tmp_path / "summary.json").exists()
