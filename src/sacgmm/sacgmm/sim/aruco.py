@@ -69,12 +69,22 @@ def marker_assets(dict_name: str, marker_id: int, side: float) -> tuple[Path, Pa
 
 
 class MarkerDetector:
-    """Detects ArUco markers of one dictionary in RGB or grey images."""
+    """Detects ArUco markers of one dictionary in RGB or grey images.
 
-    def __init__(self, dict_name: str):
+    ``params`` optionally sets attributes of ``cv2.aruco.DetectorParameters`` by name (e.g.
+    ``adaptiveThreshWinSizeMin``/``Max``/``Step`` to try fewer adaptive-threshold windows,
+    which is most of the detector's cost); unknown names raise ``ValueError``.
+    """
+
+    def __init__(self, dict_name: str, params: dict | None = None):
         cv2, aruco = _aruco()
         self._cv2 = cv2
-        self.detector = aruco.ArucoDetector(dictionary(dict_name), aruco.DetectorParameters())
+        dp = aruco.DetectorParameters()
+        for name, value in (params or {}).items():
+            if not hasattr(dp, name):
+                raise ValueError(f"unknown cv2.aruco.DetectorParameters field {name!r}")
+            setattr(dp, name, type(getattr(dp, name))(value))
+        self.detector = aruco.ArucoDetector(dictionary(dict_name), dp)
 
     def detect(self, image: np.ndarray) -> list[int]:
         """Ids of the markers found in ``image`` (``(H, W, 3)`` RGB or ``(H, W)`` grey uint8)."""
