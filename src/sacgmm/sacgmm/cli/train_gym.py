@@ -3,8 +3,9 @@ from __future__ import annotations
 
 import argparse
 import json
-import shlex
 import sys
+
+from sacgmm.cli._rl_common import command_line
 
 
 def register(subparsers) -> None:
@@ -45,7 +46,7 @@ def run(args: argparse.Namespace) -> int:
     if args.resume and not args.out:
         raise ValueError("--resume needs --out")
     config = SACConfig(hidden=tuple(args.hidden), gamma=args.gamma, init_alpha=args.init_alpha)
-    command = "sacgmm " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+    command = command_line("train-gym", args)
 
     def log(msg: str) -> None:
         print(msg, file=sys.stderr, flush=True)
