@@ -130,3 +130,25 @@ def test_training_with_nan_reward_stops_before_writing_a_checkpoint(tmp_path):
                   batch_size=32, eval_every=0, eval_episodes=1, out_dir=tmp_path)
     assert not (tmp_path / "checkpoint.pt").exists()
     assert not (tmp_path / "summary.json").exists()
+
+
+def test_action_scaler_maps_unit_box_to_env_bounds_and_back():
+    from sacgmm.rl.train_gym import ActionScaler
+    s = ActionScaler(np.array([-2.0, 0.0]), np.array([2.0, 10.0]))
+    assert np.allclose(s.to_env([-1, -1]), [-2, 0]) and np.allclose(s.to_env([1, 1]), [2, 10])
+    assert np.allclose(s.to_env([0, 0.5]), [0, 7.5])
+    assert np.allclose(s.to_env([5, -5]), [2, 0])   # clipped to the box
+    a = np.array([0.3, -0.7], np.float32)
+    assert np.allclose(s.to_agent(s.to_env(a)), a, atol=1e-6)
+    with pytest.raises(ValueError, match="finite"):
+        ActionScaler(np.array([-np.inf]), np.array([1.0]))
+
+
+def test_actor_step_leaves_critic_gradients_alone():
+    agent, rb = image_agent_and_batch()
+    _, _, feat = agent.critic_losses(rb.sample(8))
+    actor_loss, _, _ = agent.actor_losses(feat)
+    actor_loss.backward()
+    assert all(p.grad is None for p in agent.critic.parameters())
+    assert all(p.grad is not None for p in agent.actor.parameters())
+    assert all(p.requires_grad for p in agent.critic.parameters())

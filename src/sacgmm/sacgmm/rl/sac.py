@@ -238,7 +238,15 @@ class SACAgent:
         """
         feat = feat.detach()
         action, logp = self.actor(feat)
-        q1, q2 = self.critic(feat, action)
+        # the critics are constants here: no gradient is computed for their weights
+        critic_params = list(self.critic.parameters())
+        for p in critic_params:
+            p.requires_grad_(False)
+        try:
+            q1, q2 = self.critic(feat, action)
+        finally:
+            for p in critic_params:
+                p.requires_grad_(True)
         alpha = self.log_alpha.exp().detach()
         actor_loss = (alpha * logp - torch.min(q1, q2)).mean()
         alpha_loss = -(self.log_alpha * (logp.detach() + self.target_entropy)).mean()
