@@ -227,6 +227,15 @@ class SimTaskEnv(gym.Env):
         """Perceived target-frame origin (world, m): the true one plus the episode's noise."""
         return self._perceived.copy()
 
+    def sensor_observation(self) -> dict:
+        """The task's sensor image(s) for the current state, rendered now (e.g. ``{"tactile": ...}``).
+
+        Agents that look at the sensor only every few control steps (SAC-GMM: once per window)
+        set ``sensor = False`` for the steps in between and call this at the window's end,
+        which skips rendering the images nobody reads.
+        """
+        return self._sensor_obs()
+
     def _obs(self, tcp: np.ndarray) -> dict:
         obs = {"position": (tcp - self._perceived).astype(np.float32)}
         if self.sensor:

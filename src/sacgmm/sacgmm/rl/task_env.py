@@ -1,0 +1,165 @@
+"""The three agents' views of a simulated task, as gymnasium environments with [-1, 1] actions.
+
+- :class:`GMMWindowEnv` (**SAC-GMM**): one step is one *window* of ``N`` control steps (the
+  paper's N = 32). The action is delta-theta (:mod:`sacgmm.skill.delta_theta`); the GMM agent,
+  adapted by it, drives the robot for the window; the window's rewards are summed. The same
+  class runs the plain GMM agent (a zero action, any window length).
+- :class:`ResidualGMMEnv` (**Res-GMM**): one control step; velocity = GMM velocity + a residual.
+- :class:`VelocityEnv` (**SAC**): one control step; the action is the Cartesian velocity.
+
+All three give the SAC agent the same observation: ``position`` (end effector in the perceived
+target frame, m, float32) and, when the task has a sensor, ``image``: the task's 64x64 sensor
+image as uint8 channels-first (tactile: 2 channels, one per finger; depth: 1 channel,
+0-255 over the camera's depth range; RGB: 3 channels). Nothing here imports torch.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+from gymnasium import spaces
+
+from sacgmm.skill.delta_theta import DeltaTheta
+from sacgmm.skill.model import GMMSkill
+
+IMAGE_KEYS = ("tactile", "depth", "rgb")
+
+
+class SensorObservation:
+    """Converts a task observation into the SAC agent's ``{"position", "image"}`` dict."""
+
+    def __init__(self, task_space: spaces.Dict):
+        self.image_key = next((k for k in IMAGE_KEYS if k in task_space.spaces), None)
+        parts: dict[str, spaces.Space] = {
+            "position": spaces.Box(-np.inf, np.inf, (3,), np.float32)}
+        self._depth_scale = None
+        if self.image_key is not None:
+            box = task_space[self.image_key]
+            if self.image_key == "depth":
+                self._depth_scale = 255.0 / float(np.max(box.high))
+                shape = (1,) + box.shape
+            elif self.image_key == "rgb":
+                shape = (box.shape[2], box.shape[0], box.shape[1])
+            else:
+                shape = box.shape
+            parts["image"] = spaces.Box(0, 255, shape, np.uint8)
+        self.space = spaces.Dict(parts)
+
+    def __call__(self, obs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        out = {"position": np.asarray(obs["position"], dtype=np.float32)}
+        if self.image_key is not None:
+            img = obs[self.image_key]
+            if self.image_key == "depth":
+                img = np.clip(img * self._depth_scale, 0, 255)[None]
+            elif self.image_key == "rgb":
+                img = np.transpose(img, (2, 0, 1))
+            out["image"] = np.ascontiguousarray(img, dtype=np.uint8)
+        return out
+
+
+class _TaskView(gym.Env):
+    """Shared plumbing: wraps a task env, converts observations, exposes its info."""
+
+    metadata = {"render_modes": ["rgb_array"]}
+
+    def __init__(self, task_env: gym.Env):
+        self.task_env = task_env
+        self.sensor_obs = SensorObservation(task_env.observation_space)
+        self.observation_space = self.sensor_obs.space
+        self.max_speed = float(task_env.unwrapped.max_speed)
+        self._position = np.zeros(3)
+        self.render_mode = getattr(task_env, "render_mode", None)
+
+    def reset(self, *, seed: int | None = None, options: dict | None = None):
+        super().reset(seed=seed)
+        obs, info = self.task_env.reset(seed=seed, options=options)
+        self._position = np.asarray(obs["position"], dtype=np.float64)
+        return self.sensor_obs(obs), info
+
+    def _control_step(self, velocity: np.ndarray):
+        obs, reward, term, trunc, info = self.task_env.step(
+            np.clip(velocity, -self.max_speed, self.max_speed))
+        self._position = np.asarray(obs["position"], dtype=np.float64)
+        return obs, float(reward), bool(term), bool(trunc), info
+
+    def render(self):
+        return self.task_env.render()
+
+    def close(self):
+        self.task_env.close()
+
+
+def _check_action(action: Any, size: int) -> np.ndarray:
+    a = np.asarray(action, dtype=np.float64).reshape(-1)
+    if a.shape != (size,):
+        raise ValueError(f"action has shape {np.shape(action)}, expected ({size},)")
+    if not np.isfinite(a).all():
+        raise ValueError("action contains NaN or inf")
+    return np.clip(a, -1.0, 1.0)
+
+
+class GMMWindowEnv(_TaskView):
+    """SAC-GMM's environment: ``step(delta_theta)`` runs one window of the adapted GMM agent.
+
+    ``skill`` is the demonstrated skill; each action is applied to it afresh (not accumulated).
+    The reward is the sum of the window's rewards; ``info["control_steps"]`` counts the steps.
+    """
+
+    def __init__(self, task_env: gym.Env, skill: GMMSkill, delta: DeltaTheta, window: int = 32):
+        super().__init__(task_env)
+        if window < 1:
+            raise ValueError(f"window must be >= 1 control step, got {window}")
+        if skill.dim != 3:
+            raise ValueError(f"the task needs a 3-D position skill, got d={skill.dim}")
+        self.skill, self.delta, self.window = skill, delta, int(window)
+        self.action_space = spaces.Box(-1.0, 1.0, (delta.size,), np.float32)
+        self.current_skill = skill
+
+    def step(self, action):
+        self.current_skill = self.delta.apply(self.skill, _check_action(action, self.delta.size))
+        total, steps = 0.0, 0
+        task = self.task_env.unwrapped
+        has_sensor = self.sensor_obs.image_key is not None
+        task.sensor = False          # the agent sees the sensor only at the window's end
+        try:
+            while True:
+                v = self.current_skill.velocity(self._position)
+                obs, r, term, trunc, info = self._control_step(v)
+                total += r
+                steps += 1
+                if term or trunc or steps >= self.window:
+                    break
+        finally:
+            task.sensor = has_sensor
+        if has_sensor:
+            obs = dict(obs, **task.sensor_observation())
+        info = dict(info, control_steps=steps)
+        return self.sensor_obs(obs), total, term, trunc, info
+
+
+class ResidualGMMEnv(_TaskView):
+    """Res-GMM's environment: velocity = GMM velocity + ``residual_scale * max_speed * action``."""
+
+    def __init__(self, task_env: gym.Env, skill: GMMSkill, residual_scale: float = 0.1):
+        super().__init__(task_env)
+        self.skill, self.residual_scale = skill, float(residual_scale)
+        self.action_space = spaces.Box(-1.0, 1.0, (3,), np.float32)
+
+    def step(self, action):
+        a = _check_action(action, 3)
+        v = self.skill.velocity(self._position) + self.residual_scale * self.max_speed * a
+        obs, r, term, trunc, info = self._control_step(v)
+        return self.sensor_obs(obs), r, term, trunc, dict(info, control_steps=1)
+
+
+class VelocityEnv(_TaskView):
+    """The SAC baseline's environment: velocity = ``max_speed * action`` (m/s)."""
+
+    def __init__(self, task_env: gym.Env):
+        super().__init__(task_env)
+        self.action_space = spaces.Box(-1.0, 1.0, (3,), np.float32)
+
+    def step(self, action):
+        obs, r, term, trunc, info = self._control_step(self.max_speed * _check_action(action, 3))
+        return self.sensor_obs(obs), r, term, trunc, dict(info, control_steps=1)

@@ -1,0 +1,140 @@
+"""delta-theta: the SAC agent's action, mapped onto an adaptation of a GMM skill.
+
+An action is a vector in ``[-1, 1]^A``; its layout (in order, each part optional):
+
+============================  ===========  ==============================================
+part                          size         meaning (per unit of action)
+============================  ===========  ==============================================
+``priors``                    K            ``d_pi_k = prior_scale * a``
+``means``                     K * 2d       ``d_mu_k``: position part ``* position_mean_scale``
+                                           (m), velocity part ``* velocity_mean_scale`` (m/s);
+                                           component-major, ``[x (d), x_dot (d)]`` per k
+``covariances``               K * d        log-scale of each position axis of ``Sigma_k``:
+                                           ``Sigma_k' = D Sigma_k D``, ``D = diag(exp(
+                                           covariance_log_scale * a), 1 .. 1)`` (the gating
+                                           Gaussian's extent; ``A_k`` scales by ``D^-1``)
+============================  ===========  ==============================================
+
+The paper adapts all three (``{d_pi, d_mu, d_Sigma}``); the authors' code adapted priors
+(x0.1) and means (x0.01) only. Each window's delta is applied to the *demonstrated* skill,
+not accumulated (as in the authors' code), so a bad action cannot drift the skill away.
+Priors are projected back onto the simplex and covariances to the nearest SPD matrix by
+:meth:`GMMSkill.adapted`; with ``stable=True`` the adapted skill is also projected onto the
+SEDS-stable set (which pins the attractor at the origin: the agent can then reshape the
+motion but no longer shift where it ends).
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any, Mapping
+
+import numpy as np
+
+from sacgmm.skill.model import GMMSkill
+
+PARTS = ("priors", "means", "covariances")
+
+
+@dataclass(frozen=True)
+class DeltaThetaConfig:
+    """Which parts of theta the agent adapts, and the size of one unit of action."""
+
+    adapt_priors: bool = True
+    adapt_means: bool = True
+    adapt_covariances: bool = True
+    prior_scale: float = 0.1
+    position_mean_scale: float = 0.01      # m per unit action
+    velocity_mean_scale: float = 0.01      # m/s per unit action
+    covariance_log_scale: float = 0.3      # log std-dev scale per unit action
+    stable: bool = False
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any] | None) -> "DeltaThetaConfig":
+        data = dict(data or {})
+        known = set(cls.__dataclass_fields__)
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ValueError(f"unknown delta_theta setting(s) {unknown}; valid: {sorted(known)}")
+        cfg = cls(**data)
+        for name in ("prior_scale", "position_mean_scale", "velocity_mean_scale",
+                     "covariance_log_scale"):
+            value = getattr(cfg, name)
+            if not (isinstance(value, (int, float)) and np.isfinite(value) and value >= 0):
+                raise ValueError(f"delta_theta.{name} must be a finite number >= 0, got {value!r}")
+        if not (cfg.adapt_priors or cfg.adapt_means or cfg.adapt_covariances):
+            raise ValueError("delta_theta adapts nothing: enable at least one of "
+                             "adapt_priors, adapt_means, adapt_covariances")
+        return cfg
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+class DeltaTheta:
+    """The action layout for a skill with ``n_components`` Gaussians over ``dim`` positions."""
+
+    def __init__(self, n_components: int, dim: int, config: DeltaThetaConfig | None = None):
+        self.k, self.d = int(n_components), int(dim)
+        self.config = config or DeltaThetaConfig()
+        c = self.config
+        sizes = {"priors": self.k if c.adapt_priors else 0,
+                 "means": self.k * 2 * self.d if c.adapt_means else 0,
+                 "covariances": self.k * self.d if c.adapt_covariances else 0}
+        self.slices: dict[str, slice] = {}
+        start = 0
+        for part in PARTS:
+            if sizes[part]:
+                self.slices[part] = slice(start, start + sizes[part])
+                start += sizes[part]
+        self.size = start
+        self._mean_scale = np.concatenate([np.full(self.d, c.position_mean_scale),
+                                           np.full(self.d, c.velocity_mean_scale)])
+
+    @classmethod
+    def for_skill(cls, skill: GMMSkill, config: DeltaThetaConfig | None = None) -> "DeltaTheta":
+        return cls(skill.n_components, skill.dim, config)
+
+    def labels(self) -> list[str]:
+        """A name per action slot, e.g. ``priors[0]``, ``means[1][4]``, ``covariances[2][0]``."""
+        out = []
+        for part, sl in self.slices.items():
+            width = {"priors": 1, "means": 2 * self.d, "covariances": self.d}[part]
+            for i in range(sl.stop - sl.start):
+                k, j = divmod(i, width)
+                out.append(f"{part}[{k}]" if width == 1 else f"{part}[{k}][{j}]")
+        return out
+
+    def check(self, action: np.ndarray) -> np.ndarray:
+        """The action as a float64 ``(size,)`` array; ``ValueError`` on a wrong size or NaN/inf."""
+        a = np.asarray(action, dtype=np.float64)
+        if a.shape != (self.size,):
+            raise ValueError(f"delta-theta action has shape {a.shape}, expected ({self.size},) "
+                             f"for K={self.k}, d={self.d} and parts {list(self.slices)}")
+        if not np.isfinite(a).all():
+            raise ValueError("delta-theta action contains NaN or inf")
+        return a
+
+    def deltas(self, skill: GMMSkill, action: np.ndarray
+               ) -> tuple[np.ndarray | None, np.ndarray | None, np.ndarray | None]:
+        """``(d_priors, d_means, d_covariances)`` for :meth:`GMMSkill.adapted` (None = unchanged).
+
+        Actions are clipped to ``[-1, 1]`` first, so no action can exceed the configured scales.
+        """
+        a = np.clip(self.check(action), -1.0, 1.0)
+        c = self.config
+        d_pi = d_mu = d_sigma = None
+        if "priors" in self.slices:
+            d_pi = c.prior_scale * a[self.slices["priors"]]
+        if "means" in self.slices:
+            d_mu = a[self.slices["means"]].reshape(self.k, 2 * self.d) * self._mean_scale
+        if "covariances" in self.slices:
+            log_s = c.covariance_log_scale * a[self.slices["covariances"]].reshape(self.k, self.d)
+            scale = np.concatenate([np.exp(log_s), np.ones((self.k, self.d))], axis=1)   # (K, 2d)
+            cov = skill.covariances
+            d_sigma = cov * (scale[:, :, None] * scale[:, None, :]) - cov
+        return d_pi, d_mu, d_sigma
+
+    def apply(self, skill: GMMSkill, action: np.ndarray) -> GMMSkill:
+        """The skill adapted by ``action`` (a new skill; ``skill`` is unchanged)."""
+        d_pi, d_mu, d_sigma = self.deltas(skill, action)
+        return skill.adapted(d_pi, d_mu, d_sigma, stable=self.config.stable)
