@@ -31,6 +31,7 @@ def test_velocity_shapes_and_batch_consistency(skill):
     np.testing.assert_allclose(v[2], 0.0, atol=1e-12)          # the attractor is a fixed point
 
 
+@pytest.mark.filterwarnings("ignore:overflow encountered")
 def test_velocity_finite_far_from_the_data(skill, em_skill):
     for s in (skill, em_skill):
         for scale in (1.0, 1e3, 1e6, 1e100, 1e150):

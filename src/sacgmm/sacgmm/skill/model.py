@@ -184,9 +184,9 @@ class GMMSkill:
         Raises ``ValueError`` for a wrong shape or a NaN/inf position.
         """
         x = np.asarray(x, dtype=np.float64)
-        if x.ndim == 1 and x.shape[0] == self.dim:
+        if x.ndim == 1 and x.shape[0] == self.dim and np.isfinite(x).all():
             # Single-query fast path (the controller's hot loop): a dozen small numpy ops.
-            # A NaN/inf input makes every logit non-finite, which sends it to the checked path.
+            # Astronomically distant points (non-finite logits) go to the capped path below.
             yz = self._W @ x - self._c
             kd = self.n_components * self.dim
             logit = np.square(yz[:kd]) @ self._neg_half_blocksum + self._logc
@@ -196,7 +196,8 @@ class GMMSkill:
                 return (h @ yz[kd:].reshape(self.n_components, self.dim)) / h.sum()
         x = self._check_positions(x)
         xs = x if x.ndim == 2 else x[None]
-        h, local = self._gate(xs @ self._W.T - self._c)
+        with np.errstate(over="ignore", invalid="ignore"):   # far points: capped below
+            h, local = self._gate(xs @ self._W.T - self._c)
         v = np.matmul(h[:, None, :], local)[:, 0, :]
         return v if x.ndim == 2 else v[0]
 
