@@ -28,6 +28,7 @@ setup(
         ("share/" + package_name + "/config", _shared("config/*.yaml")),
         ("share/" + package_name + "/config/tasks", _shared("config/tasks/*.yaml")),
         ("share/" + package_name + "/launch", _shared("launch/*.launch.py")),
+        ("share/" + package_name + "/rviz", _shared("rviz/*.rviz")),
     ],
     python_requires=">=3.10",
     install_requires=["numpy", "scipy", "scikit-learn", "PyYAML", "matplotlib"],
@@ -44,6 +45,11 @@ setup(
     entry_points={
         "console_scripts": [
             "sacgmm = sacgmm.cli.main:main",
+            # ROS 2 nodes (installed to lib/sacgmm for ros2 run / ros2 launch)
+            "gmm_controller = sacgmm.ros.gmm_controller:main",
+            "sim_bridge = sacgmm.ros.sim_bridge:main",
+            "aruco_reward_detector = sacgmm.ros.aruco_reward_detector:main",
+            "camera_encoder = sacgmm.ros.camera_encoder:main",
         ],
     },
 )

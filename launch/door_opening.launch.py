@@ -1,0 +1,11 @@
+"""ros2 launch sacgmm door_opening.launch.py [use_sim:=...] [rviz:=true|false] [mode:=train|eval]
+[skill:=PATH] [policy:=PATH] [control_mode:=lockstep|timer] [sim_mode:=lockstep|realtime]
+
+The graph (nodes, parameter file config/door_opening.yaml, remappings) is defined once in
+sacgmm/ros/graphs.py; `sacgmm bringup door_opening` starts the same graph without ROS tooling.
+"""
+from sacgmm.ros.launch_support import generate
+
+
+def generate_launch_description():
+    return generate("door_opening")

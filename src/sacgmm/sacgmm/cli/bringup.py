@@ -1,0 +1,225 @@
+"""``sacgmm bringup GRAPH [key:=value ...]``: start a node graph without ROS launch tooling.
+
+Reads the same graph definition as ``launch/GRAPH.launch.py`` (:mod:`sacgmm.ros.graphs`) and
+starts every node as a separate process (``python -m sacgmm.ros.<node> --ros-args -r
+__node:=<name> --params-file config/GRAPH.yaml -p ... -r ...``), streams their logs prefixed
+with the node name, and shuts all of them down (SIGINT, then SIGTERM, then SIGKILL) on Ctrl-C,
+SIGTERM, after ``--duration`` seconds, or as soon as one node exits. Children die with this
+process even if it is killed (Linux parent-death signal), so no node is left orphaned.
+Exit status: 0 after a requested shutdown, 1 if a node exited by itself, 2 for bad arguments.
+"""
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import threading
+import time
+
+
+def _parse_assignments(items: list[str]) -> dict[str, str]:
+    out = {}
+    for item in items:
+        if ":=" not in item:
+            raise ValueError(f"expected key:=value, got {item!r}")
+        k, v = item.split(":=", 1)
+        out[k.strip()] = v
+    return out
+
+
+def build_commands(graph_name: str, assignments: dict[str, str],
+                   params_file: str | None = None) -> list[tuple[str, list[str]]]:
+    """``[(node name, argv), ...]`` for the graph's active nodes; ``ValueError`` if bad."""
+    from sacgmm.ros.graphs import active_nodes, find_share_file, get_graph, node_overrides
+
+    graph = get_graph(graph_name)
+    args = graph.resolve_args(assignments)
+    pfile = params_file or str(find_share_file("config", graph.params_file))
+    cmds = []
+    for spec in active_nodes(graph, args):
+        argv = [sys.executable, "-m", spec.module, "--ros-args", "-r", f"__node:={spec.name}",
+                "--params-file", pfile]
+        for k, v in node_overrides(spec, args).items():
+            argv += ["-p", f"{k}:={v}"]
+        for a, b in spec.remappings:
+            argv += ["-r", f"{a}:={b}"]
+        cmds.append((spec.name, argv))
+    return cmds
+
+
+def _child_setup() -> None:
+    """In the child before exec: die with the parent (PR_SET_PDEATHSIG = SIGTERM)."""
+    try:
+        import ctypes
+        libc = ctypes.CDLL("libc.so.6", use_errno=True)
+        libc.prctl(1, signal.SIGTERM, 0, 0, 0)
+    except OSError:  # not Linux: rely on the explicit shutdown
+        pass
+
+
+def child_env() -> dict[str, str]:
+    env = dict(os.environ)
+    env.setdefault("RMW_IMPLEMENTATION", "rmw_fastrtps_cpp")
+    env.setdefault("RCUTILS_COLORIZED_OUTPUT", "0")
+    env["PYTHONUNBUFFERED"] = "1"
+    return env
+
+
+class Supervisor:
+    """Starts the processes, prefixes their output, and shuts them all down."""
+
+    def __init__(self, commands: list[tuple[str, list[str]]], out=None):
+        self.commands = commands
+        self.out = out or sys.stdout
+        self.procs: list[tuple[str, object]] = []
+        self._lock = threading.Lock()
+        self._threads: list[threading.Thread] = []
+
+    def log(self, text: str) -> None:
+        with self._lock:
+            self.out.write(f"[bringup] {text}\n")
+            self.out.flush()
+
+    def _pump(self, name: str, stream) -> None:
+        width = max(len(n) for n, _ in self.commands)
+        for raw in iter(stream.readline, b""):
+            line = raw.decode("utf-8", "replace").rstrip("\n")
+            with self._lock:
+                self.out.write(f"[{name:<{width}}] {line}\n")
+                self.out.flush()
+        stream.close()
+
+    def start(self) -> None:
+        import subprocess
+        env = child_env()
+        for name, argv in self.commands:
+            proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                    stdin=subprocess.DEVNULL, env=env, start_new_session=True,
+                                    preexec_fn=_child_setup)
+            self.procs.append((name, proc))
+            t = threading.Thread(target=self._pump, args=(name, proc.stdout), daemon=True)
+            t.start()
+            self._threads.append(t)
+            self.log(f"started {name} (pid {proc.pid})")
+
+    def first_exited(self):
+        for name, proc in self.procs:
+            if proc.poll() is not None:
+                return name, proc.returncode
+        return None
+
+    def shutdown(self, grace: float = 8.0) -> None:
+        """SIGINT to every node, then SIGTERM, then SIGKILL (process groups) until all exit."""
+        for sig, wait in ((signal.SIGINT, grace), (signal.SIGTERM, 3.0), (signal.SIGKILL, 3.0)):
+            alive = [(n, p) for n, p in self.procs if p.poll() is None]
+            if not alive:
+                break
+            if sig != signal.SIGINT:
+                self.log(f"{', '.join(n for n, _ in alive)} still running: {sig.name}")
+            for _, p in alive:
+                try:
+                    os.killpg(p.pid, sig)
+                except ProcessLookupError:
+                    pass
+            deadline = time.monotonic() + wait
+            while time.monotonic() < deadline and any(p.poll() is None for _, p in alive):
+                time.sleep(0.05)
+        for _, p in self.procs:
+            try:
+                p.wait(timeout=1.0)
+            except Exception:  # noqa: BLE001 - reported below
+                pass
+        for t in self._threads:
+            t.join(timeout=2.0)
+        for n, p in self.procs:
+            self.log(f"{n} exited with status {p.returncode}")
+
+
+def run(graph_name: str, assignments: dict[str, str], duration: float | None = None,
+        params_file: str | None = None, out=None) -> int:
+    cmds = build_commands(graph_name, assignments, params_file)
+    sup = Supervisor(cmds, out)
+    stop = threading.Event()
+    reason = {"why": None}
+
+    def on_signal(signum, _frame):
+        reason["why"] = signal.Signals(signum).name
+        stop.set()
+
+    old = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
+    status = 0
+    try:
+        sup.log(f"graph {graph_name}: {len(cmds)} node(s); Ctrl-C stops them all")
+        sup.start()
+        t_end = time.monotonic() + duration if duration else None
+        while not stop.is_set():
+            dead = sup.first_exited()
+            if dead is not None:
+                sup.log(f"{dead[0]} exited with status {dead[1]}: shutting the graph down")
+                status = 1
+                break
+            if t_end is not None and time.monotonic() >= t_end:
+                reason["why"] = f"--duration {duration:g} s elapsed"
+                break
+            stop.wait(0.1)
+        if reason["why"]:
+            sup.log(f"{reason['why']}: shutting the graph down")
+    finally:
+        sup.shutdown()
+        for s, h in old.items():
+            signal.signal(s, h)
+    return status
+
+
+def _run(args) -> int:
+    if args.rest:
+        extra = _options_parser().parse_intermixed_args(args.rest)
+        args.assignments = list(args.assignments) + extra.assignments
+        args.params_file = extra.params_file or args.params_file
+        args.duration = extra.duration if extra.duration is not None else args.duration
+        args.dry_run = args.dry_run or extra.dry_run
+    try:
+        assignments = _parse_assignments(args.assignments)
+        if args.dry_run:
+            for name, argv in build_commands(args.graph, assignments, args.params_file):
+                print(f"{name}: {' '.join(argv)}")
+            return 0
+        if assignments.get("rviz") == "true":
+            print("[bringup] rviz:=true is honoured by the launch files only (rviz2 is not "
+                  "installed here); use them on a ROS 2 install", file=sys.stderr)
+        if assignments.get("mode") == "train":
+            print("[bringup] mode:=train: no sac_refiner node exists yet, so nothing is "
+                  "trained", file=sys.stderr)
+        return run(args.graph, assignments, args.duration, args.params_file)
+    except (ValueError, FileNotFoundError) as exc:
+        print(f"sacgmm bringup: error: {exc}", file=sys.stderr)
+        return 2
+
+
+def _options_parser(positional: bool = True):
+    import argparse
+    p = argparse.ArgumentParser(prog="sacgmm bringup GRAPH", add_help=False)
+    if positional:
+        p.add_argument("assignments", nargs="*", metavar="key:=value")
+    p.add_argument("--params-file", default=None,
+                   help="ROS parameter file instead of config/GRAPH.yaml")
+    p.add_argument("--duration", type=float, default=None,
+                   help="shut down after this many seconds (default: run until Ctrl-C)")
+    p.add_argument("--dry-run", action="store_true", help="print the node commands and exit")
+    return p
+
+
+def register(subparsers) -> None:
+    import argparse
+
+    from sacgmm.ros.graphs import GRAPHS  # no ROS import
+    p = subparsers.add_parser("bringup", help="start a ROS 2 node graph without ros2 launch",
+                              description=__doc__.split("\n\n")[0],
+                              parents=[_options_parser(positional=False)])
+    p.add_argument("graph", choices=sorted(GRAPHS))
+    p.add_argument("assignments", nargs="*", metavar="key:=value",
+                   help="graph arguments as for ros2 launch (use_sim, rviz, mode, skill, "
+                        "policy, control_mode, sim_mode)")
+    # options may come after key:=value assignments: re-parsed (intermixed) in _run
+    p.add_argument("rest", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
+    p.set_defaults(func=_run)

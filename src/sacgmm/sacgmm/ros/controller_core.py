@@ -1,0 +1,154 @@
+"""The GMM controller's logic without ROS: state freshness, skill evaluation, clamping, windows.
+
+:class:`ControllerCore` is what the ``gmm_controller`` node wraps (and what tests can drive
+directly). Frames and units:
+
+* ``ee`` and ``target`` positions are in the world frame (m); times are seconds on one
+  monotonic clock chosen by the caller.
+* The skill's input is the end-effector position in the *target frame*: origin at the
+  perceived target, axes those of the world (the simulator's convention) or, with
+  ``use_target_orientation``, those of the target pose's orientation. The returned velocity is
+  expressed in world axes (m/s).
+
+Safety: the command is zero when no skill is loaded, no pose or target was received, the pose
+is older than ``pose_timeout`` or the target older than ``target_timeout`` (if > 0), or the
+skill gives a non-finite velocity; otherwise its norm is clamped to ``max_speed``.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from sacgmm.ros.layouts import DeltaTheta, WindowEnd
+
+ZERO3 = np.zeros(3)
+
+
+@dataclass
+class StepResult:
+    """One control step: ``velocity`` (3,) m/s world axes; ``active`` False means a safety stop
+    (``reason`` says why); ``window`` is set on the step that ends a window."""
+
+    velocity: np.ndarray
+    active: bool
+    reason: str
+    window: WindowEnd | None = None
+
+
+class ControllerCore:
+    """See the module docstring. ``window_steps`` is the refinement window N (32)."""
+
+    def __init__(self, skill=None, *, max_speed: float = 0.15, pose_timeout: float = 0.2,
+                 target_timeout: float = 0.0, window_steps: int = 32,
+                 stable_adaptation: bool = True, use_target_orientation: bool = False):
+        if skill is not None and skill.dim != 3:
+            raise ValueError(f"the controller needs a 3-D position skill, got d={skill.dim}")
+        self.base_skill = skill
+        self.skill = skill
+        self.max_speed = float(max_speed)
+        self.pose_timeout = float(pose_timeout)
+        self.target_timeout = float(target_timeout)
+        self.window_steps = int(window_steps)
+        self.stable_adaptation = bool(stable_adaptation)
+        self.use_target_orientation = bool(use_target_orientation)
+        self.ee: np.ndarray | None = None
+        self.ee_time = -math.inf
+        self.ee_stamp = 0.0
+        self.target: np.ndarray | None = None
+        self.target_rot = np.eye(3)
+        self.target_time = -math.inf
+        self.episode = -1
+        self.steps = 0            # active control steps in this episode
+        self.last_velocity = ZERO3.copy()
+        self.last_window_index = -1
+        self.last_window_time = math.nan
+        self.deltas_applied = 0
+        self.apply_latencies: list[float] = []
+
+    # -- inputs ---------------------------------------------------------------------------
+    def set_pose(self, position, now: float, stamp: float = 0.0) -> None:
+        """End-effector position (3,) m world, received at ``now``; NaN/inf is ignored."""
+        p = np.asarray(position, dtype=np.float64)
+        if p.shape == (3,) and np.isfinite(p).all():
+            self.ee, self.ee_time, self.ee_stamp = p, now, stamp
+
+    def set_target(self, position, now: float, rotation: np.ndarray | None = None) -> None:
+        """Perceived target origin (3,) m world (and its 3x3 rotation), received at ``now``."""
+        p = np.asarray(position, dtype=np.float64)
+        if p.shape == (3,) and np.isfinite(p).all():
+            self.target, self.target_time = p, now
+            if rotation is not None and np.isfinite(rotation).all():
+                self.target_rot = np.asarray(rotation, dtype=np.float64)
+
+    def new_episode(self, index: int) -> None:
+        """Start of an episode: window counter to 0 and the skill back to the loaded one."""
+        self.episode = int(index)
+        self.steps = 0
+        self.skill = self.base_skill
+        self.last_window_index = -1
+
+    def load(self, skill) -> None:
+        if skill.dim != 3:
+            raise ValueError(f"the controller needs a 3-D position skill, got d={skill.dim}")
+        self.base_skill = self.skill = skill
+
+    # -- the loop -------------------------------------------------------------------------
+    def position_in_target(self) -> np.ndarray | None:
+        if self.ee is None or self.target is None:
+            return None
+        rel = self.ee - self.target
+        return self.target_rot.T @ rel if self.use_target_orientation else rel
+
+    def _stop(self, reason: str) -> StepResult:
+        self.last_velocity = ZERO3.copy()
+        return StepResult(ZERO3.copy(), False, reason)
+
+    def step(self, now: float) -> StepResult:
+        """One control step at time ``now`` (same clock as the inputs)."""
+        if self.skill is None:
+            return self._stop("no_skill")
+        if self.ee is None:
+            return self._stop("no_pose")
+        if self.target is None:
+            return self._stop("no_target")
+        if now - self.ee_time > self.pose_timeout:
+            return self._stop("stale_pose")
+        if self.target_timeout > 0 and now - self.target_time > self.target_timeout:
+            return self._stop("stale_target")
+        x = self.position_in_target()
+        v = self.skill.velocity(x)
+        if self.use_target_orientation:
+            v = self.target_rot @ v
+        speed = math.sqrt(float(v @ v))
+        if not math.isfinite(speed):
+            return self._stop("nonfinite")
+        if speed > self.max_speed:
+            v = v * (self.max_speed / speed)
+        self.last_velocity = v
+        self.steps += 1
+        window = None
+        if self.steps % self.window_steps == 0:
+            self.last_window_index = self.steps // self.window_steps - 1
+            self.last_window_time = now
+            window = WindowEnd(x.copy(), v.copy(), self.target.copy(), self.last_window_index,
+                               self.steps, self.episode, self.ee_stamp)
+        return StepResult(v, True, "ok", window)
+
+    def apply_delta(self, delta: DeltaTheta, now: float) -> None:
+        """Adapt the loaded skill by ``delta`` (from the loaded skill, not accumulated).
+
+        Raises ``ValueError`` (skill unchanged) if no skill is loaded or the delta is invalid.
+        """
+        if self.base_skill is None:
+            raise ValueError("no skill loaded")
+        new = self.base_skill.adapted(delta.d_priors, delta.d_means, delta.d_covariances,
+                                      stable=self.stable_adaptation)
+        if not np.isfinite(new.velocity(np.zeros(3))).all():
+            raise ValueError("adapted skill gives a non-finite velocity")
+        self.skill = new
+        self.deltas_applied += 1
+        if delta.window_index is not None and delta.window_index == self.last_window_index \
+                and math.isfinite(self.last_window_time):
+            self.apply_latencies.append(now - self.last_window_time)

@@ -1,0 +1,206 @@
+"""``gmm_controller``: the high-rate loop evaluating the GMM skill (a thin shell around
+:class:`sacgmm.ros.controller_core.ControllerCore`).
+
+Subscribes
+  ``/sacgmm/ee_pose`` (geometry_msgs/PoseStamped, world frame, m): end-effector pose.
+  ``/sacgmm/target_pose`` (geometry_msgs/PoseStamped, world frame, m): perceived target.
+  ``/sacgmm/delta_theta`` (std_msgs/Float64MultiArray, :mod:`sacgmm.ros.layouts`): skill change;
+  a NaN/inf or wrongly sized message is rejected with a logged error, the skill unchanged.
+  ``/sacgmm/episode`` (std_msgs/Int64): start of an episode (window counter and skill reset).
+Publishes
+  ``/sacgmm/cmd_vel`` (geometry_msgs/TwistStamped, m/s, world axes): clamped to ``max_speed``,
+  never NaN, zero when the pose is stale, before any pose/target, or without a skill.
+  ``/sacgmm/window`` (std_msgs/Float64MultiArray): state at the end of every ``window_steps``
+  active control steps (layout in :mod:`sacgmm.ros.layouts`).
+  ``/sacgmm/markers`` (visualization_msgs/MarkerArray): Gaussian ellipsoids + target sphere.
+  ``/sacgmm/rollout`` (nav_msgs/Path): predicted trajectory from the current position.
+Modes (``control_mode``)
+  ``lockstep``: one control step per received ee pose (reproducible training with the
+  sim_bridge); ``timer``: a wall-clock timer at ``rate_hz`` (up to 1000 Hz, the FRI rate).
+"""
+from __future__ import annotations
+
+import json
+import math
+import time
+
+import numpy as np
+import rclpy
+from geometry_msgs.msg import PoseStamped, TwistStamped
+from nav_msgs.msg import Path
+from rclpy.node import Node
+from std_msgs.msg import Float64MultiArray, Int64
+from visualization_msgs.msg import MarkerArray
+
+from sacgmm.fileio import atomic_write_text
+from sacgmm.ros.controller_core import ControllerCore
+from sacgmm.ros.convert import (from_multiarray, gmm_markers, path_msg, pose_position,
+                                pose_rotation, stamp_seconds, target_marker, to_multiarray)
+from sacgmm.ros.layouts import decode_delta, encode_window
+from sacgmm.ros.params import Param, StartupError, declare, run_node
+
+PARAMS = (
+    Param("skill_path", "", "skill YAML file (sacgmm fit); empty: no skill, zero commands"),
+    Param("control_mode", "lockstep", "lockstep: one step per received pose; timer: rate_hz timer",
+          choices=("lockstep", "timer")),
+    Param("rate_hz", 30.0, "control rate of the timer mode (Hz)", range=(1.0, 1000.0)),
+    Param("max_speed", 0.15, "norm limit of the commanded velocity (m/s)", range=(0.0, 1.0)),
+    Param("pose_timeout", 0.2, "ee pose older than this stops the robot (s)", range=(0.001, 10.0)),
+    Param("target_timeout", 0.0, "target older than this stops the robot (s); 0: never stale",
+          range=(0.0, 3600.0)),
+    Param("window_steps", 32, "control steps per refinement window N", range=(1, 100000)),
+    Param("stable_adaptation", True, "project adapted skills onto the SEDS-stable set"),
+    Param("use_target_orientation", False,
+          "express positions in the target pose's axes (false: world-aligned target frame)"),
+    Param("frame_id", "world", "frame of the command and the RViz markers"),
+    Param("marker_rate_hz", 2.0, "RViz marker/rollout rate (Hz); 0: off", range=(0.0, 30.0)),
+    Param("n_sigma", 1.0, "ellipsoid size in standard deviations", range=(0.1, 5.0)),
+    Param("rollout_steps", 90, "predicted-rollout length (steps)", range=(0, 2000)),
+    Param("rollout_dt", 1.0 / 30.0, "predicted-rollout time step (s)", range=(1e-4, 1.0)),
+    Param("timing_log", "", "if set, JSON file of loop periods written at shutdown"),
+)
+
+
+class GMMController(Node):
+    """ROS shell of :class:`ControllerCore`; see the module docstring."""
+
+    def __init__(self, **kwargs):
+        super().__init__("gmm_controller", **kwargs)
+        p = declare(self, PARAMS)
+        self.p = p
+        skill = None
+        if p["skill_path"]:
+            from sacgmm.skill import load_skill
+            try:
+                skill = load_skill(p["skill_path"])
+            except (ValueError, FileNotFoundError) as exc:
+                raise StartupError(f"parameter 'skill_path': {exc}") from None
+            if skill.dim != 3:
+                raise StartupError(f"parameter 'skill_path': a 3-D position skill is needed, "
+                                   f"{p['skill_path']} has d={skill.dim}")
+            self.get_logger().info(f"loaded {skill!r} from {p['skill_path']}")
+        else:
+            self.get_logger().warning("no skill_path given: publishing zero velocity")
+        self.core = ControllerCore(skill, max_speed=p["max_speed"], pose_timeout=p["pose_timeout"],
+                                   target_timeout=p["target_timeout"],
+                                   window_steps=p["window_steps"],
+                                   stable_adaptation=p["stable_adaptation"],
+                                   use_target_orientation=p["use_target_orientation"])
+        self.frame_id = p["frame_id"]
+        self.lockstep = p["control_mode"] == "lockstep"
+        self.cmd_pub = self.create_publisher(TwistStamped, "/sacgmm/cmd_vel", 10)
+        self.window_pub = self.create_publisher(Float64MultiArray, "/sacgmm/window", 10)
+        self.marker_pub = self.create_publisher(MarkerArray, "/sacgmm/markers", 1)
+        self.path_pub = self.create_publisher(Path, "/sacgmm/rollout", 1)
+        self.create_subscription(PoseStamped, "/sacgmm/ee_pose", self._on_pose, 10)
+        self.create_subscription(PoseStamped, "/sacgmm/target_pose", self._on_target, 10)
+        self.create_subscription(Float64MultiArray, "/sacgmm/delta_theta", self._on_delta, 10)
+        self.create_subscription(Int64, "/sacgmm/episode", self._on_episode, 10)
+        self._periods: list[float] = []
+        self._last_tick = None
+        self._last_reason = None
+        if not self.lockstep:
+            self.create_timer(1.0 / p["rate_hz"], self._on_timer)
+        if p["marker_rate_hz"] > 0:
+            self.create_timer(1.0 / p["marker_rate_hz"], self._publish_markers)
+        self.get_logger().info(
+            f"{p['control_mode']} mode" + ("" if self.lockstep else f" at {p['rate_hz']:g} Hz")
+            + f", max_speed {p['max_speed']:g} m/s, window {p['window_steps']} steps")
+
+    # -- callbacks ------------------------------------------------------------------------
+    def _on_pose(self, msg: PoseStamped) -> None:
+        self.core.set_pose(pose_position(msg.pose), time.monotonic(), stamp_seconds(msg.header.stamp))
+        if self.lockstep:
+            # the command carries the stamp of the pose it answers: the sim_bridge steps only
+            # for the state it last published (no double step on a repeated pose)
+            self._control_step(msg.header.stamp)
+
+    def _on_target(self, msg: PoseStamped) -> None:
+        self.core.set_target(pose_position(msg.pose), time.monotonic(),
+                             pose_rotation(msg.pose) if self.core.use_target_orientation else None)
+
+    def _on_episode(self, msg: Int64) -> None:
+        self.core.new_episode(int(msg.data))
+        self.get_logger().info(f"episode {msg.data}: window counter reset, loaded skill restored")
+
+    def _on_delta(self, msg: Float64MultiArray) -> None:
+        core = self.core
+        if core.base_skill is None:
+            self.get_logger().error("delta_theta rejected: no skill loaded")
+            return
+        try:
+            delta = decode_delta(from_multiarray(msg), core.base_skill.n_components,
+                                 core.base_skill.dim)
+            core.apply_delta(delta, time.monotonic())
+        except ValueError as exc:
+            self.get_logger().error(f"delta_theta rejected, skill unchanged: {exc}")
+            return
+        self.get_logger().debug(f"delta_theta applied ({core.deltas_applied} so far)")
+
+    def _on_timer(self) -> None:
+        t = time.perf_counter()
+        if self._last_tick is not None and len(self._periods) < 2_000_000:
+            self._periods.append(t - self._last_tick)
+        self._last_tick = t
+        self._control_step()
+
+    def _control_step(self, stamp=None) -> None:
+        res = self.core.step(time.monotonic())
+        if res.reason != self._last_reason:
+            if res.active:
+                self.get_logger().info("control active")
+            else:
+                self.get_logger().warning(f"control stopped (zero velocity): {res.reason}")
+            self._last_reason = res.reason
+        msg = TwistStamped()
+        msg.header.stamp = stamp if stamp is not None else self.get_clock().now().to_msg()
+        msg.header.frame_id = self.frame_id
+        v = res.velocity
+        msg.twist.linear.x, msg.twist.linear.y, msg.twist.linear.z = float(v[0]), float(v[1]), float(v[2])
+        self.cmd_pub.publish(msg)
+        if res.window is not None:
+            self.window_pub.publish(to_multiarray(encode_window(res.window)))
+
+    def _publish_markers(self) -> None:
+        core = self.core
+        if core.skill is None or core.target is None:
+            return
+        stamp = self.get_clock().now().to_msg()
+        markers = gmm_markers(core.skill, core.target, self.frame_id, stamp, self.p["n_sigma"])
+        markers.markers.append(target_marker(core.target, self.frame_id, stamp))
+        self.marker_pub.publish(markers)
+        x = core.position_in_target()
+        if x is not None and self.p["rollout_steps"] > 0:
+            pts = core.skill.rollout(x, self.p["rollout_dt"], self.p["rollout_steps"],
+                                     max_speed=core.max_speed)
+            self.path_pub.publish(path_msg(pts + core.target, self.frame_id, stamp))
+
+    def close(self) -> None:
+        """Write the timing log (if asked): achieved rate and period jitter of the timer mode."""
+        path = self.p.get("timing_log") if hasattr(self, "p") else ""
+        if not path:
+            return
+        per = np.asarray(self._periods[100:] if len(self._periods) > 1000 else self._periods)
+        nominal = 1.0 / self.p["rate_hz"]
+        out = {"rate_hz_nominal": self.p["rate_hz"], "n_periods": int(per.size)}
+        if per.size:
+            jitter = np.abs(per - nominal)
+            out.update({"rate_hz_achieved": float(1.0 / per.mean()),
+                        "period_mean_ms": float(1e3 * per.mean()),
+                        "jitter_p50_ms": float(1e3 * np.percentile(jitter, 50)),
+                        "jitter_p99_ms": float(1e3 * np.percentile(jitter, 99)),
+                        "jitter_max_ms": float(1e3 * jitter.max())})
+        lat = np.asarray(self.core.apply_latencies)
+        out["deltas_applied"] = self.core.deltas_applied
+        if lat.size:
+            out["delta_latency_ms_mean"] = float(1e3 * lat.mean())
+            out["delta_latency_ms_max"] = float(1e3 * lat.max())
+        atomic_write_text(path, json.dumps(out, indent=2) + "\n")
+
+
+def main(args: list[str] | None = None) -> int:
+    return run_node(GMMController, args)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

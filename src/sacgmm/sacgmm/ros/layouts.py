@@ -1,0 +1,168 @@
+"""Documented layouts of the ``std_msgs/Float64MultiArray`` messages of the node graph.
+
+Both messages are *segmented* flat vectors: ``layout.dim`` lists the segments in the order
+their values appear in ``data`` (``layout.data_offset`` is 0). For every segment,
+``dim[i].label`` is its name, ``dim[i].size`` its number of values and ``dim[i].stride`` the
+length of one row of it (the segment is a row-major ``(size // stride, stride)`` array).
+
+``/sacgmm/window`` (gmm_controller -> sac_refiner), one message at the end of every window of
+``window_steps`` (N = 32) control steps; ``d`` is the skill's dimension (3)::
+
+    position      d   end-effector position in the perceived target frame (m)
+    velocity      d   last velocity command, clamped (m/s, world axes)
+    target        3   perceived target origin in the world frame (m)
+    window_index  1   index of the window that just ended, 0-based, within the episode
+    step          1   control steps since the start of the episode
+    episode       1   episode index last received on /sacgmm/episode (-1 before any)
+    stamp         1   ROS time of the pose used in the last step (s)
+
+``/sacgmm/delta_theta`` (sac_refiner -> gmm_controller): a change of the skill's parameters
+theta = {pi_k, mu_k, Sigma_k} over the joint ``[x, x_dot]`` (K components, dimension d).
+Every segment is optional, but at least one of the three ``d_*`` must be present::
+
+    d_priors       K             stride 1       change of the mixing weights
+    d_means        K * 2d        stride 2d      change of the means, rows [dx (m), dx_dot (m/s)]
+    d_covariances  K * 2d * 2d   stride 2d      change of the covariances (row-major, K blocks)
+    window_index   1             stride 1       the window this action answers (for latency)
+
+The controller applies a delta to the skill it loaded (not to the previously adapted one, as
+the authors' code does): ``skill = base.adapted(d_priors, d_means, d_covariances)``, with the
+simplex / nearest-SPD projections of :meth:`sacgmm.skill.GMMSkill.adapted` (and the SEDS
+projection when its ``stable_adaptation`` parameter is true). A message with an unknown or
+repeated label, a wrong size, a size mismatch with ``data`` or a NaN/inf value is rejected.
+
+This module imports no ROS package: it works on ``(labels, sizes, strides, data)`` tuples, and
+:mod:`sacgmm.ros.convert` turns them into messages.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+WINDOW_SEGMENTS = ("position", "velocity", "target", "window_index", "step", "episode", "stamp")
+DELTA_SEGMENTS = ("d_priors", "d_means", "d_covariances", "window_index")
+
+
+@dataclass(frozen=True)
+class Segmented:
+    """A segmented flat vector: ``labels[i]`` has ``sizes[i]`` values of row length ``strides[i]``."""
+
+    labels: tuple[str, ...]
+    sizes: tuple[int, ...]
+    strides: tuple[int, ...]
+    data: np.ndarray
+
+    def segments(self) -> dict[str, np.ndarray]:
+        """Label -> the segment's values (flat float64 copies)."""
+        out, start = {}, 0
+        for label, size in zip(self.labels, self.sizes):
+            out[label] = np.array(self.data[start:start + size], dtype=np.float64)
+            start += size
+        return out
+
+
+def _pack(parts: list[tuple[str, np.ndarray, int]]) -> Segmented:
+    labels, sizes, strides, chunks = [], [], [], []
+    for label, values, stride in parts:
+        flat = np.asarray(values, dtype=np.float64).ravel()
+        labels.append(label)
+        sizes.append(int(flat.size))
+        strides.append(int(stride))
+        chunks.append(flat)
+    data = np.concatenate(chunks) if chunks else np.zeros(0)
+    return Segmented(tuple(labels), tuple(sizes), tuple(strides), data)
+
+
+def _check_structure(msg: Segmented, known: tuple[str, ...], what: str) -> dict[str, np.ndarray]:
+    if len(set(msg.labels)) != len(msg.labels):
+        raise ValueError(f"{what}: repeated segment label in {list(msg.labels)}")
+    unknown = [l for l in msg.labels if l not in known]
+    if unknown:
+        raise ValueError(f"{what}: unknown segment label(s) {unknown}; expected some of {list(known)}")
+    if any(s < 0 for s in msg.sizes) or sum(msg.sizes) != len(msg.data):
+        raise ValueError(f"{what}: segment sizes {list(msg.sizes)} (sum {sum(msg.sizes)}) do not "
+                         f"match the {len(msg.data)} data values")
+    data = np.asarray(msg.data, dtype=np.float64)
+    if not np.isfinite(data).all():
+        raise ValueError(f"{what}: data contains NaN or inf")
+    return Segmented(msg.labels, msg.sizes, msg.strides, data).segments()
+
+
+# -- window end -------------------------------------------------------------------------
+@dataclass(frozen=True)
+class WindowEnd:
+    """The state at the end of a window (see the module docstring for units)."""
+
+    position: np.ndarray
+    velocity: np.ndarray
+    target: np.ndarray
+    window_index: int
+    step: int
+    episode: int
+    stamp: float
+
+
+def encode_window(w: WindowEnd) -> Segmented:
+    d = len(np.ravel(w.position))
+    return _pack([("position", w.position, d), ("velocity", w.velocity, d),
+                  ("target", w.target, 3), ("window_index", [w.window_index], 1),
+                  ("step", [w.step], 1), ("episode", [w.episode], 1), ("stamp", [w.stamp], 1)])
+
+
+def decode_window(msg: Segmented) -> WindowEnd:
+    seg = _check_structure(msg, WINDOW_SEGMENTS, "window message")
+    missing = [l for l in WINDOW_SEGMENTS if l not in seg]
+    if missing:
+        raise ValueError(f"window message: missing segment(s) {missing}")
+    if seg["target"].size != 3 or seg["position"].size != seg["velocity"].size:
+        raise ValueError("window message: position/velocity sizes differ or target is not 3-D")
+    return WindowEnd(seg["position"], seg["velocity"], seg["target"],
+                     int(seg["window_index"][0]), int(seg["step"][0]), int(seg["episode"][0]),
+                     float(seg["stamp"][0]))
+
+
+# -- delta-theta ------------------------------------------------------------------------
+@dataclass(frozen=True)
+class DeltaTheta:
+    """A parameter change for a skill with K components over positions of dimension d."""
+
+    d_priors: np.ndarray | None = None        # (K,)
+    d_means: np.ndarray | None = None         # (K, 2d)
+    d_covariances: np.ndarray | None = None   # (K, 2d, 2d)
+    window_index: int | None = None
+
+
+def encode_delta(delta: DeltaTheta) -> Segmented:
+    parts = []
+    if delta.d_priors is not None:
+        parts.append(("d_priors", delta.d_priors, 1))
+    if delta.d_means is not None:
+        parts.append(("d_means", delta.d_means, np.shape(delta.d_means)[-1]))
+    if delta.d_covariances is not None:
+        parts.append(("d_covariances", delta.d_covariances, np.shape(delta.d_covariances)[-1]))
+    if delta.window_index is not None:
+        parts.append(("window_index", [delta.window_index], 1))
+    return _pack(parts)
+
+
+def decode_delta(msg: Segmented, n_components: int, dim: int) -> DeltaTheta:
+    """Check a delta-theta message against a skill with ``n_components`` K and dimension ``dim``.
+
+    Raises ``ValueError`` explaining what is wrong (the caller logs it and keeps its skill).
+    """
+    seg = _check_structure(msg, DELTA_SEGMENTS, "delta_theta")
+    k, two_d = n_components, 2 * dim
+    expected = {"d_priors": k, "d_means": k * two_d, "d_covariances": k * two_d * two_d,
+                "window_index": 1}
+    for label, values in seg.items():
+        if values.size != expected[label]:
+            raise ValueError(f"delta_theta: segment {label!r} has {values.size} values, expected "
+                             f"{expected[label]} for a skill with K={k}, d={dim}")
+    if not any(l in seg for l in ("d_priors", "d_means", "d_covariances")):
+        raise ValueError("delta_theta: no d_priors, d_means or d_covariances segment")
+    return DeltaTheta(
+        seg.get("d_priors"),
+        seg["d_means"].reshape(k, two_d) if "d_means" in seg else None,
+        seg["d_covariances"].reshape(k, two_d, two_d) if "d_covariances" in seg else None,
+        int(seg["window_index"][0]) if "window_index" in seg else None)
