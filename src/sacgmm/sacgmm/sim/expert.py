@@ -36,7 +36,11 @@ def _waypoints(env, rng: np.random.Generator) -> list[tuple[np.ndarray, str]]:
     if e.TASK == "lever":
         L = e.g["slide_length"]
         knob = np.array([0.0, -L, 0.0])
-        hover = knob + np.array([0.0, 0.0, rng.uniform(*ex["hover_height"])]) + jitter() * 0.3
+        # pre-grasp point above and behind the knob (-y, away from the slide end), so that
+        # the approach, the grasp and the slide all move towards the slide end
+        back = rng.uniform(*ex.get("pregrasp_back", [0.0, 0.0]))
+        hover = (knob + np.array([0.0, -back, rng.uniform(*ex["hover_height"])])
+                 + jitter() * 0.3)
         end = np.array([0.0, float(ex["overshoot"]), 0.0])
         return [(hover, "aligned"), (knob, "grasped"), (end, "never")]
     if e.TASK == "door":

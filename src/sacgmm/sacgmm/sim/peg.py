@@ -6,6 +6,14 @@ ground; the hole is a blind polygonal hole (``hole_sides`` sides, inscribed diam
 gripper by a force-limited fixed constraint (``grasp_max_force``): contacts with the board
 push, tilt and shift it in the hand, and it can jam in the hole.
 
+Frictional grasp (stick-slip along the peg axis): the constraint holds the peg elastically up
+to ``grasp_max_force``; when a load beyond that (e.g. pressing the peg onto the board) pushes
+the peg more than ``grasp_slip_distance`` along its axis away from where it is held, the peg
+has *slid in the fingers*: the grasp re-forms at the new position and the peg stays there
+(it does not spring back), up to ``grasp_max_slip`` either way (the palm / the fingertips'
+ends). A peg pushed up in the hand no longer reaches the success depth at the attractor.
+``info["peg_slip"]`` is the accumulated slip (m, + = peg pushed up into the hand).
+
 Target frame: origin on the hole axis at the TCP height reached when the peg tip is
 ``goal_depth`` below the board surface; axes parallel to the world's.
 
@@ -69,6 +77,8 @@ class PegInsertionEnv(SimTaskEnv):
         self._peg_center_below_tcp = L / 2 - g["peg_top_above_tcp"]
         self._tip_below_tcp = L - g["peg_top_above_tcp"]
         self._grasp_cid = None
+        self._parent_pivot = np.zeros(3)
+        self.peg_slip = 0.0
         self.tactile = None
         if self.sensor:
             self.render_world = RenderWorld(p, self.robot)
@@ -102,6 +112,29 @@ class PegInsertionEnv(SimTaskEnv):
             self.robot.uid, GRIPPER_LINK, self.peg, -1, p.JOINT_FIXED, [0, 0, 0],
             parent_pos, [0, 0, 0], parentFrameOrientation=parent_orn)
         p.changeConstraint(self._grasp_cid, maxForce=float(self.g["grasp_max_force"]))
+        self._parent_pivot = np.asarray(parent_pos, dtype=float)
+        self.peg_slip = 0.0
+
+    def _after_control_step(self, tcp: np.ndarray) -> None:
+        """Stick-slip of the peg along its axis in the grasp (see the module docstring)."""
+        if self._grasp_cid is None:
+            return
+        p = self.bullet
+        s = p.getLinkState(self.robot.uid, GRIPPER_LINK, computeForwardKinematics=True)
+        r_com = np.array(p.getMatrixFromQuaternion(s[1])).reshape(3, 3)
+        held = np.asarray(s[0]) + r_com @ self._parent_pivot  # where the grasp holds the peg
+        pos, orn = p.getBasePositionAndOrientation(self.peg)
+        r_peg = np.array(p.getMatrixFromQuaternion(orn)).reshape(3, 3)
+        axis = r_peg[:, 2]
+        child = np.array([0.0, 0.0, -self.peg_slip])  # held point in the peg frame
+        err = float((held - (np.asarray(pos) + r_peg @ child)) @ axis)  # < 0: peg pushed up
+        if abs(err) > float(self.g["grasp_slip_distance"]):
+            cap = float(self.g["grasp_max_slip"])
+            new = float(np.clip(self.peg_slip - err, -cap, cap))
+            if new != self.peg_slip:
+                self.peg_slip = new
+                p.changeConstraint(self._grasp_cid, jointChildPivot=[0.0, 0.0, -new],
+                                   maxForce=float(self.g["grasp_max_force"]))
 
     def _remove_episode_objects(self) -> None:
         if self._grasp_cid is not None:
@@ -138,4 +171,5 @@ class PegInsertionEnv(SimTaskEnv):
 
     def _task_info(self) -> dict:
         tip = self.peg_tip()
-        return {"peg_tip": tip, "peg_depth": float(self.g["board_top"] - tip[2])}
+        return {"peg_tip": tip, "peg_depth": float(self.g["board_top"] - tip[2]),
+                "peg_slip": self.peg_slip}
