@@ -1,0 +1,322 @@
+"""ROS 2 node tests with real processes talking over DDS (each test on its own ROS_DOMAIN_ID).
+
+Skipped when rclpy (the ROS 2 PyPI wheels of requirements.txt) is not importable.
+"""
+from __future__ import annotations
+
+import math
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+import zlib
+
+import numpy as np
+import pytest
+
+rclpy = pytest.importorskip("rclpy", reason="rclpy (ROS 2 PyPI wheels) not installed")
+
+from geometry_msgs.msg import PoseArray, PoseStamped, TwistStamped  # noqa: E402
+from sensor_msgs.msg import CameraInfo, Image  # noqa: E402
+from std_msgs.msg import Bool, Float32, Float64MultiArray  # noqa: E402
+
+from sacgmm.ros import convert  # noqa: E402
+from sacgmm.ros.layouts import (DeltaTheta, WindowEnd, decode_delta, decode_window,  # noqa: E402
+                                encode_delta, encode_window)
+from sacgmm.skill.model import GMMSkill, _joint_from_linear  # noqa: E402
+
+
+# -- helpers ------------------------------------------------------------------------------
+def make_skill(gain: float = 3.0) -> GMMSkill:
+    """A SEDS-stable 3-D skill (x_dot = -g_k x with g_k = gain, 2 gain, 3 gain)."""
+    mu = np.array([[0.0, 0.0, 0.02], [0.03, 0.0, 0.1], [-0.03, 0.02, 0.18]])
+    means, covs = _joint_from_linear(mu, np.stack([np.eye(3) * 0.002] * 3),
+                                     np.stack([-gain * k * np.eye(3) for k in (1, 2, 3)]),
+                                     np.stack([np.eye(3) * 1e-4] * 3))
+    return GMMSkill(np.ones(3) / 3, means, covs)
+
+
+def domain_id(name: str) -> int:
+    return 1 + (zlib.crc32(name.encode()) + os.getpid()) % 200
+
+
+class Proc:
+    """A node process whose merged output is collected in ``lines``."""
+
+    def __init__(self, argv: list[str], env: dict):
+        self.p = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                  stdin=subprocess.DEVNULL, env=env, text=True)
+        self.lines: list[str] = []
+        self.t = threading.Thread(target=self._read, daemon=True)
+        self.t.start()
+
+    def _read(self):
+        for line in self.p.stdout:
+            self.lines.append(line)
+
+    @property
+    def output(self) -> str:
+        return "".join(self.lines)
+
+    def stop(self, timeout: float = 10.0) -> int:
+        if self.p.poll() is None:
+            self.p.send_signal(signal.SIGINT)
+            try:
+                self.p.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.p.kill()
+                self.p.wait()
+        self.t.join(2.0)
+        return self.p.returncode
+
+
+@pytest.fixture
+def ros(request, tmp_path):
+    """(node in this test's private domain, env for child processes, start(module, *args))."""
+    did = domain_id(request.node.name)
+    env = dict(os.environ, ROS_DOMAIN_ID=str(did), ROS_AUTOMATIC_DISCOVERY_RANGE="LOCALHOST",
+               ROS_LOG_DIR=str(tmp_path / "ros_log"), RMW_IMPLEMENTATION="rmw_fastrtps_cpp",
+               PYTHONUNBUFFERED="1", RCUTILS_COLORIZED_OUTPUT="0")
+    os.environ.setdefault("RMW_IMPLEMENTATION", "rmw_fastrtps_cpp")
+    ctx = rclpy.Context()
+    rclpy.init(context=ctx, domain_id=did)
+    node = rclpy.create_node("sacgmm_test", context=ctx)
+    executor = rclpy.executors.SingleThreadedExecutor(context=ctx)
+    executor.add_node(node)
+    procs: list[Proc] = []
+
+    def start(module: str, *ros_args: str) -> Proc:
+        proc = Proc([sys.executable, "-m", module, "--ros-args", *ros_args], env)
+        procs.append(proc)
+        return proc
+
+    def spin_until(pred, timeout: float) -> bool:
+        end = time.monotonic() + timeout
+        while time.monotonic() < end:
+            if pred():
+                return True
+            executor.spin_once(timeout_sec=0.02)
+        return pred()
+
+    yield node, env, start, spin_until
+    for p in procs:
+        p.stop()
+    executor.shutdown()
+    node.destroy_node()
+    rclpy.shutdown(context=ctx)
+
+
+def twist_vec(msg: TwistStamped) -> np.ndarray:
+    return np.array([msg.twist.linear.x, msg.twist.linear.y, msg.twist.linear.z])
+
+
+# -- pure conversions (no process) --------------------------------------------------------
+def test_image_roundtrip_and_camera_info():
+    rng = np.random.default_rng(0)
+    for arr in (rng.integers(0, 255, (4, 6), dtype=np.uint8),
+                rng.integers(0, 255, (4, 6, 3), dtype=np.uint8),
+                rng.integers(0, 255, (4, 6, 2), dtype=np.uint8),
+                rng.random((4, 6)).astype(np.float32)):
+        msg = convert.image_to_msg(arr)
+        back = convert.msg_to_image(msg)
+        assert back.dtype == arr.dtype and np.array_equal(back, arr)
+    info = convert.camera_info(64, 64, 90.0)
+    assert info.k[0] == pytest.approx(32.0) and info.k[2] == pytest.approx(31.5)
+    with pytest.raises(ValueError):
+        convert.image_to_msg(np.zeros((4, 4, 3), np.uint8), "mono8")
+
+
+def test_ellipsoid_markers_scale_and_rotation():
+    skill = make_skill()
+    cov = np.array([[0.04, 0.01, 0.0], [0.01, 0.02, 0.0], [0.0, 0.0, 0.01]])
+    centre, scale, q = convert.ellipsoid_pose(np.zeros(3), cov, 2.0)
+    evals, _ = np.linalg.eigh(cov)
+    assert np.allclose(scale, 4.0 * np.sqrt(evals))
+    pose = PoseStamped().pose
+    pose.orientation.x, pose.orientation.y, pose.orientation.z, pose.orientation.w = q
+    r = convert.pose_rotation(pose)
+    assert np.linalg.det(r) == pytest.approx(1.0)
+    assert np.allclose(r @ np.diag(evals) @ r.T, cov)          # axes along the eigenvectors
+    markers = convert.gmm_markers(skill, [0.5, 0.0, 0.1], "world", n_sigma=1.0)
+    assert len(markers.markers) == 3
+    m0 = markers.markers[0]
+    assert m0.pose.position.x == pytest.approx(0.5) and m0.pose.position.z == pytest.approx(0.12)
+    assert m0.scale.x == pytest.approx(2 * math.sqrt(0.002))
+    path = convert.path_msg(np.zeros((5, 3)), "world")
+    assert len(path.poses) == 5
+
+
+def test_layouts_roundtrip_and_rejections():
+    d = DeltaTheta(np.array([0.1, -0.05, -0.05]), np.ones((3, 6)) * 0.01, None, 4)
+    msg = convert.to_multiarray(encode_delta(d))
+    assert [x.label for x in msg.layout.dim] == ["d_priors", "d_means", "window_index"]
+    back = decode_delta(convert.from_multiarray(msg), 3, 3)
+    assert np.allclose(back.d_means, 0.01) and back.window_index == 4 and back.d_covariances is None
+    bad = convert.from_multiarray(msg)
+    for data in (np.r_[bad.data[:-2], np.nan, 4.0], bad.data[:-1]):
+        with pytest.raises(ValueError):
+            decode_delta(type(bad)(bad.labels, bad.sizes, bad.strides, data), 3, 3)
+    with pytest.raises(ValueError, match="d_priors"):
+        decode_delta(convert.from_multiarray(msg), 4, 3)       # wrong K
+    w = WindowEnd(np.ones(3), np.zeros(3), np.ones(3) * 2, 1, 64, 0, 12.5)
+    wb = decode_window(convert.from_multiarray(convert.to_multiarray(encode_window(w))))
+    assert wb.step == 64 and wb.window_index == 1 and np.allclose(wb.target, 2)
+
+
+# -- processes ----------------------------------------------------------------------------
+def test_controller_clamps_and_stops_on_stale_pose(ros, tmp_path):
+    node, env, start, spin_until = ros
+    skill_path = tmp_path / "skill.yaml"
+    make_skill(gain=5.0).save(skill_path)
+    proc = start("sacgmm.ros.gmm_controller", "-p", f"skill_path:={skill_path}",
+                 "-p", "control_mode:=timer", "-p", "rate_hz:=100.0", "-p", "max_speed:=0.05",
+                 "-p", "pose_timeout:=0.3", "-p", "marker_rate_hz:=5.0")
+    cmds: list[tuple[float, np.ndarray]] = []
+    markers = []
+    node.create_subscription(TwistStamped, "/sacgmm/cmd_vel",
+                             lambda m: cmds.append((time.monotonic(), twist_vec(m))), 100)
+    from visualization_msgs.msg import MarkerArray
+    node.create_subscription(MarkerArray, "/sacgmm/markers", markers.append, 10)
+    pose_pub = node.create_publisher(PoseStamped, "/sacgmm/ee_pose", 10)
+    target_pub = node.create_publisher(PoseStamped, "/sacgmm/target_pose", 10)
+    target = convert.pose_stamped([0.5, 0.0, 0.1], "world")
+    ee = convert.pose_stamped([0.5, 0.2, 0.4], "world")        # far away: |f| >> max_speed
+    assert spin_until(lambda: len(cmds) > 5, 30.0), proc.output
+    end = time.monotonic() + 1.5
+    while time.monotonic() < end:                               # stream poses at ~50 Hz
+        target_pub.publish(target)
+        pose_pub.publish(ee)
+        spin_until(lambda: False, 0.02)
+    t_stop = time.monotonic()
+    spin_until(lambda: False, 0.8)
+    active = [v for t, v in cmds if t < t_stop and np.linalg.norm(v) > 0]
+    assert len(active) > 20, proc.output
+    norms = np.linalg.norm(active, axis=1)
+    assert np.all(norms <= 0.05 + 1e-9) and norms.max() > 0.049
+    assert np.all(np.isfinite(np.array([v for _, v in cmds])))
+    after = [v for t, v in cmds if t > t_stop + 0.3 + 0.1]      # timeout + one DDS hop margin
+    assert after and all(np.all(v == 0.0) for v in after)
+    first_zero = min(t for t, v in cmds if t > t_stop and np.all(v == 0.0))
+    assert first_zero - t_stop < 0.3 + 0.1
+    assert markers and len(markers[-1].markers) == 4            # 3 ellipsoids + target
+    assert "stale_pose" in proc.output
+
+
+def test_controller_windows_and_delta_theta(ros, tmp_path):
+    node, env, start, spin_until = ros
+    skill_path = tmp_path / "skill.yaml"
+    make_skill().save(skill_path)
+    proc = start("sacgmm.ros.gmm_controller", "-p", f"skill_path:={skill_path}",
+                 "-p", "control_mode:=lockstep", "-p", "max_speed:=1.0",
+                 "-p", "marker_rate_hz:=0.0")
+    cmds: dict[tuple[int, int], np.ndarray] = {}
+    windows = []
+    node.create_subscription(TwistStamped, "/sacgmm/cmd_vel",
+                             lambda m: cmds.__setitem__((m.header.stamp.sec, m.header.stamp.nanosec),
+                                                        twist_vec(m)), 100)
+    node.create_subscription(Float64MultiArray, "/sacgmm/window", windows.append, 10)
+    pose_pub = node.create_publisher(PoseStamped, "/sacgmm/ee_pose", 10)
+    target_pub = node.create_publisher(PoseStamped, "/sacgmm/target_pose", 10)
+    delta_pub = node.create_publisher(Float64MultiArray, "/sacgmm/delta_theta", 10)
+    counter = [0]
+
+    def step(pos=(0.52, 0.01, 0.2)) -> np.ndarray:
+        """Publish one pose (unique stamp) and return the command answering it."""
+        counter[0] += 1
+        msg = convert.pose_stamped(pos, "world")
+        msg.header.stamp.sec, msg.header.stamp.nanosec = 1000, counter[0]
+        key = (1000, counter[0])
+        for _ in range(3):
+            pose_pub.publish(msg)
+            if spin_until(lambda: key in cmds, 2.0):
+                return cmds[key]
+        raise AssertionError("no command for pose\n" + proc.output)
+
+    # wait for discovery: publish target + poses until the controller answers with motion
+    end = time.monotonic() + 30.0
+    while time.monotonic() < end:
+        target_pub.publish(convert.pose_stamped([0.5, 0.0, 0.1], "world"))
+        if np.linalg.norm(step()) > 0:
+            break
+    assert spin_until(lambda: node.count_publishers("/sacgmm/window") >= 1, 10.0)
+    assert spin_until(lambda: node.count_subscribers("/sacgmm/delta_theta") >= 1, 10.0)
+    v_ref = step()
+    for _ in range(64):                      # run to the end of some window
+        step()
+        if spin_until(lambda: bool(windows), 0.05):
+            break
+    assert windows, proc.output
+    w0 = decode_window(convert.from_multiarray(windows[-1]))
+    windows.clear()
+    for _ in range(32):                      # exactly one more window
+        step()
+    assert spin_until(lambda: len(windows) >= 1, 2.0), proc.output
+    spin_until(lambda: False, 0.2)
+    assert len(windows) == 1
+    w1 = decode_window(convert.from_multiarray(windows[0]))
+    assert w0.step % 32 == 0 and w1.step == w0.step + 32
+    assert w1.window_index == w0.window_index + 1
+    assert np.allclose(w1.position, [0.02, 0.01, 0.1]) and np.allclose(w1.target, [0.5, 0, 0.1])
+
+    # bad deltas: NaN, wrong size -> logged error, skill unchanged
+    nan = np.full((3, 6), 0.01)
+    nan[1, 2] = np.nan
+    delta_pub.publish(convert.to_multiarray(encode_delta(DeltaTheta(d_means=nan))))
+    delta_pub.publish(convert.to_multiarray(encode_delta(DeltaTheta(d_means=np.zeros((2, 6))))))
+    assert spin_until(lambda: proc.output.count("delta_theta rejected") >= 2, 5.0), proc.output
+    assert np.allclose(step(), v_ref)
+    assert "NaN" in proc.output and "expected 18" in proc.output
+    # a valid delta changes the command
+    delta_pub.publish(convert.to_multiarray(encode_delta(DeltaTheta(d_priors=np.array([0.5, -0.25, -0.25])))))
+    assert spin_until(lambda: not np.allclose(step(), v_ref), 5.0), proc.output
+
+
+def test_aruco_detector_fires_on_marker_image(ros):
+    node, env, start, spin_until = ros
+    from sacgmm.sim.aruco import marker_image
+    proc = start("sacgmm.ros.aruco_reward_detector", "-p", "marker_id:=7",
+                 "-p", "marker_size:=0.1", "-p", "image_topic:=/cam/image_raw",
+                 "-p", "camera_info_topic:=/cam/camera_info")
+    from rclpy.qos import qos_profile_sensor_data
+    img_pub = node.create_publisher(Image, "/cam/image_raw", qos_profile_sensor_data)
+    info_pub = node.create_publisher(CameraInfo, "/cam/camera_info", qos_profile_sensor_data)
+    success, rewards, poses = [], [], []
+    node.create_subscription(Bool, "/sacgmm/success", lambda m: success.append(m.data), 10)
+    node.create_subscription(Float32, "/sacgmm/reward", lambda m: rewards.append(m.data), 10)
+    node.create_subscription(PoseArray, "/aruco_poses", poses.append, 10)
+    canvas = np.full((240, 320), 255, np.uint8)
+    canvas[40:40 + 160, 80:80 + 160] = marker_image("DICT_4X4_50", 7, 120, 20)
+    rgb = np.dstack([canvas] * 3)
+    blank = np.full((240, 320, 3), 255, np.uint8)
+    info = convert.camera_info(320, 240, 60.0, "cam")
+    end = time.monotonic() + 30.0
+    while time.monotonic() < end and not (True in success and poses and poses[-1].poses):
+        info_pub.publish(info)
+        img_pub.publish(convert.image_to_msg(rgb, "rgb8", "cam"))
+        spin_until(lambda: False, 0.1)
+    assert True in success and 1.0 in rewards, proc.output
+    p = poses[-1].poses[0].position
+    f = info.k[0]
+    # marker 120 px wide for 0.1 m at focal f px -> distance 0.1 f / 120
+    assert p.z == pytest.approx(0.1 * f / 120, rel=0.05)
+    success.clear()
+    for _ in range(5):
+        img_pub.publish(convert.image_to_msg(blank, "rgb8", "cam"))
+        spin_until(lambda: False, 0.1)
+    assert spin_until(lambda: bool(success), 3.0) and success[-1] is False
+
+
+@pytest.mark.parametrize("bad, name", [("max_speed: -1.0", "max_speed"),
+                                       ("max_sped: 0.1", "max_sped"),
+                                       ("control_mode: fast", "control_mode"),
+                                       ("window_steps: 3.5", "window_steps")])
+def test_bad_parameter_file_fails_naming_parameter(ros, tmp_path, bad, name):
+    _node, env, start, _spin = ros
+    f = tmp_path / "bad.yaml"
+    f.write_text(f"gmm_controller:\n  ros__parameters:\n    {bad}\n")
+    proc = start("sacgmm.ros.gmm_controller", "--params-file", str(f))
+    assert proc.p.wait(30) == 2
+    proc.t.join(2.0)
+    assert f"'{name}'" in proc.output, proc.output
