@@ -108,7 +108,7 @@ def fit_skill(demos: Sequence[np.ndarray], dt: float, n_components: int = 3, sta
     resid = v[:, None, :] - np.einsum("kij,nj->nki", a, x)    # (n, K, d)
     w = h / np.maximum(h.sum(0), 1e-300)
     noise = np.einsum("nk,nki,nkj->kij", w, resid, resid)
-    noise = nearest_spd(noise, max(1e-6 * v2, 1e-12))
+    noise = nearest_spd(noise, max(1e-4 * v2, 1e-12))   # velocity noise std >= 1% of RMS speed
     means, covs = _joint_from_linear(mu_x, sxx, a, noise)
     meta.update(method="seds-stable", eps=float(eps), likelihood_weight=likelihood_weight,
                 loss=float(res.fun), iterations=int(res.nit), optimizer_message=str(res.message),

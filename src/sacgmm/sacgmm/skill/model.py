@@ -68,7 +68,7 @@ class GMMSkill:
 
     __slots__ = ("_priors", "_means", "_covs", "frame", "meta", "dim", "n_components",
                  "_A", "_b", "_mu_x", "_W", "_c", "_logc", "_blocksum",
-                 "_neg_half_blocksum")
+                 "_neg_half_blocksum", "_min_eig")
 
     def __init__(self, priors: np.ndarray, means: np.ndarray, covariances: np.ndarray, *,
                  frame: str = "target", meta: Mapping[str, Any] | None = None):
@@ -96,6 +96,7 @@ class GMMSkill:
         # One stacked matrix per query: rows 0..Kd-1 give L_k^-1 x, rows Kd.. give A_k x.
         self._W = np.concatenate([linv.reshape(k * d, d), a.reshape(k * d, d)], axis=0)
         self._c = np.concatenate([(linv @ mu_x[:, :, None]).reshape(k * d), -b.reshape(k * d)])
+        self._min_eig = None
         self._blocksum = _block_sum(k, d)                      # (Kd, K): sums squares per k
         self._neg_half_blocksum = -0.5 * self._blocksum
         self._logc = (np.log(np.maximum(priors, 1e-300))
@@ -249,7 +250,8 @@ class GMMSkill:
         ``d_priors`` (K,), ``d_means`` (K, 2d) in metres / m/s, ``d_covariances`` (K, 2d, 2d).
         The priors are projected back onto the simplex (floor ``prior_floor``), covariances to
         the nearest symmetric positive-definite matrix with eigenvalues ``>= eigen_floor``
-        (Higham). With ``stable=True`` the result is further projected onto the SEDS-stable
+        (Higham; the floor is lowered to this skill's own smallest eigenvalue if that is
+        smaller, so a zero delta changes nothing). With ``stable=True`` the result is further projected onto the SEDS-stable
         set (see :meth:`stabilized`), so a refined skill keeps its convergence guarantee.
         Raises ``ValueError`` for a NaN/inf delta or a wrong shape.
         """
@@ -260,10 +262,17 @@ class GMMSkill:
         if d_means is not None:
             means = means + _check_delta("d_means", d_means, (k, two_d))
         if d_covariances is not None:
+            # never demand more definiteness than this skill itself has (a zero delta is a no-op)
+            floor = min(eigen_floor, self._min_eigenvalue())
             covs = nearest_spd(covs + _check_delta("d_covariances", d_covariances, (k, two_d, two_d)),
-                               eigen_floor)
+                               floor)
         new = GMMSkill._trusted(priors, means, covs, self.frame, self.meta)
         return new.stabilized() if stable else new
+
+    def _min_eigenvalue(self) -> float:
+        if self._min_eig is None:
+            self._min_eig = float(np.linalg.eigvalsh(self._covs).min())
+        return self._min_eig
 
     def stabilized(self, margin: float | None = None) -> "GMMSkill":
         """The nearest skill (per component) that satisfies the SEDS stability conditions.

@@ -1,0 +1,1 @@
+"""Experiment plumbing shared by the commands: default skills, statistics, grids, plots."""

@@ -1,0 +1,404 @@
+"""Training and evaluating the agents on the simulated tasks (``sacgmm train``).
+
+Agents (paper section V):
+
+- ``sac-gmm``: SAC decides delta-theta once per window of N control steps
+  (:class:`~sacgmm.rl.task_env.GMMWindowEnv`); the adapted GMM agent drives the robot.
+- ``res-gmm``: SAC adds a residual velocity to the GMM velocity at every control step.
+- ``sac``: SAC outputs the Cartesian velocity at every control step; its replay buffer is
+  seeded with the scripted expert's demonstrations (with their sensor images).
+- ``gmm``: the demonstrated GMM agent alone (no learning; evaluation only).
+
+Protocol (the paper's): every ``eval_every`` training episodes, ``eval_episodes`` evaluation
+episodes with the deterministic policy; at the end, ``final_episodes`` evaluation episodes.
+Episode seeds never overlap: training episode ``i`` of seed ``s`` uses ``1_000_000 (s + 1) + i``;
+the periodic evaluations always use seeds ``500_000 + j`` (the same episodes every time, so
+curves are comparable); the final evaluation uses ``900_000 + j`` for every agent and seed.
+
+Run directory: ``config.json``, ``episodes.csv`` (one row per training episode), ``evals.csv``,
+TensorBoard events in ``tb/``, ``checkpoint.pt`` (written atomically after every evaluation;
+``resume=True`` continues from it) and, at the end, ``summary.json``.
+"""
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+from sacgmm.fileio import atomic_write_text
+
+AGENTS = ("sac-gmm", "res-gmm", "sac", "gmm")
+TRAIN_SEED_STRIDE = 1_000_000
+EVAL_SEED = 500_000
+FINAL_SEED = 900_000
+
+# Per-agent defaults (the SAC-GMM paper and the authors' code, sized for a 2-core CPU).
+AGENT_DEFAULTS: dict[str, dict[str, Any]] = {
+    "sac-gmm": {"updates_per_step": 8.0, "learning_starts": 50, "buffer_size": 20_000},
+    "res-gmm": {"updates_per_step": 0.25, "learning_starts": 1000, "buffer_size": 50_000},
+    "sac": {"updates_per_step": 0.25, "learning_starts": 1000, "buffer_size": 50_000},
+    "gmm": {"updates_per_step": 0.0, "learning_starts": 0, "buffer_size": 1},
+}
+
+
+@dataclass
+class TrainConfig:
+    """Everything a training run depends on (saved as ``config.json`` in the run directory)."""
+
+    task: str
+    agent: str = "sac-gmm"
+    seed: int = 0
+    noise: bool = False
+    sensor: bool = True
+    dense: bool = False
+    episodes: int = 300
+    window: int = 32
+    eval_every: int = 10
+    eval_episodes: int = 10
+    final_episodes: int = 100
+    batch_size: int = 128
+    updates_per_step: float | None = None     # gradient updates per agent decision
+    learning_starts: int | None = None        # agent decisions of random actions first
+    buffer_size: int | None = None
+    residual_scale: float = 0.1               # Res-GMM: residual = scale * max_speed * action
+    delta_theta: dict = field(default_factory=dict)   # DeltaThetaConfig overrides
+    sac: dict = field(default_factory=dict)           # SACConfig overrides
+    skill: str | None = None                  # skill file (default: fitted from the demos)
+
+    def resolved(self) -> "TrainConfig":
+        """A copy with the agent's defaults filled in; raises ``ValueError`` on bad values."""
+        if self.agent not in AGENTS:
+            raise ValueError(f"unknown agent {self.agent!r}; valid agents: {', '.join(AGENTS)}")
+        cfg = TrainConfig(**asdict(self))
+        for key, value in AGENT_DEFAULTS[self.agent].items():
+            if getattr(cfg, key) is None:
+                setattr(cfg, key, value)
+        for key in ("episodes", "window", "eval_every", "eval_episodes", "final_episodes",
+                    "batch_size", "buffer_size"):
+            if int(getattr(cfg, key)) < (0 if key in ("episodes", "final_episodes") else 1):
+                raise ValueError(f"{key} must be positive, got {getattr(cfg, key)}")
+        if cfg.updates_per_step < 0 or not math.isfinite(cfg.updates_per_step):
+            raise ValueError(f"updates_per_step must be >= 0, got {cfg.updates_per_step}")
+        return cfg
+
+
+def _csv_text(rows: list[dict]) -> str:
+    buf = io.StringIO()
+    if rows:
+        w = csv.DictWriter(buf, fieldnames=list(rows[0]))
+        w.writeheader()
+        w.writerows(rows)
+    return buf.getvalue()
+
+
+class TaskRun:
+    """One training run of one agent on one task (see the module docstring)."""
+
+    def __init__(self, config: TrainConfig, out_dir: str | Path | None = None,
+                 skill=None, log: Callable[[str], None] | None = None):
+        import torch
+
+        from sacgmm.rl.replay import ReplayBuffer
+        from sacgmm.rl.sac import SACAgent, SACConfig
+
+        self.cfg = cfg = config.resolved()
+        self.out = Path(out_dir) if out_dir is not None else None
+        self.log = log or (lambda msg: None)
+        torch.set_num_threads(1)
+        self.skill = skill if skill is not None else self._load_skill()
+        self.env = self.make_env(train=True)
+        self.eval_env = self.make_env(train=False)
+        self.learns = cfg.agent != "gmm"
+        obs_space = self.env.observation_space
+        self.obs_shapes = {k: tuple(int(d) for d in sp.shape) for k, sp in obs_space.spaces.items()}
+        self.act_dim = int(np.prod(self.env.action_space.shape))
+        torch.manual_seed(cfg.seed)
+        np.random.seed(cfg.seed)
+        self.agent = SACAgent(self.obs_shapes, self.act_dim, SACConfig.from_dict(cfg.sac)) if self.learns else None
+        self.buffer = (ReplayBuffer(cfg.buffer_size, self.obs_shapes, self.act_dim, seed=cfg.seed)
+                       if self.learns else None)
+        self.action_rng = np.random.default_rng(cfg.seed + 12345)
+        self.episode = 0
+        self.decisions = 0
+        self.control_steps = 0
+        self.updates = 0
+        self.update_credit = 0.0
+        self.episodes_log: list[dict] = []
+        self.evals_log: list[dict] = []
+        self.last_losses: dict[str, float] = {}
+        self.time_env = 0.0
+        self.time_update = 0.0
+        self._tb = None
+
+    # ------------------------------------------------------------------ set-up
+    def _load_skill(self):
+        from sacgmm.skill import load_skill
+        if self.cfg.skill:
+            return load_skill(self.cfg.skill)
+        from sacgmm.experiments.skills import default_skill
+        return default_skill(self.cfg.task, log=self.log)
+
+    def make_env(self, train: bool):
+        """The agent's view of a fresh task environment (see :mod:`sacgmm.rl.task_env`)."""
+        from sacgmm.rl.task_env import GMMWindowEnv, ResidualGMMEnv, VelocityEnv
+        from sacgmm.sim import make_env
+        from sacgmm.skill.delta_theta import DeltaTheta, DeltaThetaConfig
+
+        cfg = self.cfg
+        sensor = cfg.sensor and cfg.agent != "gmm"
+        task_env = make_env(cfg.task, noise=cfg.noise, sensor=sensor, dense=cfg.dense and train)
+        if cfg.agent == "sac-gmm":
+            delta = DeltaTheta.for_skill(self.skill, DeltaThetaConfig.from_dict(cfg.delta_theta))
+            return GMMWindowEnv(task_env, self.skill, delta, cfg.window)
+        if cfg.agent == "gmm":
+            return GMMWindowEnv(task_env, self.skill, DeltaTheta.for_skill(self.skill), cfg.window)
+        if cfg.agent == "res-gmm":
+            return ResidualGMMEnv(task_env, self.skill, cfg.residual_scale)
+        return VelocityEnv(task_env)
+
+    # ------------------------------------------------------------------ acting
+    def policy(self, obs: dict, deterministic: bool) -> np.ndarray:
+        if not self.learns:
+            return np.zeros(self.act_dim, dtype=np.float32)
+        return self.agent.act(obs, deterministic=deterministic)
+
+    def run_episode(self, env, seed: int, deterministic: bool, train: bool) -> dict:
+        """One episode; with ``train``, stores transitions and updates the agent."""
+        obs, info = env.reset(seed=seed)
+        ret, decisions, steps = 0.0, 0, 0
+        while True:
+            t0 = time.perf_counter()
+            if train and self.decisions < self.cfg.learning_starts:
+                action = self.action_rng.uniform(-1.0, 1.0, self.act_dim).astype(np.float32)
+            else:
+                action = self.policy(obs, deterministic)
+            next_obs, reward, term, trunc, info = env.step(action)
+            self.time_env += time.perf_counter() - t0
+            ret += reward
+            decisions += 1
+            steps += info["control_steps"]
+            if train:
+                self.decisions += 1
+                self.control_steps += info["control_steps"]
+                self.buffer.add(obs, action, reward, next_obs, term)
+                self._learn()
+            obs = next_obs
+            if term or trunc:
+                break
+        return {"success": bool(info["success"]), "return": ret, "decisions": decisions,
+                "control_steps": steps, "end_reason": info["end_reason"]}
+
+    def _learn(self) -> None:
+        if self.decisions < self.cfg.learning_starts or len(self.buffer) < 2:
+            return
+        self.update_credit += self.cfg.updates_per_step
+        t0 = time.perf_counter()
+        while self.update_credit >= 1.0:
+            self.update_credit -= 1.0
+            self.last_losses = self.agent.update(self.buffer.sample(self.cfg.batch_size))
+            self.updates += 1
+        self.time_update += time.perf_counter() - t0
+
+    def seed_with_demonstrations(self, n: int = 20) -> int:
+        """SAC baseline: fill the buffer with the scripted expert's successful episodes."""
+        from sacgmm.sim.expert import run_expert_episode
+        from sacgmm.rl.task_env import SensorObservation
+
+        rec = _RecordingEnv(self.env.task_env)
+        convert = SensorObservation(self.env.task_env.observation_space)
+        added, attempt = 0, 0
+        while added < n and attempt < 4 * n:
+            rec.transitions.clear()
+            _, info = run_expert_episode(rec, seed=attempt)
+            attempt += 1
+            if not info["success"]:
+                continue
+            for obs, v, r, next_obs, term in rec.transitions:
+                a = np.clip(np.asarray(v) / self.env.max_speed, -1, 1).astype(np.float32)
+                self.buffer.add(convert(obs), a, r, convert(next_obs), term)
+            added += 1
+        self.log(f"replay buffer seeded with {added} expert episodes ({len(self.buffer)} transitions)")
+        return added
+
+    # ------------------------------------------------------------------ evaluation
+    def evaluate(self, episodes: int, seed: int) -> dict:
+        results = [self.run_episode(self.eval_env, seed + j, deterministic=True, train=False)
+                   for j in range(episodes)]
+        successes = sum(r["success"] for r in results)
+        reasons: dict[str, int] = {}
+        for r in results:
+            reasons[r["end_reason"]] = reasons.get(r["end_reason"], 0) + 1
+        from sacgmm.experiments.stats import wilson_interval
+        lo, hi = wilson_interval(successes, episodes)
+        return {"episodes": episodes, "successes": successes, "success_rate": successes / episodes,
+                "ci95": [lo, hi], "mean_control_steps": float(np.mean([r["control_steps"] for r in results])),
+                "end_reasons": reasons}
+
+    # ------------------------------------------------------------------ persistence
+    def _extra(self) -> dict:
+        return {"episode": self.episode, "decisions": self.decisions,
+                "control_steps": self.control_steps, "updates": self.updates,
+                "update_credit": self.update_credit, "episodes_log": self.episodes_log,
+                "evals_log": self.evals_log, "action_rng": self.action_rng.bit_generator.state,
+                "config": asdict(self.cfg)}
+
+    def checkpoint(self) -> None:
+        if self.out is None or not self.learns:
+            return
+        from sacgmm.rl.checkpoint import save_checkpoint
+        save_checkpoint(self.out / "checkpoint.pt", self.agent, self.buffer, extra=self._extra())
+        self._write_logs()
+
+    def resume(self) -> None:
+        from sacgmm.rl.checkpoint import restore_checkpoint
+        if self.out is None:
+            raise ValueError("resume needs a run directory")
+        path = self.out / "checkpoint.pt"
+        if not self.learns:
+            return
+        extra = restore_checkpoint(path, self.agent, self.buffer)
+        saved = extra["config"]
+        mine = asdict(self.cfg)
+        diff = sorted(k for k in mine if k not in ("episodes", "final_episodes") and saved.get(k) != mine[k])
+        if diff:
+            raise ValueError(f"{path}: cannot resume with a different configuration ({', '.join(diff)} "
+                             "differ from the checkpoint's)")
+        for key in ("episode", "decisions", "control_steps", "updates", "update_credit"):
+            setattr(self, key, extra[key])
+        self.episodes_log, self.evals_log = list(extra["episodes_log"]), list(extra["evals_log"])
+        self.action_rng.bit_generator.state = extra["action_rng"]
+        self.log(f"resumed from {path} at episode {self.episode}")
+
+    def _write_logs(self) -> None:
+        if self.out is None:
+            return
+        atomic_write_text(self.out / "episodes.csv", _csv_text(self.episodes_log))
+        atomic_write_text(self.out / "evals.csv", _csv_text(self.evals_log))
+
+    def _tensorboard(self):
+        if self._tb is None and self.out is not None:
+            try:
+                from torch.utils.tensorboard import SummaryWriter
+                self._tb = SummaryWriter(str(self.out / "tb"))
+            except ImportError:
+                self._tb = False
+        return self._tb or None
+
+    def _log_eval(self, result: dict) -> None:
+        row = {"episode": self.episode, "decisions": self.decisions,
+               "control_steps": self.control_steps, "updates": self.updates,
+               "success_rate": result["success_rate"], "successes": result["successes"],
+               "episodes": result["episodes"], "wall_time_s": round(self.wall_time(), 2)}
+        self.evals_log.append(row)
+        tb = self._tensorboard()
+        if tb:
+            tb.add_scalar("eval/success_rate", result["success_rate"], self.episode)
+            for k, v in self.last_losses.items():
+                tb.add_scalar(f"loss/{k}", v, self.episode)
+            tb.flush()
+
+    def wall_time(self) -> float:
+        return time.perf_counter() - self._t_start
+
+    # ------------------------------------------------------------------ main loop
+    def train(self, resume: bool = False, progress: bool = True) -> dict:
+        """Train for ``episodes`` episodes (periodic evaluations), then the final evaluation."""
+        cfg = self.cfg
+        self._t_start = time.perf_counter()
+        if self.out is not None:
+            self.out.mkdir(parents=True, exist_ok=True)
+            atomic_write_text(self.out / "config.json", json.dumps(asdict(cfg), indent=2) + "\n")
+        if resume and self.out is not None and (self.out / "checkpoint.pt").exists():
+            self.resume()
+        elif cfg.agent == "sac":
+            self.seed_with_demonstrations()
+        bar = None
+        if progress:
+            from tqdm import tqdm
+            bar = tqdm(total=cfg.episodes, initial=self.episode, unit="ep",
+                       desc=f"{cfg.task}/{cfg.agent}/seed{cfg.seed}", dynamic_ncols=True)
+        if self.learns:
+            if self.episode == 0 and not self.evals_log:
+                self._log_eval(self.evaluate(cfg.eval_episodes, EVAL_SEED))
+            while self.episode < cfg.episodes:
+                seed = TRAIN_SEED_STRIDE * (cfg.seed + 1) + self.episode
+                t_env0, steps0 = self.time_env, self.control_steps
+                ep = self.run_episode(self.env, seed, deterministic=False, train=True)
+                self.episode += 1
+                self.episodes_log.append({"episode": self.episode, "success": int(ep["success"]),
+                                          "return": ep["return"], "decisions": ep["decisions"],
+                                          "control_steps": ep["control_steps"],
+                                          "end_reason": ep["end_reason"],
+                                          "alpha": round(self.agent.alpha, 6)})
+                if self.episode % cfg.eval_every == 0 or self.episode == cfg.episodes:
+                    self._log_eval(self.evaluate(cfg.eval_episodes, EVAL_SEED))
+                    self.checkpoint()
+                if bar is not None:
+                    sps = (self.control_steps - steps0) / max(self.time_env - t_env0, 1e-9)
+                    post = {"eval": f"{self.evals_log[-1]['success_rate']:.0%}",
+                            "steps/s": f"{sps:.0f}", "upd": self.updates}
+                    if self.last_losses:
+                        post.update({k: f"{v:.3g}" for k, v in self.last_losses.items()
+                                     if k in ("critic", "actor", "alpha")})
+                    bar.set_postfix(post, refresh=False)
+                    bar.update(1)
+        if bar is not None:
+            bar.close()
+        final = self.evaluate(cfg.final_episodes, FINAL_SEED) if cfg.final_episodes else None
+        summary = self.summary(final)
+        if self.out is not None:
+            self._write_logs()
+            atomic_write_text(self.out / "summary.json", json.dumps(summary, indent=2) + "\n")
+        if self._tb:
+            self._tb.close()
+        return summary
+
+    def summary(self, final: dict | None) -> dict:
+        from sacgmm.machine import machine_info
+        cfg = self.cfg
+        return {
+            "task": cfg.task, "agent": cfg.agent, "seed": cfg.seed, "noise": cfg.noise,
+            "sensor": cfg.sensor, "dense": cfg.dense,
+            "final": final,
+            "final_success_rate": final["success_rate"] if final else None,
+            "training": {"episodes": self.episode, "agent_decisions": self.decisions,
+                         "control_steps": self.control_steps, "gradient_updates": self.updates,
+                         "env_time_s": round(self.time_env, 2),
+                         "update_time_s": round(self.time_update, 2),
+                         "wall_time_s": round(self.wall_time(), 2),
+                         "control_steps_per_s": (self.control_steps / self.time_env
+                                                 if self.time_env > 0 else None),
+                         "updates_per_s": (self.updates / self.time_update
+                                           if self.time_update > 0 else None)},
+            "evals": self.evals_log,
+            "last_losses": self.last_losses,
+            "config": asdict(cfg),
+            "machine": machine_info(),
+        }
+
+
+class _RecordingEnv:
+    """Forwards to a task env and records ``(obs, action, reward, next_obs, terminated)``."""
+
+    def __init__(self, env):
+        self.env = env
+        self.unwrapped = env.unwrapped
+        self.transitions: list[tuple] = []
+        self._obs = None
+
+    def reset(self, **kwargs):
+        self._obs, info = self.env.reset(**kwargs)
+        return self._obs, info
+
+    def step(self, action):
+        obs, r, term, trunc, info = self.env.step(action)
+        self.transitions.append((self._obs, np.asarray(action, dtype=np.float64), float(r), obs, bool(term)))
+        self._obs = obs
+        return obs, r, term, trunc, info

@@ -1,0 +1,131 @@
+"""SAC-GMM on a simulated task: delta-theta, one window, the training loop, resume, NaN stop."""
+import numpy as np
+import pytest
+
+pytest.importorskip("torch")
+pytest.importorskip("pybullet")
+
+from sacgmm.rl.task_env import GMMWindowEnv, ResidualGMMEnv, VelocityEnv  # noqa: E402
+from sacgmm.rl.train_task import TaskRun, TrainConfig  # noqa: E402
+from sacgmm.sim import make_env  # noqa: E402
+from sacgmm.skill import fit_skill, load_demos  # noqa: E402
+from sacgmm.skill.delta_theta import DeltaTheta, DeltaThetaConfig  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def peg_skill(tmp_path_factory):
+    from sacgmm.sim.expert import record_demos
+    out = tmp_path_factory.mktemp("pegdemos")
+    record_demos("peg", 5, 0, out)
+    demos = load_demos(out)
+    return fit_skill(demos.positions, demos.dt, 3, seed=0)
+
+
+def test_delta_theta_layout_and_validity(peg_skill):
+    delta = DeltaTheta.for_skill(peg_skill)
+    assert delta.size == 3 + 3 * 6 + 3 * 3 == len(delta.labels())
+    assert delta.labels()[0] == "priors[0]" and delta.labels()[3] == "means[0][0]"
+    same = delta.apply(peg_skill, np.zeros(delta.size))
+    np.testing.assert_allclose(same.covariances, peg_skill.covariances, atol=1e-15)
+    np.testing.assert_allclose(same.priors, peg_skill.priors, atol=1e-12)
+    rng = np.random.default_rng(0)
+    for _ in range(100):
+        a = rng.uniform(-3, 3, delta.size)                  # out-of-range actions are clipped
+        new = delta.apply(peg_skill, a)
+        assert abs(new.priors.sum() - 1) < 1e-12 and new.priors.min() > 0
+        assert np.linalg.eigvalsh(new.covariances).min() > 0
+        assert np.abs(new.means - peg_skill.means)[:, :3].max() <= 0.01 + 1e-12   # metres
+    with pytest.raises(ValueError, match="NaN"):
+        delta.apply(peg_skill, np.full(delta.size, np.nan))
+    with pytest.raises(ValueError, match="shape"):
+        delta.apply(peg_skill, np.zeros(delta.size + 1))
+    stable = DeltaTheta.for_skill(peg_skill, DeltaThetaConfig(stable=True))
+    assert stable.apply(peg_skill, rng.uniform(-1, 1, stable.size)).is_stable()
+    only_means = DeltaTheta.for_skill(peg_skill, DeltaThetaConfig.from_dict(
+        {"adapt_priors": False, "adapt_covariances": False}))
+    assert only_means.size == 18
+    with pytest.raises(ValueError, match="unknown delta_theta"):
+        DeltaThetaConfig.from_dict({"adapt_everything": True})
+
+
+def test_one_window_drives_the_adapted_skill(peg_skill):
+    delta = DeltaTheta.for_skill(peg_skill)
+    env = GMMWindowEnv(make_env("peg", sensor=True), peg_skill, delta, window=32)
+    ref = make_env("peg", sensor=False)
+    try:
+        obs, _ = env.reset(seed=7)
+        assert obs["image"].shape == (2, 64, 64) and obs["image"].dtype == np.uint8
+        action = np.random.default_rng(1).uniform(-1, 1, delta.size)
+        obs2, reward, term, trunc, info = env.step(action)
+        assert info["control_steps"] == 32 or term or trunc
+        assert obs2["image"].shape == (2, 64, 64) and obs2["position"].dtype == np.float32
+        adapted = env.current_skill
+        assert adapted is not peg_skill
+        np.testing.assert_allclose(adapted.means, delta.apply(peg_skill, action).means)
+        # the same window, stepped by hand with the adapted skill, ends at the same place
+        o, _ = ref.reset(seed=7)
+        for _ in range(info["control_steps"]):
+            o, *_ = ref.step(np.clip(adapted.velocity(o["position"].astype(float)), -0.15, 0.15))
+        np.testing.assert_allclose(o["position"], obs2["position"], atol=1e-6)
+        with pytest.raises(ValueError, match="NaN"):
+            env.step(np.full(delta.size, np.nan))
+    finally:
+        env.close()
+        ref.close()
+
+
+def test_per_step_agent_views(peg_skill):
+    for env in (ResidualGMMEnv(make_env("peg"), peg_skill), VelocityEnv(make_env("peg"))):
+        try:
+            obs, _ = env.reset(seed=3)
+            assert set(obs) == {"position"}
+            _, _, _, _, info = env.step(np.array([0.5, -0.5, 0.0]))
+            assert info["control_steps"] == 1
+            with pytest.raises(ValueError, match="shape"):
+                env.step(np.zeros(4))
+        finally:
+            env.close()
+
+
+def _cfg(**kw):
+    base = dict(task="peg", agent="sac-gmm", seed=1, episodes=4, eval_every=2, eval_episodes=1,
+                final_episodes=0, learning_starts=3, updates_per_step=1.0, batch_size=8,
+                buffer_size=500, sac={"hidden": [32, 32], "latent_dim": 8, "encoder_channels": 8})
+    base.update(kw)
+    return TrainConfig(**base)
+
+
+def test_resume_continues_exactly(peg_skill, tmp_path):
+    straight = TaskRun(_cfg(), tmp_path / "a", skill=peg_skill)
+    full = straight.train(progress=False)
+    first = TaskRun(_cfg(episodes=2), tmp_path / "b", skill=peg_skill)
+    first.train(progress=False)
+    assert (tmp_path / "b" / "checkpoint.pt").exists()
+    resumed = TaskRun(_cfg(), tmp_path / "b", skill=peg_skill)
+    out = resumed.train(resume=True, progress=False)
+    assert out["training"]["episodes"] == full["training"]["episodes"] == 4
+    assert out["training"]["agent_decisions"] == full["training"]["agent_decisions"]
+    assert [e["return"] for e in resumed.episodes_log] == [e["return"] for e in straight.episodes_log]
+    for p, q in zip(straight.agent.actor.parameters(), resumed.agent.actor.parameters()):
+        assert np.array_equal(p.detach().numpy(), q.detach().numpy())
+    assert (tmp_path / "b" / "summary.json").exists() and (tmp_path / "b" / "evals.csv").exists()
+
+
+def test_resume_refuses_a_different_configuration(peg_skill, tmp_path):
+    TaskRun(_cfg(episodes=2), tmp_path, skill=peg_skill).train(progress=False)
+    with pytest.raises(ValueError, match="different configuration"):
+        TaskRun(_cfg(episodes=4, batch_size=16), tmp_path, skill=peg_skill).train(resume=True, progress=False)
+
+
+def test_nan_loss_stops_training_without_a_checkpoint(peg_skill, tmp_path):
+    run = TaskRun(_cfg(), tmp_path, skill=peg_skill)
+    step = run.env.step
+
+    def poisoned(action):
+        obs, r, term, trunc, info = step(action)
+        return obs, float("nan"), term, trunc, info
+
+    run.env.step = poisoned
+    with pytest.raises(FloatingPointError, match="not finite"):
+        run.train(progress=False)
+    assert not (tmp_path / "checkpoint.pt").exists()
