@@ -1,0 +1,54 @@
+"""``sacgmm reproduce table1|table2|table3``: the paper's experiment grids, resumable, in parallel."""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "reproduce", help="run the grid of the paper's Table I, II or III and write results/",
+        description="Runs every (task, agent, condition, seed) of a table as its own "
+                    "`sacgmm train` process, --jobs at a time; finished runs are skipped and "
+                    "interrupted ones resume. Writes results/<table>.md/.csv and Fig. 5 plots.")
+    p.add_argument("table", choices=("table1", "table2", "table3"))
+    p.add_argument("--seeds", type=int, default=5)
+    p.add_argument("--jobs", type=int, default=2, help="parallel worker processes (default 2)")
+    p.add_argument("--episodes", type=int, default=300, help="training episodes per run")
+    p.add_argument("--runs", default="runs", help="root of the run directories (default runs/)")
+    p.add_argument("--results", default="results", help="where reports go (default results/)")
+    p.add_argument("--report-only", action="store_true", help="only rewrite the reports")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from sacgmm.experiments.grid import (learning_curves, plot_curves, run_grid, table_specs,
+                                         write_report, collect)
+
+    if args.seeds < 1 or args.jobs < 1 or args.episodes < 1:
+        raise ValueError("--seeds, --jobs and --episodes must be at least 1")
+    root = Path(args.runs) / args.table
+    results = Path(args.results)
+    specs = table_specs(args.table, args.seeds)
+    command = f"sacgmm reproduce {args.table} --seeds {args.seeds} --episodes {args.episodes}"
+    status = {"failed": 0}
+    if not args.report_only:
+        status = run_grid(specs, root, args.episodes, args.jobs,
+                          log=lambda m: print(m, file=sys.stderr, flush=True))
+    report = write_report(args.table, specs, root, results, command)
+    print(f"wrote {report} and {report.with_suffix('.csv')}")
+    if args.table == "table1":
+        gmm = [r["final_success"] for r in collect(specs, root)
+               if r["task"] == "peg" and r["agent"] == "gmm"]
+        png = plot_curves(learning_curves(root, "peg", ["sac-gmm", "res-gmm", "sac"]),
+                          results / "fig5a.png", "Peg insertion: success during training",
+                          flat={"gmm": sum(gmm) / len(gmm)} if gmm else None)
+        if png:
+            print(f"wrote {png}")
+    if args.table == "table2":
+        png = plot_curves(learning_curves(root, "peg", ["sac-gmm+noise", "sac-gmm+noise-sensor"]),
+                          results / "fig5b.png", "Peg insertion under noise: with / without tactile")
+        if png:
+            print(f"wrote {png}")
+    return 1 if status["failed"] else 0

@@ -1,0 +1,248 @@
+"""The paper's experiment grids (Tables I-III, Fig. 5): run specs, parallel workers, reports.
+
+Each run is one ``sacgmm train`` process writing its own run directory under
+``runs/<table>/``; a run whose ``summary.json`` exists is finished and is not redone, and an
+interrupted run resumes from its checkpoint, so a grid picks up where it stopped. Reports
+(``results/<table>.md``, ``.csv``, learning-curve PNGs) are written from the run directories.
+"""
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Iterable
+
+from sacgmm.experiments.stats import mean_std
+from sacgmm.fileio import atomic_write_bytes, atomic_write_text
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """One training run of the grid."""
+
+    task: str
+    agent: str
+    seed: int
+    noise: bool = False
+    sensor: bool = True
+    dense: bool = False
+
+    @property
+    def condition(self) -> str:
+        """The row label without the seed, e.g. ``sac-gmm``, ``sac-gmm+noise-sensor``."""
+        label = self.agent
+        if self.dense:
+            label += "+dense"
+        if self.noise:
+            label += "+noise"
+        if not self.sensor and self.agent not in ("gmm",):
+            label += "-sensor"
+        return label
+
+    def run_dir(self, root: Path) -> Path:
+        return root / self.task / self.condition / f"seed{self.seed}"
+
+    def train_args(self, episodes: int) -> list[str]:
+        args = ["train", "--task", self.task, "--agent", self.agent, "--seed", str(self.seed),
+                "--episodes", str(episodes)]
+        if self.noise:
+            args.append("--noise")
+        if not self.sensor:
+            args.append("--no-sensor")
+        if self.dense:
+            args.append("--dense")
+        return args
+
+
+TASKS = ("peg", "lever")
+
+
+def table_specs(table: str, seeds: int) -> list[RunSpec]:
+    """The runs of Table I, II or III (paper section V) for ``seeds`` seeds each."""
+    specs: list[RunSpec] = []
+    for seed in range(seeds):
+        for task in TASKS:
+            if table == "table1":
+                specs += [RunSpec(task, a, seed) for a in ("sac-gmm", "res-gmm", "sac", "gmm")]
+            elif table == "table2":
+                for noise in (False, True):
+                    specs.append(RunSpec(task, "gmm", seed, noise=noise))
+                    for sensor in (True, False):
+                        specs.append(RunSpec(task, "sac-gmm", seed, noise=noise, sensor=sensor))
+            elif table == "table3":
+                specs += [RunSpec(task, "sac", seed, dense=True), RunSpec(task, "sac-gmm", seed)]
+            else:
+                raise ValueError(f"unknown table {table!r}; valid: table1, table2, table3")
+    # the cheap runs first, SAC-GMM next, per-step agents (slowest) last
+    order = {"gmm": 0, "sac-gmm": 1, "res-gmm": 2, "sac": 3}
+    return sorted(specs, key=lambda s: (order[s.agent], s.seed, s.task, s.noise, not s.sensor))
+
+
+def is_finished(spec: RunSpec, root: Path, episodes: int) -> bool:
+    path = spec.run_dir(root) / "summary.json"
+    if not path.exists():
+        return False
+    try:
+        summary = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError):
+        return False
+    return spec.agent == "gmm" or summary.get("config", {}).get("episodes") == episodes
+
+
+def run_one(spec: RunSpec, root: Path, episodes: int, extra_args: Iterable[str] = ()) -> int:
+    """Run (or resume) one spec in its own process; its output goes to ``run_dir/train.log``."""
+    out = spec.run_dir(root)
+    out.mkdir(parents=True, exist_ok=True)
+    cmd = [sys.executable, "-m", "sacgmm.cli", *spec.train_args(episodes), "--out", str(out),
+           "--resume", "--no-progress", *extra_args]
+    env = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
+    with open(out / "train.log", "ab") as log:
+        log.write(f"\n$ {' '.join(cmd)}\n".encode())
+        log.flush()
+        return subprocess.run(cmd, stdout=log, stderr=subprocess.STDOUT, env=env).returncode
+
+
+def run_grid(specs: list[RunSpec], root: Path, episodes: int, jobs: int,
+             log: Callable[[str], None] = print, extra_args: Iterable[str] = ()) -> dict[str, int]:
+    """Run every unfinished spec with ``jobs`` parallel worker processes."""
+    todo = [s for s in specs if not is_finished(s, root, episodes)]
+    log(f"{len(specs) - len(todo)} of {len(specs)} runs already finished; {len(todo)} to run "
+        f"with {jobs} worker(s)")
+    status = {"finished": len(specs) - len(todo), "ran": 0, "failed": 0}
+    t0 = time.perf_counter()
+
+    def work(spec: RunSpec) -> tuple[RunSpec, int, float]:
+        t = time.perf_counter()
+        return spec, run_one(spec, root, episodes, extra_args), time.perf_counter() - t
+
+    with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
+        for spec, code, secs in pool.map(work, todo):
+            key = "ran" if code == 0 else "failed"
+            status[key] += 1
+            log(f"[{status['ran'] + status['failed']}/{len(todo)}] {spec.task} {spec.condition} "
+                f"seed {spec.seed}: {'done' if code == 0 else f'FAILED (exit {code})'} in "
+                f"{secs:.0f} s (see {spec.run_dir(root) / 'train.log'}); "
+                f"{time.perf_counter() - t0:.0f} s elapsed")
+    return status
+
+
+def collect(specs: list[RunSpec], root: Path) -> list[dict]:
+    """One row per finished run: spec fields, final success, budget and wall time."""
+    rows = []
+    for s in specs:
+        path = s.run_dir(root) / "summary.json"
+        if not path.exists():
+            continue
+        summary = json.loads(path.read_text())
+        t = summary["training"]
+        rows.append({"task": s.task, "condition": s.condition, "agent": s.agent, "seed": s.seed,
+                     "noise": s.noise, "sensor": s.sensor, "dense": s.dense,
+                     "final_success": summary["final_success_rate"],
+                     "episodes": t["episodes"], "agent_decisions": t["agent_decisions"],
+                     "control_steps": t["control_steps"], "gradient_updates": t["gradient_updates"],
+                     "wall_time_s": t["wall_time_s"]})
+    return rows
+
+
+def write_report(table: str, specs: list[RunSpec], root: Path, results: Path, command: str) -> Path:
+    """``results/<table>.csv`` (per run) and ``.md`` (mean +- std over seeds per condition)."""
+    from sacgmm.machine import machine_info
+
+    rows = collect(specs, root)
+    buf = io.StringIO()
+    if rows:
+        w = csv.DictWriter(buf, fieldnames=list(rows[0]))
+        w.writeheader()
+        w.writerows(rows)
+    atomic_write_text(results / f"{table}.csv", buf.getvalue())
+    conditions = sorted({(s.condition, s.agent) for s in specs},
+                        key=lambda c: ["gmm", "sac", "res-gmm", "sac-gmm"].index(c[1]))
+    lines = [f"# {table}: final success over 100 evaluation episodes (mean +- std over seeds)", "",
+             f"Produced by `{command}` from the run directories under `{root}`; per-run figures in "
+             f"`{table}.csv`.", "",
+             "| condition | " + " | ".join(TASKS) + " | seeds | episodes | agent decisions | "
+             "control steps | updates | wall time per run |",
+             "|---|" + "---|" * len(TASKS) + "---|---|---|---|---|---|"]
+    for cond, _ in conditions:
+        cells, budget = [], None
+        n_seeds = 0
+        for task in TASKS:
+            vals = [r for r in rows if r["task"] == task and r["condition"] == cond]
+            if vals:
+                m, sd = mean_std([100 * r["final_success"] for r in vals])
+                cells.append(f"{m:.0f} +- {sd:.0f} %")
+                n_seeds = max(n_seeds, len(vals))
+                budget = budget or vals
+            else:
+                cells.append("-")
+        if budget:
+            def avg(key):
+                return sum(r[key] for r in budget) / len(budget)
+            tail = (f"{n_seeds} | {avg('episodes'):.0f} | {avg('agent_decisions'):.0f} | "
+                    f"{avg('control_steps'):.0f} | {avg('gradient_updates'):.0f} | "
+                    f"{avg('wall_time_s') / 60:.1f} min")
+        else:
+            tail = "0 | - | - | - | - | -"
+        lines.append(f"| {cond} | " + " | ".join(cells) + f" | {tail} |")
+    info = machine_info()
+    lines += ["", f"Machine: {info.get('cpu_model', info['processor'])}, {info['cpu_count']} cores, "
+              f"{info['platform']}. Budget columns are averages over the runs of the first task "
+              "shown.", ""]
+    path = results / f"{table}.md"
+    atomic_write_text(path, "\n".join(lines))
+    return path
+
+
+def learning_curves(root: Path, task: str, conditions: list[str]) -> dict[str, tuple]:
+    """Per condition: (episodes, mean success, std success) over the seeds' ``evals.csv``."""
+    import numpy as np
+    out = {}
+    for cond in conditions:
+        curves = []
+        for d in sorted((root / task / cond).glob("seed*")):
+            path = d / "evals.csv"
+            if path.exists():
+                rows = list(csv.DictReader(path.read_text().splitlines()))
+                if rows:
+                    curves.append({int(r["episode"]): float(r["success_rate"]) for r in rows})
+        if not curves:
+            continue
+        episodes = sorted(set.intersection(*(set(c) for c in curves)))
+        if not episodes:
+            continue
+        mat = np.array([[c[e] for e in episodes] for c in curves])
+        out[cond] = (np.array(episodes), mat.mean(0), mat.std(0))
+    return out
+
+
+def plot_curves(curves: dict[str, tuple], path: Path, title: str,
+                flat: dict[str, float] | None = None) -> Path | None:
+    """A Fig. 5-style plot: success vs training episodes, mean +- std band over seeds."""
+    if not curves and not flat:
+        return None
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    fig, ax = plt.subplots(figsize=(6.5, 4.2), dpi=110)
+    for cond, (ep, m, sd) in curves.items():
+        ax.plot(ep, 100 * m, label=cond)
+        ax.fill_between(ep, 100 * (m - sd), 100 * (m + sd), alpha=0.2)
+    for cond, value in (flat or {}).items():
+        ax.axhline(100 * value, ls="--", color="0.4", label=f"{cond} (final)")
+    ax.set_xlabel("training episodes")
+    ax.set_ylabel("success rate (%)")
+    ax.set_ylim(-2, 102)
+    ax.set_title(title)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", bbox_inches="tight")
+    plt.close(fig)
+    return atomic_write_bytes(path, buf.getvalue())

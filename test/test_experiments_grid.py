@@ -1,0 +1,65 @@
+"""The reproduce grids: specs, resumable parallel runs, reports."""
+import json
+
+import pytest
+
+from sacgmm.experiments.grid import (RunSpec, is_finished, learning_curves, run_grid, table_specs,
+                                     write_report)
+
+
+def test_table_specs():
+    t1 = table_specs("table1", 5)
+    assert len(t1) == 5 * 2 * 4
+    assert {s.agent for s in t1} == {"gmm", "sac", "res-gmm", "sac-gmm"}
+    t2 = table_specs("table2", 1)
+    assert {s.condition for s in t2} == {"gmm", "gmm+noise", "sac-gmm", "sac-gmm-sensor",
+                                         "sac-gmm+noise", "sac-gmm+noise-sensor"}
+    assert {s.condition for s in table_specs("table3", 1)} == {"sac+dense", "sac-gmm"}
+    with pytest.raises(ValueError, match="unknown table"):
+        table_specs("table9", 1)
+    spec = RunSpec("peg", "sac-gmm", 3, noise=True, sensor=False)
+    assert spec.run_dir(__import__("pathlib").Path("r")).as_posix() == "r/peg/sac-gmm+noise-sensor/seed3"
+    assert spec.train_args(50) == ["train", "--task", "peg", "--agent", "sac-gmm", "--seed", "3",
+                                   "--episodes", "50", "--noise", "--no-sensor"]
+
+
+def _fake_run(root, spec, success, episodes=10):
+    d = spec.run_dir(root)
+    d.mkdir(parents=True)
+    (d / "summary.json").write_text(json.dumps({
+        "final_success_rate": success, "config": {"episodes": episodes},
+        "training": {"episodes": episodes, "agent_decisions": 90, "control_steps": 2800,
+                     "gradient_updates": 700, "wall_time_s": 60.0}}))
+    (d / "evals.csv").write_text("episode,success_rate\n0,0.1\n10,%s\n" % success)
+
+
+def test_report_and_curves_from_run_directories(tmp_path):
+    specs = table_specs("table1", 2)
+    for s in specs:
+        _fake_run(tmp_path / "runs", s, {"gmm": 0.2, "sac": 0.0, "res-gmm": 0.3, "sac-gmm": 0.8}[s.agent]
+                  + 0.1 * s.seed)
+    assert all(is_finished(s, tmp_path / "runs", 10) for s in specs)
+    assert not is_finished(specs[0], tmp_path / "runs", 20) or specs[0].agent == "gmm"
+    md = write_report("table1", specs, tmp_path / "runs", tmp_path, "sacgmm reproduce table1").read_text()
+    assert "| sac-gmm | 85 +- 7 % | 85 +- 7 % | 2 |" in md
+    assert (tmp_path / "table1.csv").read_text().count("\n") == len(specs) + 1
+    curves = learning_curves(tmp_path / "runs", "peg", ["sac-gmm"])
+    ep, mean, std = curves["sac-gmm"]
+    assert list(ep) == [0, 10] and abs(mean[1] - 0.85) < 1e-9
+
+
+def test_grid_runs_a_real_run_once(tmp_path, monkeypatch):
+    pytest.importorskip("pybullet")
+    from sacgmm.sim.expert import record_demos
+    from sacgmm.skill import fit_skill, load_demos
+    record_demos("peg", 3, 0, tmp_path / "demos")
+    demos = load_demos(tmp_path / "demos")
+    fit_skill(demos.positions, demos.dt, 3).save(tmp_path / "skill.yaml")
+    spec = RunSpec("peg", "gmm", 0)
+    extra = ["--final-episodes", "2", "--skill", str(tmp_path / "skill.yaml")]
+    status = run_grid([spec], tmp_path / "runs", 1, 1, log=lambda m: None, extra_args=extra)
+    assert status == {"finished": 0, "ran": 1, "failed": 0}
+    summary = json.loads((spec.run_dir(tmp_path / "runs") / "summary.json").read_text())
+    assert summary["final"]["episodes"] == 2
+    again = run_grid([spec], tmp_path / "runs", 1, 1, log=lambda m: None, extra_args=extra)
+    assert again == {"finished": 1, "ran": 0, "failed": 0}
