@@ -4,7 +4,7 @@
 directly). Frames and units:
 
 * ``ee`` and ``target`` positions are in the world frame (m); times are seconds on one
-  monotonic clock chosen by the caller.
+  monotonic clock, ``clock`` (default ``time.monotonic``), which the caller also passes as ``now``.
 * The skill's input is the end-effector position in the *target frame*: origin at the
   perceived target, axes those of the world (the simulator's convention) or, with
   ``use_target_orientation``, those of the target pose's orientation. The returned velocity is
@@ -17,6 +17,7 @@ skill gives a non-finite velocity; otherwise its norm is clamped to ``max_speed`
 from __future__ import annotations
 
 import math
+import time
 from dataclasses import dataclass
 
 import numpy as np
@@ -42,11 +43,13 @@ class ControllerCore:
 
     def __init__(self, skill=None, *, max_speed: float = 0.15, pose_timeout: float = 0.2,
                  target_timeout: float = 0.0, window_steps: int = 32,
-                 stable_adaptation: bool = True, use_target_orientation: bool = False):
+                 stable_adaptation: bool = True, use_target_orientation: bool = False,
+                 clock=time.monotonic):
         if skill is not None and skill.dim != 3:
             raise ValueError(f"the controller needs a 3-D position skill, got d={skill.dim}")
         self.base_skill = skill
         self.skill = skill
+        self.clock = clock        # the callers' clock; measures window-end -> delta latency
         self.max_speed = float(max_speed)
         self.pose_timeout = float(pose_timeout)
         self.target_timeout = float(target_timeout)
@@ -136,10 +139,13 @@ class ControllerCore:
                                self.steps, self.episode, self.ee_stamp)
         return StepResult(v, True, "ok", window)
 
-    def apply_delta(self, delta: DeltaTheta, now: float) -> None:
+    def apply_delta(self, delta: DeltaTheta, episode: int | None = None) -> None:
         """Adapt the loaded skill by ``delta`` (from the loaded skill, not accumulated).
 
         Raises ``ValueError`` (skill unchanged) if no skill is loaded or the delta is invalid.
+        ``episode``: the episode the delta was received in; if a new episode started since
+        (the skill was reset), the delta is dropped. The new skill replaces the old one by a
+        single reference assignment, so a control step running on another thread sees either.
         """
         if self.base_skill is None:
             raise ValueError("no skill loaded")
@@ -147,8 +153,10 @@ class ControllerCore:
                                       stable=self.stable_adaptation)
         if not np.isfinite(new.velocity(np.zeros(3))).all():
             raise ValueError("adapted skill gives a non-finite velocity")
+        if episode is not None and episode != self.episode:
+            return
         self.skill = new
         self.deltas_applied += 1
         if delta.window_index is not None and delta.window_index == self.last_window_index \
                 and math.isfinite(self.last_window_time):
-            self.apply_latencies.append(now - self.last_window_time)
+            self.apply_latencies.append(self.clock() - self.last_window_time)

@@ -16,13 +16,19 @@ Publishes
   ``/sacgmm/rollout`` (nav_msgs/Path): predicted trajectory from the current position.
 Modes (``control_mode``)
   ``lockstep``: one control step per received ee pose (reproducible training with the
-  sim_bridge); ``timer``: a wall-clock timer at ``rate_hz`` (up to 1000 Hz, the FRI rate).
+  sim_bridge); delta-theta is applied in its callback, before the next step.
+  ``timer``: a wall-clock timer at ``rate_hz`` (up to 1000 Hz, the FRI rate); the costly work
+  (adapting the skill, ~1.5 ms with the SEDS projection; markers and rollout) runs on a worker
+  thread and the new skill is swapped in atomically, so the loop only evaluates the skill.
 """
 from __future__ import annotations
 
 import json
 import math
+import sys
+import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import rclpy
@@ -97,6 +103,16 @@ class GMMController(Node):
         self.create_subscription(Float64MultiArray, "/sacgmm/delta_theta", self._on_delta, 10)
         self.create_subscription(Int64, "/sacgmm/episode", self._on_episode, 10)
         self._periods: list[float] = []
+        self._cmd_msg = TwistStamped()
+        self._cmd_msg.header.frame_id = self.frame_id
+        # ROS time is the system clock unless use_sim_time: stamp from time.time_ns() (cheaper)
+        self._system_time = not self.get_parameter("use_sim_time").value
+        # timer mode: skill adaptation and RViz output off the control loop
+        self._worker = None if self.lockstep else ThreadPoolExecutor(1, "sacgmm_ctrl_worker")
+        if not self.lockstep:
+            # the worker must hand the GIL back quickly (default: every 5 ms = 5 periods at 1 kHz)
+            sys.setswitchinterval(min(sys.getswitchinterval(), 0.1 / p["rate_hz"]))
+        self._markers_busy = threading.Event()
         self._last_tick = None
         self._last_reason = None
         if not self.lockstep:
@@ -131,15 +147,25 @@ class GMMController(Node):
         try:
             delta = decode_delta(from_multiarray(msg), core.base_skill.n_components,
                                  core.base_skill.dim)
-            core.apply_delta(delta, time.monotonic())
         except ValueError as exc:
             self.get_logger().error(f"delta_theta rejected, skill unchanged: {exc}")
             return
-        self.get_logger().debug(f"delta_theta applied ({core.deltas_applied} so far)")
+        if self._worker is None:
+            self._apply(delta, core.episode)
+        else:
+            self._worker.submit(self._apply, delta, core.episode)
+
+    def _apply(self, delta, episode: int) -> None:
+        try:
+            self.core.apply_delta(delta, episode)
+        except ValueError as exc:
+            self.get_logger().error(f"delta_theta rejected, skill unchanged: {exc}")
 
     def _on_timer(self) -> None:
         t = time.perf_counter()
-        if self._last_tick is not None and len(self._periods) < 2_000_000:
+        # periods are recorded while the loop does its full work (fresh pose, skill loaded)
+        if self._last_tick is not None and self._last_reason == "ok" \
+                and len(self._periods) < 2_000_000:
             self._periods.append(t - self._last_tick)
         self._last_tick = t
         self._control_step()
@@ -152,16 +178,36 @@ class GMMController(Node):
             else:
                 self.get_logger().warning(f"control stopped (zero velocity): {res.reason}")
             self._last_reason = res.reason
-        msg = TwistStamped()
-        msg.header.stamp = stamp if stamp is not None else self.get_clock().now().to_msg()
-        msg.header.frame_id = self.frame_id
+        # one preallocated message (publish serialises it at once): no per-step allocations
+        msg = self._cmd_msg
+        if stamp is not None:
+            msg.header.stamp = stamp
+        elif self._system_time:
+            ns = time.time_ns()
+            msg.header.stamp.sec, msg.header.stamp.nanosec = ns // 1_000_000_000, ns % 1_000_000_000
+        else:
+            msg.header.stamp = self.get_clock().now().to_msg()
+        lin = msg.twist.linear
         v = res.velocity
-        msg.twist.linear.x, msg.twist.linear.y, msg.twist.linear.z = float(v[0]), float(v[1]), float(v[2])
+        lin.x, lin.y, lin.z = float(v[0]), float(v[1]), float(v[2])
         self.cmd_pub.publish(msg)
         if res.window is not None:
             self.window_pub.publish(to_multiarray(encode_window(res.window)))
 
     def _publish_markers(self) -> None:
+        if self._worker is None:
+            self._markers()
+        elif not self._markers_busy.is_set():
+            self._markers_busy.set()
+            self._worker.submit(self._markers)
+
+    def _markers(self) -> None:
+        try:
+            self._markers_unsafe()
+        finally:
+            self._markers_busy.clear()
+
+    def _markers_unsafe(self) -> None:
         core = self.core
         if core.skill is None or core.target is None:
             return
@@ -177,6 +223,8 @@ class GMMController(Node):
 
     def close(self) -> None:
         """Write the timing log (if asked): achieved rate and period jitter of the timer mode."""
+        if getattr(self, "_worker", None) is not None:
+            self._worker.shutdown(wait=True, cancel_futures=True)
         path = self.p.get("timing_log") if hasattr(self, "p") else ""
         if not path:
             return

@@ -1,0 +1,142 @@
+"""``sacgmm bench-ros``: the gmm_controller's loop in real-time mode while the sim graph runs.
+
+Starts the ``sim_peg`` graph (``sim_bridge`` in real time at 30 Hz with tactile images,
+``gmm_controller`` in timer mode at ``--rate`` Hz, ``camera_encoder``) with a private
+ROS_DOMAIN_ID. This process plays the refiner: it answers every window end (``/sacgmm/window``)
+with a delta-theta (``/sacgmm/delta_theta``) that the controller applies, so the loop also pays
+for the adaptations. The controller measures its own timer periods; written to ``--out``:
+achieved rate, p50/p99/max of |period - nominal| and the window-end -> delta-applied latency,
+next to a bare rclpy timer measured on the same machine just before (the machine is shared:
+its load average is recorded too).
+(No sac_refiner exists yet: the load of SAC training is not part of this measurement.)
+"""
+from __future__ import annotations
+
+import json
+import os
+import platform
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+
+def _run(args) -> int:
+    import numpy as np
+
+    from sacgmm.cli.bringup import Supervisor, build_commands
+
+    os.environ.setdefault("RMW_IMPLEMENTATION", "rmw_fastrtps_cpp")
+    os.environ["ROS_DOMAIN_ID"] = str(args.domain_id)
+    os.environ.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
+    import rclpy
+    from std_msgs.msg import Float64MultiArray
+
+    from sacgmm.ros.convert import from_multiarray, to_multiarray
+    from sacgmm.ros.layouts import DeltaTheta, decode_window, encode_delta
+    from sacgmm.skill import load_skill
+
+    skill = load_skill(args.skill)
+    tmp = Path(tempfile.mkdtemp(prefix="sacgmm_bench_ros_"))
+    timing = tmp / "timing.json"
+    cmds = build_commands("sim_peg", {"skill": str(args.skill), "control_mode": "timer",
+                                      "sim_mode": "realtime"})
+    cmds = [(n, argv + (["-p", f"rate_hz:={float(args.rate)}", "-p", f"timing_log:={timing}"]
+                        if n == "gmm_controller" else [])) for n, argv in cmds]
+    log = open(tmp / "graph.log", "w")
+    sup = Supervisor(cmds, log)
+    rclpy.init()
+    load_before = os.getloadavg()
+    bare = _bare_timer(rclpy, args.rate, args.baseline)
+    node = rclpy.create_node("sacgmm_bench_refiner")
+    pub = node.create_publisher(Float64MultiArray, "/sacgmm/delta_theta", 10)
+    rng = np.random.default_rng(0)
+    n_windows = [0]
+
+    def on_window(msg):
+        w = decode_window(from_multiarray(msg))
+        n_windows[0] += 1
+        d = DeltaTheta(d_priors=rng.uniform(-0.05, 0.05, skill.n_components),
+                       d_means=np.concatenate([rng.uniform(-0.01, 0.01, (skill.n_components, skill.dim)),
+                                               np.zeros((skill.n_components, skill.dim))], 1),
+                       window_index=w.window_index)
+        pub.publish(to_multiarray(encode_delta(d)))
+
+    node.create_subscription(Float64MultiArray, "/sacgmm/window", on_window, 10)
+    try:
+        sup.start()
+        end = time.monotonic() + args.warmup + args.duration
+        while time.monotonic() < end:
+            rclpy.spin_once(node, timeout_sec=0.05)
+            if sup.first_exited():
+                raise RuntimeError(f"a node died; see {tmp / 'graph.log'}")
+    finally:
+        sup.shutdown()
+        node.destroy_node()
+        rclpy.try_shutdown()
+        log.close()
+    if not timing.is_file():
+        print(f"bench-ros: the controller wrote no timing log; see {tmp / 'graph.log'}",
+              file=sys.stderr)
+        return 1
+    ctrl = json.loads(timing.read_text())
+    load_after = os.getloadavg()
+    out = {
+        "what": "gmm_controller timer loop while the sim_peg graph runs (sim_bridge real time "
+                "30 Hz with tactile images, camera_encoder idle without a policy, this process "
+                "answering every window with a delta-theta); no SAC training load (no "
+                "sac_refiner yet)",
+        "rate_hz_nominal": ctrl["rate_hz_nominal"],
+        "rate_hz_achieved": ctrl.get("rate_hz_achieved"),
+        "jitter_p50_ms": ctrl.get("jitter_p50_ms"),
+        "jitter_p99_ms": ctrl.get("jitter_p99_ms"),
+        "jitter_max_ms": ctrl.get("jitter_max_ms"),
+        "n_periods": ctrl["n_periods"],
+        "windows_answered": n_windows[0],
+        "deltas_applied": ctrl.get("deltas_applied"),
+        "delta_latency_ms_mean": ctrl.get("delta_latency_ms_mean"),
+        "delta_latency_ms_max": ctrl.get("delta_latency_ms_max"),
+        "targets": {"rate_hz": 1000, "jitter_p99_ms": 0.5},
+        "baseline_bare_rclpy_timer": bare,
+        "load_average_1min": {"before": load_before[0], "after": load_after[0]},
+        "duration_s": args.duration,
+        "machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
+                    "platform": platform.platform()},
+        "command": "sacgmm bench-ros " + " ".join(sys.argv[2:]),
+    }
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    from sacgmm.fileio import atomic_write_text
+    atomic_write_text(args.out, json.dumps(out, indent=2) + "\n")
+    print(json.dumps(out, indent=2))
+    return 0
+
+
+def _bare_timer(rclpy, rate: float, seconds: float) -> dict:
+    """Rate and |period - nominal| of an rclpy timer doing nothing, on this machine now."""
+    import numpy as np
+    node = rclpy.create_node("sacgmm_bench_bare_timer")
+    ticks: list[float] = []
+    node.create_timer(1.0 / rate, lambda: ticks.append(time.perf_counter()))
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        rclpy.spin_once(node, timeout_sec=0.1)
+    node.destroy_node()
+    per = np.diff(ticks[int(rate * 0.5):])
+    jit = np.abs(per - 1.0 / rate)
+    return {"seconds": seconds, "rate_hz_achieved": float(1.0 / per.mean()),
+            "jitter_p50_ms": float(1e3 * np.percentile(jit, 50)),
+            "jitter_p99_ms": float(1e3 * np.percentile(jit, 99))}
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser("bench-ros", help="benchmark the controller loop in the ROS graph",
+                              description=__doc__.split("\n\n")[0])
+    p.add_argument("--skill", required=True, help="skill YAML (3-D) for the controller")
+    p.add_argument("--rate", type=float, default=1000.0, help="controller rate (Hz)")
+    p.add_argument("--duration", type=float, default=20.0, help="measured seconds")
+    p.add_argument("--warmup", type=float, default=8.0, help="start-up seconds before that")
+    p.add_argument("--baseline", type=float, default=5.0,
+                   help="seconds of a bare rclpy timer measured first, for comparison")
+    p.add_argument("--domain-id", type=int, default=140, help="private ROS_DOMAIN_ID")
+    p.add_argument("--out", default="results/bench_ros.json")
+    p.set_defaults(func=_run)
