@@ -41,7 +41,8 @@ def _run(args) -> int:
     timing = tmp / "timing.json"
     cmds = build_commands("sim_peg", {"skill": str(args.skill), "control_mode": "timer",
                                       "sim_mode": "realtime"})
-    cmds = [(n, argv + (["-p", f"rate_hz:={float(args.rate)}", "-p", f"timing_log:={timing}"]
+    cmds = [(n, argv + (["-p", f"rate_hz:={float(args.rate)}", "-p", f"timing_log:={timing}",
+                         "-p", f"rt_priority:={args.rt_priority}", "-p", f"timer_impl:={args.timer_impl}"]
                         if n == "gmm_controller" else [])) for n, argv in cmds]
     log = open(tmp / "graph.log", "w")
     sup = Supervisor(cmds, log)
@@ -92,6 +93,7 @@ def _run(args) -> int:
         "jitter_p99_ms": ctrl.get("jitter_p99_ms"),
         "jitter_max_ms": ctrl.get("jitter_max_ms"),
         "n_periods": ctrl["n_periods"],
+        "controller_params": {"timer_impl": args.timer_impl, "rt_priority": args.rt_priority},
         "windows_answered": n_windows[0],
         "deltas_applied": ctrl.get("deltas_applied"),
         "delta_latency_ms_mean": ctrl.get("delta_latency_ms_mean"),
@@ -100,6 +102,8 @@ def _run(args) -> int:
         "baseline_bare_rclpy_timer": bare,
         "load_average_1min": {"before": load_before[0], "after": load_after[0]},
         "duration_s": args.duration,
+        "skill": {"path": str(args.skill), "summary": repr(skill),
+                  "made_by": args.skill_note or None},
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
                     "platform": platform.platform()},
         "command": "sacgmm bench-ros " + " ".join(sys.argv[2:]),
@@ -137,6 +141,10 @@ def register(subparsers) -> None:
     p.add_argument("--warmup", type=float, default=8.0, help="start-up seconds before that")
     p.add_argument("--baseline", type=float, default=5.0,
                    help="seconds of a bare rclpy timer measured first, for comparison")
+    p.add_argument("--skill-note", default="", help="how the skill was made (recorded)")
+    p.add_argument("--rt-priority", type=int, default=0,
+                   help="gmm_controller rt_priority (SCHED_FIFO of its loop thread; 0: off)")
+    p.add_argument("--timer-impl", choices=("thread", "rclpy"), default="thread")
     p.add_argument("--domain-id", type=int, default=140, help="private ROS_DOMAIN_ID")
     p.add_argument("--out", default="results/bench_ros.json")
     p.set_defaults(func=_run)

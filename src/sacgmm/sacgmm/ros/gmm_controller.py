@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import sys
 import threading
 import time
@@ -50,6 +51,11 @@ PARAMS = (
     Param("control_mode", "lockstep", "lockstep: one step per received pose; timer: rate_hz timer",
           choices=("lockstep", "timer")),
     Param("rate_hz", 30.0, "control rate of the timer mode (Hz)", range=(1.0, 1000.0)),
+    Param("timer_impl", "thread", "timer mode clock: thread (dedicated loop thread with "
+          "absolute deadlines) or rclpy (an rclpy timer in the executor)",
+          choices=("thread", "rclpy")),
+    Param("rt_priority", 0, "SCHED_FIFO priority of the timer-mode loop thread (needs "
+          "CAP_SYS_NICE or an rtprio limit); 0: normal scheduling", range=(0, 98)),
     Param("max_speed", 0.15, "norm limit of the commanded velocity (m/s)", range=(0.0, 1.0)),
     Param("pose_timeout", 0.2, "ee pose older than this stops the robot (s)", range=(0.001, 10.0)),
     Param("target_timeout", 0.0, "target older than this stops the robot (s); 0: never stale",
@@ -115,8 +121,15 @@ class GMMController(Node):
         self._markers_busy = threading.Event()
         self._last_tick = None
         self._last_reason = None
+        self._stop = threading.Event()
+        self._loop_thread = None
         if not self.lockstep:
-            self.create_timer(1.0 / p["rate_hz"], self._on_timer)
+            if p["timer_impl"] == "rclpy":
+                self.create_timer(1.0 / p["rate_hz"], self._on_timer)
+            else:
+                self._loop_thread = threading.Thread(target=self._loop, name="sacgmm_ctrl_loop",
+                                                     daemon=True)
+                self._loop_thread.start()
         if p["marker_rate_hz"] > 0:
             self.create_timer(1.0 / p["marker_rate_hz"], self._publish_markers)
         self.get_logger().info(
@@ -160,6 +173,35 @@ class GMMController(Node):
             self.core.apply_delta(delta, episode)
         except ValueError as exc:
             self.get_logger().error(f"delta_theta rejected, skill unchanged: {exc}")
+
+    def _loop(self) -> None:
+        """Timer mode, ``timer_impl: thread``: absolute deadlines every 1/rate_hz s on a
+        dedicated thread (the executor thread waits in rcl_wait without the GIL). A step that
+        is more than one period late resynchronises instead of bursting to catch up."""
+        period = 1.0 / self.p["rate_hz"]
+        prio = self.p["rt_priority"]
+        if prio > 0:
+            try:  # this thread only (Linux: pid 0 = the calling thread)
+                os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(prio))
+                self.get_logger().info(f"control loop thread: SCHED_FIFO priority {prio}")
+            except (AttributeError, OSError) as exc:
+                self.get_logger().warning(f"rt_priority {prio} not granted ({exc}); "
+                                          "running with normal scheduling")
+        deadline = time.perf_counter() + period
+        while not self._stop.is_set():
+            delay = deadline - time.perf_counter()
+            # never a busy loop (under SCHED_FIFO it would starve the core): a late step
+            # still sleeps a tenth of a period
+            time.sleep(max(delay, 0.1 * period))
+            try:
+                self._on_timer()
+            except Exception as exc:  # noqa: BLE001 - never let the loop die silently
+                self.get_logger().error(f"control loop error: {exc!r}; publishing zero")
+                self.core.skill = None
+            deadline += period
+            now = time.perf_counter()
+            if now - deadline > period:
+                deadline = now + period
 
     def _on_timer(self) -> None:
         t = time.perf_counter()
@@ -223,6 +265,9 @@ class GMMController(Node):
 
     def close(self) -> None:
         """Write the timing log (if asked): achieved rate and period jitter of the timer mode."""
+        if getattr(self, "_loop_thread", None) is not None:
+            self._stop.set()
+            self._loop_thread.join(timeout=2.0)
         if getattr(self, "_worker", None) is not None:
             self._worker.shutdown(wait=True, cancel_futures=True)
         path = self.p.get("timing_log") if hasattr(self, "p") else ""
