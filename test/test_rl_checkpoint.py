@@ -62,6 +62,9 @@ def test_agent_from_state_dict_restores_config_and_layout(tmp_path):
     assert np.array_equal(clone.act(o, True), agent.act(o, True))
     with pytest.raises(ValueError, match="layout"):
         SACAgent({"pos": (4,)}, 2, SMALL).load_state_dict(payload["agent"])
+    with pytest.raises(ValueError, match="do not fit"):
+        SACAgent(SHAPES, 2, SACConfig(hidden=(16,), latent_dim=8,
+                                      encoder_channels=16)).load_state_dict(payload["agent"])
 
 
 def test_corrupt_truncated_or_missing_checkpoint_names_the_file(tmp_path):

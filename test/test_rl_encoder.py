@@ -67,3 +67,25 @@ def test_encoder_accepts_uint8_and_float_on_the_same_scale():
     enc = ConvEncoder(3, latent_dim=10)
     imgs = blob_images(2, 3)
     assert torch.allclose(enc(imgs), enc(imgs.float()))
+
+
+def test_patch_encoder_layers_equal_strided_convolutions_and_patchify_round_trips():
+    from sacgmm.rl.encoder import patchify, unpatchify
+    torch.manual_seed(0)
+    img = torch.randint(0, 256, (3, 2, 64, 64), dtype=torch.uint8)
+    assert torch.equal(unpatchify(patchify(img), 2), img)
+    enc = ConvEncoder(2, latent_dim=8, channels=16)
+    conv1 = torch.nn.Conv2d(2, 8, 4, 4)
+    conv1.weight.data = enc.conv1.weight.data.reshape(8, 2, 4, 4).clone()
+    conv1.bias.data = enc.conv1.bias.data.clone()
+    conv2 = torch.nn.Conv2d(8, 16, 2, 2)
+    # conv2's input features are ordered (sub-row, sub-col, channel)
+    conv2.weight.data = enc.conv2.weight.data.reshape(16, 2, 2, 8).permute(0, 3, 1, 2).clone()
+    conv2.bias.data = enc.conv2.bias.data.clone()
+    x = img.float() / 255 - 0.5
+    ref = torch.relu(conv2(torch.relu(conv1(x))))                     # (3, 16, 8, 8)
+    ours = torch.relu(enc.conv2(torch.relu(enc.conv1(patchify(img).float() / 255 - 0.5)).flatten(3)))
+    assert torch.allclose(ours.permute(0, 3, 1, 2), ref, atol=1e-5)
+    ae = ConvAutoencoder(2, latent_dim=8)
+    rec = ae.reconstruct(img)
+    assert rec.shape == img.shape and rec.min() >= 0 and rec.max() <= 255

@@ -3,14 +3,15 @@
 Images are ``(B, C, H, W)`` with ``H == W == image_size`` (64 by default, divisible by 8) and
 ``C`` channels: 1 for depth, 3 for RGB, or stacked sensors (two tactile images -> 2). They are
 given as ``uint8`` in ``[0, 255]`` (or floats on the same scale) and normalised inside to
-``x / 255 - 0.5``; the decoder reconstructs that normalised image.
+``x / 255 - 0.5``; the decoder reconstructs that normalised image, in the patch layout of
+:func:`patchify` (the loss is a mean over pixels, so the layout does not change it).
 
 The encoder maps an image to a latent ``z`` of ``latent_dim`` features (e.g. 8-50). Its loss is
 ``MSE(decoder(z), x) + lambda_z * mean_b |z_b|^2`` (the L2 penalty on the latent of SAC-AE and
 of the SAC-GMM paper). Two encoder bodies:
 
-- ``"conv"``: 4x4 stride-4 and 3x3 stride-2 convolutions -> linear -> LayerNorm -> tanh
-  (``z`` in (-1, 1)).
+- ``"conv"`` (default): 4x4 stride-4 and 2x2 stride-2 convolutions (kernel = stride, computed
+  as matrix products on a patch layout) -> linear -> LayerNorm -> tanh (``z`` in (-1, 1)).
 - ``"spatial_softmax"``: 8x8 stride-4 and 4x4 stride-2 convolutions -> spatial softmax
   (expected image coordinates of each feature map, in [-1, 1]) -> linear -> tanh.
   As in the authors' tactile encoder; the y-coordinate grid here is built from the rows.
@@ -51,12 +52,37 @@ class SpatialSoftmax(nn.Module):
         return torch.cat([x, y], dim=-1)
 
 
+def patchify(img: torch.Tensor, cell: int = 2, patch: int = 4) -> torch.Tensor:
+    """Images ``(B, C, S, S)`` -> patches ``(B, n, n, cell * cell, C * patch * patch)``.
+
+    ``n = S / (cell * patch)``: the image is cut into ``n x n`` cells of ``cell x cell``
+    patches of ``patch x patch`` pixels. Pure re-indexing (works on uint8; one copy).
+    """
+    b, c, h, w = img.shape
+    k = cell * patch
+    if h != w or h % k:
+        raise ValueError(f"image size {h}x{w} is not square or not divisible by {k}")
+    n = h // k
+    x = img.reshape(b, c, n, cell, patch, n, cell, patch).permute(0, 2, 5, 3, 6, 1, 4, 7)
+    return x.reshape(b, n, n, cell * cell, c * patch * patch)
+
+
+def unpatchify(x: torch.Tensor, channels: int, cell: int = 2, patch: int = 4) -> torch.Tensor:
+    """Inverse of :func:`patchify`: ``(B, n, n, cell^2, C patch^2)`` -> ``(B, C, S, S)``."""
+    b, n = x.shape[0], x.shape[1]
+    x = x.reshape(b, n, n, cell, cell, channels, patch, patch).permute(0, 5, 1, 3, 6, 2, 4, 7)
+    s = n * cell * patch
+    return x.reshape(b, channels, s, s)
+
+
 class ConvEncoder(nn.Module):
     """Image ``(B, C, S, S)`` (0-255 scale) -> latent ``(B, latent_dim)`` in ``(-1, 1)``.
 
-    Sized for a 2-core CPU (convolutions on 256 64x64 images are memory-bound there): for
-    ``S = 64`` the ``"conv"`` body is a 4x4 stride-4 convolution (non-overlapping patches,
-    -> 16x16) and a 3x3 stride-2 convolution (-> 8x8).
+    ``"conv"`` body, sized for a 2-core CPU where oneDNN convolutions on 256 few-channel
+    64x64 images are slow and erratic: a 4x4 stride-4 convolution (-> S/4, ``channels / 2``
+    maps) and a 2x2 stride-2 convolution (-> S/8, ``channels`` maps). With kernel = stride
+    these are matrix products on the :func:`patchify` layout, with no copy between layers.
+    Each latent sees the whole image through the linear head.
     """
 
     def __init__(self, in_channels: int, latent_dim: int = 50, image_size: int = 64,
@@ -68,10 +94,8 @@ class ConvEncoder(nn.Module):
             in_channels, latent_dim, image_size, kind)
         c = channels
         if kind == "conv":
-            self.body = nn.Sequential(
-                nn.Conv2d(in_channels, c // 2, 4, 4), nn.ReLU(),
-                nn.Conv2d(c // 2, c, 3, 2, 1), nn.ReLU(),
-                nn.Flatten())
+            self.conv1 = nn.Linear(in_channels * 16, c // 2)     # 4x4 stride 4
+            self.conv2 = nn.Linear(4 * (c // 2), c)              # 2x2 stride 2
             feat = c * (image_size // 8) ** 2
             self.head = nn.Sequential(nn.Linear(feat, latent_dim), nn.LayerNorm(latent_dim))
         elif kind == "spatial_softmax":
@@ -88,33 +112,37 @@ class ConvEncoder(nn.Module):
         if img.dim() != 4 or img.shape[1:] != (self.in_channels, self.image_size, self.image_size):
             raise ValueError(f"expected images (B, {self.in_channels}, {self.image_size}, "
                              f"{self.image_size}), got {tuple(img.shape)}")
+        if self.kind == "conv":
+            x = normalize_image(patchify(img))                   # (B, n, n, 4, C*16)
+            x = F.relu(self.conv1(x))                            # (B, n, n, 4, c/2)
+            x = F.relu(self.conv2(x.flatten(3)))                 # (B, n, n, c)
+            return torch.tanh(self.head(x.flatten(1)))
         return torch.tanh(self.head(self.body(normalize_image(img))))
 
 
 class ConvDecoder(nn.Module):
-    """Latent ``(B, latent_dim)`` -> reconstructed normalised image ``(B, C, S, S)``.
+    """Latent ``(B, latent_dim)`` -> reconstruction in the :func:`patchify` layout
+    ``(B, n, n, 4, C * 16)`` of the normalised image (use :func:`unpatchify` for an image).
 
-    Mirror of the ``"conv"`` encoder: linear -> ``(channels, S/8, S/8)`` -> 4x4 stride-2
-    transposed convolution (-> S/4) -> 1x1 convolution to ``16 C`` channels and a pixel
-    shuffle that lays each feature vector out as a 4x4 patch (-> S). (A 4x stride transposed
-    convolution is several times slower on CPU.)
+    Mirror of the ``"conv"`` encoder: linear -> ``(n, n, channels)`` -> 2x2 stride-2 and 4x4
+    stride-4 transposed convolutions (kernel = stride, as matrix products).
     """
 
     def __init__(self, out_channels: int, latent_dim: int = 50, image_size: int = 64,
                  channels: int = 32):
         super().__init__()
         c = channels
-        self.base = image_size // 8
+        self.n = image_size // 8
+        self.out_channels = out_channels
+        self.fc = nn.Linear(latent_dim, c * self.n ** 2)
+        self.deconv1 = nn.Linear(c, 4 * (c // 2))                # 2x2 stride 2
+        self.deconv2 = nn.Linear(c // 2, out_channels * 16)      # 4x4 stride 4
         self._c = c
-        self.fc = nn.Linear(latent_dim, c * self.base ** 2)
-        self.body = nn.Sequential(
-            nn.ReLU(),
-            nn.ConvTranspose2d(c, c // 2, 4, 2, 1), nn.ReLU(),
-            nn.Conv2d(c // 2, out_channels * 16, 1), nn.PixelShuffle(4))
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
-        x = self.fc(z).reshape(z.shape[0], self._c, self.base, self.base)
-        return self.body(x)
+        x = F.relu(self.fc(z)).reshape(z.shape[0], self.n, self.n, self._c)
+        x = F.relu(self.deconv1(x)).reshape(z.shape[0], self.n, self.n, 4, self._c // 2)
+        return self.deconv2(x)
 
 
 class ConvAutoencoder(nn.Module):
@@ -131,6 +159,11 @@ class ConvAutoencoder(nn.Module):
         """The latent ``(B, latent_dim)`` of ``img``."""
         return self.encoder(img)
 
+    def reconstruct(self, img: torch.Tensor) -> torch.Tensor:
+        """Reconstructed images ``(B, C, S, S)`` on the 0-255 scale (for inspection)."""
+        rec = unpatchify(self.decoder(self.encoder(img)), self.decoder.out_channels)
+        return ((rec + 0.5) * 255.0).clamp(0.0, 255.0)
+
     def loss(self, img: torch.Tensor, z: torch.Tensor | None = None) -> tuple[torch.Tensor, dict]:
         """Reconstruction MSE (per pixel) + ``lambda_z`` * mean squared latent norm.
 
@@ -139,6 +172,6 @@ class ConvAutoencoder(nn.Module):
         """
         if z is None:
             z = self.encoder(img)
-        recon = F.mse_loss(self.decoder(z), normalize_image(img))
+        recon = F.mse_loss(self.decoder(z), normalize_image(patchify(img)))
         l2 = z.pow(2).sum(-1).mean()
         return recon + self.lambda_z * l2, {"recon": recon.detach(), "latent_l2": l2.detach()}

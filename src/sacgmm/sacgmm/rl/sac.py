@@ -313,11 +313,15 @@ class SACAgent:
             raise ValueError(f"agent layout differs from the saved one: saved parts {shapes}, "
                              f"act_dim {state['act_dim']}; this agent: {self.obs_shapes}, "
                              f"act_dim {self.act_dim}")
-        self.actor.load_state_dict(state["actor"])
-        self.critic.load_state_dict(state["critic"])
-        self.critic_target.load_state_dict(state["critic_target"])
-        self.autoencoders.load_state_dict(state["autoencoders"])
-        self.target_encoders.load_state_dict(state["target_encoders"])
+        try:
+            self.actor.load_state_dict(state["actor"])
+            self.critic.load_state_dict(state["critic"])
+            self.critic_target.load_state_dict(state["critic_target"])
+            self.autoencoders.load_state_dict(state["autoencoders"])
+            self.target_encoders.load_state_dict(state["target_encoders"])
+        except RuntimeError as exc:   # missing/unexpected keys or shape mismatches
+            raise ValueError("the saved networks do not fit this agent (different config or "
+                             f"an older network layout): {exc}") from exc
         with torch.no_grad():
             self.log_alpha.copy_(state["log_alpha"])
         self.actor_opt.load_state_dict(state["actor_opt"])
