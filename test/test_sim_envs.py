@@ -141,3 +141,20 @@ def test_sensor_images_shapes():
         assert obs[key].shape == shape
         assert obs[key].std() > 0
         env.close()
+
+
+def test_door_bar_handle_is_grasped_off_centre_and_pulls_the_door():
+    env = make_env("door")
+    e = env.unwrapped
+    env.reset(seed=3)
+    bar_centre = e._hinge + e._handle_local() - e.target  # shut door, target frame (m)
+    start = bar_centre + np.array([0.0, 0.03, 0.01])      # 3 cm along the bar, 1 cm above
+    obs, info = env.reset(seed=3, options={"start": start.tolist()})
+    obs, _, _, _, info = env.step(np.zeros(3))
+    assert info["grasped"]
+    for _ in range(30):  # pull towards the robot: the door follows the grasp
+        obs, _, term, trunc, info = env.step(np.array([-0.08, 0.0, 0.0]))
+        if term or trunc:
+            break
+    env.close()
+    assert info["door_angle"] > 0.1

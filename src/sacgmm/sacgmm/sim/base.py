@@ -58,17 +58,24 @@ class Grasp:
     """A force-limited grasp of a handle, used by the lever and door tasks.
 
     The fingers close when the TCP comes within ``capture_radius`` (m) of the handle's grasp
-    point; the grasp is then a point-to-point constraint between the TCP and the grasp point
+    point (or, for a bar handle given by ``segment_half``, of the nearest point of the bar);
+    the grasp is then a point-to-point constraint between the TCP and the grasp point
     whose force is limited to ``max_force`` (N). When the load exceeds what the grasp can hold
     the handle lags behind the TCP; once they are more than ``slip_distance`` (m) apart the
     handle has slipped out of the grasp and the fingers reopen. Re-grasping needs the TCP to
     come back within ``capture_radius``.
     """
 
-    def __init__(self, env: "SimTaskEnv", body: int, link: int, local_point, cfg: dict):
+    def __init__(self, env: "SimTaskEnv", body: int, link: int, local_point, cfg: dict,
+                 segment_half=None):
         self.env = env
         self.body, self.link = body, link
         self.local_point = [float(v) for v in local_point]
+        # a bar handle (door): graspable anywhere on the segment local_point +- segment_half
+        # (link frame, m); the grasp holds the point where it closed
+        self.segment_half = (None if segment_half is None
+                             else np.asarray(segment_half, dtype=float))
+        self.held_point = list(self.local_point)
         self.capture_radius = float(cfg["capture_radius"])
         self.slip_distance = float(cfg["slip_distance"])
         self.max_force = float(cfg["max_force"])
@@ -80,14 +87,32 @@ class Grasp:
     def held(self) -> bool:
         return self.cid is not None
 
-    def point_world(self) -> np.ndarray:
+    def _link_pose(self):
         p = self.env.bullet
         if self.link < 0:
-            pos, orn = p.getBasePositionAndOrientation(self.body)
-        else:
-            s = p.getLinkState(self.body, self.link, computeForwardKinematics=True)
-            pos, orn = s[4], s[5]
-        return np.asarray(p.multiplyTransforms(pos, orn, self.local_point, [0, 0, 0, 1])[0])
+            return p.getBasePositionAndOrientation(self.body)
+        s = p.getLinkState(self.body, self.link, computeForwardKinematics=True)
+        return s[4], s[5]
+
+    def point_world(self) -> np.ndarray:
+        """World position (m) of the held point (when held) or of the handle's centre."""
+        pos, orn = self._link_pose()
+        local = self.held_point if self.held else self.local_point
+        return np.asarray(self.env.bullet.multiplyTransforms(pos, orn, local, [0, 0, 0, 1])[0])
+
+    def closest_local(self, tcp: np.ndarray) -> list[float]:
+        """The graspable point (link frame, m) closest to ``tcp`` (world, m)."""
+        if self.segment_half is None:
+            return list(self.local_point)
+        p = self.env.bullet
+        pos, orn = self._link_pose()
+        inv_pos, inv_orn = p.invertTransform(pos, orn)
+        t_local = np.asarray(p.multiplyTransforms(inv_pos, inv_orn, tcp.tolist(),
+                                                  [0, 0, 0, 1])[0])
+        c = np.asarray(self.local_point)
+        h = self.segment_half
+        u = float(np.clip((t_local - c) @ h / (h @ h), -1.0, 1.0))
+        return (c + u * h).tolist()
 
     def release(self) -> None:
         if self.cid is not None:
@@ -96,19 +121,23 @@ class Grasp:
             self.env.robot.set_fingers(self.env.robot.finger_angle)
 
     def update(self, tcp: np.ndarray) -> None:
-        dist = float(np.linalg.norm(tcp - self.point_world()))
         if self.cid is None:
-            if dist <= self.capture_radius:
+            local = self.closest_local(tcp)
+            pos, orn = self._link_pose()
+            point = np.asarray(self.env.bullet.multiplyTransforms(pos, orn, local,
+                                                                  [0, 0, 0, 1])[0])
+            if float(np.linalg.norm(tcp - point)) <= self.capture_radius:
+                self.held_point = local
                 p = self.env.bullet
                 parent, _ = link_point_to_com(p, self.env.robot.uid, GRIPPER_LINK,
                                               self.env.robot.tcp_local.tolist())
-                child, _ = link_point_to_com(p, self.body, self.link, self.local_point)
+                child, _ = link_point_to_com(p, self.body, self.link, local)
                 self.cid = p.createConstraint(
                     self.env.robot.uid, GRIPPER_LINK, self.body, self.link, p.JOINT_POINT2POINT,
                     [0, 0, 0], parent, child)
                 p.changeConstraint(self.cid, maxForce=self.max_force)
                 self.env.robot.set_fingers(self.closed_angle)
-        elif dist > self.slip_distance:
+        elif float(np.linalg.norm(tcp - self.point_world())) > self.slip_distance:
             self.release()
             self.n_slips += 1
 

@@ -116,7 +116,8 @@ class DoorOpeningEnv(SimTaskEnv):
         self.g = g
         self.door = self._make_objects(p)
         self.disable_finger_collisions(self.door, [0])
-        self.grasp = Grasp(self, self.door, 0, self._handle_local(), g["grasp"])
+        self.grasp = Grasp(self, self.door, 0, self._handle_local(), g["grasp"],
+                           segment_half=[0.0, float(g["grasp"]["bar_half_length"]), 0.0])
         self.render_world = RenderWorld(p, self.robot)  # always: the ArUco camera needs it
         proxy = self._make_objects(self.render_world.p)
         self.render_world.track(self.door, proxy)

@@ -50,7 +50,10 @@ def _waypoints(env, rng: np.random.Generator) -> list[tuple[np.ndarray, str]]:
         def handle(a):
             return e._hinge + rot_open(a, hl) - e.target
 
-        pre = handle(0.0) + np.array([-float(ex["pregrasp"]), 0.0, 0.0]) + jitter() * 0.5
+        # pre-grasp point in front of (-x, ``pregrasp``) and above (``pregrasp_height``, m)
+        # the shut door's handle bar; the gripper points down, so it closes over the bar
+        up = rng.uniform(*ex.get("pregrasp_height", [0.0, 0.0]))
+        pre = handle(0.0) + np.array([-float(ex["pregrasp"]), 0.0, up]) + jitter() * 0.5
         pts = [(pre, "aligned"), (handle(0.0), "grasped")]
         goal = float(e.g["goal_angle"])
         n = int(ex["arc_steps"])
