@@ -36,6 +36,7 @@ def test_bench_rl_writes_json(tmp_path, capsys):
     data = json.loads(path.read_text())
     cases = {c["case"]: c for c in data["updates"]}
     assert set(cases) == {"no_image", "depth_1x64x64", "tactile_2x64x64"}
-    assert all(c["updates_per_s"] > 0 and c["batch_size"] == 16 for c in cases.values())
+    assert all(c["updates_per_s"] > 0 and c["updates_per_cpu_s"] > 0 and c["batch_size"] == 16
+               for c in cases.values())
     assert data["env_steps_per_s"] is None and "sim" in data["env_steps_per_s_note"]
     assert data["machine"]["cpu_count"] >= 1
