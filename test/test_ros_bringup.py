@@ -75,6 +75,8 @@ def test_bringup_sim_peg_runs_and_shuts_down_cleanly(tmp_path):
         assert _wait_for(lines, r"\[camera_encoder\s*\].*no policy_path", 5.0), "".join(lines)
         pids = _pids(lines)
         assert set(pids) == {"sim_bridge", "gmm_controller", "camera_encoder"}
+        _check_graph_topics(did)
+        assert _wait_for(lines, r"\[sim_bridge\s*\].*reset requested: episode 0 abandoned", 10.0), "".join(lines)
         p.send_signal(signal.SIGINT)
         assert p.wait(30) == 0, "".join(lines)
     finally:
@@ -86,6 +88,42 @@ def test_bringup_sim_peg_runs_and_shuts_down_cleanly(tmp_path):
     out = "".join(lines)
     assert "SIGINT: shutting the graph down" in out
     assert out.count("exited with status 0") == 3, out
+
+
+def _check_graph_topics(did: int) -> None:
+    """From outside the graph: moving commands, RViz markers and rollout, episode reset."""
+    import rclpy
+    from geometry_msgs.msg import TwistStamped
+    from nav_msgs.msg import Path as PathMsg
+    from std_srvs.srv import Trigger
+    from visualization_msgs.msg import MarkerArray
+    ctx = rclpy.Context()
+    rclpy.init(context=ctx, domain_id=did)
+    node = rclpy.create_node("bringup_probe", context=ctx)
+    ex = rclpy.executors.SingleThreadedExecutor(context=ctx)
+    ex.add_node(node)
+    got = {"cmd": [], "markers": [], "path": []}
+    node.create_subscription(TwistStamped, "/sacgmm/cmd_vel", got["cmd"].append, 10)
+    node.create_subscription(MarkerArray, "/sacgmm/markers", got["markers"].append, 10)
+    node.create_subscription(PathMsg, "/sacgmm/rollout", got["path"].append, 10)
+    client = node.create_client(Trigger, "/sacgmm/reset_episode")
+    try:
+        end = time.monotonic() + 20.0
+        while time.monotonic() < end and not (got["markers"] and got["path"] and any(
+                abs(m.twist.linear.x) + abs(m.twist.linear.y) + abs(m.twist.linear.z) > 0
+                for m in got["cmd"])):
+            ex.spin_once(timeout_sec=0.05)
+        assert got["markers"] and len(got["markers"][-1].markers) == 4     # K=3 + target
+        assert got["path"] and len(got["path"][-1].poses) > 1
+        assert client.wait_for_service(timeout_sec=10.0)
+        future = client.call_async(Trigger.Request())
+        ex.spin_until_future_complete(future, timeout_sec=10.0)
+        assert future.result() is not None and future.result().success
+        assert "episode 1 started" in future.result().message
+    finally:
+        ex.shutdown()
+        node.destroy_node()
+        rclpy.shutdown(context=ctx)
 
 
 def test_bringup_killed_leaves_no_orphans(tmp_path):

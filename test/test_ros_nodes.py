@@ -190,16 +190,17 @@ def test_controller_clamps_and_stops_on_stale_pose(ros, tmp_path):
         pose_pub.publish(ee)
         spin_until(lambda: False, 0.02)
     t_stop = time.monotonic()
-    spin_until(lambda: False, 0.8)
+    spin_until(lambda: False, 1.0)
     active = [v for t, v in cmds if t < t_stop and np.linalg.norm(v) > 0]
     assert len(active) > 20, proc.output
     norms = np.linalg.norm(active, axis=1)
     assert np.all(norms <= 0.05 + 1e-9) and norms.max() > 0.049
     assert np.all(np.isfinite(np.array([v for _, v in cmds])))
-    after = [v for t, v in cmds if t > t_stop + 0.3 + 0.1]      # timeout + one DDS hop margin
+    # timeout 0.3 s + 0.2 s slack for DDS delivery and scheduling on a loaded 2-core machine
+    after = [v for t, v in cmds if t > t_stop + 0.3 + 0.2]
     assert after and all(np.all(v == 0.0) for v in after)
     first_zero = min(t for t, v in cmds if t > t_stop and np.all(v == 0.0))
-    assert first_zero - t_stop < 0.3 + 0.1
+    assert first_zero - t_stop < 0.3 + 0.2
     assert markers and len(markers[-1].markers) == 4            # 3 ellipsoids + target
     assert "stale_pose" in proc.output
 
@@ -222,23 +223,29 @@ def test_controller_windows_and_delta_theta(ros, tmp_path):
     delta_pub = node.create_publisher(Float64MultiArray, "/sacgmm/delta_theta", 10)
     counter = [0]
 
-    def step(pos=(0.52, 0.01, 0.2)) -> np.ndarray:
-        """Publish one pose (unique stamp) and return the command answering it."""
+    def step(pos=(0.52, 0.01, 0.2), tries: int = 3, timeout: float = 5.0) -> np.ndarray | None:
+        """Publish one pose (unique stamp) and return the command answering it (a command
+        carrying the pose's stamp); ``None`` after ``tries`` (only when tries == 1)."""
         counter[0] += 1
         msg = convert.pose_stamped(pos, "world")
         msg.header.stamp.sec, msg.header.stamp.nanosec = 1000, counter[0]
         key = (1000, counter[0])
-        for _ in range(3):
+        for _ in range(tries):
             pose_pub.publish(msg)
-            if spin_until(lambda: key in cmds, 2.0):
+            if spin_until(lambda: key in cmds, timeout):
                 return cmds[key]
+        if tries == 1:
+            return None
         raise AssertionError("no command for pose\n" + proc.output)
 
-    # wait for discovery: publish target + poses until the controller answers with motion
+    # wait for discovery (slow on a loaded machine), then until the controller answers with motion
+    assert spin_until(lambda: node.count_subscribers("/sacgmm/ee_pose") >= 1
+                      and node.count_publishers("/sacgmm/cmd_vel") >= 1, 60.0), proc.output
     end = time.monotonic() + 30.0
     while time.monotonic() < end:
         target_pub.publish(convert.pose_stamped([0.5, 0.0, 0.1], "world"))
-        if np.linalg.norm(step()) > 0:
+        v = step(tries=1, timeout=1.0)       # unanswered while the target is unknown
+        if v is not None and np.linalg.norm(v) > 0:
             break
     assert spin_until(lambda: node.count_publishers("/sacgmm/window") >= 1, 10.0)
     assert spin_until(lambda: node.count_subscribers("/sacgmm/delta_theta") >= 1, 10.0)
@@ -320,3 +327,66 @@ def test_bad_parameter_file_fails_naming_parameter(ros, tmp_path, bad, name):
     assert proc.p.wait(30) == 2
     proc.t.join(2.0)
     assert f"'{name}'" in proc.output, proc.output
+
+
+def test_camera_encoder_publishes_latent_of_checkpoint(ros, tmp_path):
+    node, env, start, spin_until = ros
+    torch = pytest.importorskip("torch")
+    from std_msgs.msg import Float32MultiArray
+
+    from sacgmm.rl.checkpoint import save_checkpoint
+    from sacgmm.rl.sac import SACAgent, SACConfig
+    torch.manual_seed(0)
+    agent = SACAgent({"position": (3,), "tactile": (2, 64, 64)}, 3, SACConfig(latent_dim=8))
+    ckpt = tmp_path / "policy.pt"
+    save_checkpoint(ckpt, agent)
+    img = np.random.default_rng(0).integers(0, 255, (64, 64, 2), dtype=np.uint8)   # (H, W, C)
+    expected = agent.encode({"position": np.zeros(3, np.float32),
+                             "tactile": np.transpose(img, (2, 0, 1))})["tactile"]
+    # without a checkpoint: says so, publishes nothing
+    idle = start("sacgmm.ros.camera_encoder")
+    proc = start("sacgmm.ros.camera_encoder", "-r", "__node:=camera_encoder_ckpt",
+                 "-p", f"policy_path:={ckpt}", "-p", "trigger:=image")
+    latents = []
+    node.create_subscription(Float32MultiArray, "/sacgmm/latent", latents.append, 10)
+    from rclpy.qos import qos_profile_sensor_data
+    pub = node.create_publisher(Image, "/sacgmm/camera/image_raw", qos_profile_sensor_data)
+    end = time.monotonic() + 40.0
+    while time.monotonic() < end and not latents:
+        pub.publish(convert.image_to_msg(img, "8UC2"))
+        spin_until(lambda: bool(latents), 0.2)
+    assert latents, proc.output
+    z = np.asarray(latents[-1].data)
+    assert latents[-1].layout.dim[0].label == "latent/tactile" and z.shape == (8,)
+    assert np.allclose(z, expected, atol=1e-5)
+    assert "no latent is published" in idle.output
+    assert node.count_publishers("/sacgmm/latent") == 1          # only the node with weights
+
+
+def test_lockstep_sim_graph_is_reproducible(ros, tmp_path):
+    """sim_bridge + gmm_controller in lock-step: the same seed gives the same trajectory."""
+    node, env, start, spin_until = ros
+    skill_path = tmp_path / "skill.yaml"
+    make_skill().save(skill_path)
+    poses: dict[tuple[int, int], np.ndarray] = {}
+    node.create_subscription(
+        PoseStamped, "/sacgmm/ee_pose",
+        lambda m: poses.__setitem__((m.header.stamp.sec, m.header.stamp.nanosec),
+                                    convert.pose_position(m.pose)), 100)
+    runs = []
+    for _ in range(2):
+        spin_until(lambda: False, 0.3)                           # drain the previous run
+        poses.clear()
+        t0 = time.time_ns()
+        bridge = start("sacgmm.ros.sim_bridge", "-p", "task:=peg", "-p", "sensor:=false",
+                       "-p", "seed:=3", "-p", "max_episodes:=1")
+        assert spin_until(lambda: node.count_publishers("/sacgmm/ee_pose") >= 1, 30.0)
+        ctrl = start("sacgmm.ros.gmm_controller", "-p", f"skill_path:={skill_path}",
+                     "-p", "marker_rate_hz:=0.0")
+        assert spin_until(lambda: len(poses) >= 62, 40.0), bridge.output + ctrl.output
+        ctrl.stop()
+        bridge.stop()
+        keys = sorted(k for k in poses if k[0] * 1_000_000_000 + k[1] >= t0)
+        runs.append(np.array([poses[k] for k in keys][:61]))
+    assert np.abs(runs[0][-1] - runs[0][0]).max() > 0.01          # the arm moved
+    np.testing.assert_allclose(runs[0], runs[1], rtol=0, atol=1e-9)

@@ -222,8 +222,11 @@ class GMMController(Node):
             self._last_reason = res.reason
         # one preallocated message (publish serialises it at once): no per-step allocations
         msg = self._cmd_msg
-        if stamp is not None:
-            msg.header.stamp = stamp
+        if stamp is not None and res.active:
+            # lockstep: answers the pose of that stamp (the sim_bridge steps). A safety zero
+            # (e.g. no target yet) gets a fresh stamp: the sim waits rather than stepping, so
+            # the start-up order of the topics cannot change a lock-step run.
+            msg.header.stamp.sec, msg.header.stamp.nanosec = stamp.sec, stamp.nanosec
         elif self._system_time:
             ns = time.time_ns()
             msg.header.stamp.sec, msg.header.stamp.nanosec = ns // 1_000_000_000, ns % 1_000_000_000

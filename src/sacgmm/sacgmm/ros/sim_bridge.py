@@ -128,6 +128,9 @@ class SimBridge(Node):
         return True
 
     def _on_reset(self, request, response):
+        if not self.done:
+            self.get_logger().info(f"reset requested: episode {self.episode} abandoned after "
+                                   f"{self.sim._steps} steps")
         ok = self._reset_episode()
         response.success = ok
         response.message = (f"episode {self.episode} started" if ok
