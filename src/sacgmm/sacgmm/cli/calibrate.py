@@ -52,7 +52,7 @@ def _eval_job(args: tuple) -> dict:
 
 def calibrate_task(task: str, episodes: int, workdir: Path, demo_seed: int = 0,
                    eval_seed: int = 1000, components: int = 3, n_demos: int | None = None,
-                   jobs: int = 2) -> dict:
+                   jobs: int = 2, commit: str | None = None) -> dict:
     """Run demos -> fit -> eval (with and without noise) for ``task``; return the record."""
     from concurrent.futures import ProcessPoolExecutor
 
@@ -96,7 +96,7 @@ def calibrate_task(task: str, episodes: int, workdir: Path, demo_seed: int = 0,
                      "noise": cfg["noise"],
                      "grasp": cfg["geometry"].get("grasp"),
                      "lateral_friction": cfg["geometry"].get("lateral_friction")},
-        "git_commit": _git_commit(),
+        "git_commit": commit if commit is not None else _git_commit(),
         "results": {k: {f: v[f] for f in ("successes", "episodes", "success_rate", "ci95",
                                            "mean_length", "end_reasons", "wall_time_s")}
                     for k, v in by_noise.items()},
@@ -238,9 +238,11 @@ def _run(args) -> int:
             raise ValueError(f"{json_path}: not valid JSON ({exc})") from None
     doc.setdefault("tasks", {})
     workdir = Path(args.workdir)
+    commit = _git_commit()  # before this command rewrites any calibration note
     for t in tasks:
         rec = calibrate_task(t, args.episodes, workdir, demo_seed=args.demo_seed,
-                             eval_seed=args.seed, components=args.components, jobs=args.jobs)
+                             eval_seed=args.seed, components=args.components, jobs=args.jobs,
+                             commit=commit)
         doc["tasks"][t] = rec
         if args.update_config:
             print(f"updated the calibration note of {update_config_note(rec)}")
