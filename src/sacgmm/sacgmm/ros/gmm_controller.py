@@ -193,10 +193,15 @@ class GMMController(Node):
             # never a busy loop (under SCHED_FIFO it would starve the core): a late step
             # still sleeps a tenth of a period
             time.sleep(max(delay, 0.1 * period))
+            if self._stop.is_set() or not self.context.ok():   # shutting down (Ctrl-C)
+                break
             try:
                 self._on_timer()
             except Exception as exc:  # noqa: BLE001 - never let the loop die silently
-                self.get_logger().error(f"control loop error: {exc!r}; publishing zero")
+                if not self.context.ok():
+                    break
+                self.get_logger().error(f"control loop error: {exc!r}; skill dropped, "
+                                        "publishing zero")
                 self.core.skill = None
             deadline += period
             now = time.perf_counter()

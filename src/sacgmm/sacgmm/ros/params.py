@@ -43,6 +43,9 @@ class Param:
         if self.choices:
             desc += f" (one of: {', '.join(self.choices)})"
         d = ParameterDescriptor(name=self.name, description=desc, read_only=self.read_only)
+        if isinstance(self.default, float):
+            # accept "rate_hz: 1000" for a float parameter (checked and converted in declare)
+            d.dynamic_typing = True
         if self.range is not None:
             lo, hi = self.range
             if isinstance(self.default, bool):
@@ -66,7 +69,9 @@ def declare(node, params: tuple[Param, ...]) -> dict[str, Any]:
             raise StartupError(f"parameter '{p.name}': {exc}") from None
         except (TypeError, ValueError) as exc:
             raise StartupError(f"parameter '{p.name}': {exc}") from None
-        if isinstance(p.default, float) and isinstance(value, int):  # never reached: strict types
+        if isinstance(p.default, float):
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                raise StartupError(f"parameter '{p.name}': expected a number, got {value!r}")
             value = float(value)
         if p.choices and value not in p.choices:
             raise StartupError(f"parameter '{p.name}': {value!r} is not one of {list(p.choices)}")
