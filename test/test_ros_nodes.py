@@ -313,6 +313,25 @@ def test_aruco_detector_fires_on_marker_image(ros):
         img_pub.publish(convert.image_to_msg(blank, "rgb8", "cam"))
         spin_until(lambda: False, 0.1)
     assert spin_until(lambda: bool(success), 3.0) and success[-1] is False
+    # the simulated door's static camera (what sim_bridge publishes on /sacgmm/aruco_camera):
+    # closed door -> no reward; opened by the scripted expert -> reward
+    from sacgmm.sim import make_env
+    from sacgmm.sim.expert import run_expert_episode
+    env = make_env("door", noise=False, sensor=False)
+    try:
+        env.reset(seed=0)
+        closed = env.unwrapped.aruco_image()
+        _, info = run_expert_episode(env, 0)
+        assert info["success"]
+        opened = env.unwrapped.aruco_image()
+    finally:
+        env.close()
+    for img, expect in ((closed, False), (opened, True)):
+        success.clear()
+        for _ in range(3):
+            img_pub.publish(convert.image_to_msg(img, "rgb8", "cam"))
+            spin_until(lambda: False, 0.1)
+        assert spin_until(lambda: bool(success), 3.0) and success[-1] is expect, proc.output
 
 
 @pytest.mark.parametrize("bad, name", [("max_speed: -1.0", "max_speed"),
