@@ -14,7 +14,6 @@ import types
 import zlib
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 from sacgmm.cli.bringup import build_commands

@@ -24,7 +24,6 @@ Modes (``control_mode``)
 from __future__ import annotations
 
 import json
-import math
 import os
 import sys
 import threading
@@ -32,7 +31,6 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
-import rclpy
 from geometry_msgs.msg import PoseStamped, TwistStamped
 from nav_msgs.msg import Path
 from rclpy.node import Node
