@@ -129,3 +129,14 @@ def test_nan_loss_stops_training_without_a_checkpoint(peg_skill, tmp_path):
     with pytest.raises(FloatingPointError, match="not finite"):
         run.train(progress=False)
     assert not (tmp_path / "checkpoint.pt").exists()
+
+
+def test_attractor_part_translates_the_skill(peg_skill):
+    delta = DeltaTheta.for_skill(peg_skill, DeltaThetaConfig(
+        adapt_priors=False, adapt_means=False, adapt_covariances=False, adapt_attractor=True))
+    assert delta.size == 3 and delta.labels() == ["attractor[0]", "attractor[1]", "attractor[2]"]
+    moved = delta.apply(peg_skill, np.array([0.5, -1.0, 0.0]))
+    shift = np.array([0.005, -0.01, 0.0])
+    x = np.random.default_rng(0).normal(0, 0.05, (10, 3))
+    np.testing.assert_allclose(moved.velocity(x + shift), peg_skill.velocity(x), atol=1e-12)
+    np.testing.assert_allclose(moved.velocity(shift), 0.0, atol=1e-12)   # the new attractor

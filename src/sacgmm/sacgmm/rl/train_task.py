@@ -40,11 +40,19 @@ EVAL_SEED = 500_000
 FINAL_SEED = 900_000
 
 # Per-agent defaults (the SAC-GMM paper and the authors' code, sized for a 2-core CPU).
+# SAC-GMM starts from the demonstrated skill: its warm-up actions are small (N(0, 0.2) in
+# action units) and its entropy temperature starts low, because with sparse 0/1 rewards an
+# initial alpha of 1 makes the policy maximise entropy, i.e. apply random deltas that break the
+# skill, long before any success is seen. Per-step agents warm up with uniform actions.
 AGENT_DEFAULTS: dict[str, dict[str, Any]] = {
-    "sac-gmm": {"updates_per_step": 8.0, "learning_starts": 50, "buffer_size": 20_000},
-    "res-gmm": {"updates_per_step": 0.25, "learning_starts": 1000, "buffer_size": 50_000},
-    "sac": {"updates_per_step": 0.25, "learning_starts": 1000, "buffer_size": 50_000},
-    "gmm": {"updates_per_step": 0.0, "learning_starts": 0, "buffer_size": 1},
+    "sac-gmm": {"updates_per_step": 4.0, "learning_starts": 50, "buffer_size": 20_000,
+                "warmup_std": 0.2, "sac": {"init_alpha": 0.05, "latent_dim": 8}},
+    "res-gmm": {"updates_per_step": 0.25, "learning_starts": 1000, "buffer_size": 50_000,
+                "warmup_std": 0.0, "sac": {"latent_dim": 8}},
+    "sac": {"updates_per_step": 0.25, "learning_starts": 1000, "buffer_size": 50_000,
+            "warmup_std": 0.0, "sac": {"latent_dim": 8}},
+    "gmm": {"updates_per_step": 0.0, "learning_starts": 0, "buffer_size": 1, "warmup_std": 0.0,
+            "sac": {}},
 }
 
 
@@ -67,6 +75,7 @@ class TrainConfig:
     updates_per_step: float | None = None     # gradient updates per agent decision
     learning_starts: int | None = None        # agent decisions of random actions first
     buffer_size: int | None = None
+    warmup_std: float | None = None           # warm-up actions: N(0, std) if > 0, else uniform
     residual_scale: float = 0.1               # Res-GMM: residual = scale * max_speed * action
     delta_theta: dict = field(default_factory=dict)   # DeltaThetaConfig overrides
     sac: dict = field(default_factory=dict)           # SACConfig overrides
@@ -78,7 +87,9 @@ class TrainConfig:
             raise ValueError(f"unknown agent {self.agent!r}; valid agents: {', '.join(AGENTS)}")
         cfg = TrainConfig(**asdict(self))
         for key, value in AGENT_DEFAULTS[self.agent].items():
-            if getattr(cfg, key) is None:
+            if key == "sac":
+                cfg.sac = {**value, **cfg.sac}
+            elif getattr(cfg, key) is None:
                 setattr(cfg, key, value)
         for key in ("episodes", "window", "eval_every", "eval_episodes", "final_episodes",
                     "batch_size", "buffer_size"):
@@ -176,7 +187,11 @@ class TaskRun:
         while True:
             t0 = time.perf_counter()
             if train and self.decisions < self.cfg.learning_starts:
-                action = self.action_rng.uniform(-1.0, 1.0, self.act_dim).astype(np.float32)
+                if self.cfg.warmup_std > 0:
+                    action = np.clip(self.action_rng.normal(0.0, self.cfg.warmup_std, self.act_dim),
+                                     -1.0, 1.0).astype(np.float32)
+                else:
+                    action = self.action_rng.uniform(-1.0, 1.0, self.act_dim).astype(np.float32)
             else:
                 action = self.policy(obs, deterministic)
             next_obs, reward, term, trunc, info = env.step(action)

@@ -13,6 +13,9 @@ part                          size         meaning (per unit of action)
                                            ``Sigma_k' = D Sigma_k D``, ``D = diag(exp(
                                            covariance_log_scale * a), 1 .. 1)`` (the gating
                                            Gaussian's extent; ``A_k`` scales by ``D^-1``)
+``attractor`` (off by          d            one position shift for all components,
+default)                                   ``* attractor_scale`` (m): translates the whole
+                                           skill, so its attractor moves by that shift
 ============================  ===========  ==============================================
 
 The paper adapts all three (``{d_pi, d_mu, d_Sigma}``); the authors' code adapted priors
@@ -32,7 +35,7 @@ import numpy as np
 
 from sacgmm.skill.model import GMMSkill
 
-PARTS = ("priors", "means", "covariances")
+PARTS = ("priors", "means", "covariances", "attractor")
 
 
 @dataclass(frozen=True)
@@ -42,10 +45,12 @@ class DeltaThetaConfig:
     adapt_priors: bool = True
     adapt_means: bool = True
     adapt_covariances: bool = True
+    adapt_attractor: bool = False
     prior_scale: float = 0.1
     position_mean_scale: float = 0.01      # m per unit action
     velocity_mean_scale: float = 0.01      # m/s per unit action
     covariance_log_scale: float = 0.3      # log std-dev scale per unit action
+    attractor_scale: float = 0.01          # m per unit action
     stable: bool = False
 
     @classmethod
@@ -57,13 +62,14 @@ class DeltaThetaConfig:
             raise ValueError(f"unknown delta_theta setting(s) {unknown}; valid: {sorted(known)}")
         cfg = cls(**data)
         for name in ("prior_scale", "position_mean_scale", "velocity_mean_scale",
-                     "covariance_log_scale"):
+                     "covariance_log_scale", "attractor_scale"):
             value = getattr(cfg, name)
             if not (isinstance(value, (int, float)) and np.isfinite(value) and value >= 0):
                 raise ValueError(f"delta_theta.{name} must be a finite number >= 0, got {value!r}")
-        if not (cfg.adapt_priors or cfg.adapt_means or cfg.adapt_covariances):
+        if not (cfg.adapt_priors or cfg.adapt_means or cfg.adapt_covariances
+                or cfg.adapt_attractor):
             raise ValueError("delta_theta adapts nothing: enable at least one of "
-                             "adapt_priors, adapt_means, adapt_covariances")
+                             "adapt_priors, adapt_means, adapt_covariances, adapt_attractor")
         return cfg
 
     def to_dict(self) -> dict[str, Any]:
@@ -79,7 +85,8 @@ class DeltaTheta:
         c = self.config
         sizes = {"priors": self.k if c.adapt_priors else 0,
                  "means": self.k * 2 * self.d if c.adapt_means else 0,
-                 "covariances": self.k * self.d if c.adapt_covariances else 0}
+                 "covariances": self.k * self.d if c.adapt_covariances else 0,
+                 "attractor": self.d if c.adapt_attractor else 0}
         self.slices: dict[str, slice] = {}
         start = 0
         for part in PARTS:
@@ -98,10 +105,12 @@ class DeltaTheta:
         """A name per action slot, e.g. ``priors[0]``, ``means[1][4]``, ``covariances[2][0]``."""
         out = []
         for part, sl in self.slices.items():
-            width = {"priors": 1, "means": 2 * self.d, "covariances": self.d}[part]
+            width = {"priors": 1, "means": 2 * self.d, "covariances": self.d,
+                     "attractor": self.d}[part]
             for i in range(sl.stop - sl.start):
                 k, j = divmod(i, width)
-                out.append(f"{part}[{k}]" if width == 1 else f"{part}[{k}][{j}]")
+                out.append(f"{part}[{k}]" if width == 1 else
+                           f"{part}[{j}]" if part == "attractor" else f"{part}[{k}][{j}]")
         return out
 
     def check(self, action: np.ndarray) -> np.ndarray:
@@ -127,6 +136,12 @@ class DeltaTheta:
             d_pi = c.prior_scale * a[self.slices["priors"]]
         if "means" in self.slices:
             d_mu = a[self.slices["means"]].reshape(self.k, 2 * self.d) * self._mean_scale
+        if "attractor" in self.slices:
+            # the same position shift for every component translates the whole skill:
+            # f'(x) = f(x - delta), whose attractor is delta (metres, target frame)
+            shift = np.zeros((self.k, 2 * self.d))
+            shift[:, :self.d] = c.attractor_scale * a[self.slices["attractor"]]
+            d_mu = shift if d_mu is None else d_mu + shift
         if "covariances" in self.slices:
             log_s = c.covariance_log_scale * a[self.slices["covariances"]].reshape(self.k, self.d)
             scale = np.concatenate([np.exp(log_s), np.ones((self.k, self.d))], axis=1)   # (K, 2d)

@@ -146,8 +146,12 @@ class GMMSkill:
         """max_k |b_k| (m/s); zero for a skill whose attractor is exactly the origin."""
         return float(np.linalg.norm(self._b, axis=1).max())
 
-    def is_stable(self, tol: float = 1e-9) -> bool:
-        """True if the SEDS conditions hold: ``A_k + A_k^T < 0`` and ``|b_k| <= tol`` for all k."""
+    def is_stable(self, tol: float = 1e-6) -> bool:
+        """True if the SEDS conditions hold: ``A_k + A_k^T < 0`` and ``|b_k| <= tol`` (m/s) for all k.
+
+        ``b_k`` is derived from the joint covariances, so it carries round-off; 1e-6 m/s (a
+        micrometre per second) is zero for any robot.
+        """
         return self.stability_margin < 0.0 and self.attractor_offset <= tol
 
     # -- regression -------------------------------------------------------------------
@@ -248,7 +252,8 @@ class GMMSkill:
         """A new skill with ``theta + delta_theta``; this skill is unchanged.
 
         ``d_priors`` (K,), ``d_means`` (K, 2d) in metres / m/s, ``d_covariances`` (K, 2d, 2d).
-        The priors are projected back onto the simplex (floor ``prior_floor``), covariances to
+        The priors are projected back onto the simplex (floor ``prior_floor``, or this skill's
+        smallest prior if that is smaller), covariances to
         the nearest symmetric positive-definite matrix with eigenvalues ``>= eigen_floor``
         (Higham; the floor is lowered to this skill's own smallest eigenvalue if that is
         smaller, so a zero delta changes nothing). With ``stable=True`` the result is further projected onto the SEDS-stable
@@ -258,7 +263,8 @@ class GMMSkill:
         k, two_d = self._means.shape
         priors, means, covs = self._priors, self._means, self._covs
         if d_priors is not None:
-            priors = project_simplex(priors + _check_delta("d_priors", d_priors, (k,)), prior_floor)
+            priors = project_simplex(priors + _check_delta("d_priors", d_priors, (k,)),
+                                     min(prior_floor, float(priors.min())))
         if d_means is not None:
             means = means + _check_delta("d_means", d_means, (k, two_d))
         if d_covariances is not None:
