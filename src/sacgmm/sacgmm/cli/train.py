@@ -26,11 +26,39 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--updates-per-step", type=float, default=None,
                    help="gradient updates per agent decision (default per agent)")
     p.add_argument("--skill", help="skill file (default: the task's demonstrated skill)")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a setting, e.g. delta_theta.adapt_attractor=true, "
+                        "sac.init_alpha=0.1, batch_size=64 (repeatable; values are YAML)")
     p.add_argument("--out", required=True, help="run directory")
     p.add_argument("--resume", action="store_true", help="continue from RUN_DIR/checkpoint.pt")
     p.add_argument("--no-progress", dest="progress", action="store_false")
     p.add_argument("--json", action="store_true", help="print summary.json at the end")
     p.set_defaults(func=run)
+
+
+def apply_overrides(cfg, overrides: list[str]) -> None:
+    """Apply ``KEY=VALUE`` settings (``section.key`` for ``delta_theta`` / ``sac``) to ``cfg``."""
+    import yaml
+    from dataclasses import fields
+
+    names = {f.name for f in fields(cfg)}
+    for item in overrides:
+        key, sep, text = item.partition("=")
+        if not sep or not key:
+            raise ValueError(f"--set expects KEY=VALUE, got {item!r}")
+        try:
+            value = yaml.safe_load(text)
+        except yaml.YAMLError as exc:
+            raise ValueError(f"--set {item!r}: value is not valid YAML ({exc})") from None
+        section, dot, sub = key.partition(".")
+        if dot:
+            if section not in ("delta_theta", "sac"):
+                raise ValueError(f"--set {item!r}: only delta_theta.* and sac.* have sub-keys")
+            getattr(cfg, section)[sub] = value
+        elif key in names and key not in ("delta_theta", "sac"):
+            setattr(cfg, key, value)
+        else:
+            raise ValueError(f"--set {item!r}: unknown setting {key!r}")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -44,6 +72,7 @@ def run(args: argparse.Namespace) -> int:
                       final_episodes=args.final_episodes, eval_every=args.eval_every,
                       eval_episodes=args.eval_episodes, window=args.window,
                       updates_per_step=args.updates_per_step, skill=args.skill)
+    apply_overrides(cfg, args.overrides)
     run_ = TaskRun(cfg, args.out, log=lambda m: print(m, file=sys.stderr, flush=True))
     summary = run_.train(resume=args.resume, progress=args.progress)
     if args.json:
