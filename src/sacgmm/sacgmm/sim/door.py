@@ -115,7 +115,9 @@ class DoorOpeningEnv(SimTaskEnv):
         p, g = self.bullet, self.cfg["geometry"]
         self.g = g
         self.door = self._make_objects(p)
-        self.disable_finger_collisions(self.door, [0])
+        # the fingers straddle the bar and pass through the door (panel and frame) instead of
+        # jamming against the door stop behind the panel; palm and arm still collide
+        self.disable_finger_collisions(self.door, [-1, 0])
         self.grasp = Grasp(self, self.door, 0, self._handle_local(), g["grasp"],
                            segment_half=[0.0, float(g["grasp"]["bar_half_length"]), 0.0])
         self.render_world = RenderWorld(p, self.robot)  # always: the ArUco camera needs it
