@@ -55,10 +55,16 @@ class SquashedGaussianActor(nn.Module):
     """
 
     def __init__(self, obs_dim: int, act_dim: int, hidden: Sequence[int] = (256, 256),
-                 activation: str = "relu"):
+                 activation: str = "relu", zero_init: bool = False):
         super().__init__()
         self.act_dim = act_dim
         self.net = mlp(obs_dim, 2 * act_dim, hidden, activation)
+        if zero_init:
+            # the initial policy is N(0, exp(-1.5)^2) before tanh in every state: a refining
+            # agent (SAC-GMM, Res-GMM) starts from "change nothing" plus modest exploration
+            last = [m for m in self.net.modules() if isinstance(m, nn.Linear)][-1]
+            nn.init.zeros_(last.weight)
+            nn.init.zeros_(last.bias)
 
     def distribution_params(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """``(mean, log_std)``, each ``(B, A)``, of the pre-tanh Gaussian."""

@@ -57,6 +57,7 @@ class SACConfig:
     actor_update_every: int = 1
     target_update_every: int = 1
     grad_clip_norm: float | None = None
+    actor_zero_init: bool = False         # initial policy mean 0 in every state (refiners)
     # image sensors (used only when the observation has image parts)
     latent_dim: int = 50
     encoder_kind: str = "conv"
@@ -112,7 +113,7 @@ class SACAgent:
         self.target_encoders = nn.ModuleDict({
             k: copy.deepcopy(ae.encoder) for k, ae in self.autoencoders.items()})
         self.actor = SquashedGaussianActor(self.feature_dim, self.act_dim, cfg.hidden,
-                                           cfg.activation).to(self.device)
+                                           cfg.activation, cfg.actor_zero_init).to(self.device)
         self.critic = TwinQ(self.feature_dim, self.act_dim, cfg.hidden,
                             cfg.activation).to(self.device)
         self.critic_target = copy.deepcopy(self.critic)

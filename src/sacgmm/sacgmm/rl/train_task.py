@@ -46,9 +46,10 @@ FINAL_SEED = 900_000
 # skill, long before any success is seen. Per-step agents warm up with uniform actions.
 AGENT_DEFAULTS: dict[str, dict[str, Any]] = {
     "sac-gmm": {"updates_per_step": 4.0, "learning_starts": 50, "buffer_size": 20_000,
-                "warmup_std": 0.2, "sac": {"init_alpha": 0.05, "latent_dim": 8}},
+                "warmup_std": 0.2,
+                "sac": {"init_alpha": 0.05, "latent_dim": 8, "actor_zero_init": True}},
     "res-gmm": {"updates_per_step": 0.25, "learning_starts": 1000, "buffer_size": 50_000,
-                "warmup_std": 0.0, "sac": {"latent_dim": 8}},
+                "warmup_std": 0.0, "sac": {"latent_dim": 8, "actor_zero_init": True}},
     "sac": {"updates_per_step": 0.25, "learning_starts": 1000, "buffer_size": 50_000,
             "warmup_std": 0.0, "sac": {"latent_dim": 8}},
     "gmm": {"updates_per_step": 0.0, "learning_starts": 0, "buffer_size": 1, "warmup_std": 0.0,
