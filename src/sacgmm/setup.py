@@ -50,6 +50,9 @@ setup(
             "sim_bridge = sacgmm.ros.sim_bridge:main",
             "aruco_reward_detector = sacgmm.ros.aruco_reward_detector:main",
             "camera_encoder = sacgmm.ros.camera_encoder:main",
+            "iiwa_bridge = sacgmm.ros.iiwa_bridge:main",
+            "iiwa_sim_driver = sacgmm.ros.iiwa_sim_driver:main",
+            "demo_recorder = sacgmm.ros.demo_recorder:main",
         ],
     },
 )

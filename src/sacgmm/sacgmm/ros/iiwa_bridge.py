@@ -1,0 +1,279 @@
+"""``iiwa_bridge``: the sacgmm node graph on a real KUKA iiwa driven by ICube-Robotics'
+``iiwa_ros2`` (``command_interface:=velocity robot_controller:=velocity_controller``), or on
+its simulated stand-in :mod:`sacgmm.ros.iiwa_sim_driver`. A thin shell around
+:class:`sacgmm.robot.bridge.BridgeCore` (limits, modes and episodes are documented there).
+
+Kinematics: :class:`sacgmm.robot.kinematics.KinematicChain` from ``urdf_path`` (empty:
+pybullet_data's ``kuka_iiwa/model.urdf``, iiwa 14 R820 joint offsets) between ``base_link``
+and ``tip_link``, TCP at ``tool_xyz``/``tool_rpy`` in the tip link, robot base at
+``base_xyz``/``base_rpy`` in the world frame ``frame_id``. ``joint_names`` are the driver's
+names of the chain's joints in chain order (``joint_a1 .. joint_a7``); the command is sent in
+that order.
+
+Subscribes
+  ``joint_states_topic`` (sensor_msgs/JointState, default ``/joint_states``): positions (rad),
+  matched by name (any order, extra joints ignored).
+  ``/sacgmm/cmd_vel`` (geometry_msgs/TwistStamped, linear m/s in the world frame; angular
+  ignored: the orientation is held). NaN/inf -> ignored (logged).
+  ``/sacgmm/reward`` (std_msgs/Float32) and ``/sacgmm/success`` (std_msgs/Bool): the running
+  episode's reward sum and its end on success.
+Publishes
+  ``command_topic`` (std_msgs/Float64MultiArray, default ``/velocity_controller/commands``):
+  7 joint velocities (rad/s) at ``rate_hz``; zeros when halted, stale or idle.
+  ``/sacgmm/ee_pose`` (geometry_msgs/PoseStamped, ``frame_id``, m): TCP pose from FK, at each
+  control tick (stamp: the joint state's stamp, or receipt time if it is zero).
+  ``/sacgmm/target_pose`` (PoseStamped) at 10 Hz when ``target_position`` is set (a fixed
+  target, e.g. the door handle measured once); leave it empty when a perception node does.
+  ``/sacgmm/episode`` (std_msgs/Int64) at the start of every episode.
+  ``~/status`` (std_msgs/String): the mode (halted, idle, homing, settling, running), on change
+  and at 2 Hz.
+Services (std_srvs/Trigger)
+  ``/sacgmm/stop``: halt now (zero velocities until re-armed; a running episode is logged as
+  ``stopped``). ``/sacgmm/arm``: re-arm (commands older than the arm call are discarded).
+  ``/sacgmm/return_home``: joint-space move to ``home_joints``, then idle.
+  ``/sacgmm/reset_episode``: home, wait ``settle_time``, start the next episode (the service of
+  sim_bridge, so refiners drive simulated and real robots alike).
+Episode log: ``episode_log`` (JSON lines, fsync per line, :mod:`sacgmm.robot.episodes`).
+"""
+from __future__ import annotations
+
+import json
+import time
+
+import numpy as np
+from geometry_msgs.msg import PoseStamped, TwistStamped
+from rclpy.node import Node
+from sensor_msgs.msg import JointState
+from std_msgs.msg import Bool, Float32, Float64MultiArray, Int64, String
+from std_srvs.srv import Trigger
+
+from sacgmm.robot.bridge import BridgeConfig, BridgeCore
+from sacgmm.robot.episodes import EpisodeLog
+from sacgmm.robot.kinematics import KinematicChain
+from sacgmm.ros.convert import pose_stamped, quaternion_from_matrix
+from sacgmm.ros.params import Param, StartupError, declare, run_node
+
+IIWA_JOINTS = [f"joint_a{i}" for i in range(1, 8)]
+HOME = [0.0, 0.45, 0.0, -1.6, 0.0, 1.1, 0.0]     # TCP 0.54 m ahead, 0.27 m up, pointing down
+
+PARAMS = (
+    Param("urdf_path", "", "robot URDF; empty: pybullet_data kuka_iiwa/model.urdf (iiwa 14 "
+          "kinematics)"),
+    Param("base_link", "", "first link of the chain (empty: the URDF root)"),
+    Param("tip_link", "", "last link of the chain (empty: the URDF's only leaf)"),
+    Param("tool_xyz", [0.0, 0.0, 0.2], "TCP offset in the tip link frame (m)"),
+    Param("tool_rpy", [0.0, 0.0, 0.0], "TCP orientation in the tip link frame (rad)"),
+    Param("base_xyz", [0.0, 0.0, 0.0], "robot base position in frame_id (m)"),
+    Param("base_rpy", [0.0, 0.0, 0.0], "robot base orientation in frame_id (rad)"),
+    Param("joint_names", IIWA_JOINTS, "driver joint names in chain order"),
+    Param("joint_states_topic", "/joint_states", "sensor_msgs/JointState topic of the driver"),
+    Param("command_topic", "/velocity_controller/commands", "Float64MultiArray joint velocity "
+          "command topic of the driver"),
+    Param("rate_hz", 100.0, "control rate (Hz)", range=(1.0, 1000.0)),
+    Param("frame_id", "world", "world frame of poses and commands"),
+    Param("workspace_min", [0.3, -0.4, 0.1], "workspace box lower corner (m, frame_id)"),
+    Param("workspace_max", [0.8, 0.4, 0.7], "workspace box upper corner (m, frame_id)"),
+    Param("max_cart_speed", 0.15, "TCP speed limit (m/s)", range=(0.0, 1.0)),
+    Param("max_joint_speed", 0.6, "joint speed limit (rad/s; the URDF's if lower)",
+          range=(0.0, 3.0)),
+    Param("joint_margin", 0.05, "distance kept from the URDF position limits (rad)",
+          range=(0.0, 0.5)),
+    Param("damping", 0.02, "DLS damping (m)", range=(1e-6, 1.0)),
+    Param("hold_orientation", True, "hold the TCP orientation of the last arm/home"),
+    Param("orientation_gain", 1.0, "orientation hold gain (1/s)", range=(0.0, 20.0)),
+    Param("max_ang_speed", 0.3, "orientation correction limit (rad/s)", range=(0.0, 3.0)),
+    Param("cmd_timeout", 0.2, "older cmd_vel counts as zero (s)", range=(0.001, 10.0)),
+    Param("state_timeout", 0.1, "older joint states stop the arm (s)", range=(0.001, 10.0)),
+    Param("start_armed", False, "start armed (false: call /sacgmm/arm first)"),
+    Param("home_joints", HOME, "start pose of every episode (rad, chain order)"),
+    Param("home_speed", 0.3, "joint speed limit while homing (rad/s)", range=(0.01, 2.0)),
+    Param("home_tolerance", 0.01, "homing is done within this joint error (rad)",
+          range=(1e-4, 0.5)),
+    Param("settle_time", 1.0, "wait after homing before an episode starts (s)",
+          range=(0.0, 600.0)),
+    Param("episode_duration", 30.0, "episode time limit (s)", range=(0.1, 3600.0)),
+    Param("auto_reset", True, "after an episode ends: home and start the next one"),
+    Param("auto_start", False, "home and start the first episode when armed at start-up"),
+    Param("episode_log", "", "JSON-lines episode log (append-only, fsync per line); empty: off"),
+    Param("target_position", [0.0], "fixed target published on /sacgmm/target_pose (m, "
+          "frame_id); [0.0] (one value): do not publish"),
+)
+
+
+def _vec(p: dict, name: str, n: int) -> np.ndarray:
+    v = np.asarray(p[name], dtype=float)
+    if v.size != n or not np.isfinite(v).all():
+        raise StartupError(f"parameter '{name}': expected {n} finite numbers, got {p[name]!r}")
+    return v
+
+
+class IiwaBridge(Node):
+    """See the module docstring."""
+
+    def __init__(self, **kwargs):
+        super().__init__("iiwa_bridge", **kwargs)
+        p = declare(self, PARAMS)
+        self.p = p
+        try:
+            chain = KinematicChain.from_urdf(
+                p["urdf_path"], p["base_link"], p["tip_link"], _vec(p, "tool_xyz", 3),
+                _vec(p, "tool_rpy", 3), _vec(p, "base_xyz", 3), _vec(p, "base_rpy", 3))
+        except ValueError as exc:
+            raise StartupError(f"parameter 'urdf_path': {exc}") from None
+        if len(p["joint_names"]) != chain.n:
+            raise StartupError(f"parameter 'joint_names': {len(p['joint_names'])} names for a "
+                               f"chain of {chain.n} joints ({chain.names})")
+        lo, hi = _vec(p, "workspace_min", 3), _vec(p, "workspace_max", 3)
+        if not (lo < hi).all():
+            raise StartupError("parameters 'workspace_min'/'workspace_max': empty box")
+        cfg = BridgeConfig(
+            workspace_min=lo, workspace_max=hi, max_cart_speed=p["max_cart_speed"],
+            max_joint_speed=p["max_joint_speed"], joint_margin=p["joint_margin"],
+            damping=p["damping"], hold_orientation=p["hold_orientation"],
+            orientation_gain=p["orientation_gain"], max_ang_speed=p["max_ang_speed"],
+            cmd_timeout=p["cmd_timeout"], state_timeout=p["state_timeout"],
+            home_joints=_vec(p, "home_joints", chain.n), home_speed=p["home_speed"],
+            home_tolerance=p["home_tolerance"], settle_time=p["settle_time"],
+            episode_duration=p["episode_duration"], auto_reset=p["auto_reset"])
+        home = cfg.home_joints
+        if ((home < chain.lower + cfg.joint_margin) | (home > chain.upper - cfg.joint_margin)).any():
+            raise StartupError("parameter 'home_joints': outside the joint limits minus joint_margin")
+        self.log_ = EpisodeLog(p["episode_log"] or None)
+        self.core = BridgeCore(chain, cfg, self.log_, armed=p["start_armed"])
+        self.chain = chain
+        self.dt = 1.0 / p["rate_hz"]
+        self.names = list(p["joint_names"])
+        self.index: list[int] | None = None       # JointState name order -> chain order
+        self.index_names: list[str] = []
+        self.state_stamp = None
+        self.frame_id = p["frame_id"]
+        tp = np.asarray(p["target_position"], dtype=float)
+        self.target = tp if tp.size == 3 and np.isfinite(tp).all() else None
+        if tp.size not in (1, 3):
+            raise StartupError("parameter 'target_position': 3 values, or [0.0] for none")
+
+        self.cmd_pub = self.create_publisher(Float64MultiArray, p["command_topic"], 10)
+        self.pose_pub = self.create_publisher(PoseStamped, "/sacgmm/ee_pose", 10)
+        self.target_pub = self.create_publisher(PoseStamped, "/sacgmm/target_pose", 10)
+        self.episode_pub = self.create_publisher(Int64, "/sacgmm/episode", 10)
+        self.status_pub = self.create_publisher(String, "~/status", 10)
+        self.create_subscription(JointState, p["joint_states_topic"], self._on_joints, 10)
+        self.create_subscription(TwistStamped, "/sacgmm/cmd_vel", self._on_cmd, 10)
+        self.create_subscription(Float32, "/sacgmm/reward", lambda m: self.core.on_reward(m.data), 10)
+        self.create_subscription(Bool, "/sacgmm/success", lambda m: self.core.on_success(m.data), 10)
+        self.create_service(Trigger, "/sacgmm/stop", self._on_stop)
+        self.create_service(Trigger, "/sacgmm/arm", self._on_arm)
+        self.create_service(Trigger, "/sacgmm/return_home", self._on_home)
+        self.create_service(Trigger, "/sacgmm/reset_episode", self._on_reset)
+        self.msg = Float64MultiArray()
+        self.create_timer(self.dt, self._on_timer)
+        self.create_timer(0.5, self._publish_status)
+        if self.target is not None:
+            self.create_timer(0.1, self._publish_target)
+        self._auto_start = p["auto_start"] and p["start_armed"]
+        self._nan_logged = 0.0
+        self.get_logger().info(
+            f"chain {chain.base_link} -> {chain.tip_link} ({chain.n} joints, driver names "
+            f"{self.names}); {p['joint_states_topic']} -> {p['command_topic']} at "
+            f"{p['rate_hz']:g} Hz; {'armed' if p['start_armed'] else 'HALTED: call /sacgmm/arm'}; "
+            f"episode log {p['episode_log'] or '(off)'}")
+
+    # -- inputs -----------------------------------------------------------------------
+    def _on_joints(self, msg: JointState) -> None:
+        if list(msg.name) != self.index_names:
+            try:
+                self.index = [list(msg.name).index(n) for n in self.names]
+            except ValueError:
+                self.get_logger().error(f"joint_states lacks some of {self.names} (has "
+                                        f"{list(msg.name)})", throttle_duration_sec=5.0)
+                self.index = None
+            self.index_names = list(msg.name)
+        if self.index is None or len(msg.position) < len(msg.name):
+            return
+        q = [msg.position[i] for i in self.index]
+        if self.core.set_joints(q, time.monotonic()):
+            st = msg.header.stamp
+            self.state_stamp = st if (st.sec or st.nanosec) else self.get_clock().now().to_msg()
+            if self._auto_start:
+                self._auto_start = False
+                self.core.request_home(time.monotonic(), True)
+        else:
+            self.get_logger().error("joint state with NaN/inf ignored", throttle_duration_sec=5.0)
+
+    def _on_cmd(self, msg: TwistStamped) -> None:
+        v = (msg.twist.linear.x, msg.twist.linear.y, msg.twist.linear.z)
+        if not self.core.set_command(v, time.monotonic()):
+            self.get_logger().error("cmd_vel with NaN/inf ignored", throttle_duration_sec=2.0)
+
+    # -- services ---------------------------------------------------------------------
+    def _reply(self, response, ok: bool, message: str, events=()):
+        self._handle(events)
+        response.success, response.message = ok, message
+        self.get_logger().info(message)
+        self._publish_status()
+        return response
+
+    def _on_stop(self, request, response):
+        events = self.core.stop(time.monotonic())
+        self._send(np.zeros(self.chain.n))            # immediately, not at the next tick
+        return self._reply(response, True, "halted: call /sacgmm/arm to resume", events)
+
+    def _on_arm(self, request, response):
+        return self._reply(response, True, self.core.arm())
+
+    def _on_home(self, request, response):
+        ok, msg, events = self.core.request_home(time.monotonic(), False)
+        return self._reply(response, ok, msg, events)
+
+    def _on_reset(self, request, response):
+        ok, msg, events = self.core.request_home(time.monotonic(), True)
+        return self._reply(response, ok, msg, events)
+
+    # -- loop -------------------------------------------------------------------------
+    def _send(self, qdot: np.ndarray) -> None:
+        self.msg.data = [float(v) for v in qdot]
+        self.cmd_pub.publish(self.msg)
+
+    def _on_timer(self) -> None:
+        now = time.monotonic()
+        qdot, events = self.core.step(now, self.dt, time.time())
+        self._send(qdot)
+        if self.core.q is not None and self.core.state_fresh(now):
+            tcp = self.chain.fk(self.core.q)
+            self.pose_pub.publish(pose_stamped(tcp[:3, 3], self.frame_id, self.state_stamp,
+                                               quaternion_from_matrix(tcp[:3, :3])))
+        self._handle(events)
+
+    def _handle(self, events) -> None:
+        for kind, value in events:
+            if kind == "episode_started":
+                self.episode_pub.publish(Int64(data=int(value)))
+                self.get_logger().info(f"episode {value} started")
+            elif kind == "episode_ended":
+                self.get_logger().info(f"episode ended: {json.dumps(value, default=str)}")
+            elif kind == "mode":
+                self._publish_status()
+
+    def _publish_status(self) -> None:
+        self.status_pub.publish(String(data=self.core.mode))
+
+    def _publish_target(self) -> None:
+        self.target_pub.publish(pose_stamped(self.target, self.frame_id,
+                                             self.get_clock().now().to_msg()))
+
+    def close(self) -> None:
+        core = getattr(self, "core", None)
+        if core is not None:
+            core.shutdown(time.monotonic())
+            try:
+                self._send(np.zeros(self.chain.n))
+            except Exception:  # context already shut down
+                pass
+
+
+def main(args: list[str] | None = None) -> int:
+    return run_node(IiwaBridge, args)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,126 @@
+"""``iiwa_sim_driver``: a simulated stand-in for ICube-Robotics' ``iiwa_ros2`` driver with its
+``velocity_controller``, speaking exactly its topics, so the real-robot graph
+(``door_opening use_sim:=false``) runs in CI without a robot.
+
+The arm is the PyBullet iiwa of ``urdf_path`` (empty: pybullet_data ``kuka_iiwa/model.urdf``)
+with a fixed base at ``base_xyz`` (world, m). Every ``1 / rate_hz`` s the joint positions are
+integrated kinematically with the commanded velocities (an ideal velocity-controlled joint, as
+the KUKA's internal controller approximates), clamped at the URDF position limits, and written
+into PyBullet.
+
+Subscribes ``command_topic`` (std_msgs/Float64MultiArray, default
+``/velocity_controller/commands``): 7 joint velocities (rad/s) in ``joint_names`` order. Like
+ros2_control's forward command controller, the **last command is held** until a new one
+arrives (no timeout: stopping is the bridge's job); a message of the wrong size or with
+NaN/inf is rejected and the arm stops. Velocities beyond the URDF limits are clamped.
+Publishes ``joint_states_topic`` (sensor_msgs/JointState, default ``/joint_states``; names in
+alphabetical order like joint_state_broadcaster; position rad, velocity rad/s) and
+``~/tip_pose`` (geometry_msgs/PoseStamped, world frame): PyBullet's own pose of the tip link
+with the ``tool_xyz`` offset, the ground truth against which the bridge's FK is tested.
+"""
+from __future__ import annotations
+
+import numpy as np
+from geometry_msgs.msg import PoseStamped
+from rclpy.node import Node
+from sensor_msgs.msg import JointState
+from std_msgs.msg import Float64MultiArray
+
+from sacgmm.robot.kinematics import default_urdf
+from sacgmm.ros.convert import pose_stamped
+from sacgmm.ros.iiwa_bridge import HOME, IIWA_JOINTS
+from sacgmm.ros.params import Param, StartupError, declare, run_node
+
+PARAMS = (
+    Param("urdf_path", "", "robot URDF; empty: pybullet_data kuka_iiwa/model.urdf"),
+    Param("joint_names", IIWA_JOINTS, "published names of the URDF's movable joints, in order"),
+    Param("initial_positions", HOME, "joint positions at start-up (rad)"),
+    Param("base_xyz", [0.0, 0.0, 0.0], "robot base position in the world (m)"),
+    Param("tool_xyz", [0.0, 0.0, 0.2], "TCP offset in the tip link frame for ~/tip_pose (m)"),
+    Param("rate_hz", 100.0, "simulation and joint-state rate (Hz)", range=(1.0, 1000.0)),
+    Param("joint_states_topic", "/joint_states", "JointState topic"),
+    Param("command_topic", "/velocity_controller/commands", "joint velocity command topic"),
+    Param("frame_id", "world", "frame of ~/tip_pose"),
+)
+
+
+class IiwaSimDriver(Node):
+    """See the module docstring."""
+
+    def __init__(self, **kwargs):
+        super().__init__("iiwa_sim_driver", **kwargs)
+        p = declare(self, PARAMS)
+        self.p = p
+        from sacgmm.sim.robot import connect_direct
+        self.bullet = connect_direct()
+        path = p["urdf_path"] or default_urdf()
+        try:
+            self.uid = self.bullet.loadURDF(path, list(p["base_xyz"]), useFixedBase=True)
+        except Exception as exc:  # pybullet.error
+            raise StartupError(f"parameter 'urdf_path': cannot load {path}: {exc}") from None
+        b = self.bullet
+        self.joints = [j for j in range(b.getNumJoints(self.uid))
+                       if b.getJointInfo(self.uid, j)[2] != b.JOINT_FIXED]
+        n = len(self.joints)
+        if len(p["joint_names"]) != n or len(p["initial_positions"]) != n:
+            raise StartupError(f"parameters 'joint_names'/'initial_positions': the URDF has {n} "
+                               f"movable joints")
+        info = [b.getJointInfo(self.uid, j) for j in self.joints]
+        self.lower = np.array([i[8] for i in info])
+        self.upper = np.array([i[9] for i in info])
+        self.vmax = np.array([i[11] if i[11] > 0 else np.inf for i in info])
+        self.tip = self.joints[-1]
+        self.tool = np.asarray(p["tool_xyz"], dtype=float)
+        self.q = np.clip(np.asarray(p["initial_positions"], dtype=float), self.lower, self.upper)
+        self.qdot = np.zeros(n)
+        for j, v in zip(self.joints, self.q):
+            b.resetJointState(self.uid, j, float(v))
+        self.dt = 1.0 / p["rate_hz"]
+        names = list(p["joint_names"])
+        self.order = sorted(range(n), key=lambda i: names[i])     # alphabetical, like ros2_control
+        self.state = JointState(name=[names[i] for i in self.order])
+        self.names = names
+        self.state_pub = self.create_publisher(JointState, p["joint_states_topic"], 10)
+        self.tip_pub = self.create_publisher(PoseStamped, "~/tip_pose", 10)
+        self.create_subscription(Float64MultiArray, p["command_topic"], self._on_cmd, 10)
+        self.create_timer(self.dt, self._on_timer)
+        self.get_logger().info(f"simulated iiwa ({path}, {n} joints) at {p['rate_hz']:g} Hz")
+
+    def _on_cmd(self, msg: Float64MultiArray) -> None:
+        v = np.asarray(msg.data, dtype=float)
+        if v.size != len(self.joints) or not np.isfinite(v).all():
+            self.get_logger().error(f"command rejected (size {v.size}, or NaN/inf): arm stopped",
+                                    throttle_duration_sec=2.0)
+            self.qdot = np.zeros(len(self.joints))
+            return
+        self.qdot = np.clip(v, -self.vmax, self.vmax)
+
+    def _on_timer(self) -> None:
+        q_new = np.clip(self.q + self.qdot * self.dt, self.lower, self.upper)
+        vel = (q_new - self.q) / self.dt
+        self.q = q_new
+        b = self.bullet
+        for j, v, w in zip(self.joints, self.q, vel):
+            b.resetJointState(self.uid, j, float(v), float(w))
+        stamp = self.get_clock().now().to_msg()
+        self.state.header.stamp = stamp
+        self.state.position = [float(self.q[i]) for i in self.order]
+        self.state.velocity = [float(vel[i]) for i in self.order]
+        self.state_pub.publish(self.state)
+        s = b.getLinkState(self.uid, self.tip, computeForwardKinematics=True)
+        rot = np.array(b.getMatrixFromQuaternion(s[5])).reshape(3, 3)
+        self.tip_pub.publish(pose_stamped(np.asarray(s[4]) + rot @ self.tool, self.p["frame_id"],
+                                          stamp, s[5]))
+
+    def close(self) -> None:
+        if getattr(self, "bullet", None) is not None:
+            self.bullet.disconnect()
+            self.bullet = None
+
+
+def main(args: list[str] | None = None) -> int:
+    return run_node(IiwaSimDriver, args)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
