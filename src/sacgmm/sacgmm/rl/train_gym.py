@@ -23,7 +23,6 @@ from __future__ import annotations
 import csv
 import json
 import os
-import platform
 import sys
 import time
 from dataclasses import asdict
@@ -40,13 +39,9 @@ from sacgmm.rl.sac import SACAgent, SACConfig
 
 
 def machine_info() -> dict:
-    """Platform, CPU count, python/torch versions and torch threads (for result files)."""
-    return {
-        "platform": platform.platform(), "machine": platform.machine(),
-        "processor": platform.processor() or None, "cpu_count": os.cpu_count(),
-        "python": platform.python_version(), "torch": torch.__version__,
-        "torch_threads": torch.get_num_threads(), "numpy": np.__version__,
-    }
+    """:func:`sacgmm.machine.machine_info` plus torch's version and thread count."""
+    from sacgmm.machine import machine_info as base
+    return {**base(), "torch": torch.__version__, "torch_threads": torch.get_num_threads()}
 
 
 class ActionScaler:
