@@ -6,6 +6,13 @@ speed per segment (``expert.speed``, m/s), a proportional approach (``expert.gai
 smooth random velocity disturbance (about 10 % of the speed, low-pass filtered), so no two
 demonstrations are alike. Grasp phases wait until the force-limited grasp has closed.
 
+Waypoints: peg -- a via point, a hover point above the hole (``hover_height``), then down
+into it; lever -- a pre-grasp point behind (``pregrasp_back``, -y) and above
+(``hover_height``) the knob, the knob, then the slide end (+``overshoot``), so every segment
+moves towards the slide end; door -- a pre-grasp point above the shut door's handle bar
+(``pregrasp_height``; ``pregrasp`` < 0 is just behind the bar), the bar, then points on the
+handle's opening arc.
+
 :func:`record_demos` runs episodes (``noise=False``) and keeps only the successful ones, writing
 the TCP positions in the target frame at the control rate (30 Hz) in the ``sacgmm-demo`` format
 (:mod:`sacgmm.skill.demos`).
