@@ -53,6 +53,7 @@ setup(
             "iiwa_bridge = sacgmm.ros.iiwa_bridge:main",
             "iiwa_sim_driver = sacgmm.ros.iiwa_sim_driver:main",
             "demo_recorder = sacgmm.ros.demo_recorder:main",
+            "sac_refiner = sacgmm.ros.sac_refiner:main",
         ],
     },
 )

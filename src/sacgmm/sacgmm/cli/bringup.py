@@ -187,9 +187,6 @@ def _run(args) -> int:
         if assignments.get("rviz") == "true":
             print("[bringup] rviz:=true is honoured by the launch files only (rviz2 is not "
                   "installed here); use them on a ROS 2 install", file=sys.stderr)
-        if assignments.get("mode") == "train":
-            print("[bringup] mode:=train: no sac_refiner node exists yet, so nothing is "
-                  "trained", file=sys.stderr)
         return run(args.graph, assignments, args.duration, args.params_file)
     except (ValueError, FileNotFoundError) as exc:
         print(f"sacgmm bringup: error: {exc}", file=sys.stderr)

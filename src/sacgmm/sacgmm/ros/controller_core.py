@@ -44,7 +44,7 @@ class ControllerCore:
     def __init__(self, skill=None, *, max_speed: float = 0.15, pose_timeout: float = 0.2,
                  target_timeout: float = 0.0, window_steps: int = 32,
                  stable_adaptation: bool = True, use_target_orientation: bool = False,
-                 clock=time.monotonic):
+                 sync_windows: bool = False, clock=time.monotonic):
         if skill is not None and skill.dim != 3:
             raise ValueError(f"the controller needs a 3-D position skill, got d={skill.dim}")
         self.base_skill = skill
@@ -56,6 +56,9 @@ class ControllerCore:
         self.window_steps = int(window_steps)
         self.stable_adaptation = bool(stable_adaptation)
         self.use_target_orientation = bool(use_target_orientation)
+        # sync_windows: windows are announced at the boundary by boundary(), not by step()
+        self.sync_windows = bool(sync_windows)
+        self.announced = -2       # window index last announced by boundary() in this episode
         self.ee: np.ndarray | None = None
         self.ee_time = -math.inf
         self.ee_stamp = 0.0
@@ -91,6 +94,7 @@ class ControllerCore:
         self.steps = 0
         self.skill = self.base_skill
         self.last_window_index = -1
+        self.announced = -2
 
     def load(self, skill) -> None:
         if skill.dim != 3:
@@ -132,12 +136,34 @@ class ControllerCore:
         self.last_velocity = v
         self.steps += 1
         window = None
-        if self.steps % self.window_steps == 0:
+        if self.steps % self.window_steps == 0 and not self.sync_windows:
             self.last_window_index = self.steps // self.window_steps - 1
             self.last_window_time = now
             window = WindowEnd(x.copy(), v.copy(), self.target.copy(), self.last_window_index,
                                self.steps, self.episode, self.ee_stamp)
         return StepResult(v, True, "ok", window)
+
+    def boundary(self, now: float) -> WindowEnd | None:
+        """``sync_windows``: the window boundary the next step starts from, once per boundary.
+
+        Returns a :class:`WindowEnd` when the next step is the first of a window (the episode's
+        start, ``window_index`` -1, or after every ``window_steps`` steps) and that boundary was
+        not announced yet, and the state is usable (skill, pose and target known); else None.
+        ``position`` is the current position in the target frame: the observation the
+        in-process :class:`~sacgmm.rl.task_env.GMMWindowEnv` returns at that boundary.
+        """
+        if self.skill is None or self.steps % self.window_steps:
+            return None
+        x = self.position_in_target()
+        if x is None:
+            return None
+        index = self.steps // self.window_steps - 1
+        if index == self.announced:
+            return None
+        self.announced = self.last_window_index = index
+        self.last_window_time = now
+        return WindowEnd(x.copy(), self.last_velocity.copy(), self.target.copy(), index,
+                         self.steps, self.episode, self.ee_stamp)
 
     def apply_delta(self, delta: DeltaTheta, episode: int | None = None) -> None:
         """Adapt the loaded skill by ``delta`` (from the loaded skill, not accumulated).

@@ -17,6 +17,12 @@ Publishes
 Modes (``control_mode``)
   ``lockstep``: one control step per received ee pose (reproducible training with the
   sim_bridge); delta-theta is applied in its callback, before the next step.
+  With ``sync_windows`` (lock-step training through ROS, as the in-process trainer does it),
+  the window is announced at the boundary, before the first step of the next window (and at
+  the episode's start, window_index -1), and while a node publishes ``/sacgmm/delta_theta``
+  the step is held until the delta-theta answering that window arrives (at most
+  ``delta_wait`` s; after a timeout the controller goes on with its current skill and does not
+  wait again until a delta-theta arrives, so a dead refiner never stops the robot).
   ``timer``: a wall-clock timer at ``rate_hz`` (up to 1000 Hz, the FRI rate); the costly work
   (adapting the skill, ~1.5 ms with the SEDS projection; markers and rollout) runs on a worker
   thread and the new skill is swapped in atomically, so the loop only evaluates the skill.
@@ -59,6 +65,10 @@ PARAMS = (
     Param("target_timeout", 0.0, "target older than this stops the robot (s); 0: never stale",
           range=(0.0, 3600.0)),
     Param("window_steps", 32, "control steps per refinement window N", range=(1, 100000)),
+    Param("sync_windows", False, "lockstep mode: announce windows at the boundary and hold "
+          "the step until the refiner's delta-theta for it arrives (see the module docstring)"),
+    Param("delta_wait", 2.0, "sync_windows: longest wait for a delta-theta (s)",
+          range=(0.001, 600.0)),
     Param("stable_adaptation", True, "project adapted skills onto the SEDS-stable set"),
     Param("use_target_orientation", False,
           "express positions in the target pose's axes (false: world-aligned target frame)"),
@@ -95,7 +105,10 @@ class GMMController(Node):
                                    target_timeout=p["target_timeout"],
                                    window_steps=p["window_steps"],
                                    stable_adaptation=p["stable_adaptation"],
-                                   use_target_orientation=p["use_target_orientation"])
+                                   use_target_orientation=p["use_target_orientation"],
+                                   sync_windows=p["sync_windows"] and p["control_mode"] == "lockstep")
+        self._held = None             # sync_windows: [stamp, time, window_index, episode]
+        self._refiner_ok = True       # False after a delta_wait timeout until a delta arrives
         self.frame_id = p["frame_id"]
         self.lockstep = p["control_mode"] == "lockstep"
         self.cmd_pub = self.create_publisher(TwistStamped, "/sacgmm/cmd_vel", 10)
@@ -136,11 +149,35 @@ class GMMController(Node):
 
     # -- callbacks ------------------------------------------------------------------------
     def _on_pose(self, msg: PoseStamped) -> None:
-        self.core.set_pose(pose_position(msg.pose), time.monotonic(), stamp_seconds(msg.header.stamp))
+        now = time.monotonic()
+        self.core.set_pose(pose_position(msg.pose), now, stamp_seconds(msg.header.stamp))
+        if self.lockstep and self.core.sync_windows and self._sync_hold(msg.header.stamp, now):
+            return
         if self.lockstep:
             # the command carries the stamp of the pose it answers: the sim_bridge steps only
             # for the state it last published (no double step on a repeated pose)
             self._control_step(msg.header.stamp)
+
+    def _sync_hold(self, stamp, now: float) -> bool:
+        """``sync_windows``: announce a boundary; True while this pose's step is held."""
+        w = self.core.boundary(now)
+        if w is not None:
+            self.window_pub.publish(to_multiarray(encode_window(w)))
+            if self._refiner_ok and self.count_publishers("/sacgmm/delta_theta") > 0:
+                self._held = [stamp, now, w.window_index, w.episode]
+                return True
+            return False
+        if self._held is None:
+            return False
+        if now - self._held[1] < self.p["delta_wait"]:
+            self._held[0] = stamp            # a re-sent state: answer the latest stamp
+            return True
+        self.get_logger().warning(
+            f"no delta_theta for window {self._held[2]} within delta_wait="
+            f"{self.p['delta_wait']:g} s: continuing with the current skill (not waiting "
+            "again until a delta_theta arrives)")
+        self._held, self._refiner_ok = None, False
+        return False
 
     def _on_target(self, msg: PoseStamped) -> None:
         self.core.set_target(pose_position(msg.pose), time.monotonic(),
@@ -148,6 +185,7 @@ class GMMController(Node):
 
     def _on_episode(self, msg: Int64) -> None:
         self.core.new_episode(int(msg.data))
+        self._held = None
         self.get_logger().info(f"episode {msg.data}: window counter reset, loaded skill restored")
 
     def _on_delta(self, msg: Float64MultiArray) -> None:
@@ -161,8 +199,15 @@ class GMMController(Node):
         except ValueError as exc:
             self.get_logger().error(f"delta_theta rejected, skill unchanged: {exc}")
             return
+        self._refiner_ok = True
         if self._worker is None:
             self._apply(delta, core.episode)
+            held = self._held
+            if held is not None and delta.window_index == held[2] and core.episode == held[3]:
+                # the step this delta answers: the sim waits for it (lock-step), so the pose
+                # received at held[1] is still the robot's state
+                self._held = None
+                self._control_step(held[0], now=held[1])
         else:
             self._worker.submit(self._apply, delta, core.episode)
 
@@ -215,8 +260,8 @@ class GMMController(Node):
         self._last_tick = t
         self._control_step()
 
-    def _control_step(self, stamp=None) -> None:
-        res = self.core.step(time.monotonic())
+    def _control_step(self, stamp=None, now: float | None = None) -> None:
+        res = self.core.step(time.monotonic() if now is None else now)
         if res.reason != self._last_reason:
             if res.active:
                 self.get_logger().info("control active")

@@ -80,10 +80,11 @@ def _common_args(use_sim_choices: tuple[str, ...], use_sim_default: str = "true"
         Argument("use_sim", use_sim_default, "run the PyBullet simulator (sim_bridge) instead "
                  "of a real robot", use_sim_choices),
         Argument("rviz", "false", "start rviz2 with share/sacgmm/rviz/sacgmm.rviz", ("true", "false")),
-        Argument("mode", "eval", "train: refine online; eval: act only (for sac_refiner, not "
-                 "yet part of the graphs)", ("train", "eval")),
+        Argument("mode", "eval", "sac_refiner: train (refine online) or eval (act only, "
+                 "deterministic policy)", ("train", "eval")),
         Argument("skill", "", "skill YAML for gmm_controller (empty: the parameter file's)"),
-        Argument("policy", "", "SAC checkpoint for camera_encoder (empty: the parameter file's)"),
+        Argument("policy", "", "SAC checkpoint for sac_refiner and camera_encoder (empty: the "
+                 "parameter file's)"),
         Argument("control_mode", "lockstep", "gmm_controller loop: lockstep with the sim or "
                  "timer (real time)", ("lockstep", "timer")),
         Argument("sim_mode", "lockstep", "sim_bridge stepping", ("lockstep", "realtime")),
@@ -92,24 +93,43 @@ def _common_args(use_sim_choices: tuple[str, ...], use_sim_default: str = "true"
 
 _CONTROLLER = NodeSpec("gmm_controller", "gmm_controller",
                        arg_parameters=(("skill", "skill_path"), ("control_mode", "control_mode")))
+_REFINER = NodeSpec("sac_refiner", "sac_refiner",
+                     arg_parameters=(("mode", "mode"), ("skill", "skill_path"),
+                                     ("policy", "policy_path")))
 _ENCODER = NodeSpec("camera_encoder", "camera_encoder", arg_parameters=(("policy", "policy_path"),))
 _BRIDGE = NodeSpec("sim_bridge", "sim_bridge", arg_parameters=(("sim_mode", "mode"),),
                    condition="use_sim")
 
+# real-robot arguments of door_opening (empty: the parameter file's value stays)
+_REAL_ARGS = (
+    Argument("wrist_image_topic", "", "use_sim:=false: wrist (gripper) camera image for "
+             "camera_encoder/sac_refiner, resized to the policy's 64x64 (default "
+             "/wrist_camera/image_raw)"),
+    Argument("door_image_topic", "", "use_sim:=false: door camera image for the ArUco reward "
+             "(default /door_camera/image_raw)"),
+    Argument("door_camera_info_topic", "", "use_sim:=false: door camera CameraInfo (default "
+             "/door_camera/camera_info)"),
+    Argument("target", "", "use_sim:=false: fixed door-handle position '[x, y, z]' (m, world) "
+             "published by iiwa_bridge on /sacgmm/target_pose"),
+    Argument("episode_log", "", "use_sim:=false: iiwa_bridge's JSON-lines episode log"),
+    Argument("sim_driver", "false", "use_sim:=false: also start iiwa_sim_driver, the PyBullet "
+             "stand-in for the iiwa_ros2 driver (CI, dry runs)", ("true", "false")),
+)
+
 GRAPHS: dict[str, Graph] = {
     "sim_peg": Graph(
         "sim_peg", "peg insertion in simulation: sim_bridge (tactile images), gmm_controller, "
-        "camera_encoder", "sim_peg.yaml", _common_args(("true",)),
-        (_BRIDGE, _CONTROLLER, _ENCODER)),
+        "camera_encoder, sac_refiner", "sim_peg.yaml", _common_args(("true",)),
+        (_BRIDGE, _CONTROLLER, _ENCODER, _REFINER)),
     "sim_lever": Graph(
         "sim_lever", "power-lever sliding in simulation: sim_bridge (static depth camera), "
-        "gmm_controller, camera_encoder", "sim_lever.yaml", _common_args(("true",)),
-        (_BRIDGE, _CONTROLLER, _ENCODER)),
+        "gmm_controller, camera_encoder, sac_refiner", "sim_lever.yaml", _common_args(("true",)),
+        (_BRIDGE, _CONTROLLER, _ENCODER, _REFINER)),
     "door_opening": Graph(
         "door_opening", "door opening: gripper RGB camera -> camera_encoder, ArUco marker on "
-        "the door -> aruco_reward_detector; simulated (use_sim:=true) or a real robot whose "
-        "driver publishes /sacgmm/ee_pose and executes /sacgmm/cmd_vel", "door_opening.yaml",
-        _common_args(("true", "false")),
+        "the door -> aruco_reward_detector; simulated (use_sim:=true) or a real KUKA iiwa "
+        "(use_sim:=false: iiwa_bridge to the iiwa_ros2 velocity_controller)", "door_opening.yaml",
+        _common_args(("true", "false")) + _REAL_ARGS,
         (
             # in simulation the detector is the reward source; the simulator's own success
             # (ground truth) stays visible on /sacgmm/sim/*
@@ -119,13 +139,28 @@ GRAPHS: dict[str, Graph] = {
                                  ("/sacgmm/success", "/sacgmm/sim/success"))),
             NodeSpec("aruco_reward_detector", "aruco_reward_detector", condition="use_sim"),
             NodeSpec("aruco_reward_detector", "aruco_reward_detector", condition="!use_sim",
-                     parameters=(("image_topic", "/camera/image_raw"),
-                                 ("camera_info_topic", "/camera/camera_info"))),
+                     parameters=(("image_topic", "/door_camera/image_raw"),
+                                 ("camera_info_topic", "/door_camera/camera_info")),
+                     arg_parameters=(("door_image_topic", "image_topic"),
+                                     ("door_camera_info_topic", "camera_info_topic"))),
             _CONTROLLER,
             NodeSpec("camera_encoder", "camera_encoder", arg_parameters=(("policy", "policy_path"),),
                      condition="use_sim"),
-            NodeSpec("camera_encoder", "camera_encoder", arg_parameters=(("policy", "policy_path"),),
-                     parameters=(("image_topic", "/camera/image_raw"),), condition="!use_sim"),
+            NodeSpec("camera_encoder", "camera_encoder", condition="!use_sim",
+                     arg_parameters=(("policy", "policy_path"), ("wrist_image_topic", "image_topic")),
+                     parameters=(("image_topic", "/wrist_camera/image_raw"),)),
+            # the real robot: the user runs the iiwa_ros2 driver (or sim_driver:=true) and the
+            # camera drivers beside this graph (README, "On the real robot")
+            NodeSpec("iiwa_bridge", "iiwa_bridge", condition="!use_sim",
+                     arg_parameters=(("target", "target_position"),
+                                     ("episode_log", "episode_log"))),
+            NodeSpec("iiwa_sim_driver", "iiwa_sim_driver", condition="sim_driver"),
+            NodeSpec("sac_refiner", "sac_refiner", condition="use_sim",
+                     arg_parameters=_REFINER.arg_parameters),
+            NodeSpec("sac_refiner", "sac_refiner", condition="!use_sim",
+                     arg_parameters=_REFINER.arg_parameters,
+                     parameters=(("image_topic", "/camera/image_raw"),
+                                 ("update_order", "act_then_update"))),
         )),
 }
 

@@ -16,6 +16,24 @@ length of one row of it (the segment is a row-major ``(size // stride, stride)``
     episode       1   episode index last received on /sacgmm/episode (-1 before any)
     stamp         1   ROS time of the pose used in the last step (s)
 
+With the controller's ``sync_windows`` (lock-step training through ROS) the message is sent at
+the *boundary*, before the first step of the next window: ``position`` is then the state the
+next window starts from (what :class:`sacgmm.rl.task_env.GMMWindowEnv` returns as the
+observation), ``velocity`` the last command, and the episode's start is announced too, with
+``window_index`` -1 and ``step`` 0; the controller holds that step until the delta-theta
+answering it arrives (or ``delta_wait`` s pass).
+
+``/sacgmm/episode_end`` (sim_bridge -> sac_refiner), once when an episode ends (before the
+next episode's ``/sacgmm/episode``)::
+
+    episode       1   index of the episode that ended
+    steps         1   control steps it lasted
+    terminated    1   1: ended by the task (success or leaving the safety box), 0: time limit
+    success       1   1 on success
+    return        1   sum of its rewards
+    position      3   final end-effector position in the perceived target frame (m)
+    stamp         1   ROS time of the final state (its pose and sensor image carry it) (s)
+
 ``/sacgmm/delta_theta`` (sac_refiner -> gmm_controller): a change of the skill's parameters
 theta = {pi_k, mu_k, Sigma_k} over the joint ``[x, x_dot]`` (K components, dimension d).
 Every segment is optional, but at least one of the three ``d_*`` must be present::
@@ -40,6 +58,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+EPISODE_END_SEGMENTS = ("episode", "steps", "terminated", "success", "return", "position", "stamp")
 WINDOW_SEGMENTS = ("position", "velocity", "target", "window_index", "step", "episode", "stamp")
 DELTA_SEGMENTS = ("d_priors", "d_means", "d_covariances", "window_index")
 
@@ -120,6 +139,38 @@ def decode_window(msg: Segmented) -> WindowEnd:
     return WindowEnd(seg["position"], seg["velocity"], seg["target"],
                      int(seg["window_index"][0]), int(seg["step"][0]), int(seg["episode"][0]),
                      float(seg["stamp"][0]))
+
+
+# -- episode end ------------------------------------------------------------------------
+@dataclass(frozen=True)
+class EpisodeEnd:
+    """The end of an episode (see the module docstring for units)."""
+
+    episode: int
+    steps: int
+    terminated: bool
+    success: bool
+    ret: float
+    position: np.ndarray
+    stamp: float
+
+
+def encode_episode_end(e: EpisodeEnd) -> Segmented:
+    return _pack([("episode", [e.episode], 1), ("steps", [e.steps], 1),
+                  ("terminated", [float(e.terminated)], 1), ("success", [float(e.success)], 1),
+                  ("return", [e.ret], 1), ("position", e.position, 3), ("stamp", [e.stamp], 1)])
+
+
+def decode_episode_end(msg: Segmented) -> EpisodeEnd:
+    seg = _check_structure(msg, EPISODE_END_SEGMENTS, "episode_end message")
+    missing = [l for l in EPISODE_END_SEGMENTS if l not in seg]
+    if missing:
+        raise ValueError(f"episode_end message: missing segment(s) {missing}")
+    if seg["position"].size != 3:
+        raise ValueError("episode_end message: position is not 3-D")
+    return EpisodeEnd(int(seg["episode"][0]), int(seg["steps"][0]), bool(seg["terminated"][0]),
+                      bool(seg["success"][0]), float(seg["return"][0]), seg["position"],
+                      float(seg["stamp"][0]))
 
 
 # -- delta-theta ------------------------------------------------------------------------

@@ -10,7 +10,9 @@ Publishes (world frame, m)
   ``/sacgmm/aruco_camera/image_raw`` + ``camera_info`` (door only): the static camera watching
   the door's ArUco marker, every ``aruco_camera.check_every`` steps, for aruco_reward_detector.
   ``/sacgmm/reward`` (std_msgs/Float32, sparse: 1 on success) and ``/sacgmm/success``
-  (std_msgs/Bool) after every step; ``/sacgmm/episode`` (std_msgs/Int64) at each reset.
+  (std_msgs/Bool) after every step; ``/sacgmm/episode`` (std_msgs/Int64) at each reset;
+  ``/sacgmm/episode_end`` (std_msgs/Float64MultiArray, :mod:`sacgmm.ros.layouts`) when an
+  episode ends (terminated or truncated, final state, return), before the next reset.
 Subscribes
   ``/sacgmm/cmd_vel`` (geometry_msgs/TwistStamped, m/s world axes; NaN/inf -> ignored).
 Service
@@ -33,10 +35,12 @@ from geometry_msgs.msg import PoseStamped, TwistStamped
 from rclpy.node import Node
 from rclpy.qos import qos_profile_sensor_data
 from sensor_msgs.msg import CameraInfo, Image
-from std_msgs.msg import Bool, Float32, Int64
+from std_msgs.msg import Bool, Float32, Float64MultiArray, Int64
 from std_srvs.srv import Trigger
 
-from sacgmm.ros.convert import camera_info, image_to_msg, pose_stamped
+from sacgmm.ros.convert import (camera_info, image_to_msg, pose_stamped, stamp_seconds,
+                                to_multiarray)
+from sacgmm.ros.layouts import EpisodeEnd, encode_episode_end
 from sacgmm.ros.params import Param, StartupError, declare, run_node
 
 PARAMS = (
@@ -87,6 +91,7 @@ class SimBridge(Node):
         self.reward_pub = self.create_publisher(Float32, "/sacgmm/reward", 10)
         self.success_pub = self.create_publisher(Bool, "/sacgmm/success", 10)
         self.episode_pub = self.create_publisher(Int64, "/sacgmm/episode", 10)
+        self.episode_end_pub = self.create_publisher(Float64MultiArray, "/sacgmm/episode_end", 10)
         self.image_pub = self.create_publisher(Image, "/sacgmm/camera/image_raw", qos_profile_sensor_data)
         self.info_pub = self.create_publisher(CameraInfo, "/sacgmm/camera/camera_info", qos_profile_sensor_data)
         self.aruco_pub = self.aruco_info_pub = None
@@ -165,6 +170,10 @@ class SimBridge(Node):
         if terminated or truncated:
             self.done = True
             self.successes += int(info["success"])
+            self.episode_end_pub.publish(to_multiarray(encode_episode_end(EpisodeEnd(
+                self.episode, int(info["steps"]), bool(terminated), bool(info["success"]),
+                float(self.episode_return), np.asarray(self.obs["position"], dtype=np.float64),
+                stamp_seconds(self.last_stamp)))))
             self.get_logger().info(
                 f"episode {self.episode} ended: {info['end_reason']} after {info['steps']} steps "
                 f"(return {self.episode_return:g}; successes {self.successes}/{self.episode + 1})")
