@@ -1,0 +1,181 @@
+"""sacgmm.robot without ROS: URDF kinematics vs PyBullet, Jacobian, DLS limits, the bridge's
+safety and episode logic, the crash-safe episode log, demo resampling."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from sacgmm.robot.bridge import (HALTED, HOMING, IDLE, RUNNING, BridgeConfig, BridgeCore,
+                                 workspace_clamp)
+from sacgmm.robot.episodes import EpisodeLog, read_log
+from sacgmm.robot.kinematics import (KinematicChain, default_urdf, dls_joint_velocities,
+                                     rotation_error, rpy_matrix)
+from sacgmm.robot.recording import gripper_position, resample
+
+HOME = np.array([0.0, 0.45, 0.0, -1.6, 0.0, 1.1, 0.0])
+
+
+@pytest.fixture(scope="module")
+def chain():
+    return KinematicChain.from_urdf("", tool_xyz=(0.0, 0.0, 0.2))
+
+
+def test_fk_matches_pybullet_link_pose(chain):
+    pb = pytest.importorskip("pybullet")
+    c = pb.connect(pb.DIRECT)
+    try:
+        base = [0.1, -0.2, 0.3]
+        uid = pb.loadURDF(default_urdf(), base, useFixedBase=True, physicsClientId=c)
+        moved = KinematicChain.from_urdf("", base_xyz=base)
+        rng = np.random.default_rng(0)
+        for _ in range(50):
+            q = rng.uniform(moved.lower, moved.upper)
+            for j in range(7):
+                pb.resetJointState(uid, j, q[j], physicsClientId=c)
+            s = pb.getLinkState(uid, 6, computeForwardKinematics=True, physicsClientId=c)
+            t = moved.fk(q)
+            assert np.abs(t[:3, 3] - np.array(s[4])).max() < 1e-3           # 1 mm
+            r = np.array(pb.getMatrixFromQuaternion(s[5])).reshape(3, 3)
+            assert np.abs(t[:3, :3] - r).max() < 1e-6
+    finally:
+        pb.disconnect(c)
+    assert chain.names == [f"lbr_iiwa_joint_{i}" for i in range(1, 8)]
+    # iiwa 14 R820 geometry: stretched arm reaches 0.36 + 0.42 + 0.40 + 0.081 (+ tool 0.2)
+    assert chain.fk(np.zeros(7))[:3, 3] == pytest.approx([0, 0, 1.261 + 0.2], abs=1e-9)
+
+
+def test_jacobian_matches_finite_differences(chain):
+    rng = np.random.default_rng(1)
+    for _ in range(10):
+        q = rng.uniform(chain.lower * 0.9, chain.upper * 0.9)
+        jac = chain.jacobian(q)
+        t0 = chain.fk(q)
+        h = 1e-6
+        for i in range(7):
+            dq = np.zeros(7)
+            dq[i] = h
+            t1 = chain.fk(q + dq)
+            assert np.allclose((t1[:3, 3] - t0[:3, 3]) / h, jac[:3, i], atol=1e-5)
+            w = rotation_error(t1[:3, :3], t0[:3, :3]) / h
+            assert np.allclose(w, jac[3:, i], atol=1e-5)
+
+
+def test_dls_tracks_and_respects_limits(chain):
+    q = HOME.copy()
+    jac = chain.jacobian(q)
+    xdot = np.array([0.05, -0.02, 0.03, 0.0, 0.0, 0.0])
+    qdot = dls_joint_velocities(jac, xdot, q, chain.lower, chain.upper, np.full(7, 1.0), 0.01)
+    assert np.allclose(jac @ qdot, xdot, atol=1e-3)
+    # velocity limit: uniform scaling keeps the Cartesian direction
+    qdot = dls_joint_velocities(jac, 20 * xdot, q, chain.lower, chain.upper, np.full(7, 0.2), 0.01)
+    assert np.abs(qdot).max() <= 0.2 + 1e-12
+    v = jac @ qdot
+    assert np.dot(v[:3], xdot[:3]) / (np.linalg.norm(v[:3]) * np.linalg.norm(xdot[:3])) > 0.999
+    # position limits: random states near the limits never step past them
+    rng = np.random.default_rng(2)
+    margin, dt = 0.05, 0.01
+    for _ in range(200):
+        q = rng.uniform(chain.lower, chain.upper)
+        x = rng.normal(size=6) * 0.3
+        qd = dls_joint_velocities(chain.jacobian(q), x, q, chain.lower, chain.upper,
+                                  np.full(7, 1.5), dt, margin=margin)
+        assert np.isfinite(qd).all() and np.abs(qd).max() <= 1.5 + 1e-12
+        q1 = q + qd * dt
+        inside = (q >= chain.lower + margin) & (q <= chain.upper - margin)
+        assert np.all(q1[inside] <= chain.upper[inside] - margin + 1e-9)
+        assert np.all(q1[inside] >= chain.lower[inside] + margin - 1e-9)
+        # outside the margin: may stay or move back, never further out
+        hi_out = q > chain.upper - margin
+        assert np.all(qd[hi_out] <= 1e-12)
+    nan = dls_joint_velocities(jac, np.full(6, np.nan), HOME, chain.lower, chain.upper,
+                               np.ones(7), 0.01)
+    assert np.array_equal(nan, np.zeros(7))
+
+
+def test_urdf_errors(tmp_path):
+    with pytest.raises(ValueError, match="cannot read URDF"):
+        KinematicChain.from_urdf(str(tmp_path / "missing.urdf"))
+    with pytest.raises(ValueError, match="no link"):
+        KinematicChain.from_urdf("", tip_link="tool0")
+    assert np.allclose(rpy_matrix([0, 0, np.pi / 2]) @ [1, 0, 0], [0, 1, 0])
+
+
+def _core(chain, **kw):
+    cfg = BridgeConfig(home_joints=HOME.copy(), settle_time=0.0, **kw)
+    return BridgeCore(chain, cfg, armed=True)
+
+
+def test_bridge_safety(chain):
+    core = _core(chain, max_cart_speed=0.1, cmd_timeout=0.2, state_timeout=0.1)
+    core.set_joints(HOME, 0.0)
+    dt = 0.01
+    assert not core.set_command([np.nan, 0, 0], 0.0)
+    core.set_command([1.0, 0.0, 0.0], 0.0)
+    qdot, _ = core.step(0.0, dt)
+    v = chain.jacobian(HOME)[:3] @ qdot
+    assert np.linalg.norm(v) <= 0.1 + 1e-9 and v[0] > 0.09            # speed limit, direction
+    assert np.array_equal(core.step(0.5, dt)[0], np.zeros(7))           # stale state (0.5 s)
+    core.set_joints(HOME, 0.5)
+    assert np.abs(chain.jacobian(HOME)[:3] @ core.step(0.5, dt)[0]).max() < 1e-3   # cmd timeout
+    core.set_command([0.0, 0.0, 0.1], 0.6)
+    assert np.allclose(core.step(0.8, dt)[0], 0.0)                      # state stale (0.3 s)
+    core.set_joints(HOME, 0.8)
+    core.stop(0.8)
+    assert core.mode == HALTED and np.allclose(core.step(0.8, dt)[0], 0.0)
+    assert core.arm() == "armed" and core.mode == IDLE
+    assert np.allclose(core.step(0.8, dt)[0], 0.0)                      # pre-stop command dropped
+    lo, hi = np.zeros(3), np.ones(3)
+    assert np.allclose(workspace_clamp(np.array([1.0, -1.0, 0.5]), np.array([0.995, 0.5, 1.2]),
+                                       lo, hi, 0.01), [0.5, -1.0, 0.0])
+
+
+def test_bridge_episodes_home_and_log(chain, tmp_path):
+    log = EpisodeLog(tmp_path / "episodes.jsonl")
+    core = BridgeCore(chain, BridgeConfig(home_joints=HOME.copy(), settle_time=0.05,
+                                          episode_duration=0.5, home_speed=1.0), log, armed=True)
+    q = HOME + np.array([0.2, -0.1, 0.1, 0.1, 0.0, -0.1, 0.3])
+    t, dt = 0.0, 0.01
+    core.set_joints(q, t)
+    ok, _, _ = core.request_home(t, True)
+    assert ok and core.mode == HOMING
+    started = []
+    while t < 3.0 and not started:
+        qdot, events = core.step(t, dt)
+        q = q + qdot * dt
+        t += dt
+        core.set_joints(q, t)
+        started += [e for e in events if e[0] == "episode_started"]
+    assert started == [("episode_started", 0)] and core.mode == RUNNING
+    assert np.abs(q - HOME).max() < 0.011
+    core.on_reward(1.0)
+    core.on_success(True)
+    _, events = core.step(t, dt)
+    ended = [e[1] for e in events if e[0] == "episode_ended"]
+    assert ended and ended[0]["success"] and ended[0]["end_reason"] == "success"
+    assert core.mode == HOMING                                          # auto reset
+    recs = read_log(tmp_path / "episodes.jsonl")
+    assert recs[0]["episode"] == 0 and recs[0]["reward"] == 1.0
+    assert len(recs[0]["start_position"]) == 3
+    # crash mid-write: a torn line is skipped, numbering continues, next record intact
+    with open(tmp_path / "episodes.jsonl", "a") as f:
+        f.write('{"episode": 1, "dur')
+    log2 = EpisodeLog(tmp_path / "episodes.jsonl")
+    assert log2.next_index() == 1
+    log2.append({"episode": 1, "reward": float("nan")})
+    recs = read_log(tmp_path / "episodes.jsonl")
+    assert [r["episode"] for r in recs] == [0, 1] and recs[1]["reward"] is None
+    json.loads((tmp_path / "episodes.jsonl").read_text().splitlines()[-1])
+
+
+def test_resample_and_offset():
+    t = np.array([0.0, 0.1, 0.05, 0.2, 0.2, np.nan])
+    x = np.array([[0, 0, 0], [1, 0, 0], [0.5, 0, 0], [2, 0, 0], [3, 0, 0], [9, 9, 9]], float)
+    out = resample(t, x, 0.05)
+    assert np.allclose(out[:, 0], [0, 0.5, 1.0, 2.0, 3.0])
+    with pytest.raises(ValueError):
+        resample([0.0], [[0, 0, 0]], 0.1)
+    q90z = (0.0, 0.0, np.sin(np.pi / 4), np.cos(np.pi / 4))
+    assert np.allclose(gripper_position([1, 0, 0], q90z, [0.1, 0, 0], "pose"), [1, 0.1, 0])
+    assert np.allclose(gripper_position([1, 0, 0], q90z, [0.1, 0, 0], "world"), [1.1, 0, 0])
