@@ -1,8 +1,17 @@
 """``sacgmm eval``: success rate of an agent on a simulated task.
 
-Example::
+Examples::
 
     sacgmm eval --task peg --agent gmm --skill skills/peg.yaml --episodes 100 --seed 0 --json
+    sacgmm eval --agent sac-gmm --checkpoint runs/x/checkpoint.pt --episodes 100
+
+``--agent sac-gmm --checkpoint FILE`` loads a SAC-GMM checkpoint written by ``sacgmm train``
+(``checkpoint.pt``) or by the ``sac_refiner`` node (``/sacgmm/save_policy``): the agent's
+networks and the training configuration saved with them (task, skill, delta-theta layout,
+sensor, noise), and runs the deterministic policy through
+:class:`sacgmm.rl.task_env.GMMWindowEnv` (one delta-theta per window of N control steps).
+``--task``/``--skill`` default to the checkpoint's; ``--noise`` forces perception noise on,
+otherwise the checkpoint's setting is used.
 
 Episode ``i`` is reset with seed ``seed + i``. The GMM agent's action is the skill's velocity at
 the perceived TCP position, clipped to the task's maximum speed. Prints the success rate with a
@@ -15,7 +24,7 @@ import math
 import sys
 import time
 
-AGENTS = ("gmm",)
+AGENTS = ("gmm", "sac-gmm")
 
 
 def wilson_interval(successes: int, n: int, z: float = 1.959963984540054) -> tuple[float, float]:
@@ -86,16 +95,69 @@ def evaluate_gmm(task: str, skill_path: str, episodes: int, seed: int, noise: bo
     }
 
 
+def evaluate_sac_gmm(checkpoint: str, episodes: int, seed: int, task: str | None = None,
+                     skill: str | None = None, noise: bool | None = None) -> dict:
+    """The deterministic SAC-GMM policy of ``checkpoint`` over ``episodes`` episodes (episode
+    ``i`` reset with seed ``seed + i``); returns a summary dict like :func:`evaluate_gmm`."""
+    from dataclasses import fields
+
+    from sacgmm.rl.checkpoint import load_checkpoint
+    from sacgmm.rl.train_task import TaskRun, TrainConfig
+
+    payload = load_checkpoint(checkpoint)
+    saved = (payload.get("extra") or {}).get("config")
+    if not isinstance(saved, dict):
+        raise ValueError(f"{checkpoint}: no training configuration saved with the agent")
+    known = {f.name for f in fields(TrainConfig)}
+    cfg = TrainConfig(**{k: v for k, v in saved.items() if k in known})
+    if cfg.agent != "sac-gmm":
+        raise ValueError(f"{checkpoint}: a {cfg.agent!r} checkpoint, not sac-gmm")
+    if task is not None and task != cfg.task:
+        raise ValueError(f"{checkpoint}: trained on task {cfg.task!r}, not {task!r}")
+    if skill:
+        cfg.skill = skill
+    if noise:
+        cfg.noise = True
+    cfg.final_episodes = episodes
+    t0 = time.perf_counter()
+    run = TaskRun(cfg)
+    try:
+        run.agent.load_state_dict(payload["agent"])
+    except (ValueError, RuntimeError, KeyError) as exc:
+        raise ValueError(f"{checkpoint}: the saved agent does not fit the task's "
+                         f"observation/action layout ({exc})") from None
+    try:
+        res = run.evaluate(episodes, seed)
+    finally:
+        run.env.close()
+        run.eval_env.close()
+    return {
+        "task": cfg.task, "agent": "sac-gmm", "checkpoint": str(checkpoint),
+        "skill": cfg.skill, "episodes": episodes, "seed": seed, "noise": cfg.noise,
+        "successes": res["successes"], "success_rate": res["success_rate"],
+        "ci95": res["ci95"], "mean_length": res["mean_control_steps"],
+        "end_reasons": res["end_reasons"], "wall_time_s": time.perf_counter() - t0,
+    }
+
+
 def _run(args) -> int:
     from sacgmm.sim.config import TASKS, unknown_task_message
-    if args.task not in TASKS:
+    if args.task is not None and args.task not in TASKS:
         raise ValueError(unknown_task_message(args.task))
     if args.agent not in AGENTS:
         raise ValueError(f"unknown agent {args.agent!r}; valid agents: {', '.join(AGENTS)}")
     if args.episodes < 1:
         raise ValueError("--episodes must be at least 1")
-    res = evaluate_gmm(args.task, args.skill, args.episodes, args.seed, args.noise,
-                       video=args.video, progress=args.verbose)
+    if args.agent == "sac-gmm":
+        if not args.checkpoint:
+            raise ValueError("--agent sac-gmm needs --checkpoint")
+        res = evaluate_sac_gmm(args.checkpoint, args.episodes, args.seed, args.task,
+                               args.skill, args.noise)
+    else:
+        if args.task is None or not args.skill:
+            raise ValueError("--agent gmm needs --task and --skill")
+        res = evaluate_gmm(args.task, args.skill, args.episodes, args.seed, args.noise,
+                           video=args.video, progress=args.verbose)
     if args.json:
         print(json.dumps(res, indent=2))
     else:
@@ -112,9 +174,12 @@ def _run(args) -> int:
 def register(subparsers) -> None:
     p = subparsers.add_parser("eval", help="evaluate an agent on a simulated task",
                               description=__doc__.split("\n\n")[0])
-    p.add_argument("--task", required=True, help="peg, lever or door")
-    p.add_argument("--agent", default="gmm", help="agent type (gmm)")
-    p.add_argument("--skill", required=True, help="skill file (YAML) for the gmm agent")
+    p.add_argument("--task", help="peg, lever or door (sac-gmm: the checkpoint's)")
+    p.add_argument("--agent", default="gmm", help="agent type (gmm, sac-gmm)")
+    p.add_argument("--skill", help="skill file (YAML) for the gmm agent (sac-gmm: the "
+                   "checkpoint's)")
+    p.add_argument("--checkpoint", help="sac-gmm: checkpoint from sacgmm train or "
+                   "/sacgmm/save_policy")
     p.add_argument("--episodes", type=int, default=100)
     p.add_argument("--seed", type=int, default=0, help="episode i uses seed + i")
     p.add_argument("--noise", action="store_true", help="perceived target noise N(0, 1 cm)")
