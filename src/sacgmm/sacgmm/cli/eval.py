@@ -20,22 +20,12 @@ the perceived TCP position, clipped to the task's maximum speed. Prints the succ
 from __future__ import annotations
 
 import json
-import math
 import sys
 import time
 
+from sacgmm.experiments.stats import wilson_interval
+
 AGENTS = ("gmm", "sac-gmm")
-
-
-def wilson_interval(successes: int, n: int, z: float = 1.959963984540054) -> tuple[float, float]:
-    """95 % Wilson score interval of a binomial proportion."""
-    if n == 0:
-        return 0.0, 1.0
-    p = successes / n
-    den = 1 + z * z / n
-    centre = (p + z * z / (2 * n)) / den
-    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / den
-    return max(0.0, centre - half), min(1.0, centre + half)
 
 
 def evaluate_gmm(task: str, skill_path: str, episodes: int, seed: int, noise: bool,
