@@ -10,7 +10,9 @@ Safety (every output goes through all of it)
     ``state_timeout`` (or none yet) gives zero joint velocities;
   * the command's norm is clamped to ``max_cart_speed``;
   * workspace box ``[workspace_min, workspace_max]`` (world, m): per axis, the TCP may not be
-    commanded past a face within the next period (moving back inside is always allowed);
+    commanded past a face within ``max(dt, workspace_horizon)`` s -- the approach slows down
+    exponentially, so a late next command (the driver holds the last one) does not carry the
+    TCP out; moving back inside is always allowed;
   * orientation hold: an angular velocity ``orientation_gain * log(R_ref R^T)`` (at most
     ``max_ang_speed`` rad/s) keeps the TCP orientation at the one it had when the bridge was
     armed or last homed;
@@ -45,6 +47,7 @@ class BridgeConfig:
 
     workspace_min: np.ndarray = field(default_factory=lambda: np.array([0.2, -0.6, 0.05]))
     workspace_max: np.ndarray = field(default_factory=lambda: np.array([0.9, 0.6, 0.9]))
+    workspace_horizon: float = 0.1
     max_cart_speed: float = 0.15
     max_joint_speed: float = 0.6
     joint_margin: float = 0.05
@@ -217,7 +220,8 @@ class BridgeCore:
         v = self.cmd if now - self.cmd_time <= cfg.cmd_timeout else np.zeros(3)
         v = clamp_norm(v, cfg.max_cart_speed)
         p = self.chain.fk(self.q)[:3, 3]
-        return workspace_clamp(v, p, cfg.workspace_min, cfg.workspace_max, dt)
+        return workspace_clamp(v, p, cfg.workspace_min, cfg.workspace_max,
+                               max(dt, cfg.workspace_horizon))
 
     def _cartesian(self, now: float, dt: float) -> np.ndarray:
         cfg = self.cfg

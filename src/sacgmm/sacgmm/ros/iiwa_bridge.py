@@ -14,7 +14,8 @@ Subscribes
   ``joint_states_topic`` (sensor_msgs/JointState, default ``/joint_states``): positions (rad),
   matched by name (any order, extra joints ignored).
   ``/sacgmm/cmd_vel`` (geometry_msgs/TwistStamped, linear m/s in the world frame; angular
-  ignored: the orientation is held). NaN/inf -> ignored (logged).
+  ignored: the orientation is held). NaN/inf -> ignored (logged); a non-zero stamp older
+  than ``cmd_timeout`` (late delivery) -> dropped.
   ``/sacgmm/reward`` (std_msgs/Float32) and ``/sacgmm/success`` (std_msgs/Bool): the running
   episode's reward sum and its end on success.
 Publishes
@@ -73,6 +74,8 @@ PARAMS = (
     Param("frame_id", "world", "world frame of poses and commands"),
     Param("workspace_min", [0.3, -0.4, 0.1], "workspace box lower corner (m, frame_id)"),
     Param("workspace_max", [0.8, 0.4, 0.7], "workspace box upper corner (m, frame_id)"),
+    Param("workspace_horizon", 0.1, "the TCP may not reach a workspace face within this time "
+          "at the commanded speed (s): exponential slow-down near the box", range=(0.0, 10.0)),
     Param("max_cart_speed", 0.15, "TCP speed limit (m/s)", range=(0.0, 1.0)),
     Param("max_joint_speed", 0.6, "joint speed limit (rad/s; the URDF's if lower)",
           range=(0.0, 3.0)),
@@ -127,7 +130,8 @@ class IiwaBridge(Node):
         if not (lo < hi).all():
             raise StartupError("parameters 'workspace_min'/'workspace_max': empty box")
         cfg = BridgeConfig(
-            workspace_min=lo, workspace_max=hi, max_cart_speed=p["max_cart_speed"],
+            workspace_min=lo, workspace_max=hi, workspace_horizon=p["workspace_horizon"],
+            max_cart_speed=p["max_cart_speed"],
             max_joint_speed=p["max_joint_speed"], joint_margin=p["joint_margin"],
             damping=p["damping"], hold_orientation=p["hold_orientation"],
             orientation_gain=p["orientation_gain"], max_ang_speed=p["max_ang_speed"],
@@ -201,6 +205,12 @@ class IiwaBridge(Node):
             self.get_logger().error("joint state with NaN/inf ignored", throttle_duration_sec=5.0)
 
     def _on_cmd(self, msg: TwistStamped) -> None:
+        st = msg.header.stamp
+        if st.sec or st.nanosec:                 # stamped: a late-delivered command is dropped
+            age = self.get_clock().now().nanoseconds * 1e-9 - (st.sec + 1e-9 * st.nanosec)
+            if age > self.p["cmd_timeout"]:
+                self.get_logger().warn(f"cmd_vel {age:.3f} s old dropped", throttle_duration_sec=2.0)
+                return
         v = (msg.twist.linear.x, msg.twist.linear.y, msg.twist.linear.z)
         if not self.core.set_command(v, time.monotonic()):
             self.get_logger().error("cmd_vel with NaN/inf ignored", throttle_duration_sec=2.0)
