@@ -73,7 +73,7 @@ def test_bringup_sim_peg_runs_and_shuts_down_cleanly(tmp_path):
         assert _wait_for(lines, r"\[gmm_controller\s*\].*control active", 60.0), "".join(lines)
         assert _wait_for(lines, r"\[camera_encoder\s*\].*no policy_path", 5.0), "".join(lines)
         pids = _pids(lines)
-        assert set(pids) == {"sim_bridge", "gmm_controller", "camera_encoder"}
+        assert set(pids) == {"sim_bridge", "gmm_controller", "camera_encoder", "sac_refiner"}
         _check_graph_topics(did)
         assert _wait_for(lines, r"\[sim_bridge\s*\].*reset requested: episode 0 abandoned", 10.0), "".join(lines)
         p.send_signal(signal.SIGINT)
