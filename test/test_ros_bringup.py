@@ -222,7 +222,7 @@ def test_parameter_files_match_declared_parameters():
 
     from sacgmm.ros.graphs import GRAPHS
     declared = {}
-    for mod in ("gmm_controller", "sim_bridge", "aruco_reward_detector", "camera_encoder"):
+    for mod in sorted({spec.executable for g in GRAPHS.values() for spec in g.nodes}):
         src = (ROOT / "src/sacgmm/sacgmm/ros" / f"{mod}.py").read_text()
         declared[mod] = set(re.findall(r'Param\("(\w+)"', src))
     for g in GRAPHS.values():
