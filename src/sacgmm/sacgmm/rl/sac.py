@@ -58,6 +58,7 @@ class SACConfig:
     target_update_every: int = 1
     grad_clip_norm: float | None = None
     actor_zero_init: bool = False         # initial policy mean 0 in every state (refiners)
+    vector_scale: float = 1.0             # vector observation parts are multiplied by this
     # image sensors (used only when the observation has image parts)
     latent_dim: int = 50
     encoder_kind: str = "conv"
@@ -143,7 +144,9 @@ class SACAgent:
         ``target=True`` encodes images with the target encoders. Gradients flow into the
         online encoders unless the caller wraps this in ``torch.no_grad()``.
         """
-        parts = [obs[k].to(self.device, torch.float32) for k in self.vector_keys]
+        scale = self.config.vector_scale
+        parts = [obs[k].to(self.device, torch.float32) * scale if scale != 1.0
+                 else obs[k].to(self.device, torch.float32) for k in self.vector_keys]
         for k in self.image_keys:
             enc = self.target_encoders[k] if target else self.autoencoders[k].encoder
             parts.append(enc(obs[k].to(self.device)))

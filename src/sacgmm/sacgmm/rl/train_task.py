@@ -44,14 +44,17 @@ FINAL_SEED = 900_000
 # action units) and its entropy temperature starts low, because with sparse 0/1 rewards an
 # initial alpha of 1 makes the policy maximise entropy, i.e. apply random deltas that break the
 # skill, long before any success is seen. Per-step agents warm up with uniform actions.
+# Positions (metres, |x| ~ 0.01-0.2) reach the networks in decimetres (vector_scale 10).
 AGENT_DEFAULTS: dict[str, dict[str, Any]] = {
     "sac-gmm": {"updates_per_step": 4.0, "learning_starts": 50, "buffer_size": 20_000,
                 "warmup_std": 0.2,
-                "sac": {"init_alpha": 0.05, "latent_dim": 8, "actor_zero_init": True}},
+                "sac": {"init_alpha": 0.05, "latent_dim": 8, "actor_zero_init": True,
+                        "vector_scale": 10.0}},
     "res-gmm": {"updates_per_step": 0.25, "learning_starts": 1000, "buffer_size": 50_000,
-                "warmup_std": 0.0, "sac": {"latent_dim": 8, "actor_zero_init": True}},
+                "warmup_std": 0.0,
+                "sac": {"latent_dim": 8, "actor_zero_init": True, "vector_scale": 10.0}},
     "sac": {"updates_per_step": 0.25, "learning_starts": 1000, "buffer_size": 50_000,
-            "warmup_std": 0.0, "sac": {"latent_dim": 8}},
+            "warmup_std": 0.0, "sac": {"latent_dim": 8, "vector_scale": 10.0}},
     "gmm": {"updates_per_step": 0.0, "learning_starts": 0, "buffer_size": 1, "warmup_std": 0.0,
             "sac": {}},
 }

@@ -69,7 +69,7 @@ PARAMS = (
           "the step until the refiner's delta-theta for it arrives (see the module docstring)"),
     Param("delta_wait", 2.0, "sync_windows: longest wait for a delta-theta (s)",
           range=(0.001, 600.0)),
-    Param("stable_adaptation", True, "project adapted skills onto the SEDS-stable set"),
+    Param("stable_adaptation", False, "project adapted skills onto the SEDS-stable set (must equal the refiner's delta_theta.stable; false keeps the attractor shift)"),
     Param("use_target_orientation", False,
           "express positions in the target pose's axes (false: world-aligned target frame)"),
     Param("frame_id", "world", "frame of the command and the RViz markers"),
