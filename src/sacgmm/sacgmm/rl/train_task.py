@@ -104,6 +104,20 @@ class TrainConfig:
         return cfg
 
 
+def updates_due(credit: float, decisions: int, buffer_len: int, cfg: "TrainConfig") -> tuple[int, float]:
+    """The update schedule shared by ``sacgmm train`` and the ``sac_refiner`` node.
+
+    After ``cfg.learning_starts`` decisions, each decision earns ``cfg.updates_per_step``
+    gradient updates (fractions accumulate in ``credit``). Returns ``(updates to run now,
+    remaining credit)``.
+    """
+    if decisions < cfg.learning_starts or buffer_len < 2:
+        return 0, credit
+    credit += cfg.updates_per_step
+    n = int(credit)
+    return n, credit - n
+
+
 def _csv_text(rows: list[dict]) -> str:
     buf = io.StringIO()
     if rows:
@@ -215,12 +229,10 @@ class TaskRun:
                 "control_steps": steps, "end_reason": info["end_reason"]}
 
     def _learn(self) -> None:
-        if self.decisions < self.cfg.learning_starts or len(self.buffer) < 2:
-            return
-        self.update_credit += self.cfg.updates_per_step
+        n, self.update_credit = updates_due(self.update_credit, self.decisions,
+                                            len(self.buffer), self.cfg)
         t0 = time.perf_counter()
-        while self.update_credit >= 1.0:
-            self.update_credit -= 1.0
+        for _ in range(n):
             self.last_losses = self.agent.update(self.buffer.sample(self.cfg.batch_size))
             self.updates += 1
         self.time_update += time.perf_counter() - t0

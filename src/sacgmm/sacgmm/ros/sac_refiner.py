@@ -67,7 +67,7 @@ from sacgmm.ros.convert import from_multiarray, msg_to_image, stamp_seconds, to_
 from sacgmm.ros.layouts import DeltaTheta as DeltaMsg
 from sacgmm.ros.layouts import decode_episode_end, decode_window, encode_delta
 from sacgmm.ros.params import Param, StartupError, declare, run_node
-from sacgmm.rl.train_task import TrainConfig
+from sacgmm.rl.train_task import TrainConfig, updates_due
 
 # TrainConfig's own defaults (never duplicated here)
 _TC_DEFAULTS = {f.name: f.default for f in fields(TrainConfig)}
@@ -193,12 +193,12 @@ class RefinerCore:
 
     def learn(self) -> None:
         """The in-process schedule: ``updates_per_step`` updates per decision after warm-up."""
-        if not self.train or self.decisions < self.cfg.learning_starts or len(self.buffer) < 2:
+        if not self.train:
             return
-        self.update_credit += self.cfg.updates_per_step
+        n, self.update_credit = updates_due(self.update_credit, self.decisions,
+                                            len(self.buffer), self.cfg)
         t0 = time.perf_counter()
-        while self.update_credit >= 1.0:
-            self.update_credit -= 1.0
+        for _ in range(n):
             self.last_losses = self.agent.update(self.buffer.sample(self.cfg.batch_size))
             self.updates += 1
         self.update_time += time.perf_counter() - t0
