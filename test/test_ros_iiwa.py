@@ -17,7 +17,7 @@ import pytest
 rclpy = pytest.importorskip("rclpy", reason="rclpy (ROS 2 PyPI wheels) not installed")
 
 from geometry_msgs.msg import PoseStamped, TwistStamped  # noqa: E402
-from std_msgs.msg import Bool, Int64  # noqa: E402
+from std_msgs.msg import Bool, Float32, Float64MultiArray, Int64  # noqa: E402
 from std_srvs.srv import Trigger  # noqa: E402
 
 
@@ -92,15 +92,17 @@ def test_bridge_moves_sim_iiwa_and_every_safety_stops(ros, tmp_path):
     start("sacgmm.ros.iiwa_bridge", "-p", "start_armed:=true", "-p", "max_cart_speed:=0.1",
           "-p", "workspace_max:=[0.8, 0.04, 0.7]", "-p", "cmd_timeout:=0.2",
           "-p", "settle_time:=0.2", "-p", "episode_duration:=20.0", "-p", f"episode_log:={log}",
-          "-p", "state_timeout:=0.3")
-    poses, truth, episodes = [], [], []
+          "-p", "state_timeout:=0.3", "-p", "target_position:=[0.6, 0.0, 0.3]")
+    poses, truth, episodes, ends = [], [], [], []
     node.create_subscription(PoseStamped, "/sacgmm/ee_pose",
                              lambda m: poses.append((time.monotonic(), _pos(m))), 50)
     node.create_subscription(PoseStamped, "/iiwa_sim_driver/tip_pose",
                              lambda m: truth.append(_pos(m)), 50)
     node.create_subscription(Int64, "/sacgmm/episode", lambda m: episodes.append(m.data), 10)
+    node.create_subscription(Float64MultiArray, "/sacgmm/episode_end", ends.append, 10)
     cmd = node.create_publisher(TwistStamped, "/sacgmm/cmd_vel", 10)
     success = node.create_publisher(Bool, "/sacgmm/success", 10)
+    reward = node.create_publisher(Float32, "/sacgmm/reward", 10)
     assert spin(lambda: len(poses) > 5 and len(truth) > 5, 30.0), "no ee_pose from iiwa_bridge"
     # FK of the bridge = PyBullet's pose of the simulated arm (at rest), to 1 mm
     assert np.abs(poses[-1][1] - truth[-1]).max() < 1e-3
@@ -153,10 +155,25 @@ def test_bridge_moves_sim_iiwa_and_every_safety_stops(ros, tmp_path):
     assert call("/sacgmm/reset_episode").success
     assert spin(lambda: episodes, 15.0), "no episode started after homing"
     assert np.linalg.norm(poses[-1][1] - p0) < 5e-3          # back at the start pose
+    drive([0.0, 0.0, 0.0], 0.3)                              # 'controller' steps of episode 0
+    reward.publish(Float32(data=0.5))
+    spin(timeout=0.2)
     success.publish(Bool(data=True))
     assert spin(lambda: log.exists() and log.read_text().strip(), 5.0)
     rec = json.loads(log.read_text().splitlines()[0])
     assert rec["episode"] == 0 and rec["success"] and rec["end_reason"] == "success"
+    # ... and /sacgmm/episode_end (what sac_refiner stores the final transition from)
+    assert spin(lambda: ends, 5.0), "no /sacgmm/episode_end from iiwa_bridge"
+    from sacgmm.ros.convert import from_multiarray
+    from sacgmm.ros.layouts import decode_episode_end
+    e = decode_episode_end(from_multiarray(ends[0]))
+    assert e.episode == 0 and e.terminated and e.success and e.ret == pytest.approx(0.5)
+    assert e.steps >= 3                                      # the cmd_vel messages accepted
+    # final TCP in the perceived target frame (world-aligned), m
+    assert np.abs(e.position - (np.array(rec["end_position"]) - [0.6, 0.0, 0.3])).max() < 1e-6
+    assert np.abs(e.position - (p0 - [0.6, 0.0, 0.3])).max() < 1e-2
+    assert abs(e.stamp - node.get_clock().now().nanoseconds * 1e-9) < 5.0
+    assert len(ends) == 1
 
 
 def test_demo_recorder_demo_fits_a_skill(ros, tmp_path):

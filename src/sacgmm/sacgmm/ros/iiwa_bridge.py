@@ -18,6 +18,9 @@ Subscribes
   than ``cmd_timeout`` (late delivery) -> dropped.
   ``/sacgmm/reward`` (std_msgs/Float32) and ``/sacgmm/success`` (std_msgs/Bool): the running
   episode's reward sum and its end on success.
+  ``/sacgmm/target_pose`` (geometry_msgs/PoseStamped, ``frame_id``, m): the perceived target
+  (from a perception node, or the bridge's own fixed ``target_position``); used only for the
+  final position of ``/sacgmm/episode_end``.
 Publishes
   ``command_topic`` (std_msgs/Float64MultiArray, default ``/velocity_controller/commands``):
   7 joint velocities (rad/s) at ``rate_hz``; zeros when halted, stale or idle.
@@ -26,6 +29,15 @@ Publishes
   ``/sacgmm/target_pose`` (PoseStamped) at 10 Hz when ``target_position`` is set (a fixed
   target, e.g. the door handle measured once); leave it empty when a perception node does.
   ``/sacgmm/episode`` (std_msgs/Int64) at the start of every episode.
+  ``/sacgmm/episode_end`` (std_msgs/Float64MultiArray, layout in :mod:`sacgmm.ros.layouts`)
+  once when an episode ends (success from ``/sacgmm/success``, the ``episode_duration`` time
+  limit, ``/sacgmm/stop`` or shutdown), before the next ``/sacgmm/episode``: ``steps`` = the
+  ``/sacgmm/cmd_vel`` messages accepted during the episode (the controller's steps),
+  ``terminated`` = 1 on success only (time limit, stop, shutdown: truncated), ``return`` =
+  the sum of ``/sacgmm/reward``, ``position`` = the final TCP in the perceived target frame
+  (m; TCP - target in ``frame_id`` axes, or in the target pose's axes when
+  ``use_target_orientation``, as gmm_controller), ``stamp`` = the final joint state's time
+  (s). Not published (error logged) while no target pose has been received.
   ``~/status`` (std_msgs/String): the mode (halted, idle, homing, settling, running), on change
   and at 2 Hz.
 Services (std_srvs/Trigger)
@@ -51,7 +63,9 @@ from std_srvs.srv import Trigger
 from sacgmm.robot.bridge import BridgeConfig, BridgeCore
 from sacgmm.robot.episodes import EpisodeLog
 from sacgmm.robot.kinematics import KinematicChain
-from sacgmm.ros.convert import pose_stamped, quaternion_from_matrix
+from sacgmm.ros.convert import (pose_position, pose_rotation, pose_stamped,
+                                quaternion_from_matrix, stamp_seconds, to_multiarray)
+from sacgmm.ros.layouts import EpisodeEnd, encode_episode_end
 from sacgmm.ros.params import Param, StartupError, declare, run_node
 
 IIWA_JOINTS = [f"joint_a{i}" for i in range(1, 8)]
@@ -100,6 +114,8 @@ PARAMS = (
     Param("episode_log", "", "JSON-lines episode log (append-only, fsync per line); empty: off"),
     Param("target_position", [0.0], "fixed target published on /sacgmm/target_pose (m, "
           "frame_id); [0.0] (one value): do not publish"),
+    Param("use_target_orientation", False, "episode_end position in the target pose's axes "
+          "(must equal gmm_controller's; false: world-aligned target frame)"),
 )
 
 
@@ -160,11 +176,13 @@ class IiwaBridge(Node):
         self.pose_pub = self.create_publisher(PoseStamped, "/sacgmm/ee_pose", 10)
         self.target_pub = self.create_publisher(PoseStamped, "/sacgmm/target_pose", 10)
         self.episode_pub = self.create_publisher(Int64, "/sacgmm/episode", 10)
+        self.episode_end_pub = self.create_publisher(Float64MultiArray, "/sacgmm/episode_end", 10)
         self.status_pub = self.create_publisher(String, "~/status", 10)
         self.create_subscription(JointState, p["joint_states_topic"], self._on_joints, 10)
         self.create_subscription(TwistStamped, "/sacgmm/cmd_vel", self._on_cmd, 10)
         self.create_subscription(Float32, "/sacgmm/reward", lambda m: self.core.on_reward(m.data), 10)
         self.create_subscription(Bool, "/sacgmm/success", lambda m: self.core.on_success(m.data), 10)
+        self.create_subscription(PoseStamped, "/sacgmm/target_pose", self._on_target, 10)
         self.create_service(Trigger, "/sacgmm/stop", self._on_stop)
         self.create_service(Trigger, "/sacgmm/arm", self._on_arm)
         self.create_service(Trigger, "/sacgmm/return_home", self._on_home)
@@ -176,6 +194,10 @@ class IiwaBridge(Node):
             self.create_timer(0.1, self._publish_target)
         self._auto_start = p["auto_start"] and p["start_armed"]
         self._nan_logged = 0.0
+        self.ep_steps = 0                          # cmd_vel accepted in the running episode
+        # perceived target (position m, rotation world <- target) for episode_end
+        self.perceived: tuple[np.ndarray, np.ndarray] | None = (
+            (self.target.copy(), np.eye(3)) if self.target is not None else None)
         self.get_logger().info(
             f"chain {chain.base_link} -> {chain.tip_link} ({chain.n} joints, driver names "
             f"{self.names}); {p['joint_states_topic']} -> {p['command_topic']} at "
@@ -214,6 +236,13 @@ class IiwaBridge(Node):
         v = (msg.twist.linear.x, msg.twist.linear.y, msg.twist.linear.z)
         if not self.core.set_command(v, time.monotonic()):
             self.get_logger().error("cmd_vel with NaN/inf ignored", throttle_duration_sec=2.0)
+        elif self.core.ep is not None:
+            self.ep_steps += 1
+
+    def _on_target(self, msg: PoseStamped) -> None:
+        pos, rot = pose_position(msg.pose), pose_rotation(msg.pose)
+        if np.isfinite(pos).all() and np.isfinite(rot).all():
+            self.perceived = (pos, rot)
 
     # -- services ---------------------------------------------------------------------
     def _reply(self, response, ok: bool, message: str, events=()):
@@ -257,12 +286,31 @@ class IiwaBridge(Node):
     def _handle(self, events) -> None:
         for kind, value in events:
             if kind == "episode_started":
+                self.ep_steps = 0
                 self.episode_pub.publish(Int64(data=int(value)))
                 self.get_logger().info(f"episode {value} started")
             elif kind == "episode_ended":
                 self.get_logger().info(f"episode ended: {json.dumps(value, default=str)}")
+                self._publish_episode_end(value)
             elif kind == "mode":
                 self._publish_status()
+
+    def _publish_episode_end(self, rec: dict) -> None:
+        """``/sacgmm/episode_end`` for an episode record of :class:`BridgeCore`."""
+        end = rec.get("end_position")
+        if self.perceived is None or end is None:
+            self.get_logger().error(f"episode {rec['episode']} ended without a target pose (or "
+                                    "joint state): /sacgmm/episode_end not published")
+            return
+        target, rot = self.perceived
+        rel = np.asarray(end, dtype=np.float64) - target
+        if self.p["use_target_orientation"]:
+            rel = rot.T @ rel
+        stamp = stamp_seconds(self.state_stamp) if self.state_stamp is not None else \
+            self.get_clock().now().nanoseconds * 1e-9
+        self.episode_end_pub.publish(to_multiarray(encode_episode_end(EpisodeEnd(
+            int(rec["episode"]), int(self.ep_steps), rec["end_reason"] == "success",
+            bool(rec["success"]), float(rec["reward"]), rel, float(stamp)))))
 
     def _publish_status(self) -> None:
         self.status_pub.publish(String(data=self.core.mode))

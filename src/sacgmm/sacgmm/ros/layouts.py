@@ -23,7 +23,7 @@ observation), ``velocity`` the last command, and the episode's start is announce
 ``window_index`` -1 and ``step`` 0; the controller holds that step until the delta-theta
 answering it arrives (or ``delta_wait`` s pass).
 
-``/sacgmm/episode_end`` (sim_bridge -> sac_refiner), once when an episode ends (before the
+``/sacgmm/episode_end`` (sim_bridge or iiwa_bridge -> sac_refiner), once when an episode ends (before the
 next episode's ``/sacgmm/episode``)::
 
     episode       1   index of the episode that ended
