@@ -157,9 +157,11 @@ GRAPHS: dict[str, Graph] = {
             NodeSpec("iiwa_sim_driver", "iiwa_sim_driver", condition="sim_driver"),
             NodeSpec("sac_refiner", "sac_refiner", condition="use_sim",
                      arg_parameters=_REFINER.arg_parameters),
+            # the refiner reads the same wrist camera as camera_encoder
             NodeSpec("sac_refiner", "sac_refiner", condition="!use_sim",
-                     arg_parameters=_REFINER.arg_parameters,
-                     parameters=(("image_topic", "/camera/image_raw"),
+                     arg_parameters=_REFINER.arg_parameters + (("wrist_image_topic",
+                                                                "image_topic"),),
+                     parameters=(("image_topic", "/wrist_camera/image_raw"),
                                  ("update_order", "act_then_update"))),
         )),
 }
