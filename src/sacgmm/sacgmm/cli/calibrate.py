@@ -169,8 +169,10 @@ def render_markdown(doc: dict) -> str:
         "randomisation and the natural task parameters below were chosen. The settings are "
         "frozen in `config/tasks/*.yaml`: later work must not make the tasks easier.",
         "",
+        f"Command: `{doc.get('command') or 'sacgmm calibrate'}` (run from the repository root). "
         f"Machine: {doc['machine']['platform']}, Python {doc['machine']['python']}, "
-        f"{doc['machine']['cpu_count']} CPUs.",
+        f"{doc['machine']['cpu_count']} CPUs (shared with other jobs; rates do not depend on "
+        "speed: every episode is seeded and the simulation is deterministic).",
         "",
         "| task | noise | successes | rate | 95 % Wilson CI | band | end reasons |",
         "|---|---|---|---|---|---|---|",
