@@ -45,3 +45,138 @@ def test_real_door_graph_refiner_reads_the_wrist_camera():
     cmds = dict(build_commands("door_opening", {"use_sim": "true"}))
     assert "image_topic" not in _params(cmds["sac_refiner"])
     assert "image_topic" not in _params(cmds["camera_encoder"])
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    try:  # a zombie is not a running orphan
+        return Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def _wait_for(lines, pattern: str, timeout: float) -> bool:
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if any(re.search(pattern, l) for l in list(lines)):
+            return True
+        time.sleep(0.1)
+    return False
+
+
+def test_bringup_real_door_graph_against_sim_driver(tmp_path):
+    """The whole use_sim:=false graph with iiwa_sim_driver: armed, episode started, the
+    controller's cmd_vel moves the simulated arm's TCP toward the target, the joint velocity
+    commands stay finite and within max_joint_speed, no node crashes without camera images,
+    and SIGINT stops every process."""
+    rclpy = pytest.importorskip("rclpy", reason="rclpy (ROS 2 PyPI wheels) not installed")
+    from geometry_msgs.msg import PoseStamped, TwistStamped
+    from std_msgs.msg import Float64MultiArray, Int64
+    from std_srvs.srv import Trigger
+    sys.path.insert(0, str(Path(__file__).parent))
+    from test_ros_nodes import make_skill
+
+    skill = tmp_path / "skill.yaml"
+    make_skill().save(skill)
+    target = np.array([0.62, 0.05, 0.25])          # m, world; the home TCP is ~(0.54, 0, 0.27)
+    did = 1 + (zlib.crc32(b"door_graph_real") + os.getpid()) % 200
+    env = dict(os.environ, ROS_DOMAIN_ID=str(did), ROS_AUTOMATIC_DISCOVERY_RANGE="LOCALHOST",
+               ROS_LOG_DIR=str(tmp_path / "ros_log"), PYTHONUNBUFFERED="1")
+    p = subprocess.Popen(
+        [sys.executable, "-m", "sacgmm.cli", "bringup", "door_opening", "use_sim:=false",
+         "sim_driver:=true", "control_mode:=timer", f"skill:={skill}",
+         f"target:=[{target[0]}, {target[1]}, {target[2]}]",
+         f"episode_log:={tmp_path / 'episodes.jsonl'}"],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env,
+        text=True, cwd=tmp_path)
+    lines: list[str] = []
+    t = threading.Thread(target=lambda: [lines.append(l) for l in p.stdout], daemon=True)
+    t.start()
+    ctx = rclpy.Context()
+    rclpy.init(context=ctx, domain_id=did)
+    node = rclpy.create_node("door_graph_probe", context=ctx)
+    ex = rclpy.executors.SingleThreadedExecutor(context=ctx)
+    ex.add_node(node)
+
+    def spin(pred, timeout):
+        end = time.monotonic() + timeout
+        while time.monotonic() < end and not pred():
+            ex.spin_once(timeout_sec=0.02)
+        return pred()
+
+    def call(name):
+        cli = node.create_client(Trigger, name)
+        assert spin(cli.service_is_ready, 30.0), f"{name} not available\n" + "".join(lines)
+        fut = cli.call_async(Trigger.Request())
+        assert spin(fut.done, 10.0) and fut.result().success, "".join(lines)
+
+    tips, cmds, qdots, episodes = [], [], [], []
+    node.create_subscription(PoseStamped, "/iiwa_sim_driver/tip_pose", lambda m: tips.append(
+        np.array([m.pose.position.x, m.pose.position.y, m.pose.position.z])), 50)
+    node.create_subscription(TwistStamped, "/sacgmm/cmd_vel", cmds.append, 50)
+    node.create_subscription(Float64MultiArray, "/velocity_controller/commands",
+                             lambda m: qdots.append(np.array(m.data)), 200)
+    node.create_subscription(Int64, "/sacgmm/episode", lambda m: episodes.append(m.data), 10)
+    deltas = []
+    node.create_subscription(Float64MultiArray, "/sacgmm/delta_theta", deltas.append, 10)
+    pids = {}
+    try:
+        names = {"iiwa_bridge", "iiwa_sim_driver", "gmm_controller", "camera_encoder",
+                 "aruco_reward_detector", "sac_refiner"}
+        assert _wait_for(lines, r"started sac_refiner", 30.0), "".join(lines)
+        pids = {m.group(1): int(m.group(2)) for l in list(lines)
+                if (m := re.search(r"\[bringup\] started (\w+) \(pid (\d+)\)", l))}
+        assert set(pids) == names, pids
+        assert spin(lambda: len(tips) > 5, 40.0), "no pose from iiwa_sim_driver\n" + "".join(lines)
+        call("/sacgmm/arm")
+        call("/sacgmm/reset_episode")
+        # homing (already home), settle_time (parameter file: 3 s), then episode 0
+        assert spin(lambda: episodes, 20.0), "no episode started\n" + "".join(lines)
+        d0 = float(np.linalg.norm(tips[-1] - target))
+        n_cmd = len(cmds)
+        spin(lambda: False, 3.0)
+        d1 = float(np.linalg.norm(tips[-1] - target))
+        moving = [c for c in cmds[n_cmd:] if math.hypot(c.twist.linear.x, c.twist.linear.y,
+                                                        c.twist.linear.z) > 1e-3]
+        assert moving, "no non-zero cmd_vel from gmm_controller\n" + "".join(lines)
+        assert d1 < d0 - 0.02, (d0, d1)
+        q = np.array(qdots)
+        assert q.shape[1] == 7 and np.isfinite(q).all()
+        assert np.abs(q).max() <= 0.6 + 1e-9, np.abs(q).max()     # max_joint_speed (rad/s)
+        assert np.abs(q).max() > 0.01                              # the arm was commanded
+        # without wrist images the refiner starts, then skips every window (no observation,
+        # no delta_theta) instead of acting on a made-up image; the encoder waits for weights
+        assert _wait_for(lines, r"\[sac_refiner\s*\].*eval mode, door observation", 40.0), \
+            "".join(lines)
+        assert _wait_for(lines, r"\[sac_refiner\s*\].*no observation, no delta_theta", 15.0), \
+            "".join(lines)
+        assert any(re.search(r"\[sac_refiner\s*\].*no sensor image received yet", l)
+                   for l in lines)
+        spin(lambda: False, 0.3)
+        assert not deltas
+        assert p.poll() is None, "the graph stopped\n" + "".join(lines)
+        assert not [l for l in lines if re.search(r"exited|Traceback", l)], "".join(lines)
+        p.send_signal(signal.SIGINT)
+        assert p.wait(30) == 0, "".join(lines)
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+        ex.shutdown()
+        node.destroy_node()
+        rclpy.shutdown(context=ctx)
+    t.join(5)
+    end = time.monotonic() + 5
+    while time.monotonic() < end and any(_alive(pid) for pid in pids.values()):
+        time.sleep(0.1)
+    left = [n for n, pid in pids.items() if _alive(pid)]
+    for n in left:
+        os.kill(pids[n], signal.SIGKILL)
+    assert not left, "".join(lines)
+    out = "".join(lines)
+    assert "SIGINT: shutting the graph down" in out
+    assert out.count("exited with status 0") == len(names), out
+    print(out)                        # shown by pytest only on failure (or -s)
