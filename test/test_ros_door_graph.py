@@ -180,3 +180,26 @@ def test_bringup_real_door_graph_against_sim_driver(tmp_path):
     assert "SIGINT: shutting the graph down" in out
     assert out.count("exited with status 0") == len(names), out
     print(out)                        # shown by pytest only on failure (or -s)
+
+
+def test_dockerfile_follows_the_readme_ros_path():
+    """Docker cannot run here: the image's build/run steps are checked against the README's
+    ROS path (pip without the ros-* wheels, colcon build in the root, source install/setup.bash,
+    ros2 launch of door_opening)."""
+    docker = (ROOT / "docker" / "Dockerfile").read_text()
+    entry = (ROOT / "docker" / "entrypoint.sh").read_text()
+    readme = (ROOT / "README.md").read_text()
+    for step in ("colcon build", "source install/setup.bash", "ros2 launch sacgmm door_opening.launch.py",
+                 "grep -v '^ros-' requirements.txt"):
+        assert step in readme, step
+    assert re.search(r"^FROM ros:kilted-", docker, re.M)
+    assert re.search(r"^WORKDIR /ws$", docker, re.M) and "COPY . /ws" in docker
+    assert re.search(r"^RUN source /opt/ros/kilted/setup\.bash && colcon build$", docker, re.M)
+    assert "grep -v '^ros-' requirements.txt" in docker
+    assert "source /ws/install/setup.bash" in entry and 'exec "$@"' in entry
+    assert '"ros2", "launch", "sacgmm", "door_opening.launch.py", "use_sim:=false"' in docker
+    ignored = (ROOT / "docker" / "Dockerfile.dockerignore").read_text().split()
+    for must in ("build", "install", "log", ".venv", "**/*.egg-info"):
+        assert must in ignored, must
+    for kept in ("src", "config", "launch", "rviz", "colcon.meta", "requirements.txt"):
+        assert kept not in ignored, kept
