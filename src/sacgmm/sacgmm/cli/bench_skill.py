@@ -65,11 +65,15 @@ def run(args: argparse.Namespace) -> int:
     d_mu = rng.normal(0, 0.005, (k, two_d))
     d_sigma = rng.normal(0, 1e-4, (k, two_d, two_d))
 
+    from sacgmm.skill.delta_theta import DeltaTheta
+    layout = DeltaTheta.for_skill(skill)
+    action = rng.uniform(-1.0, 1.0, layout.size)
     r = args.repeats
     single = _best(lambda: skill.velocity(x1), 2000, r)
     batch = _best(lambda: skill.velocity(xs), 200, r)
     adapted = _best(lambda: skill.adapted(d_pi, d_mu, d_sigma), 500, r)
     adapted_stable = _best(lambda: skill.adapted(d_pi, d_mu, d_sigma, stable=True), 300, r)
+    adapted_action = _best(lambda: layout.apply(skill, action), 500, r)
     cpu = {
         "velocity_single_us": 1e6 * _cpu(lambda: skill.velocity(x1), 2000, r),
         "velocity_batch1000_ms": 1e3 * _cpu(lambda: skill.velocity(xs), 200, r),
@@ -85,6 +89,11 @@ def run(args: argparse.Namespace) -> int:
         "velocity_batch1000_ms": 1e3 * batch,
         "adapted_us": 1e6 * adapted,
         "adapted_stable_us": 1e6 * adapted_stable,
+        "adapted_from_delta_theta_action_us": 1e6 * adapted_action,
+        "adapted_note": "adapted_us: a generic delta (random symmetric covariance noise, which "
+                        "makes covariances indefinite and needs the eigen-decomposition); "
+                        "adapted_from_delta_theta_action_us: one SAC-GMM action through "
+                        "DeltaTheta.apply (covariance scalings stay positive definite)",
         "fit_20x300_s": min(fit_times),
         "fit_20x300_s_all": fit_times,
         "targets": TARGETS,

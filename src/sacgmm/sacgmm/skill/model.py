@@ -47,11 +47,13 @@ def _frozen(a: np.ndarray) -> np.ndarray:
 
 
 @functools.lru_cache(maxsize=64)
-def _block_sum(k: int, d: int) -> np.ndarray:
-    """(K*d, K) matrix that sums each component's d squared coordinates."""
+def _block_sum(k: int, d: int) -> tuple[np.ndarray, np.ndarray]:
+    """(K*d, K) matrix that sums each component's d squared coordinates, and -0.5 times it."""
     out = np.kron(np.eye(k), np.ones((d, 1)))
+    half = -0.5 * out
     out.setflags(write=False)
-    return out
+    half.setflags(write=False)
+    return out, half
 
 
 class GMMSkill:
@@ -88,23 +90,31 @@ class GMMSkill:
             chol = np.linalg.cholesky(covs[:, :d, :d])
         except np.linalg.LinAlgError:
             raise ValueError("position block Sigma_xx of a component is not positive definite") from None
-        linv = np.linalg.inv(chol)                             # L_k^-1, (K, d, d)
-        a = covs[:, d:, :d] @ (np.swapaxes(linv, -1, -2) @ linv)   # Sigma_vx Sigma_xx^-1
+        kd = k * d
+        # One stacked matrix per query: rows 0..Kd-1 give L_k^-1 x, rows Kd.. give A_k x;
+        # y = W x - c gives L_k^-1 (x - mu_k) and A_k x + b_k.
+        w = np.empty((2 * kd, d))
+        c = np.empty((2, k, d))
+        linv = w[:kd].reshape(k, d, d)
+        a = w[kd:].reshape(k, d, d)
+        linv[...] = np.linalg.inv(chol)                        # L_k^-1
+        np.matmul(covs[:, d:, :d], np.swapaxes(linv, -1, -2) @ linv, out=a)   # Sigma_vx Sigma_xx^-1
         mu_x = means[:, :d]
-        b = means[:, d:] - (a @ mu_x[:, :, None])[:, :, 0]
-        self._A, self._b, self._mu_x = a, b, mu_x
-        # One stacked matrix per query: rows 0..Kd-1 give L_k^-1 x, rows Kd.. give A_k x.
-        self._W = np.concatenate([linv.reshape(k * d, d), a.reshape(k * d, d)], axis=0)
-        self._c = np.concatenate([(linv @ mu_x[:, :, None]).reshape(k * d), -b.reshape(k * d)])
+        np.matmul(linv, mu_x[:, :, None], out=c[0][:, :, None])
+        np.matmul(a, mu_x[:, :, None], out=c[1][:, :, None])   # A_k mu_x,k
+        c[1] -= means[:, d:]                                   # -b_k = A_k mu_x,k - mu_v,k
+        self._A, self._b, self._mu_x = a, -c[1], mu_x
+        self._W, self._c = w, c.reshape(2 * kd)
         self._min_eig = None
-        self._blocksum = _block_sum(k, d)                      # (Kd, K): sums squares per k
-        self._neg_half_blocksum = -0.5 * self._blocksum
+        self._blocksum, self._neg_half_blocksum = _block_sum(k, d)
         self._logc = (np.log(np.maximum(priors, 1e-300))
                       - np.log(np.diagonal(chol, axis1=1, axis2=2)).sum(1) - 0.5 * d * _LOG_2PI)
 
     @classmethod
     def _trusted(cls, priors, means, covs, frame, meta) -> "GMMSkill":
-        """Build from parameters already known to be valid (skips the input checks)."""
+        """Build from valid parameters that nobody else holds (skips checks and copies)."""
+        for a in (priors, means, covs):
+            a.setflags(write=False)
         obj = cls.__new__(cls)
         obj._init(priors, means, covs, frame, meta)
         return obj
@@ -189,15 +199,17 @@ class GMMSkill:
         Raises ``ValueError`` for a wrong shape or a NaN/inf position.
         """
         x = np.asarray(x, dtype=np.float64)
-        if x.ndim == 1 and x.shape[0] == self.dim and np.isfinite(x).all():
+        if x.ndim == 1 and x.shape[0] == self.dim and x @ x < _MAHA_CAP:
             # Single-query fast path (the controller's hot loop): a dozen small numpy ops.
-            # Astronomically distant points (non-finite logits) go to the capped path below.
+            # ``x @ x`` is NaN or inf for a NaN/inf input (which the checked path below then
+            # rejects) and for astronomically distant points (which it handles with capping).
             yz = self._W @ x - self._c
             kd = self.n_components * self.dim
             logit = np.square(yz[:kd]) @ self._neg_half_blocksum + self._logc
             top = logit.max()
-            if -_MAHA_CAP < top < _MAHA_CAP:
-                h = np.exp(logit - top)
+            if top > -_MAHA_CAP:
+                logit -= top
+                h = np.exp(logit, out=logit)
                 return (h @ yz[kd:].reshape(self.n_components, self.dim)) / h.sum()
         x = self._check_positions(x)
         xs = x if x.ndim == 2 else x[None]
@@ -404,9 +416,9 @@ def _check_delta(name: str, value: np.ndarray, shape: tuple[int, ...]) -> np.nda
 
 def _check_parameters(priors, means, covariances) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     try:
-        priors = np.asarray(priors, dtype=np.float64)
-        means = np.asarray(means, dtype=np.float64)
-        covs = np.asarray(covariances, dtype=np.float64)
+        priors = np.array(priors, dtype=np.float64)            # copies: the skill owns them
+        means = np.array(means, dtype=np.float64)
+        covs = np.array(covariances, dtype=np.float64)
     except (TypeError, ValueError) as exc:
         raise ValueError(f"skill parameters are not numeric arrays ({exc})") from None
     if priors.ndim != 1 or priors.shape[0] < 1:

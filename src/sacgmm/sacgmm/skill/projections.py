@@ -48,7 +48,7 @@ def nearest_spd(m: np.ndarray, floor: float = DEFAULT_EIGEN_FLOOR) -> np.ndarray
     shifted = sym.copy()
     idx = np.arange(sym.shape[-1])
     shifted[..., idx, idx] -= floor
-    try:  # already >= floor (the common case after a small delta): Cholesky is a cheap test
+    try:  # already >= floor (e.g. delta-theta's covariance scalings): Cholesky is the cheap test
         np.linalg.cholesky(shifted)
         return sym
     except np.linalg.LinAlgError:
