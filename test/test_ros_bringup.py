@@ -15,22 +15,13 @@ import zlib
 from pathlib import Path
 
 import pytest
+from proc_helpers import alive as _alive
+from proc_helpers import wait_for as _wait_for
 
 from sacgmm.cli.bringup import build_commands
 from sacgmm.ros.graphs import GRAPHS, active_nodes, node_overrides
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    try:  # a zombie is not a running orphan
-        return Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0] != "Z"
-    except OSError:
-        return False
 
 
 def _start_bringup(tmp_path, name: str, *extra: str):
@@ -50,15 +41,6 @@ def _start_bringup(tmp_path, name: str, *extra: str):
     t = threading.Thread(target=lambda: [lines.append(l) for l in p.stdout], daemon=True)
     t.start()
     return p, lines, t, did
-
-
-def _wait_for(lines, pattern: str, timeout: float) -> bool:
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if any(re.search(pattern, l) for l in list(lines)):
-            return True
-        time.sleep(0.1)
-    return False
 
 
 def _pids(lines) -> dict[str, int]:

@@ -16,6 +16,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from proc_helpers import alive as _alive
+from proc_helpers import wait_for as _wait_for
 
 from sacgmm.cli.bringup import build_commands
 
@@ -45,26 +47,6 @@ def test_real_door_graph_refiner_reads_the_wrist_camera():
     cmds = dict(build_commands("door_opening", {"use_sim": "true"}))
     assert "image_topic" not in _params(cmds["sac_refiner"])
     assert "image_topic" not in _params(cmds["camera_encoder"])
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    try:  # a zombie is not a running orphan
-        return Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0] != "Z"
-    except OSError:
-        return False
-
-
-def _wait_for(lines, pattern: str, timeout: float) -> bool:
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if any(re.search(pattern, l) for l in list(lines)):
-            return True
-        time.sleep(0.1)
-    return False
 
 
 def test_bringup_real_door_graph_against_sim_driver(tmp_path):

@@ -118,6 +118,15 @@ def updates_due(credit: float, decisions: int, buffer_len: int, cfg: "TrainConfi
     return n, credit - n
 
 
+def run_updates(agent, buffer, n: int, batch_size: int) -> tuple[dict[str, float], float]:
+    """``n`` SAC updates on batches from ``buffer``: ``(last losses or {}, seconds taken)``."""
+    t0 = time.perf_counter()
+    losses: dict[str, float] = {}
+    for _ in range(n):
+        losses = agent.update(buffer.sample(batch_size))
+    return losses, time.perf_counter() - t0
+
+
 def _csv_text(rows: list[dict]) -> str:
     buf = io.StringIO()
     if rows:
@@ -231,11 +240,10 @@ class TaskRun:
     def _learn(self) -> None:
         n, self.update_credit = updates_due(self.update_credit, self.decisions,
                                             len(self.buffer), self.cfg)
-        t0 = time.perf_counter()
-        for _ in range(n):
-            self.last_losses = self.agent.update(self.buffer.sample(self.cfg.batch_size))
-            self.updates += 1
-        self.time_update += time.perf_counter() - t0
+        if n:
+            self.last_losses, seconds = run_updates(self.agent, self.buffer, n, self.cfg.batch_size)
+            self.updates += n
+            self.time_update += seconds
 
     def seed_with_demonstrations(self, n: int = 20) -> int:
         """SAC baseline: fill the buffer with the scripted expert's successful episodes."""

@@ -20,6 +20,7 @@ from sensor_msgs.msg import CameraInfo, Image
 from std_msgs.msg import ColorRGBA, Float32MultiArray, Float64MultiArray, Header, MultiArrayDimension
 from visualization_msgs.msg import Marker, MarkerArray
 
+from sacgmm.robot.recording import quaternion_matrix
 from sacgmm.ros.layouts import Segmented
 
 # encoding -> (numpy dtype, channels)
@@ -59,15 +60,8 @@ def pose_position(pose: Pose) -> np.ndarray:
 
 def pose_rotation(pose: Pose) -> np.ndarray:
     """3x3 rotation matrix of a Pose's quaternion (normalised; identity for a zero quaternion)."""
-    q = np.array([pose.orientation.x, pose.orientation.y, pose.orientation.z, pose.orientation.w])
-    n = float(np.linalg.norm(q))
-    if not math.isfinite(n) or n < 1e-12:
-        return np.eye(3)
-    x, y, z, w = q / n
-    return np.array([
-        [1 - 2 * (y * y + z * z), 2 * (x * y - z * w), 2 * (x * z + y * w)],
-        [2 * (x * y + z * w), 1 - 2 * (x * x + z * z), 2 * (y * z - x * w)],
-        [2 * (x * z - y * w), 2 * (y * z + x * w), 1 - 2 * (x * x + y * y)]])
+    o = pose.orientation
+    return quaternion_matrix((o.x, o.y, o.z, o.w))
 
 
 def quaternion_from_matrix(r: np.ndarray) -> np.ndarray:

@@ -67,7 +67,7 @@ from sacgmm.ros.convert import from_multiarray, msg_to_image, stamp_seconds, to_
 from sacgmm.ros.layouts import DeltaTheta as DeltaMsg
 from sacgmm.ros.layouts import decode_episode_end, decode_window, encode_delta
 from sacgmm.ros.params import Param, StartupError, declare, run_node
-from sacgmm.rl.train_task import TrainConfig, updates_due
+from sacgmm.rl.train_task import TrainConfig, run_updates, updates_due
 
 # TrainConfig's own defaults (never duplicated here)
 _TC_DEFAULTS = {f.name: f.default for f in fields(TrainConfig)}
@@ -197,11 +197,10 @@ class RefinerCore:
             return
         n, self.update_credit = updates_due(self.update_credit, self.decisions,
                                             len(self.buffer), self.cfg)
-        t0 = time.perf_counter()
-        for _ in range(n):
-            self.last_losses = self.agent.update(self.buffer.sample(self.cfg.batch_size))
-            self.updates += 1
-        self.update_time += time.perf_counter() - t0
+        if n:
+            self.last_losses, seconds = run_updates(self.agent, self.buffer, n, self.cfg.batch_size)
+            self.updates += n
+            self.update_time += seconds
 
     def save(self, path: str, replay: bool = False) -> Path:
         from sacgmm.rl.checkpoint import save_checkpoint
