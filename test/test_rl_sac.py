@@ -152,3 +152,23 @@ def test_actor_step_leaves_critic_gradients_alone():
     assert all(p.grad is None for p in agent.critic.parameters())
     assert all(p.grad is not None for p in agent.actor.parameters())
     assert all(p.requires_grad for p in agent.critic.parameters())
+
+
+def test_vector_scale_is_applied_in_acting_and_in_learning_alike():
+    """The features the critic and actor learn on are those the policy acts on."""
+    import torch
+
+    from sacgmm.rl.replay import ReplayBuffer
+    from sacgmm.rl.sac import SACAgent, SACConfig
+
+    shapes = {"position": (3,)}
+    agent = SACAgent(shapes, 2, SACConfig(hidden=(16, 16), vector_scale=10.0))
+    buf = ReplayBuffer(16, shapes, 2, seed=0)
+    obs = {"position": np.array([0.01, -0.02, 0.03], dtype=np.float32)}
+    for _ in range(4):
+        buf.add(obs, np.zeros(2), 0.0, obs, False)
+    batch = buf.sample(4)
+    _, _, feat = agent.critic_losses(batch)
+    acting = agent.features({"position": torch.as_tensor(obs["position"])[None]})
+    np.testing.assert_allclose(feat[0].numpy(), acting[0].numpy(), rtol=1e-6)
+    np.testing.assert_allclose(acting[0].numpy(), 10 * obs["position"], rtol=1e-6)

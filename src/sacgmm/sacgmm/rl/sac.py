@@ -138,15 +138,19 @@ class SACAgent:
         """Current entropy temperature ``exp(log_alpha)``."""
         return float(self.log_alpha.detach().exp())
 
+    def _vector_parts(self, obs: Mapping[str, torch.Tensor]) -> list[torch.Tensor]:
+        """The vector observation parts as float32, times ``config.vector_scale``."""
+        scale = self.config.vector_scale
+        parts = [obs[k].to(self.device, torch.float32) for k in self.vector_keys]
+        return [p * scale for p in parts] if scale != 1.0 else parts
+
     def features(self, obs: Mapping[str, torch.Tensor], target: bool = False) -> torch.Tensor:
         """Batched observation parts -> features ``(B, feature_dim)``.
 
         ``target=True`` encodes images with the target encoders. Gradients flow into the
         online encoders unless the caller wraps this in ``torch.no_grad()``.
         """
-        scale = self.config.vector_scale
-        parts = [obs[k].to(self.device, torch.float32) * scale if scale != 1.0
-                 else obs[k].to(self.device, torch.float32) for k in self.vector_keys]
+        parts = self._vector_parts(obs)
         for k in self.image_keys:
             enc = self.target_encoders[k] if target else self.autoencoders[k].encoder
             parts.append(enc(obs[k].to(self.device)))
@@ -216,7 +220,7 @@ class SACAgent:
             soft_v = torch.min(q1_t, q2_t) - alpha * next_logp
             y = (batch.reward.to(self.device)
                  + cfg.gamma * (1.0 - batch.done.to(self.device)) * soft_v)
-        parts = [batch.obs[k].to(self.device, torch.float32) for k in self.vector_keys]
+        parts = self._vector_parts(batch.obs)
         latents = {}
         for k in self.image_keys:
             latents[k] = self.autoencoders[k].encoder(batch.obs[k].to(self.device))
