@@ -17,6 +17,12 @@ def test_table_specs():
     assert {s.condition for s in table_specs("table3", 1)} == {"sac+dense", "sac-gmm"}
     with pytest.raises(ValueError, match="unknown table"):
         table_specs("table9", 1)
+    cheap = table_specs("table1", 5, tasks=["peg"], baseline_seeds=2)
+    assert {s.task for s in cheap} == {"peg"}
+    assert sorted(s.seed for s in cheap if s.agent == "sac") == [0, 1]
+    assert sorted(s.seed for s in cheap if s.agent == "sac-gmm") == [0, 1, 2, 3, 4]
+    with pytest.raises(ValueError, match="unknown task"):
+        table_specs("table1", 1, tasks=["peg", "door"])
     spec = RunSpec("peg", "sac-gmm", 3, noise=True, sensor=False)
     assert spec.run_dir(__import__("pathlib").Path("r")).as_posix() == "r/peg/sac-gmm+noise-sensor/seed3"
     assert spec.train_args(50) == ["train", "--task", "peg", "--agent", "sac-gmm", "--seed", "3",

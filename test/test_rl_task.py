@@ -9,7 +9,7 @@ from sacgmm.rl.task_env import GMMWindowEnv, ResidualGMMEnv, VelocityEnv  # noqa
 from sacgmm.rl.train_task import TaskRun, TrainConfig  # noqa: E402
 from sacgmm.sim import make_env  # noqa: E402
 from sacgmm.skill import fit_skill, load_demos  # noqa: E402
-from sacgmm.skill.delta_theta import DeltaTheta, DeltaThetaConfig  # noqa: E402
+from sacgmm.skill.delta_theta import PAPER_LAYOUT, DeltaTheta, DeltaThetaConfig  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -21,8 +21,20 @@ def peg_skill(tmp_path_factory):
     return fit_skill(demos.positions, demos.dt, 3, seed=0)
 
 
+FULL = DeltaThetaConfig(adapt_priors=True, adapt_means=True, adapt_covariances=True,
+                        adapt_attractor=True)
+
+
+def test_default_layout_is_the_attractor_shift_and_paper_layout_is_one_setting(peg_skill):
+    assert DeltaTheta.for_skill(peg_skill).labels() == ["attractor[0]", "attractor[1]",
+                                                        "attractor[2]"]
+    paper = DeltaTheta.for_skill(peg_skill, DeltaThetaConfig.from_dict(PAPER_LAYOUT))
+    assert list(paper.slices) == ["priors", "means", "covariances"]
+    assert paper.size == 3 + 3 * 6 + 3 * 3
+
+
 def test_delta_theta_layout_and_validity(peg_skill):
-    delta = DeltaTheta.for_skill(peg_skill)
+    delta = DeltaTheta.for_skill(peg_skill, FULL)
     assert delta.size == 3 + 3 * 6 + 3 * 3 + 3 == len(delta.labels())
     assert delta.labels()[0] == "priors[0]" and delta.labels()[3] == "means[0][0]"
     same = delta.apply(peg_skill, np.zeros(delta.size))
@@ -39,17 +51,18 @@ def test_delta_theta_layout_and_validity(peg_skill):
         delta.apply(peg_skill, np.full(delta.size, np.nan))
     with pytest.raises(ValueError, match="shape"):
         delta.apply(peg_skill, np.zeros(delta.size + 1))
-    stable = DeltaTheta.for_skill(peg_skill, DeltaThetaConfig(stable=True))
+    stable = DeltaTheta.for_skill(peg_skill, DeltaThetaConfig(
+        adapt_priors=True, adapt_means=True, adapt_covariances=True, stable=True))
     assert stable.apply(peg_skill, rng.uniform(-1, 1, stable.size)).is_stable()
     only_means = DeltaTheta.for_skill(peg_skill, DeltaThetaConfig.from_dict(
-        {"adapt_priors": False, "adapt_covariances": False, "adapt_attractor": False}))
+        {"adapt_means": True, "adapt_attractor": False}))
     assert only_means.size == 18
     with pytest.raises(ValueError, match="unknown delta_theta"):
         DeltaThetaConfig.from_dict({"adapt_everything": True})
 
 
 def test_one_window_drives_the_adapted_skill(peg_skill):
-    delta = DeltaTheta.for_skill(peg_skill)
+    delta = DeltaTheta.for_skill(peg_skill, FULL)
     env = GMMWindowEnv(make_env("peg", sensor=True), peg_skill, delta, window=32)
     ref = make_env("peg", sensor=False)
     try:

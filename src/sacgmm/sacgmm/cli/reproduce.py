@@ -14,6 +14,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                     "interrupted ones resume. Writes results/<table>.md/.csv and Fig. 5 plots.")
     p.add_argument("table", choices=("table1", "table2", "table3"))
     p.add_argument("--seeds", type=int, default=5)
+    p.add_argument("--baseline-seeds", type=int, default=None,
+                   help="seeds for the per-step agents Res-GMM and SAC (default: --seeds)")
+    p.add_argument("--tasks", default="peg,lever", help="comma-separated (default peg,lever)")
     p.add_argument("--jobs", type=int, default=2, help="parallel worker processes (default 2)")
     p.add_argument("--episodes", type=int, default=300, help="training episodes per run")
     p.add_argument("--runs", default="runs", help="root of the run directories (default runs/)")
@@ -28,10 +31,17 @@ def run(args: argparse.Namespace) -> int:
 
     if args.seeds < 1 or args.jobs < 1 or args.episodes < 1:
         raise ValueError("--seeds, --jobs and --episodes must be at least 1")
-    root = Path(args.runs) / args.table
+    if args.baseline_seeds is not None and not 0 <= args.baseline_seeds <= args.seeds:
+        raise ValueError("--baseline-seeds must be between 0 and --seeds")
+    # one root for all tables: a run that two tables share (e.g. SAC-GMM on peg, no noise, with
+    # the sensor, in Tables I and II) is trained once
+    root = Path(args.runs)
     results = Path(args.results)
-    specs = table_specs(args.table, args.seeds)
+    tasks = [t for t in args.tasks.split(",") if t]
+    specs = table_specs(args.table, args.seeds, tasks, args.baseline_seeds)
     command = f"sacgmm reproduce {args.table} --seeds {args.seeds} --episodes {args.episodes}"
+    if args.baseline_seeds is not None:
+        command += f" --baseline-seeds {args.baseline_seeds}"
     status = {"failed": 0}
     if not args.report_only:
         status = run_grid(specs, root, args.episodes, args.jobs,
