@@ -14,6 +14,9 @@ Publishes
   active control steps (layout in :mod:`sacgmm.ros.layouts`).
   ``/sacgmm/markers`` (visualization_msgs/MarkerArray): Gaussian ellipsoids + target sphere.
   ``/sacgmm/rollout`` (nav_msgs/Path): predicted trajectory from the current position.
+  ``/sacgmm/episode_ack`` (std_msgs/Int64): echoes ``/sacgmm/episode`` once the window
+  counter and skill are reset; the lock-step sim_bridge holds the episode's first state until
+  it arrives (the two topics are not ordered with respect to each other).
 Modes (``control_mode``)
   ``lockstep``: one control step per received ee pose (reproducible training with the
   sim_bridge); delta-theta is applied in its callback, before the next step.
@@ -113,6 +116,10 @@ class GMMController(Node):
         self.lockstep = p["control_mode"] == "lockstep"
         self.cmd_pub = self.create_publisher(TwistStamped, "/sacgmm/cmd_vel", 10)
         self.window_pub = self.create_publisher(Float64MultiArray, "/sacgmm/window", 10)
+        self.episode_ack_pub = self.create_publisher(Int64, "/sacgmm/episode_ack", 10)
+        self._pose_stamp = None           # lockstep: stamps of the latest pose and target
+        self._target_stamp = None
+        self._paired = False              # lockstep: pose and target carry the same stamps
         self.marker_pub = self.create_publisher(MarkerArray, "/sacgmm/markers", 1)
         self.path_pub = self.create_publisher(Path, "/sacgmm/rollout", 1)
         self.create_subscription(PoseStamped, "/sacgmm/ee_pose", self._on_pose, 10)
@@ -151,12 +158,25 @@ class GMMController(Node):
     def _on_pose(self, msg: PoseStamped) -> None:
         now = time.monotonic()
         self.core.set_pose(pose_position(msg.pose), now, stamp_seconds(msg.header.stamp))
-        if self.lockstep and self.core.sync_windows and self._sync_hold(msg.header.stamp, now):
-            return
         if self.lockstep:
-            # the command carries the stamp of the pose it answers: the sim_bridge steps only
-            # for the state it last published (no double step on a repeated pose)
-            self._control_step(msg.header.stamp)
+            # one sim state = a pose and a target with the same stamp, on two topics that are
+            # not ordered: step when both have arrived (else the target of the previous
+            # episode could be used for the first step of the next one)
+            # episode could be used for the first step of the next one). Sources that never
+            # share stamps (a separate target publisher) are stepped per pose as they come.
+            self._pose_stamp = msg.header.stamp
+            if self._target_stamp == msg.header.stamp:
+                self._paired = True
+            elif self._paired:
+                return
+            self._lockstep_state(msg.header.stamp, now)
+
+    def _lockstep_state(self, stamp, now: float) -> None:
+        if self.core.sync_windows and self._sync_hold(stamp, now):
+            return
+        # the command carries the stamp of the pose it answers: the sim_bridge steps only
+        # for the state it last published (no double step on a repeated pose)
+        self._control_step(stamp)
 
     def _sync_hold(self, stamp, now: float) -> bool:
         """``sync_windows``: announce a boundary; True while this pose's step is held."""
@@ -182,10 +202,17 @@ class GMMController(Node):
     def _on_target(self, msg: PoseStamped) -> None:
         self.core.set_target(pose_position(msg.pose), time.monotonic(),
                              pose_rotation(msg.pose) if self.core.use_target_orientation else None)
+        if self.lockstep:
+            waiting = self._paired and self._pose_stamp != self._target_stamp
+            self._target_stamp = msg.header.stamp
+            if waiting and msg.header.stamp == self._pose_stamp:
+                self._lockstep_state(msg.header.stamp, time.monotonic())
 
     def _on_episode(self, msg: Int64) -> None:
         self.core.new_episode(int(msg.data))
         self._held = None
+        # the sim_bridge (lock-step) holds the episode's first state until this arrives
+        self.episode_ack_pub.publish(Int64(data=int(msg.data)))
         self.get_logger().info(f"episode {msg.data}: window counter reset, loaded skill restored")
 
     def _on_delta(self, msg: Float64MultiArray) -> None:

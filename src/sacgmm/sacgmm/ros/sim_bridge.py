@@ -15,6 +15,7 @@ Publishes (world frame, m)
   episode ends (terminated or truncated, final state, return), before the next reset.
 Subscribes
   ``/sacgmm/cmd_vel`` (geometry_msgs/TwistStamped, m/s world axes; NaN/inf -> ignored).
+  ``/sacgmm/episode_ack`` (std_msgs/Int64): lock-step handshake, see ``episode_handshake``.
 Service
   ``/sacgmm/reset_episode`` (std_srvs/Trigger): start the next episode now.
 Modes (``mode``)
@@ -57,6 +58,10 @@ PARAMS = (
           range=(0.001, 10.0)),
     Param("resend_period", 0.5, "lockstep mode: re-publish the state after this long without "
           "a command (s)", range=(0.01, 60.0)),
+    Param("episode_handshake", 1.0, "lockstep mode: after announcing an episode, wait up to "
+          "this long (s) for the controller's /sacgmm/episode_ack before publishing its first "
+          "state, so that no step of the new episode is answered with the old skill; 0: off",
+          range=(0.0, 30.0)),
     Param("image_every", 1, "publish the sensor image every n control steps", range=(1, 1000)),
     Param("frame_id", "world", "frame of the poses"),
     Param("camera_frame_id", "sacgmm_camera", "frame of the sensor images"),
@@ -102,6 +107,9 @@ class SimBridge(Node):
                                                         qos_profile_sensor_data)
         self.create_subscription(TwistStamped, "/sacgmm/cmd_vel", self._on_cmd, 10)
         self.create_service(Trigger, "/sacgmm/reset_episode", self._on_reset)
+        self.create_subscription(Int64, "/sacgmm/episode_ack", self._on_episode_ack, 10)
+        self._await_ack: int | None = None   # lockstep: episode announced, first state held
+        self._ack_deadline = 0.0
         self.episode = -1
         self.done = True
         self.obs: dict = {}
@@ -129,8 +137,22 @@ class SimBridge(Node):
         self.done = False
         self.episode_return = 0.0
         self.episode_pub.publish(Int64(data=self.episode))
-        self._publish_state(reward=0.0, success=False)
+        if (self.lockstep and self.p["episode_handshake"] > 0
+                and self.count_publishers("/sacgmm/episode_ack") > 0):
+            # /sacgmm/episode and the pose travel on different topics, so a controller may
+            # see the first pose first: hold it until the controller confirms the episode
+            self._await_ack = self.episode
+            self._ack_deadline = time.monotonic() + self.p["episode_handshake"]
+            self.last_stamp = None        # no command for an older state can step this episode
+        else:
+            self._await_ack = None
+            self._publish_state(reward=0.0, success=False)
         return True
+
+    def _on_episode_ack(self, msg: Int64) -> None:
+        if self._await_ack is not None and int(msg.data) == self._await_ack:
+            self._await_ack = None
+            self._publish_state(reward=0.0, success=False)
 
     def _on_reset(self, request, response):
         if not self.done:
@@ -160,14 +182,27 @@ class SimBridge(Node):
         self._step(self.cmd if fresh else np.zeros(3))
 
     def _on_resend_timer(self) -> None:
+        if self._await_ack is not None:
+            if time.monotonic() >= self._ack_deadline:
+                self.get_logger().warning(
+                    f"no /sacgmm/episode_ack for episode {self._await_ack} within "
+                    f"episode_handshake={self.p['episode_handshake']:g} s: starting it anyway")
+                self._await_ack = None
+                self._publish_state(reward=0.0, success=False)
+            return
         if not self.done and time.monotonic() - self.last_publish >= self.p["resend_period"]:
             self._publish_state(reward=None, success=None, fresh_stamp=False)
 
     def _step(self, v: np.ndarray) -> None:
         self.obs, reward, terminated, truncated, info = self.env.step(v)
         self.episode_return += reward
-        self._publish_state(reward=reward, success=bool(info["success"]))
-        if terminated or truncated:
+        ended = terminated or truncated
+        # lock-step: an ended episode's final pose is not published when the next episode
+        # follows at once (it reaches the refiner in /sacgmm/episode_end): arriving after
+        # /sacgmm/episode, it would be taken for the new episode's first state
+        self._publish_state(reward=reward, success=bool(info["success"]),
+                            pose=not (ended and self.lockstep and self.p["auto_reset"]))
+        if ended:
             self.done = True
             self.successes += int(info["success"])
             self.episode_end_pub.publish(to_multiarray(encode_episode_end(EpisodeEnd(
@@ -182,7 +217,7 @@ class SimBridge(Node):
 
     # -- publishing -----------------------------------------------------------------------
     def _publish_state(self, reward: float | None, success: bool | None,
-                       fresh_stamp: bool = True) -> None:
+                       fresh_stamp: bool = True, pose: bool = True) -> None:
         sim = self.sim
         if fresh_stamp or self.last_stamp is None:
             self.last_stamp = self.get_clock().now().to_msg()
@@ -191,7 +226,8 @@ class SimBridge(Node):
         tcp = sim.robot.tcp_position()
         # gripper pointing down: 180 deg about y
         self.target_pub.publish(pose_stamped(sim.perceived_target, self.frame_id, stamp))
-        self.pose_pub.publish(pose_stamped(tcp, self.frame_id, stamp, (0.0, 1.0, 0.0, 0.0)))
+        if pose:
+            self.pose_pub.publish(pose_stamped(tcp, self.frame_id, stamp, (0.0, 1.0, 0.0, 0.0)))
         if reward is not None:
             self.reward_pub.publish(Float32(data=float(reward)))
             self.success_pub.publish(Bool(data=bool(success)))
