@@ -32,11 +32,19 @@ def test_train_gym_rejects_discrete_actions(capsys):
 
 def test_bench_rl_writes_json(tmp_path, capsys):
     path = tmp_path / "bench.json"
-    assert main(["bench-rl", "--seconds", "0.05", "--batch-size", "16", "--out", str(path)]) == 0
+    assert main(["bench-rl", "--seconds", "0.05", "--batch-size", "16", "--train-seconds", "0.1",
+                 "--out", str(path)]) == 0
     data = json.loads(path.read_text())
     cases = {c["case"]: c for c in data["updates"]}
     assert set(cases) == {"no_image", "depth_1x64x64", "tactile_2x64x64"}
     assert all(c["updates_per_s"] > 0 and c["updates_per_cpu_s"] > 0 and c["batch_size"] == 16
                for c in cases.values())
-    assert data["env_steps_per_s"] is None and "sim" in data["env_steps_per_s_note"]
+    train = {r["agent"]: r for r in data["env_steps_per_s"]}
+    assert set(train) == {"sac-gmm", "res-gmm", "sac"}
+    for r in train.values():     # at least one whole training episode per agent
+        assert r["episodes"] >= 1 and r["control_steps"] >= r["agent_decisions"] >= 1
+        assert r["control_steps_per_s"] > 0 and 0 < r["share_of_time_in_env"] <= 1
+    # SAC-GMM decides once per 32-step window, the per-step agents every step
+    assert train["sac-gmm"]["control_steps"] > 10 * train["sac-gmm"]["agent_decisions"]
+    assert train["sac"]["control_steps"] == train["sac"]["agent_decisions"]
     assert data["machine"]["cpu_count"] >= 1
