@@ -1,9 +1,15 @@
 """Process helpers shared by the tests that start node graphs as real processes."""
 from __future__ import annotations
 
+import contextlib
 import os
 import re
+import signal
+import subprocess
+import sys
+import threading
 import time
+import zlib
 from pathlib import Path
 
 
@@ -27,3 +33,86 @@ def wait_for(lines, pattern: str, timeout: float) -> bool:
             return True
         time.sleep(0.1)
     return False
+
+
+def domain_id(name: str) -> int:
+    """A ROS_DOMAIN_ID private to one test (by its name and this pytest process)."""
+    return 1 + (zlib.crc32(name.encode()) + os.getpid()) % 200
+
+
+class Proc:
+    """A node process whose merged output is collected in ``lines``."""
+
+    def __init__(self, argv: list[str], env: dict):
+        self.p = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                  stdin=subprocess.DEVNULL, env=env, text=True)
+        self.lines: list[str] = []
+        self.t = threading.Thread(target=self._read, daemon=True)
+        self.t.start()
+
+    def _read(self):
+        for line in self.p.stdout:
+            self.lines.append(line)
+
+    @property
+    def output(self) -> str:
+        return "".join(self.lines)
+
+    def stop(self, timeout: float = 10.0) -> int:
+        """SIGINT (as Ctrl-C), then SIGKILL after ``timeout`` s; the exit status."""
+        if self.p.poll() is None:
+            self.p.send_signal(signal.SIGINT)
+            try:
+                self.p.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.p.kill()
+                self.p.wait()
+        self.t.join(2.0)
+        return self.p.returncode
+
+
+@contextlib.contextmanager
+def ros_session(test_name: str, tmp_path: Path, node_name: str = "sacgmm_test"):
+    """A test node on a private ROS domain and a way to start node processes in it.
+
+    Yields ``(node, env, start, spin_until, procs)``: ``start(module, *ros_args)`` runs
+    ``python -m module --ros-args ...`` with ``env`` (the private domain, localhost discovery,
+    logs under ``tmp_path``); ``spin_until(pred, timeout)`` spins the test node until ``pred()``
+    is true. Every started process is stopped (SIGINT) on exit.
+    """
+    import rclpy
+    import rclpy.executors
+
+    did = domain_id(test_name)
+    env = dict(os.environ, ROS_DOMAIN_ID=str(did), ROS_AUTOMATIC_DISCOVERY_RANGE="LOCALHOST",
+               ROS_LOG_DIR=str(tmp_path / "ros_log"), RMW_IMPLEMENTATION="rmw_fastrtps_cpp",
+               PYTHONUNBUFFERED="1", RCUTILS_COLORIZED_OUTPUT="0")
+    os.environ.setdefault("RMW_IMPLEMENTATION", "rmw_fastrtps_cpp")
+    ctx = rclpy.Context()
+    rclpy.init(context=ctx, domain_id=did)
+    node = rclpy.create_node(node_name, context=ctx)
+    executor = rclpy.executors.SingleThreadedExecutor(context=ctx)
+    executor.add_node(node)
+    procs: list[Proc] = []
+
+    def start(module: str, *ros_args: str) -> Proc:
+        proc = Proc([sys.executable, "-m", module, "--ros-args", *ros_args], env)
+        procs.append(proc)
+        return proc
+
+    def spin_until(pred, timeout: float) -> bool:
+        end = time.monotonic() + timeout
+        while time.monotonic() < end:
+            if pred():
+                return True
+            executor.spin_once(timeout_sec=0.02)
+        return pred()
+
+    try:
+        yield node, env, start, spin_until, procs
+    finally:
+        for p in procs:
+            p.stop()
+        executor.shutdown()
+        node.destroy_node()
+        rclpy.shutdown(context=ctx)

@@ -4,12 +4,9 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import sys
-import threading
 import time
-import zlib
 
 import numpy as np
 import pytest
@@ -20,65 +17,27 @@ from geometry_msgs.msg import PoseStamped, TwistStamped  # noqa: E402
 from std_msgs.msg import Bool, Float32, Float64MultiArray, Int64  # noqa: E402
 from std_srvs.srv import Trigger  # noqa: E402
 
-
-class Proc:
-    def __init__(self, argv, env):
-        self.p = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                  stdin=subprocess.DEVNULL, env=env, text=True)
-        self.lines: list[str] = []
-        self.t = threading.Thread(target=lambda: self.lines.extend(self.p.stdout), daemon=True)
-        self.t.start()
-
-    def stop(self):
-        if self.p.poll() is None:
-            self.p.send_signal(signal.SIGINT)
-            try:
-                self.p.wait(10)
-            except subprocess.TimeoutExpired:
-                self.p.kill()
-                self.p.wait()
-        return "".join(self.lines)
+sys.path.insert(0, os.path.dirname(__file__))
+from proc_helpers import ros_session  # noqa: E402
 
 
 @pytest.fixture
 def ros(request, tmp_path):
-    did = 1 + (zlib.crc32(request.node.name.encode()) + os.getpid() + 97) % 200
-    env = dict(os.environ, ROS_DOMAIN_ID=str(did), ROS_AUTOMATIC_DISCOVERY_RANGE="LOCALHOST",
-               ROS_LOG_DIR=str(tmp_path / "ros_log"), RMW_IMPLEMENTATION="rmw_fastrtps_cpp",
-               PYTHONUNBUFFERED="1")
-    os.environ.setdefault("RMW_IMPLEMENTATION", "rmw_fastrtps_cpp")
-    ctx = rclpy.Context()
-    rclpy.init(context=ctx, domain_id=did)
-    node = rclpy.create_node("sacgmm_iiwa_test", context=ctx)
-    ex = rclpy.executors.SingleThreadedExecutor(context=ctx)
-    ex.add_node(node)
-    procs: list[Proc] = []
+    with ros_session(request.node.name, tmp_path, "sacgmm_iiwa_test") as session:
+        node, env, start, spin_until, procs = session
 
-    def start(module, *args):
-        procs.append(Proc([sys.executable, "-m", module, "--ros-args", *args], env))
-        return procs[-1]
+        def spin(pred=lambda: False, timeout=1.0):
+            return spin_until(pred, timeout)
 
-    def spin(pred=lambda: False, timeout=1.0):
-        end = time.monotonic() + timeout
-        while time.monotonic() < end:
-            if pred():
-                return True
-            ex.spin_once(timeout_sec=0.01)
-        return pred()
+        def call(name, timeout=10.0):
+            cli = node.create_client(Trigger, name)
+            assert spin(cli.service_is_ready, timeout), f"service {name} not available"
+            fut = cli.call_async(Trigger.Request())
+            assert spin(fut.done, timeout)
+            return fut.result()
 
-    def call(name, timeout=10.0):
-        cli = node.create_client(Trigger, name)
-        assert spin(cli.service_is_ready, timeout), f"service {name} not available"
-        fut = cli.call_async(Trigger.Request())
-        assert spin(fut.done, timeout)
-        return fut.result()
-
-    yield node, env, start, spin, call, procs
-    outputs = [p.stop() for p in procs]
-    ex.shutdown()
-    node.destroy_node()
-    rclpy.shutdown(context=ctx)
-    print("\n".join(outputs))          # shown by pytest only when the test fails
+        yield node, env, start, spin, call, procs
+    print("\n".join(p.output for p in procs))      # shown by pytest only when the test fails
 
 
 def _pos(m: PoseStamped) -> np.ndarray:

@@ -6,12 +6,8 @@ from __future__ import annotations
 
 import math
 import os
-import signal
-import subprocess
 import sys
-import threading
 import time
-import zlib
 
 import numpy as np
 import pytest
@@ -21,6 +17,9 @@ rclpy = pytest.importorskip("rclpy", reason="rclpy (ROS 2 PyPI wheels) not insta
 from geometry_msgs.msg import PoseArray, PoseStamped, TwistStamped  # noqa: E402
 from sensor_msgs.msg import CameraInfo, Image  # noqa: E402
 from std_msgs.msg import Bool, Float32, Float64MultiArray  # noqa: E402
+
+sys.path.insert(0, os.path.dirname(__file__))
+from proc_helpers import ros_session  # noqa: E402
 
 from sacgmm.ros import convert  # noqa: E402
 from sacgmm.ros.layouts import (DeltaTheta, WindowEnd, decode_delta, decode_window,  # noqa: E402
@@ -38,74 +37,12 @@ def make_skill(gain: float = 3.0) -> GMMSkill:
     return GMMSkill(np.ones(3) / 3, means, covs)
 
 
-def domain_id(name: str) -> int:
-    return 1 + (zlib.crc32(name.encode()) + os.getpid()) % 200
-
-
-class Proc:
-    """A node process whose merged output is collected in ``lines``."""
-
-    def __init__(self, argv: list[str], env: dict):
-        self.p = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                  stdin=subprocess.DEVNULL, env=env, text=True)
-        self.lines: list[str] = []
-        self.t = threading.Thread(target=self._read, daemon=True)
-        self.t.start()
-
-    def _read(self):
-        for line in self.p.stdout:
-            self.lines.append(line)
-
-    @property
-    def output(self) -> str:
-        return "".join(self.lines)
-
-    def stop(self, timeout: float = 10.0) -> int:
-        if self.p.poll() is None:
-            self.p.send_signal(signal.SIGINT)
-            try:
-                self.p.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.p.kill()
-                self.p.wait()
-        self.t.join(2.0)
-        return self.p.returncode
-
-
 @pytest.fixture
 def ros(request, tmp_path):
-    """(node in this test's private domain, env for child processes, start(module, *args))."""
-    did = domain_id(request.node.name)
-    env = dict(os.environ, ROS_DOMAIN_ID=str(did), ROS_AUTOMATIC_DISCOVERY_RANGE="LOCALHOST",
-               ROS_LOG_DIR=str(tmp_path / "ros_log"), RMW_IMPLEMENTATION="rmw_fastrtps_cpp",
-               PYTHONUNBUFFERED="1", RCUTILS_COLORIZED_OUTPUT="0")
-    os.environ.setdefault("RMW_IMPLEMENTATION", "rmw_fastrtps_cpp")
-    ctx = rclpy.Context()
-    rclpy.init(context=ctx, domain_id=did)
-    node = rclpy.create_node("sacgmm_test", context=ctx)
-    executor = rclpy.executors.SingleThreadedExecutor(context=ctx)
-    executor.add_node(node)
-    procs: list[Proc] = []
-
-    def start(module: str, *ros_args: str) -> Proc:
-        proc = Proc([sys.executable, "-m", module, "--ros-args", *ros_args], env)
-        procs.append(proc)
-        return proc
-
-    def spin_until(pred, timeout: float) -> bool:
-        end = time.monotonic() + timeout
-        while time.monotonic() < end:
-            if pred():
-                return True
-            executor.spin_once(timeout_sec=0.02)
-        return pred()
-
-    yield node, env, start, spin_until
-    for p in procs:
-        p.stop()
-    executor.shutdown()
-    node.destroy_node()
-    rclpy.shutdown(context=ctx)
+    """(node in this test's private domain, env for child processes, start(module, *args),
+    spin_until(pred, timeout))."""
+    with ros_session(request.node.name, tmp_path) as (node, env, start, spin_until, _procs):
+        yield node, env, start, spin_until
 
 
 def twist_vec(msg: TwistStamped) -> np.ndarray:
