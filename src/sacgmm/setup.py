@@ -31,7 +31,7 @@ setup(
         ("share/" + package_name + "/rviz", _shared("rviz/*.rviz")),
     ],
     python_requires=">=3.10",
-    install_requires=["numpy", "scipy", "scikit-learn", "PyYAML", "matplotlib"],
+    install_requires=["numpy", "scipy", "scikit-learn", "threadpoolctl", "PyYAML", "matplotlib"],
     extras_require={
         # never an unpinned torch: it pulls a multi-GB CUDA build
         "rl": ["torch==2.13.0"],

@@ -26,7 +26,8 @@ def cache_root() -> Path:
 def skill_dir(task: str) -> Path:
     """Where the task's demonstrations and skill live for the current task configuration."""
     from sacgmm.sim.config import load_task_config
-    cfg = load_task_config(task)
+    # fit_version 2: fits with one BLAS thread (deterministic across machines)
+    cfg = {**load_task_config(task), "fit_version": 2}
     digest = hashlib.sha256(json.dumps(cfg, sort_keys=True, default=str).encode()).hexdigest()[:12]
     return cache_root() / "skills" / f"{task}-{digest}"
 

@@ -62,7 +62,20 @@ def fit_skill(demos: Sequence[np.ndarray], dt: float, n_components: int = 3, sta
     eps: guaranteed contraction rate (1/s) for ``stable=True``; default from the data.
 
     Raises ``ValueError`` naming the demonstration and the problem for bad input.
+
+    The fit runs with one BLAS/OpenMP thread: with more, floating-point sums are ordered
+    differently, L-BFGS can end in a different local optimum, and the same demos and seed gave
+    different skills on machines with different thread settings.
     """
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(limits=1):
+        return _fit_skill(demos, dt, n_components, stable, seed, eps=eps, max_iter=max_iter,
+                          likelihood_weight=likelihood_weight, n_init=n_init, frame=frame)
+
+
+def _fit_skill(demos, dt, n_components, stable, seed, *, eps, max_iter, likelihood_weight,
+               n_init, frame) -> GMMSkill:
     from sklearn.mixture import GaussianMixture
 
     t0 = time.perf_counter()
