@@ -1,14 +1,14 @@
 """``sacgmm bench-ros``: the gmm_controller's loop in real-time mode while the sim graph runs.
 
-Starts the ``sim_peg`` graph (``sim_bridge`` in real time at 30 Hz with tactile images,
-``gmm_controller`` in timer mode at ``--rate`` Hz, ``camera_encoder``) with a private
-ROS_DOMAIN_ID. This process plays the refiner: it answers every window end (``/sacgmm/window``)
-with a delta-theta (``/sacgmm/delta_theta``) that the controller applies, so the loop also pays
-for the adaptations. The controller measures its own timer periods; written to ``--out``:
-achieved rate, p50/p99/max of |period - nominal| and the window-end -> delta-applied latency,
-next to a bare rclpy timer measured on the same machine just before (the machine is shared:
-its load average is recorded too).
-(No sac_refiner exists yet: the load of SAC training is not part of this measurement.)
+Starts the ``sim_peg`` graph with a private ROS_DOMAIN_ID: ``sim_bridge`` in real time at
+30 Hz with tactile images, ``gmm_controller`` in timer mode at ``--rate`` Hz,
+``camera_encoder`` and, by default (``--refiner train``), ``sac_refiner`` *training* online
+(SAC-AE updates on the tactile images, acting before updating so that a window's delta is not
+delayed by the gradient step). With ``--refiner stub`` this process answers every window end
+with a random delta-theta instead (the controller's own cost without the training load). The
+controller measures its own timer periods; written to ``--out``: achieved rate, p50/p99/max of
+|period - nominal| and the window-end -> delta-applied latency, next to a bare rclpy timer
+measured on the same machine just before (the machine is shared: its load average is recorded).
 """
 from __future__ import annotations
 
@@ -39,11 +39,18 @@ def _run(args) -> int:
     skill = load_skill(args.skill)
     tmp = Path(tempfile.mkdtemp(prefix="sacgmm_bench_ros_"))
     timing = tmp / "timing.json"
+    train = args.refiner == "train"
     cmds = build_commands("sim_peg", {"skill": str(args.skill), "control_mode": "timer",
-                                      "sim_mode": "realtime"})
-    cmds = [(n, argv + (["-p", f"rate_hz:={float(args.rate)}", "-p", f"timing_log:={timing}",
-                         "-p", f"rt_priority:={args.rt_priority}", "-p", f"timer_impl:={args.timer_impl}"]
-                        if n == "gmm_controller" else [])) for n, argv in cmds]
+                                      "sim_mode": "realtime", "mode": "train" if train else "eval"})
+    window = args.window_steps or max(1, round(32 * args.rate / 30.0))
+    extra = {"gmm_controller": ["-p", f"rate_hz:={float(args.rate)}", "-p", f"timing_log:={timing}",
+                                "-p", f"window_steps:={window}",
+                                "-p", f"rt_priority:={args.rt_priority}",
+                                "-p", f"timer_impl:={args.timer_impl}"],
+             "sac_refiner": ["-p", "update_order:=act_then_update", "-p", "learning_starts:=5",
+                             "-p", f"window_steps:={window}",
+                             "-p", f"save_path:={tmp / 'policy.pt'}"]}
+    cmds = [(n, argv + extra.get(n, [])) for n, argv in cmds if train or n != "sac_refiner"]
     log = open(tmp / "graph.log", "w")
     sup = Supervisor(cmds, log)
     rclpy.init()
@@ -55,6 +62,9 @@ def _run(args) -> int:
     n_windows = [0]
 
     def on_window(msg):
+        if train:
+            n_windows[0] += 1
+            return
         w = decode_window(from_multiarray(msg))
         n_windows[0] += 1
         d = DeltaTheta(d_priors=rng.uniform(-0.05, 0.05, skill.n_components),
@@ -84,9 +94,12 @@ def _run(args) -> int:
     load_after = os.getloadavg()
     out = {
         "what": "gmm_controller timer loop while the sim_peg graph runs (sim_bridge real time "
-                "30 Hz with tactile images, camera_encoder idle without a policy, this process "
-                "answering every window with a delta-theta); no SAC training load (no "
-                "sac_refiner yet)",
+                "30 Hz with tactile images, camera_encoder idle without a policy) and "
+                + ("sac_refiner trains online on the tactile images (act, then update)" if train
+                   else "this process answers every window with a random delta-theta (no "
+                        "training load)"),
+        "refiner": args.refiner,
+        "window_steps": window,
         "rate_hz_nominal": ctrl["rate_hz_nominal"],
         "rate_hz_achieved": ctrl.get("rate_hz_achieved"),
         "jitter_p50_ms": ctrl.get("jitter_p50_ms"),
@@ -94,8 +107,10 @@ def _run(args) -> int:
         "jitter_max_ms": ctrl.get("jitter_max_ms"),
         "n_periods": ctrl["n_periods"],
         "controller_params": {"timer_impl": args.timer_impl, "rt_priority": args.rt_priority},
-        "windows_answered": n_windows[0],
+        "windows_seen": n_windows[0],
+        "refiner_log_tail": _refiner_tail(tmp / "graph.log") if train else None,
         "deltas_applied": ctrl.get("deltas_applied"),
+        "deltas_for_an_older_window": ctrl.get("deltas_for_an_older_window"),
         "delta_latency_ms_mean": ctrl.get("delta_latency_ms_mean"),
         "delta_latency_ms_max": ctrl.get("delta_latency_ms_max"),
         "targets": {"rate_hz": 1000, "jitter_p99_ms": 0.5},
@@ -113,6 +128,13 @@ def _run(args) -> int:
     atomic_write_text(args.out, json.dumps(out, indent=2) + "\n")
     print(json.dumps(out, indent=2))
     return 0
+
+
+def _refiner_tail(path: Path) -> list[str]:
+    """The sac_refiner's last episode lines (decisions, updates) from the graph log."""
+    lines = [line.strip() for line in path.read_text(errors="replace").splitlines()
+             if "[sac_refiner" in line and "ended" in line]
+    return lines[-2:]
 
 
 def _bare_timer(rclpy, rate: float, seconds: float) -> dict:
@@ -144,6 +166,12 @@ def register(subparsers) -> None:
     p.add_argument("--skill-note", default="", help="how the skill was made (recorded)")
     p.add_argument("--rt-priority", type=int, default=0,
                    help="gmm_controller rt_priority (SCHED_FIFO of its loop thread; 0: off)")
+    p.add_argument("--window-steps", type=int, default=0,
+                   help="controller steps per SAC-GMM window (default: 32 steps of the 30 Hz "
+                        "task, i.e. round(32 * rate / 30))")
+    p.add_argument("--refiner", choices=("train", "stub"), default="train",
+                   help="train: the sac_refiner node learns online (default); stub: this "
+                        "process answers windows with random deltas")
     p.add_argument("--timer-impl", choices=("thread", "rclpy"), default="thread")
     p.add_argument("--domain-id", type=int, default=140, help="private ROS_DOMAIN_ID")
     p.add_argument("--out", default="results/bench_ros.json")

@@ -17,6 +17,7 @@ skill gives a non-finite velocity; otherwise its norm is clamped to ``max_speed`
 from __future__ import annotations
 
 import math
+from collections import OrderedDict
 import time
 from dataclasses import dataclass
 
@@ -71,7 +72,9 @@ class ControllerCore:
         self.last_window_index = -1
         self.last_window_time = math.nan
         self.deltas_applied = 0
-        self.apply_latencies: list[float] = []
+        self.apply_latencies: list[float] = []   # s, window end -> delta applied
+        self.stale_deltas = 0     # deltas that arrived after a newer window had ended
+        self.window_times: "OrderedDict[int, float]" = OrderedDict()
 
     # -- inputs ---------------------------------------------------------------------------
     def set_pose(self, position, now: float, stamp: float = 0.0) -> None:
@@ -94,6 +97,7 @@ class ControllerCore:
         self.steps = 0
         self.skill = self.base_skill
         self.last_window_index = -1
+        self.window_times.clear()
         self.announced = -2
 
     def load(self, skill) -> None:
@@ -139,9 +143,16 @@ class ControllerCore:
         if self.steps % self.window_steps == 0 and not self.sync_windows:
             self.last_window_index = self.steps // self.window_steps - 1
             self.last_window_time = now
+            self._remember_window(self.last_window_index, now)
             window = WindowEnd(x.copy(), v.copy(), self.target.copy(), self.last_window_index,
                                self.steps, self.episode, self.ee_stamp)
         return StepResult(v, True, "ok", window)
+
+    def _remember_window(self, index: int, now: float) -> None:
+        """Announcement time of recent windows of this episode (latency of late answers too)."""
+        self.window_times[index] = now
+        while len(self.window_times) > 256:
+            self.window_times.popitem(last=False)
 
     def boundary(self, now: float) -> WindowEnd | None:
         """``sync_windows``: the window boundary the next step starts from, once per boundary.
@@ -162,6 +173,7 @@ class ControllerCore:
             return None
         self.announced = self.last_window_index = index
         self.last_window_time = now
+        self._remember_window(index, now)
         return WindowEnd(x.copy(), self.last_velocity.copy(), self.target.copy(), index,
                          self.steps, self.episode, self.ee_stamp)
 
@@ -183,6 +195,8 @@ class ControllerCore:
             return
         self.skill = new
         self.deltas_applied += 1
-        if delta.window_index is not None and delta.window_index == self.last_window_index \
-                and math.isfinite(self.last_window_time):
-            self.apply_latencies.append(self.clock() - self.last_window_time)
+        t_window = self.window_times.get(delta.window_index) \
+            if delta.window_index is not None else None
+        if t_window is not None:
+            self.apply_latencies.append(self.clock() - t_window)
+            self.stale_deltas += int(delta.window_index != self.last_window_index)

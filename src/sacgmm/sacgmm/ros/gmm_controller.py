@@ -363,6 +363,7 @@ class GMMController(Node):
                         "jitter_max_ms": float(1e3 * jitter.max())})
         lat = np.asarray(self.core.apply_latencies)
         out["deltas_applied"] = self.core.deltas_applied
+        out["deltas_for_an_older_window"] = self.core.stale_deltas
         if lat.size:
             out["delta_latency_ms_mean"] = float(1e3 * lat.mean())
             out["delta_latency_ms_max"] = float(1e3 * lat.max())
