@@ -1,18 +1,15 @@
 """ControllerCore, the ROS-free heart of gmm_controller: safety, windows, delta latency."""
+import os
+import sys
+
 import numpy as np
 import pytest
 
 from sacgmm.ros.controller_core import ControllerCore
 from sacgmm.ros.layouts import DeltaTheta
-from sacgmm.skill.model import GMMSkill, _joint_from_linear
 
-
-def make_skill(gain: float = 3.0) -> GMMSkill:
-    mu = np.array([[0.0, 0.0, 0.02], [0.03, 0.0, 0.1], [-0.03, 0.02, 0.18]])
-    means, covs = _joint_from_linear(mu, np.stack([np.eye(3) * 0.002] * 3),
-                                     np.stack([-gain * k * np.eye(3) for k in (1, 2, 3)]),
-                                     np.stack([np.eye(3) * 1e-4] * 3))
-    return GMMSkill(np.ones(3) / 3, means, covs)
+sys.path.insert(0, os.path.dirname(__file__))
+from skill_helpers import make_skill  # noqa: E402
 
 
 class Clock:

@@ -20,23 +20,14 @@ from std_msgs.msg import Bool, Float32, Float64MultiArray  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(__file__))
 from proc_helpers import ros_session  # noqa: E402
+from skill_helpers import make_skill  # noqa: E402,F401  (used by other ROS tests too)
 
 from sacgmm.ros import convert  # noqa: E402
 from sacgmm.ros.layouts import (DeltaTheta, WindowEnd, decode_delta, decode_window,  # noqa: E402
                                 encode_delta, encode_window)
-from sacgmm.skill.model import GMMSkill, _joint_from_linear  # noqa: E402
 
 
 # -- helpers ------------------------------------------------------------------------------
-def make_skill(gain: float = 3.0) -> GMMSkill:
-    """A SEDS-stable 3-D skill (x_dot = -g_k x with g_k = gain, 2 gain, 3 gain)."""
-    mu = np.array([[0.0, 0.0, 0.02], [0.03, 0.0, 0.1], [-0.03, 0.02, 0.18]])
-    means, covs = _joint_from_linear(mu, np.stack([np.eye(3) * 0.002] * 3),
-                                     np.stack([-gain * k * np.eye(3) for k in (1, 2, 3)]),
-                                     np.stack([np.eye(3) * 1e-4] * 3))
-    return GMMSkill(np.ones(3) / 3, means, covs)
-
-
 @pytest.fixture
 def ros(request, tmp_path):
     """(node in this test's private domain, env for child processes, start(module, *args),
