@@ -124,6 +124,35 @@ def test_resume_continues_exactly(peg_skill, tmp_path):
     assert (tmp_path / "b" / "summary.json").exists() and (tmp_path / "b" / "evals.csv").exists()
 
 
+def test_final_evaluation_uses_the_best_evaluated_policy(peg_skill, tmp_path):
+    run = TaskRun(_cfg(final_episodes=1), tmp_path, skill=peg_skill)
+    rates = iter([0.0, 1.0, 0.0])            # episode 0 (before training), 2, 4
+    seen = []
+
+    def fake_evaluate(episodes, seed):
+        seen.append([q.detach().numpy().copy() for q in run.agent.actor.parameters()])
+        rate = next(rates, None)
+        if rate is None:                      # the final evaluation
+            return {"episodes": episodes, "successes": 0, "success_rate": 0.0,
+                    "ci95": [0.0, 1.0], "mean_control_steps": 1.0, "end_reasons": {}}
+        return {"episodes": episodes, "successes": int(rate), "success_rate": rate,
+                "ci95": [0.0, 1.0], "mean_control_steps": 1.0, "end_reasons": {}}
+
+    run.evaluate = fake_evaluate
+    out = run.train(progress=False)
+    assert out["final_policy"] == {"kind": "best", "episode": 2, "success_rate": 1.0}
+    at_2, at_4, final = seen[1], seen[2], seen[3]
+    assert all(np.array_equal(a, b) for a, b in zip(final, at_2))
+    assert not all(np.array_equal(a, b) for a, b in zip(final, at_4))
+    from sacgmm.rl.checkpoint import load_checkpoint
+    best = load_checkpoint(tmp_path / "best.pt")          # a policy file sacgmm eval loads
+    assert best["extra"]["best"] == {"episode": 2, "success_rate": 1.0}
+    last = TaskRun(_cfg(final_episodes=1, final_policy="last"), tmp_path / "last", skill=peg_skill)
+    assert last.train(progress=False)["final_policy"]["kind"] == "last"
+    with pytest.raises(ValueError, match="final_policy"):
+        _cfg(final_policy="median").resolved()
+
+
 def test_resume_refuses_a_different_configuration(peg_skill, tmp_path):
     TaskRun(_cfg(episodes=2), tmp_path, skill=peg_skill).train(progress=False)
     with pytest.raises(ValueError, match="different configuration"):

@@ -91,6 +91,9 @@ class TrainConfig:
     delta_theta: dict = field(default_factory=dict)   # DeltaThetaConfig overrides
     sac: dict = field(default_factory=dict)           # SACConfig overrides
     skill: str | None = None                  # skill file (default: fitted from the demos)
+    # the policy of the final evaluation: "best" = the one with the highest periodic evaluation
+    # (latest on ties; saved as best.pt), "last" = the policy at the end of training
+    final_policy: str = "best"
 
     def resolved(self) -> "TrainConfig":
         """A copy with the agent's defaults filled in; raises ``ValueError`` on bad values."""
@@ -106,6 +109,8 @@ class TrainConfig:
                     "batch_size", "buffer_size"):
             if int(getattr(cfg, key)) < (0 if key in ("episodes", "final_episodes") else 1):
                 raise ValueError(f"{key} must be positive, got {getattr(cfg, key)}")
+        if cfg.final_policy not in ("best", "last"):
+            raise ValueError(f"final_policy must be 'best' or 'last', got {cfg.final_policy!r}")
         if cfg.updates_per_step < 0 or not math.isfinite(cfg.updates_per_step):
             raise ValueError(f"updates_per_step must be >= 0, got {cfg.updates_per_step}")
         return cfg
@@ -181,6 +186,8 @@ class TaskRun:
         self.time_env = 0.0
         self.time_update = 0.0
         self._tb = None
+        self.best: dict | None = None    # {"episode", "success_rate"} of the best evaluation
+        self._best_state = None
 
     # ------------------------------------------------------------------ set-up
     def _load_skill(self):
@@ -293,6 +300,7 @@ class TaskRun:
                 "control_steps": self.control_steps, "updates": self.updates,
                 "update_credit": self.update_credit, "episodes_log": self.episodes_log,
                 "evals_log": self.evals_log, "action_rng": self.action_rng.bit_generator.state,
+                "best": self.best,
                 "config": asdict(self.cfg)}
 
     def checkpoint(self) -> None:
@@ -312,13 +320,18 @@ class TaskRun:
         extra = restore_checkpoint(path, self.agent, self.buffer)
         saved = extra["config"]
         mine = asdict(self.cfg)
-        diff = sorted(k for k in mine if k not in ("episodes", "final_episodes") and saved.get(k) != mine[k])
+        diff = sorted(k for k in mine if k not in ("episodes", "final_episodes", "final_policy")
+                      and saved.get(k) != mine[k])
         if diff:
             raise ValueError(f"{path}: cannot resume with a different configuration ({', '.join(diff)} "
                              "differ from the checkpoint's)")
         for key in ("episode", "decisions", "control_steps", "updates", "update_credit"):
             setattr(self, key, extra[key])
         self.episodes_log, self.evals_log = list(extra["episodes_log"]), list(extra["evals_log"])
+        self.best = extra.get("best")
+        if self.best is not None:
+            from sacgmm.rl.checkpoint import load_checkpoint
+            self._best_state = load_checkpoint(self.out / "best.pt")["agent"]
         self.action_rng.bit_generator.state = extra["action_rng"]
         self.log(f"resumed from {path} at episode {self.episode}")
 
@@ -349,6 +362,22 @@ class TaskRun:
             for k, v in self.last_losses.items():
                 tb.add_scalar(f"loss/{k}", v, self.episode)
             tb.flush()
+
+    def _keep_if_best(self, result: dict) -> None:
+        """Keep the policy of a periodic evaluation at least as good as every earlier one.
+
+        Periodic evaluations use their own episode seeds (``EVAL_SEED``), the final one others
+        (``FINAL_SEED``), so choosing on the former does not bias the latter.
+        """
+        if not self.learns or (self.best is not None
+                               and result["success_rate"] < self.best["success_rate"]):
+            return
+        import copy
+        self.best = {"episode": self.episode, "success_rate": result["success_rate"]}
+        self._best_state = copy.deepcopy(self.agent.state_dict())
+        if self.out is not None:
+            from sacgmm.rl.checkpoint import save_checkpoint
+            save_checkpoint(self.out / "best.pt", self.agent, None, extra=self._extra())
 
     def wall_time(self) -> float:
         return time.perf_counter() - self._t_start
@@ -384,7 +413,9 @@ class TaskRun:
                                           "end_reason": ep["end_reason"],
                                           "alpha": round(self.agent.alpha, 6)})
                 if self.episode % cfg.eval_every == 0 or self.episode == cfg.episodes:
-                    self._log_eval(self.evaluate(cfg.eval_episodes, EVAL_SEED))
+                    result = self.evaluate(cfg.eval_episodes, EVAL_SEED)
+                    self._log_eval(result)
+                    self._keep_if_best(result)
                     self.checkpoint()
                 if bar is not None:
                     sps = (self.control_steps - steps0) / max(self.time_env - t_env0, 1e-9)
@@ -397,8 +428,14 @@ class TaskRun:
                     bar.update(1)
         if bar is not None:
             bar.close()
+        final_policy = {"kind": "last", "episode": self.episode}
+        if (self.learns and cfg.final_episodes and cfg.final_policy == "best"
+                and self._best_state is not None):
+            self.agent.load_state_dict(self._best_state)
+            final_policy = {"kind": "best", **self.best}
         final = self.evaluate(cfg.final_episodes, FINAL_SEED) if cfg.final_episodes else None
         summary = self.summary(final)
+        summary["final_policy"] = final_policy
         if self.out is not None:
             self._write_logs()
             atomic_write_text(self.out / "summary.json", json.dumps(summary, indent=2) + "\n")
