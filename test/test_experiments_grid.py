@@ -47,7 +47,8 @@ def test_report_and_curves_from_run_directories(tmp_path):
     assert all(is_finished(s, tmp_path / "runs", 10) for s in specs)
     assert not is_finished(specs[0], tmp_path / "runs", 20) or specs[0].agent == "gmm"
     md = write_report("table1", specs, tmp_path / "runs", tmp_path, "sacgmm reproduce table1").read_text()
-    assert "| sac-gmm | 85 +- 7 % | 85 +- 7 % | 2 |" in md
+    assert "| sac-gmm | 85 +- 7 % (2 seeds) | 85 +- 7 % (2 seeds) |" in md
+    assert "| sac-gmm | peg | 2 |" in md
     assert (tmp_path / "table1.csv").read_text().count("\n") == len(specs) + 1
     curves = learning_curves(tmp_path / "runs", "peg", ["sac-gmm"])
     ep, mean, std = curves["sac-gmm"]

@@ -180,37 +180,44 @@ def write_report(table: str, specs: list[RunSpec], root: Path, results: Path, co
     atomic_write_text(results / f"{table}.csv", buf.getvalue())
     conditions = sorted({(s.condition, s.agent) for s in specs},
                         key=lambda c: ["gmm", "sac", "res-gmm", "sac-gmm"].index(c[1]))
-    lines = [f"# {table}: final success over 100 evaluation episodes (mean +- std over seeds)", "",
-             f"Produced by `{command}` from the run directories under `{root}`; per-run figures in "
-             f"`{table}.csv`.", "",
-             "| condition | " + " | ".join(TASKS) + " | seeds | episodes | agent decisions | "
-             "control steps | updates | wall time per run |",
-             "|---|" + "---|" * len(TASKS) + "---|---|---|---|---|---|"]
+    tasks = [t for t in TASKS if any(s.task == t for s in specs)]
+    lines = [f"# {table}: final success over the final evaluation episodes (mean +- std over "
+             "seeds)", "",
+             f"Produced by `{command}` from the run directories under `{root}`; per-run figures "
+             f"in `{table}.csv`. Learning agents are evaluated with the policy of their best "
+             "periodic evaluation (10 episodes every 10 training episodes, other episode seeds "
+             "than the final evaluation's; `final_policy` in each run's summary.json).", "",
+             "| condition | " + " | ".join(tasks) + " |",
+             "|---|" + "---|" * len(tasks)]
     for cond, _ in conditions:
-        cells, budget = [], None
-        n_seeds = 0
-        for task in TASKS:
-            vals = [r for r in rows if r["task"] == task and r["condition"] == cond]
+        cells = []
+        for task in tasks:
+            vals = [100 * r["final_success"] for r in rows
+                    if r["task"] == task and r["condition"] == cond]
             if vals:
-                m, sd = mean_std([100 * r["final_success"] for r in vals])
-                cells.append(f"{m:.0f} +- {sd:.0f} %")
-                n_seeds = max(n_seeds, len(vals))
-                budget = budget or vals
+                m, sd = mean_std(vals)
+                cells.append(f"{m:.0f} +- {sd:.0f} % ({len(vals)} seed{'s' * (len(vals) > 1)})")
             else:
                 cells.append("-")
-        if budget:
+        lines.append(f"| {cond} | " + " | ".join(cells) + " |")
+    lines += ["", "Budget per run (averages over the seeds of each row):", "",
+              "| condition | task | seeds | training episodes | agent decisions | control steps | "
+              "gradient updates | wall time per run |", "|---|---|---|---|---|---|---|---|"]
+    for cond, _ in conditions:
+        for task in tasks:
+            vals = [r for r in rows if r["task"] == task and r["condition"] == cond]
+            if not vals:
+                continue
+
             def avg(key):
-                return sum(r[key] for r in budget) / len(budget)
-            tail = (f"{n_seeds} | {avg('episodes'):.0f} | {avg('agent_decisions'):.0f} | "
-                    f"{avg('control_steps'):.0f} | {avg('gradient_updates'):.0f} | "
-                    f"{avg('wall_time_s') / 60:.1f} min")
-        else:
-            tail = "0 | - | - | - | - | -"
-        lines.append(f"| {cond} | " + " | ".join(cells) + f" | {tail} |")
+                return sum(r[key] for r in vals) / len(vals)
+            lines.append(f"| {cond} | {task} | {len(vals)} | {avg('episodes'):.0f} | "
+                         f"{avg('agent_decisions'):.0f} | {avg('control_steps'):.0f} | "
+                         f"{avg('gradient_updates'):.0f} | {avg('wall_time_s') / 60:.1f} min |")
     info = machine_info()
     lines += ["", f"Machine: {info.get('cpu_model', info['processor'])}, {info['cpu_count']} cores, "
-              f"{info['platform']}. Budget columns are averages over the runs of the first task "
-              "shown.", ""]
+              f"{info['platform']}; runs share the 2 cores (`--jobs`), so wall times include "
+              "waiting for the CPU.", ""]
     path = results / f"{table}.md"
     atomic_write_text(path, "\n".join(lines))
     return path
