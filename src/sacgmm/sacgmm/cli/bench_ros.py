@@ -45,6 +45,8 @@ def _run(args) -> int:
     window = args.window_steps or max(1, round(32 * args.rate / 30.0))
     extra = {"gmm_controller": ["-p", f"rate_hz:={float(args.rate)}", "-p", f"timing_log:={timing}",
                                 "-p", f"window_steps:={window}",
+                                *(["-p", f"marker_rate_hz:={args.marker_rate}"]
+                                  if args.marker_rate is not None else []),
                                 "-p", f"rt_priority:={args.rt_priority}",
                                 "-p", f"timer_impl:={args.timer_impl}"],
              "sac_refiner": ["-p", "update_order:=act_then_update", "-p", "learning_starts:=5",
@@ -100,6 +102,7 @@ def _run(args) -> int:
                         "training load)"),
         "refiner": args.refiner,
         "window_steps": window,
+        "marker_rate_hz": args.marker_rate,
         "rate_hz_nominal": ctrl["rate_hz_nominal"],
         "rate_hz_achieved": ctrl.get("rate_hz_achieved"),
         "jitter_p50_ms": ctrl.get("jitter_p50_ms"),
@@ -169,6 +172,8 @@ def register(subparsers) -> None:
     p.add_argument("--window-steps", type=int, default=0,
                    help="controller steps per SAC-GMM window (default: 32 steps of the 30 Hz "
                         "task, i.e. round(32 * rate / 30))")
+    p.add_argument("--marker-rate", type=float, default=None,
+                   help="gmm_controller marker_rate_hz (RViz output; default: the config's)")
     p.add_argument("--refiner", choices=("train", "stub"), default="train",
                    help="train: the sac_refiner node learns online (default); stub: this "
                         "process answers windows with random deltas")
