@@ -17,6 +17,7 @@ import os
 import platform
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -79,10 +80,19 @@ def _run(args) -> int:
     try:
         sup.start()
         end = time.monotonic() + args.warmup + args.duration
+        loaded: dict = {}
+        probe = None
         while time.monotonic() < end:
+            if probe is None and time.monotonic() > end - args.duration:
+                # the same loop as the controller's, without its work, under the same load
+                probe = threading.Thread(target=lambda: loaded.update(_bare_thread_loop(
+                    args.rate, min(10.0, args.duration), args.rt_priority)), daemon=True)
+                probe.start()
             rclpy.spin_once(node, timeout_sec=0.05)
             if sup.first_exited():
                 raise RuntimeError(f"a node died; see {tmp / 'graph.log'}")
+        if probe is not None:
+            probe.join(15.0)
     finally:
         sup.shutdown()
         node.destroy_node()
@@ -118,6 +128,7 @@ def _run(args) -> int:
         "delta_latency_ms_max": ctrl.get("delta_latency_ms_max"),
         "targets": {"rate_hz": 1000, "jitter_p99_ms": 0.5},
         "baseline_bare_rclpy_timer": bare,
+        "bare_loop_thread_under_load": loaded or None,
         "load_average_1min": {"before": load_before[0], "after": load_after[0]},
         "duration_s": args.duration,
         "skill": {"path": str(args.skill), "summary": repr(skill),
@@ -138,6 +149,33 @@ def _refiner_tail(path: Path) -> list[str]:
     lines = [line.strip() for line in path.read_text(errors="replace").splitlines()
              if "[sac_refiner" in line and "ended" in line]
     return lines[-2:]
+
+
+def _bare_thread_loop(rate: float, seconds: float, prio: int) -> dict:
+    """Period jitter of a thread that only sleeps to absolute deadlines (the controller's
+    ``timer_impl: thread`` loop without its work), with the same SCHED_FIFO priority: what the
+    machine's scheduler gives any loop while the graph runs."""
+    import numpy as np
+    period, ticks = 1.0 / rate, []
+    if prio > 0:
+        try:
+            os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(prio))
+        except (AttributeError, OSError):
+            prio = 0
+    start = time.perf_counter()
+    deadline = start + period
+    while time.perf_counter() - start < seconds:
+        time.sleep(max(deadline - time.perf_counter(), 0.1 * period))
+        ticks.append(time.perf_counter())
+        deadline += period
+        if ticks[-1] - deadline > period:
+            deadline = ticks[-1] + period
+    per = np.diff(ticks[int(rate * 0.5):])
+    jit = np.abs(per - period)
+    return {"seconds": seconds, "sched_fifo_priority": prio,
+            "rate_hz_achieved": float(1.0 / per.mean()),
+            "jitter_p50_ms": float(1e3 * np.percentile(jit, 50)),
+            "jitter_p99_ms": float(1e3 * np.percentile(jit, 99))}
 
 
 def _bare_timer(rclpy, rate: float, seconds: float) -> dict:
