@@ -251,12 +251,13 @@ def plot_curves(curves: dict[str, tuple], path: Path, title: str,
     if not curves and not flat:
         return None
     import matplotlib
+    import numpy as np
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     fig, ax = plt.subplots(figsize=(6.5, 4.2), dpi=110)
     for cond, (ep, m, sd) in curves.items():
         ax.plot(ep, 100 * m, label=cond)
-        ax.fill_between(ep, 100 * (m - sd), 100 * (m + sd), alpha=0.2)
+        ax.fill_between(ep, 100 * np.clip(m - sd, 0, 1), 100 * np.clip(m + sd, 0, 1), alpha=0.2)
     for cond, value in (flat or {}).items():
         ax.axhline(100 * value, ls="--", color="0.4", label=f"{cond} (final)")
     ax.set_xlabel("training episodes")
