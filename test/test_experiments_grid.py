@@ -3,8 +3,8 @@ import json
 
 import pytest
 
-from sacgmm.experiments.grid import (RunSpec, is_finished, learning_curves, run_grid, table_specs,
-                                     write_report)
+from sacgmm.experiments.grid import (RunSpec, budget_with_overrides, is_finished,
+                                     learning_curves, run_grid, table_specs, write_report)
 
 
 def test_table_specs():
@@ -23,6 +23,12 @@ def test_table_specs():
     assert sorted(s.seed for s in cheap if s.agent == "sac-gmm") == [0, 1, 2, 3, 4]
     with pytest.raises(ValueError, match="unknown task"):
         table_specs("table1", 1, tasks=["peg", "door"])
+    budget = budget_with_overrides(100, ["lever:sac-gmm=300"])
+    assert budget(RunSpec("lever", "sac-gmm", 0)) == 300
+    assert budget(RunSpec("lever", "sac", 0)) == budget(RunSpec("peg", "sac-gmm", 0)) == 100
+    for bad in ("lever=300", "lever:sac-gmm=x", "lever:sac-gmm=0"):
+        with pytest.raises(ValueError, match="override"):
+            budget_with_overrides(100, [bad])
     spec = RunSpec("peg", "sac-gmm", 3, noise=True, sensor=False)
     assert spec.run_dir(__import__("pathlib").Path("r")).as_posix() == "r/peg/sac-gmm+noise-sensor/seed3"
     assert spec.train_args(50) == ["train", "--task", "peg", "--agent", "sac-gmm", "--seed", "3",

@@ -19,6 +19,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--tasks", default="peg,lever", help="comma-separated (default peg,lever)")
     p.add_argument("--jobs", type=int, default=2, help="parallel worker processes (default 2)")
     p.add_argument("--episodes", type=int, default=300, help="training episodes per run")
+    p.add_argument("--episodes-for", action="append", default=[], metavar="TASK:AGENT=N",
+                   help="another budget for one task and agent, e.g. lever:sac-gmm=300 "
+                        "(repeatable); a finished shorter run is resumed and extended")
     p.add_argument("--runs", default="runs", help="root of the run directories (default runs/)")
     p.add_argument("--results", default="results", help="where reports go (default results/)")
     p.add_argument("--report-only", action="store_true", help="only rewrite the reports")
@@ -26,8 +29,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from sacgmm.experiments.grid import (learning_curves, plot_curves, run_grid, table_specs,
-                                         write_report, collect)
+    from sacgmm.experiments.grid import (budget_with_overrides, collect, learning_curves,
+                                         plot_curves, run_grid, table_specs, write_report)
 
     if args.seeds < 1 or args.jobs < 1 or args.episodes < 1:
         raise ValueError("--seeds, --jobs and --episodes must be at least 1")
@@ -42,9 +45,11 @@ def run(args: argparse.Namespace) -> int:
     command = f"sacgmm reproduce {args.table} --seeds {args.seeds} --episodes {args.episodes}"
     if args.baseline_seeds is not None:
         command += f" --baseline-seeds {args.baseline_seeds}"
+    command += "".join(f" --episodes-for {o}" for o in args.episodes_for)
+    budget = budget_with_overrides(args.episodes, args.episodes_for)
     status = {"failed": 0}
     if not args.report_only:
-        status = run_grid(specs, root, args.episodes, args.jobs,
+        status = run_grid(specs, root, budget, args.jobs,
                           log=lambda m: print(m, file=sys.stderr, flush=True))
     report = write_report(args.table, specs, root, results, command)
     print(f"wrote {report} and {report.with_suffix('.csv')}")

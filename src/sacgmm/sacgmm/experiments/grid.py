@@ -101,7 +101,28 @@ def table_specs(table: str, seeds: int, tasks: Iterable[str] = TASKS,
                                         not s.sensor))
 
 
-def is_finished(spec: RunSpec, root: Path, episodes: int) -> bool:
+def episodes_of(spec: RunSpec, episodes) -> int:
+    """Training episodes of ``spec``: ``episodes`` is one number or a function of the spec."""
+    return int(episodes(spec)) if callable(episodes) else int(episodes)
+
+
+def budget_with_overrides(default: int, overrides: Iterable[str]) -> Callable[[RunSpec], int]:
+    """``default`` episodes, except for ``TASK:AGENT=N`` overrides (e.g. ``lever:sac-gmm=300``)."""
+    table: dict[tuple[str, str], int] = {}
+    for item in overrides:
+        try:
+            key, n = item.split("=")
+            task, agent = key.split(":")
+            table[(task, agent)] = int(n)
+        except ValueError:
+            raise ValueError(f"episode override {item!r}: expected TASK:AGENT=N, e.g. "
+                             "lever:sac-gmm=300") from None
+        if table[(task, agent)] < 1:
+            raise ValueError(f"episode override {item!r}: N must be at least 1")
+    return lambda spec: table.get((spec.task, spec.agent), default)
+
+
+def is_finished(spec: RunSpec, root: Path, episodes) -> bool:
     path = spec.run_dir(root) / "summary.json"
     if not path.exists():
         return False
@@ -109,14 +130,16 @@ def is_finished(spec: RunSpec, root: Path, episodes: int) -> bool:
         summary = json.loads(path.read_text())
     except (OSError, json.JSONDecodeError):
         return False
-    return spec.agent == "gmm" or summary.get("config", {}).get("episodes") == episodes
+    return spec.agent == "gmm" or \
+        summary.get("config", {}).get("episodes") == episodes_of(spec, episodes)
 
 
-def run_one(spec: RunSpec, root: Path, episodes: int, extra_args: Iterable[str] = ()) -> int:
+def run_one(spec: RunSpec, root: Path, episodes, extra_args: Iterable[str] = ()) -> int:
     """Run (or resume) one spec in its own process; its output goes to ``run_dir/train.log``."""
     out = spec.run_dir(root)
     out.mkdir(parents=True, exist_ok=True)
-    cmd = [sys.executable, "-m", "sacgmm.cli", *spec.train_args(episodes), "--out", str(out),
+    cmd = [sys.executable, "-m", "sacgmm.cli", *spec.train_args(episodes_of(spec, episodes)),
+           "--out", str(out),
            "--resume", "--no-progress", *extra_args]
     env = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
     with open(out / "train.log", "ab") as log:
@@ -125,7 +148,7 @@ def run_one(spec: RunSpec, root: Path, episodes: int, extra_args: Iterable[str] 
         return subprocess.run(cmd, stdout=log, stderr=subprocess.STDOUT, env=env).returncode
 
 
-def run_grid(specs: list[RunSpec], root: Path, episodes: int, jobs: int,
+def run_grid(specs: list[RunSpec], root: Path, episodes, jobs: int,
              log: Callable[[str], None] = print, extra_args: Iterable[str] = ()) -> dict[str, int]:
     """Run every unfinished spec with ``jobs`` parallel worker processes."""
     todo = [s for s in specs if not is_finished(s, root, episodes)]
