@@ -112,11 +112,12 @@ def test_resume_continues_exactly(peg_skill, tmp_path):
     straight = TaskRun(_cfg(), tmp_path / "a", skill=peg_skill)
     full = straight.train(progress=False)
     first = TaskRun(_cfg(episodes=2), tmp_path / "b", skill=peg_skill)
-    first.train(progress=False)
+    first_wall = first.train(progress=False)["training"]["wall_time_s"]
     assert (tmp_path / "b" / "checkpoint.pt").exists()
     resumed = TaskRun(_cfg(), tmp_path / "b", skill=peg_skill)
     out = resumed.train(resume=True, progress=False)
     assert out["training"]["episodes"] == full["training"]["episodes"] == 4
+    assert out["training"]["wall_time_s"] > first_wall       # both sessions counted
     assert out["training"]["agent_decisions"] == full["training"]["agent_decisions"]
     assert [e["return"] for e in resumed.episodes_log] == [e["return"] for e in straight.episodes_log]
     for p, q in zip(straight.agent.actor.parameters(), resumed.agent.actor.parameters()):

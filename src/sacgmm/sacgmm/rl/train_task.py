@@ -187,6 +187,7 @@ class TaskRun:
         self.time_update = 0.0
         self._tb = None
         self.best: dict | None = None    # {"episode", "success_rate"} of the best evaluation
+        self._wall_before = 0.0
         self._best_state = None
 
     # ------------------------------------------------------------------ set-up
@@ -300,7 +301,7 @@ class TaskRun:
                 "control_steps": self.control_steps, "updates": self.updates,
                 "update_credit": self.update_credit, "episodes_log": self.episodes_log,
                 "evals_log": self.evals_log, "action_rng": self.action_rng.bit_generator.state,
-                "best": self.best,
+                "best": self.best, "wall_time_s": self.wall_time(),
                 "config": asdict(self.cfg)}
 
     def checkpoint(self) -> None:
@@ -329,6 +330,7 @@ class TaskRun:
             setattr(self, key, extra[key])
         self.episodes_log, self.evals_log = list(extra["episodes_log"]), list(extra["evals_log"])
         self.best = extra.get("best")
+        self._wall_before = float(extra.get("wall_time_s", 0.0))   # earlier sessions of the run
         if self.best is not None:
             from sacgmm.rl.checkpoint import load_checkpoint
             self._best_state = load_checkpoint(self.out / "best.pt")["agent"]
@@ -380,7 +382,8 @@ class TaskRun:
             save_checkpoint(self.out / "best.pt", self.agent, None, extra=self._extra())
 
     def wall_time(self) -> float:
-        return time.perf_counter() - self._t_start
+        """Seconds of wall time of the run, over all its sessions when resumed (s)."""
+        return time.perf_counter() - self._t_start + self._wall_before
 
     # ------------------------------------------------------------------ main loop
     def train(self, resume: bool = False, progress: bool = True) -> dict:
