@@ -65,11 +65,10 @@ def _run(args) -> int:
     n_windows = [0]
 
     def on_window(msg):
-        if train:
-            n_windows[0] += 1
+        n_windows[0] += 1
+        if train:               # the sac_refiner node answers
             return
         w = decode_window(from_multiarray(msg))
-        n_windows[0] += 1
         d = DeltaTheta(d_priors=rng.uniform(-0.05, 0.05, skill.n_components),
                        d_means=np.concatenate([rng.uniform(-0.01, 0.01, (skill.n_components, skill.dim)),
                                                np.zeros((skill.n_components, skill.dim))], 1),

@@ -130,6 +130,14 @@ def updates_due(credit: float, decisions: int, buffer_len: int, cfg: "TrainConfi
     return n, credit - n
 
 
+def warmup_action(rng: np.random.Generator, cfg: "TrainConfig", act_dim: int) -> np.ndarray:
+    """A warm-up action in ``[-1, 1]``: N(0, ``cfg.warmup_std``) clipped, or uniform if the
+    std is 0 (shared by ``sacgmm train`` and the ``sac_refiner`` node)."""
+    if cfg.warmup_std > 0:
+        return np.clip(rng.normal(0.0, cfg.warmup_std, act_dim), -1.0, 1.0).astype(np.float32)
+    return rng.uniform(-1.0, 1.0, act_dim).astype(np.float32)
+
+
 def run_updates(agent, buffer, n: int, batch_size: int) -> tuple[dict[str, float], float]:
     """``n`` SAC updates on batches from ``buffer``: ``(last losses or {}, seconds taken)``."""
     t0 = time.perf_counter()
@@ -229,11 +237,7 @@ class TaskRun:
         while True:
             t0 = time.perf_counter()
             if train and self.decisions < self.cfg.learning_starts:
-                if self.cfg.warmup_std > 0:
-                    action = np.clip(self.action_rng.normal(0.0, self.cfg.warmup_std, self.act_dim),
-                                     -1.0, 1.0).astype(np.float32)
-                else:
-                    action = self.action_rng.uniform(-1.0, 1.0, self.act_dim).astype(np.float32)
+                action = warmup_action(self.action_rng, self.cfg, self.act_dim)
             else:
                 action = self.policy(obs, deterministic)
             next_obs, reward, term, trunc, info = env.step(action)

@@ -70,7 +70,6 @@ class ControllerCore:
         self.steps = 0            # active control steps in this episode
         self.last_velocity = ZERO3.copy()
         self.last_window_index = -1
-        self.last_window_time = math.nan
         self.deltas_applied = 0
         self.apply_latencies: list[float] = []   # s, window end -> delta applied
         self.stale_deltas = 0     # deltas that arrived after a newer window had ended
@@ -142,7 +141,6 @@ class ControllerCore:
         window = None
         if self.steps % self.window_steps == 0 and not self.sync_windows:
             self.last_window_index = self.steps // self.window_steps - 1
-            self.last_window_time = now
             self._remember_window(self.last_window_index, now)
             window = WindowEnd(x.copy(), v.copy(), self.target.copy(), self.last_window_index,
                                self.steps, self.episode, self.ee_stamp)
@@ -172,7 +170,6 @@ class ControllerCore:
         if index == self.announced:
             return None
         self.announced = self.last_window_index = index
-        self.last_window_time = now
         self._remember_window(index, now)
         return WindowEnd(x.copy(), self.last_velocity.copy(), self.target.copy(), index,
                          self.steps, self.episode, self.ee_stamp)

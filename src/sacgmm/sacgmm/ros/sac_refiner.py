@@ -67,7 +67,7 @@ from sacgmm.ros.convert import from_multiarray, msg_to_image, stamp_seconds, to_
 from sacgmm.ros.layouts import DeltaTheta as DeltaMsg
 from sacgmm.ros.layouts import decode_episode_end, decode_window, encode_delta
 from sacgmm.ros.params import Param, StartupError, declare, run_node
-from sacgmm.rl.train_task import TrainConfig, run_updates, updates_due
+from sacgmm.rl.train_task import TrainConfig, run_updates, updates_due, warmup_action
 
 # TrainConfig's own defaults (never duplicated here)
 _TC_DEFAULTS = {f.name: f.default for f in fields(TrainConfig)}
@@ -175,10 +175,7 @@ class RefinerCore:
         stochastic policy; evaluation: the deterministic policy."""
         cfg = self.cfg
         if self.train and self.decisions < cfg.learning_starts:
-            if cfg.warmup_std > 0:
-                return np.clip(self.action_rng.normal(0.0, cfg.warmup_std, self.act_dim),
-                               -1.0, 1.0).astype(np.float32)
-            return self.action_rng.uniform(-1.0, 1.0, self.act_dim).astype(np.float32)
+            return warmup_action(self.action_rng, cfg, self.act_dim)
         return self.agent.act(obs, deterministic=not self.train)
 
     def deltas(self, action: np.ndarray):
