@@ -11,6 +11,7 @@ the node does not declare (a typo) -- raises :class:`StartupError` naming the pa
 from __future__ import annotations
 
 import os
+import signal
 import sys
 from dataclasses import dataclass, field
 from typing import Any, Callable
@@ -99,16 +100,37 @@ def run_node(factory: Callable[[], Any], args: list[str] | None = None,
              executor_factory: Callable[[], Any] | None = None) -> int:
     """``rclpy.init``, build the node with ``factory``, spin until Ctrl-C/SIGTERM, clean up.
 
+    Ctrl-C and SIGTERM become a shutdown request, never a ``KeyboardInterrupt``: rclpy's own
+    handler shuts the context down and the executor returns. A ``KeyboardInterrupt`` raised
+    between bytecodes can land inside a pybind11 call (e.g. while rclpy converts a message
+    type in ``take_message``), where it surfaces as an unrelated ``RuntimeError`` and the node
+    would exit with a traceback instead of cleanly.
+
     Returns 0 on a normal shutdown, 2 if the node could not start (the reason on stderr).
     """
     from rclpy.executors import ExternalShutdownException
 
     ensure_ros_environment()
+    stop = {"signal": None}
+
+    def request_stop(signum, _frame):
+        stop["signal"] = signum   # rclpy's handler, which chains to this one, shuts down
+
+    # installed before rclpy.init so that rclpy's handlers chain to these, not to the defaults
+    previous = {sig: signal.signal(sig, request_stop) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
-        rclpy.init(args=args)
-    except Exception as exc:  # e.g. a parameter file rcl cannot parse
-        print(f"error: cannot initialise ROS: {exc}", file=sys.stderr, flush=True)
-        return 2
+        try:
+            rclpy.init(args=args)
+        except Exception as exc:  # e.g. a parameter file rcl cannot parse
+            print(f"error: cannot initialise ROS: {exc}", file=sys.stderr, flush=True)
+            return 2
+        return _build_and_spin(factory, executor_factory, stop, ExternalShutdownException)
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def _build_and_spin(factory, executor_factory, stop, shutdown_exc) -> int:
     node = None
     try:
         try:
@@ -116,12 +138,18 @@ def run_node(factory: Callable[[], Any], args: list[str] | None = None,
         except StartupError as exc:
             print(f"error: {exc}", file=sys.stderr, flush=True)
             return 2
+        if stop["signal"] is not None:   # stopped while the node was being built
+            return 0
         executor = executor_factory() if executor_factory else rclpy.executors.SingleThreadedExecutor()
         executor.add_node(node)
         try:
             executor.spin()
-        except (KeyboardInterrupt, ExternalShutdownException):
+        except (KeyboardInterrupt, shutdown_exc):
             pass
+        except Exception:
+            if stop["signal"] is None and rclpy.ok():
+                raise
+            # the context went away under a callback because we were asked to stop
         return 0
     finally:
         if node is not None:
