@@ -17,6 +17,9 @@ def test_table_specs():
     assert {s.condition for s in table_specs("table3", 1)} == {"sac+dense", "sac-gmm"}
     with pytest.raises(ValueError, match="unknown table"):
         table_specs("table9", 1)
+    door = table_specs("door", 3)
+    assert {(s.task, s.condition) for s in door} == {("door", "gmm+noise"), ("door", "sac-gmm+noise")}
+    assert all(s.sensor for s in door) and sorted(s.seed for s in door if s.agent == "gmm") == [0, 1, 2]
     cheap = table_specs("table1", 5, tasks=["peg"], baseline_seeds=2)
     assert {s.task for s in cheap} == {"peg"}
     assert sorted(s.seed for s in cheap if s.agent == "sac") == [0, 1]

@@ -190,3 +190,52 @@ def test_refining_agents_start_from_the_unchanged_skill(peg_skill, tmp_path):
     run = TaskRun(_cfg(), tmp_path, skill=peg_skill)
     obs, _ = run.env.reset(seed=5)
     assert np.all(run.agent.act(obs, deterministic=True) == 0.0)     # zero delta-theta
+
+
+def _actions_per_episode(run):
+    """Wrap the training env to record the actions of each training episode."""
+    episodes = []
+    reset, step = run.env.reset, run.env.step
+
+    def rec_reset(*a, **kw):
+        episodes.append([])
+        return reset(*a, **kw)
+
+    def rec_step(action):
+        episodes[-1].append(np.array(action, copy=True))
+        return step(action)
+    run.env.reset, run.env.step = rec_reset, rec_step
+    return episodes
+
+
+@pytest.mark.parametrize("warmup", [True, False])
+def test_episode_exploration_holds_one_draw_per_episode(peg_skill, tmp_path, warmup):
+    kw = dict(episodes=2, eval_every=100, final_episodes=0, learning_starts=10**6 if warmup else 0,
+              updates_per_step=0.0)     # no updates: the policy (zero mean) is all that varies
+    held = TaskRun(_cfg(exploration="episode", **kw), tmp_path / "held", skill=peg_skill)
+    per_episode = _actions_per_episode(held)
+    held.train(progress=False)
+    train_eps = [a for a in per_episode if len(a) > 1][:2]
+    assert len(train_eps) == 2
+    for actions in train_eps:     # a constant delta-theta through the episode
+        assert all(np.array_equal(a, actions[0]) for a in actions)
+        assert np.abs(actions[0]).max() > 0
+    assert not np.array_equal(train_eps[0][0], train_eps[1][0])
+    fresh = TaskRun(_cfg(exploration="step", **kw), tmp_path / "fresh", skill=peg_skill)
+    per_episode = _actions_per_episode(fresh)
+    fresh.train(progress=False)
+    actions = [a for a in per_episode if len(a) > 1][0]
+    assert not all(np.array_equal(a, actions[0]) for a in actions)
+
+
+def test_bad_exploration_setting_is_rejected():
+    with pytest.raises(ValueError, match="exploration"):
+        _cfg(exploration="sometimes").resolved()
+
+
+def test_door_sac_gmm_defaults_to_a_larger_attractor_shift():
+    door = TrainConfig(task="door", agent="sac-gmm").resolved()
+    assert door.delta_theta["attractor_scale"] == 0.2
+    assert "attractor_scale" not in TrainConfig(task="peg", agent="sac-gmm").resolved().delta_theta
+    explicit = TrainConfig(task="door", agent="sac-gmm", delta_theta={"attractor_scale": 0.05})
+    assert explicit.resolved().delta_theta["attractor_scale"] == 0.05     # explicit settings win

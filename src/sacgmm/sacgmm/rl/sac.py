@@ -173,11 +173,18 @@ class SACAgent:
 
     # ------------------------------------------------------------------ acting
     @torch.no_grad()
-    def act(self, obs: Mapping[str, np.ndarray], deterministic: bool = False) -> np.ndarray:
-        """Action(s) in ``[-1, 1]``: ``(A,)`` for one observation, ``(B, A)`` for a batch."""
+    def act(self, obs: Mapping[str, np.ndarray], deterministic: bool = False,
+            noise: np.ndarray | None = None) -> np.ndarray:
+        """Action(s) in ``[-1, 1]``: ``(A,)`` for one observation, ``(B, A)`` for a batch.
+
+        ``noise``: the standard-normal draw of the pre-tanh Gaussian, ``(A,)`` (default: a
+        fresh one per call); hold one for an episode for temporally consistent exploration.
+        """
         tensors, single = self._as_batch(obs)
+        eps = None if noise is None else torch.as_tensor(
+            np.asarray(noise, dtype=np.float32), device=self.device)
         action, _ = self.actor(self.features(tensors), deterministic=deterministic,
-                               with_log_prob=False)
+                               with_log_prob=False, noise=eps)
         action = action.cpu().numpy().astype(np.float32)
         return action[0] if single else action
 
