@@ -74,8 +74,22 @@ def test_grid_runs_a_real_run_once(tmp_path, monkeypatch):
     spec = RunSpec("peg", "gmm", 0)
     extra = ["--final-episodes", "2", "--skill", str(tmp_path / "skill.yaml")]
     status = run_grid([spec], tmp_path / "runs", 1, 1, log=lambda m: None, extra_args=extra)
-    assert status == {"finished": 0, "ran": 1, "failed": 0}
+    assert status == {"finished": 0, "ran": 1, "failed": 0, "busy": 0}
     summary = json.loads((spec.run_dir(tmp_path / "runs") / "summary.json").read_text())
     assert summary["final"]["episodes"] == 2
     again = run_grid([spec], tmp_path / "runs", 1, 1, log=lambda m: None, extra_args=extra)
-    assert again == {"finished": 1, "ran": 0, "failed": 0}
+    assert again == {"finished": 1, "ran": 0, "failed": 0, "busy": 0}
+
+
+def test_a_run_another_process_trains_is_skipped_not_trained_twice(tmp_path):
+    import fcntl
+    spec = RunSpec("peg", "gmm", 0)
+    out = spec.run_dir(tmp_path / "runs")
+    out.mkdir(parents=True)
+    logs = []
+    with open(out / ".lock", "a") as held:        # as a second grid's worker would hold it
+        fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        status = run_grid([spec], tmp_path / "runs", 1, 1, log=logs.append)
+    assert status == {"finished": 0, "ran": 0, "failed": 0, "busy": 1}
+    assert "another process is training it" in logs[-1]
+    assert not (out / "train.log").exists()           # nothing was started

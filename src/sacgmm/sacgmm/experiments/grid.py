@@ -141,18 +141,33 @@ def is_finished(spec: RunSpec, root: Path, episodes) -> bool:
         summary.get("config", {}).get("episodes") == episodes_of(spec, episodes)
 
 
+BUSY = -1000   # run_one's return code for a run another process holds
+
+
 def run_one(spec: RunSpec, root: Path, episodes, extra_args: Iterable[str] = ()) -> int:
-    """Run (or resume) one spec in its own process; its output goes to ``run_dir/train.log``."""
+    """Run (or resume) one spec in its own process; its output goes to ``run_dir/train.log``.
+
+    The run directory is locked (``flock`` on ``run_dir/.lock``) while it trains, so that two
+    grids sharing a run root (e.g. Tables I and II started side by side) never train the same
+    run at once: the second one gets ``BUSY`` and moves on.
+    """
+    import fcntl
+
     out = spec.run_dir(root)
     out.mkdir(parents=True, exist_ok=True)
     cmd = [sys.executable, "-m", "sacgmm.cli", *spec.train_args(episodes_of(spec, episodes)),
            "--out", str(out),
            "--resume", "--no-progress", *extra_args]
     env = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
-    with open(out / "train.log", "ab") as log:
-        log.write(f"\n$ {' '.join(cmd)}\n".encode())
-        log.flush()
-        return subprocess.run(cmd, stdout=log, stderr=subprocess.STDOUT, env=env).returncode
+    with open(out / ".lock", "a") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return BUSY
+        with open(out / "train.log", "ab") as log:
+            log.write(f"\n$ {' '.join(cmd)}\n".encode())
+            log.flush()
+            return subprocess.run(cmd, stdout=log, stderr=subprocess.STDOUT, env=env).returncode
 
 
 def run_grid(specs: list[RunSpec], root: Path, episodes, jobs: int,
@@ -161,7 +176,7 @@ def run_grid(specs: list[RunSpec], root: Path, episodes, jobs: int,
     todo = [s for s in specs if not is_finished(s, root, episodes)]
     log(f"{len(specs) - len(todo)} of {len(specs)} runs already finished; {len(todo)} to run "
         f"with {jobs} worker(s)")
-    status = {"finished": len(specs) - len(todo), "ran": 0, "failed": 0}
+    status = {"finished": len(specs) - len(todo), "ran": 0, "failed": 0, "busy": 0}
     t0 = time.perf_counter()
 
     def work(spec: RunSpec) -> tuple[RunSpec, int, float]:
@@ -170,12 +185,13 @@ def run_grid(specs: list[RunSpec], root: Path, episodes, jobs: int,
 
     with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
         for spec, code, secs in pool.map(work, todo):
-            key = "ran" if code == 0 else "failed"
+            key = {0: "ran", BUSY: "busy"}.get(code, "failed")
             status[key] += 1
-            log(f"[{status['ran'] + status['failed']}/{len(todo)}] {spec.task} {spec.condition} "
-                f"seed {spec.seed}: {'done' if code == 0 else f'FAILED (exit {code})'} in "
-                f"{secs:.0f} s (see {spec.run_dir(root) / 'train.log'}); "
-                f"{time.perf_counter() - t0:.0f} s elapsed")
+            what = {"ran": "done", "busy": "skipped, another process is training it"}.get(
+                key, f"FAILED (exit {code})")
+            log(f"[{status['ran'] + status['failed'] + status['busy']}/{len(todo)}] {spec.task} "
+                f"{spec.condition} seed {spec.seed}: {what} in {secs:.0f} s (see "
+                f"{spec.run_dir(root) / 'train.log'}); {time.perf_counter() - t0:.0f} s elapsed")
     return status
 
 
