@@ -93,3 +93,16 @@ def test_a_run_another_process_trains_is_skipped_not_trained_twice(tmp_path):
     assert status == {"finished": 0, "ran": 0, "failed": 0, "busy": 1}
     assert "another process is training it" in logs[-1]
     assert not (out / "train.log").exists()           # nothing was started
+
+
+def test_a_run_finished_meanwhile_by_another_grid_is_not_redone(tmp_path, monkeypatch):
+    from sacgmm.experiments import grid
+    spec = RunSpec("peg", "gmm", 0)
+    out = spec.run_dir(tmp_path / "runs")
+    listed = []                # finished only after the grid listed its work (2nd check)
+    monkeypatch.setattr(grid, "is_finished", lambda *a: listed.append(1) or len(listed) > 1)
+    monkeypatch.setattr(grid.subprocess, "run", lambda *a, **k: pytest.fail("trained again"))
+    logs = []
+    status = run_grid([spec], tmp_path / "runs", 1, 1, log=logs.append)
+    assert status == {"finished": 1, "ran": 0, "failed": 0, "busy": 0}
+    assert "another process finished it" in logs[-1] and out.is_dir()

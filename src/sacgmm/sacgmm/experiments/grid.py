@@ -142,6 +142,7 @@ def is_finished(spec: RunSpec, root: Path, episodes) -> bool:
 
 
 BUSY = -1000   # run_one's return code for a run another process holds
+DONE = -1001   # run_one's return code for a run another process finished meanwhile
 
 
 def run_one(spec: RunSpec, root: Path, episodes, extra_args: Iterable[str] = ()) -> int:
@@ -149,7 +150,8 @@ def run_one(spec: RunSpec, root: Path, episodes, extra_args: Iterable[str] = ())
 
     The run directory is locked (``flock`` on ``run_dir/.lock``) while it trains, so that two
     grids sharing a run root (e.g. Tables I and II started side by side) never train the same
-    run at once: the second one gets ``BUSY`` and moves on.
+    run at once: the second one gets ``BUSY`` and moves on, or ``DONE`` if the run was
+    finished by another grid since this one listed its work.
     """
     import fcntl
 
@@ -164,6 +166,8 @@ def run_one(spec: RunSpec, root: Path, episodes, extra_args: Iterable[str] = ())
             fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             return BUSY
+        if is_finished(spec, root, episodes):
+            return DONE
         with open(out / "train.log", "ab") as log:
             log.write(f"\n$ {' '.join(cmd)}\n".encode())
             log.flush()
@@ -184,12 +188,13 @@ def run_grid(specs: list[RunSpec], root: Path, episodes, jobs: int,
         return spec, run_one(spec, root, episodes, extra_args), time.perf_counter() - t
 
     with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
-        for spec, code, secs in pool.map(work, todo):
-            key = {0: "ran", BUSY: "busy"}.get(code, "failed")
+        for i, (spec, code, secs) in enumerate(pool.map(work, todo), 1):
+            key = {0: "ran", BUSY: "busy", DONE: "finished"}.get(code, "failed")
             status[key] += 1
-            what = {"ran": "done", "busy": "skipped, another process is training it"}.get(
+            what = {"ran": "done", "busy": "skipped, another process is training it",
+                    "finished": "skipped, another process finished it"}.get(
                 key, f"FAILED (exit {code})")
-            log(f"[{status['ran'] + status['failed'] + status['busy']}/{len(todo)}] {spec.task} "
+            log(f"[{i}/{len(todo)}] {spec.task} "
                 f"{spec.condition} seed {spec.seed}: {what} in {secs:.0f} s (see "
                 f"{spec.run_dir(root) / 'train.log'}); {time.perf_counter() - t0:.0f} s elapsed")
     return status
