@@ -75,8 +75,11 @@ def run(args: argparse.Namespace) -> int:
         if png:
             print(f"wrote {png}")
     if args.table == "table2":
-        png = plot_curves(learning_curves(root, "peg", ["sac-gmm+noise", "sac-gmm+noise-sensor"]),
-                          results / "fig5b.png", "Peg insertion under noise: with / without tactile")
+        curves = learning_curves(root, "peg", ["sac-gmm+noise", "sac-gmm+noise-sensor"])
+        names = {"sac-gmm+noise": "SAC-GMM, noise, with tactile",
+                 "sac-gmm+noise-sensor": "SAC-GMM, noise, without tactile"}
+        png = plot_curves({names[k]: v for k, v in curves.items()}, results / "fig5b.png",
+                          "Peg insertion under noise: with / without tactile")
         if png:
             print(f"wrote {png}")
     return 1 if status["failed"] else 0
