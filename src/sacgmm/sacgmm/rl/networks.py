@@ -89,9 +89,10 @@ class SquashedGaussianActor(nn.Module):
                with_log_prob: bool = True, noise: torch.Tensor | None = None
                ) -> tuple[torch.Tensor, torch.Tensor | None]:
         """``forward`` for given ``distribution_params``: ``(action (B, A), log_prob (B,))``."""
-        if noise is None:
-            noise = torch.randn_like(mean)
-        u = mean if deterministic else mean + torch.exp(log_std) * noise
+        if deterministic:      # the mode; no draw, so the random stream is left untouched
+            u = mean
+        else:
+            u = mean + torch.exp(log_std) * (torch.randn_like(mean) if noise is None else noise)
         action = torch.tanh(u)
         log_prob = squashed_gaussian_log_prob(u, mean, log_std) if with_log_prob else None
         return action, log_prob
