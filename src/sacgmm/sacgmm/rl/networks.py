@@ -82,13 +82,6 @@ class SquashedGaussianActor(nn.Module):
         normal) replaces the fresh draw, e.g. one draw held for a whole episode.
         """
         mean, log_std = self.distribution_params(obs)
-        return self.sample(mean, log_std, deterministic, with_log_prob, noise)
-
-    @staticmethod
-    def sample(mean: torch.Tensor, log_std: torch.Tensor, deterministic: bool = False,
-               with_log_prob: bool = True, noise: torch.Tensor | None = None
-               ) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """``forward`` for given ``distribution_params``: ``(action (B, A), log_prob (B,))``."""
         if deterministic:      # the mode; no draw, so the random stream is left untouched
             u = mean
         else:

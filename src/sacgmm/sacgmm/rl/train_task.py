@@ -112,9 +112,8 @@ class TrainConfig:
         if self.agent not in AGENTS:
             raise ValueError(f"unknown agent {self.agent!r}; valid agents: {', '.join(AGENTS)}")
         cfg = TrainConfig(**asdict(self))
-        task_defaults = TASK_AGENT_DEFAULTS.get((self.task, self.agent), {})
-        cfg.delta_theta = {**task_defaults.get("delta_theta", {}), **cfg.delta_theta}
-        cfg.sac = {**task_defaults.get("sac", {}), **cfg.sac}
+        for key, value in TASK_AGENT_DEFAULTS.get((self.task, self.agent), {}).items():
+            setattr(cfg, key, {**value, **getattr(cfg, key)})   # dict settings, merged
         for key, value in AGENT_DEFAULTS[self.agent].items():
             if key == "sac":
                 cfg.sac = {**value, **cfg.sac}

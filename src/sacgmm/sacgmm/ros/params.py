@@ -108,8 +108,6 @@ def run_node(factory: Callable[[], Any], args: list[str] | None = None,
 
     Returns 0 on a normal shutdown, 2 if the node could not start (the reason on stderr).
     """
-    from rclpy.executors import ExternalShutdownException
-
     ensure_ros_environment()
     stop = {"signal": None}
 
@@ -124,13 +122,15 @@ def run_node(factory: Callable[[], Any], args: list[str] | None = None,
         except Exception as exc:  # e.g. a parameter file rcl cannot parse
             print(f"error: cannot initialise ROS: {exc}", file=sys.stderr, flush=True)
             return 2
-        return _build_and_spin(factory, executor_factory, stop, ExternalShutdownException)
+        return _build_and_spin(factory, executor_factory, stop)
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
 
 
-def _build_and_spin(factory, executor_factory, stop, shutdown_exc) -> int:
+def _build_and_spin(factory, executor_factory, stop: dict) -> int:
+    from rclpy.executors import ExternalShutdownException
+
     node = None
     try:
         try:
@@ -144,7 +144,7 @@ def _build_and_spin(factory, executor_factory, stop, shutdown_exc) -> int:
         executor.add_node(node)
         try:
             executor.spin()
-        except (KeyboardInterrupt, shutdown_exc):
+        except (KeyboardInterrupt, ExternalShutdownException):
             pass
         except Exception:
             if stop["signal"] is None and rclpy.ok():
