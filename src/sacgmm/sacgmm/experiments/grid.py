@@ -20,7 +20,6 @@ from pathlib import Path
 from typing import Callable, Iterable
 
 from sacgmm.experiments.stats import mean_std
-from sacgmm.sim.config import TASKS as SIM_TASKS
 from sacgmm.fileio import atomic_write_bytes, atomic_write_text
 
 
@@ -232,7 +231,7 @@ def write_report(table: str, specs: list[RunSpec], root: Path, results: Path, co
     atomic_write_text(results / f"{table}.csv", buf.getvalue())
     conditions = sorted({(s.condition, s.agent) for s in specs},
                         key=lambda c: ["gmm", "sac", "res-gmm", "sac-gmm"].index(c[1]))
-    tasks = [t for t in SIM_TASKS if any(s.task == t for s in specs)]
+    tasks = [t for t in (*TASKS, "door") if any(s.task == t for s in specs)]
     lines = [f"# {table}: final success over the final evaluation episodes (mean +- std over "
              "seeds)", "",
              f"Produced by `{command}` from the run directories under `{root}`; per-run figures "
