@@ -186,6 +186,18 @@ def test_attractor_part_translates_the_skill(peg_skill):
     np.testing.assert_allclose(moved.velocity(shift), 0.0, atol=1e-12)   # the new attractor
 
 
+def test_attractor_scale_per_axis(peg_skill):
+    cfg = DeltaThetaConfig.from_dict({"attractor_scale": [0.2, 0.1, 0.05]})
+    assert cfg.to_dict()["attractor_scale"] == (0.2, 0.1, 0.05)
+    moved = DeltaTheta.for_skill(peg_skill, cfg).apply(peg_skill, np.array([1.0, -1.0, 0.5]))
+    np.testing.assert_allclose(moved.velocity(np.array([0.2, -0.1, 0.025])), 0.0, atol=1e-12)
+    with pytest.raises(ValueError, match="attractor_scale has 2 values"):
+        DeltaTheta.for_skill(peg_skill, DeltaThetaConfig.from_dict({"attractor_scale": [0.1, 0.1]}))
+    for bad in ([0.1, -0.1, 0.1], [0.1, float("nan"), 0.1], [], "0.1", True):
+        with pytest.raises(ValueError, match="attractor_scale must be a finite number"):
+            DeltaThetaConfig.from_dict({"attractor_scale": bad})
+
+
 def test_refining_agents_start_from_the_unchanged_skill(peg_skill, tmp_path):
     run = TaskRun(_cfg(), tmp_path, skill=peg_skill)
     obs, _ = run.env.reset(seed=5)

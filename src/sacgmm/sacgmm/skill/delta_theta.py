@@ -14,8 +14,9 @@ part                          size         meaning (per unit of action)
                                            covariance_log_scale * a), 1 .. 1)`` (the gating
                                            Gaussian's extent; ``A_k`` scales by ``D^-1``)
 ``attractor``                 d            one position shift for all components,
-                                           ``* attractor_scale`` (m): translates the whole
-                                           skill, so its attractor moves by that shift
+                                           ``* attractor_scale`` (m; one number, or one
+                                           per axis of the target frame): translates the
+                                           whole skill, so its attractor moves by that shift
 ============================  ===========  ==============================================
 
 The paper adapts all three (``{d_pi, d_mu, d_Sigma}``); the authors' code adapted priors
@@ -64,7 +65,7 @@ class DeltaThetaConfig:
     position_mean_scale: float = 0.01      # m per unit action
     velocity_mean_scale: float = 0.01      # m/s per unit action
     covariance_log_scale: float = 0.3      # log std-dev scale per unit action
-    attractor_scale: float = 0.05          # m per unit action
+    attractor_scale: float | tuple = 0.05  # m per unit action; or one per target-frame axis
     stable: bool = False
 
     @classmethod
@@ -74,12 +75,17 @@ class DeltaThetaConfig:
         unknown = sorted(set(data) - known)
         if unknown:
             raise ValueError(f"unknown delta_theta setting(s) {unknown}; valid: {sorted(known)}")
+        if isinstance(data.get("attractor_scale"), (list, tuple)):
+            data["attractor_scale"] = tuple(data["attractor_scale"])
         cfg = cls(**data)
         for name in ("prior_scale", "position_mean_scale", "velocity_mean_scale",
                      "covariance_log_scale", "attractor_scale"):
             value = getattr(cfg, name)
-            if not (isinstance(value, (int, float)) and np.isfinite(value) and value >= 0):
-                raise ValueError(f"delta_theta.{name} must be a finite number >= 0, got {value!r}")
+            values = value if name == "attractor_scale" and isinstance(value, tuple) else (value,)
+            if not values or not all(_is_scale(v) for v in values):
+                raise ValueError(f"delta_theta.{name} must be a finite number >= 0"
+                                 + (" or a list of them, one per axis" if name == "attractor_scale"
+                                    else "") + f", got {value!r}")
         if not (cfg.adapt_priors or cfg.adapt_means or cfg.adapt_covariances
                 or cfg.adapt_attractor):
             raise ValueError("delta_theta adapts nothing: enable at least one of "
@@ -88,6 +94,11 @@ class DeltaThetaConfig:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+def _is_scale(value: Any) -> bool:
+    return (isinstance(value, (int, float)) and not isinstance(value, bool)
+            and bool(np.isfinite(value)) and value >= 0)
 
 
 class DeltaTheta:
@@ -110,6 +121,11 @@ class DeltaTheta:
         self.size = start
         self._mean_scale = np.concatenate([np.full(self.d, c.position_mean_scale),
                                            np.full(self.d, c.velocity_mean_scale)])
+        scale = np.asarray(c.attractor_scale, dtype=np.float64).reshape(-1)
+        if scale.size not in (1, self.d):
+            raise ValueError(f"delta_theta.attractor_scale has {scale.size} values, expected "
+                             f"1 or one per axis ({self.d})")
+        self._attractor_scale = np.broadcast_to(scale, (self.d,)).copy()   # m per unit, per axis
 
     @classmethod
     def for_skill(cls, skill: GMMSkill, config: DeltaThetaConfig | None = None) -> "DeltaTheta":
@@ -154,7 +170,7 @@ class DeltaTheta:
             # the same position shift for every component translates the whole skill:
             # f'(x) = f(x - delta), whose attractor is delta (metres, target frame)
             shift = np.zeros((self.k, 2 * self.d))
-            shift[:, :self.d] = c.attractor_scale * a[self.slices["attractor"]]
+            shift[:, :self.d] = self._attractor_scale * a[self.slices["attractor"]]
             d_mu = shift if d_mu is None else d_mu + shift
         if "covariances" in self.slices:
             log_s = c.covariance_log_scale * a[self.slices["covariances"]].reshape(self.k, self.d)
