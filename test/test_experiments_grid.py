@@ -62,6 +62,11 @@ def test_report_and_curves_from_run_directories(tmp_path):
     curves = learning_curves(tmp_path / "runs", "peg", ["sac-gmm"])
     ep, mean, std = curves["sac-gmm"]
     assert list(ep) == [0, 10] and abs(mean[1] - 0.85) < 1e-9
+    unfinished = tmp_path / "runs" / "peg" / "sac-gmm" / "seed7"     # still training
+    unfinished.mkdir()
+    (unfinished / "evals.csv").write_text("episode,success_rate\n0,0.0\n")
+    ep, mean, _ = learning_curves(tmp_path / "runs", "peg", ["sac-gmm"])["sac-gmm"]
+    assert list(ep) == [0, 10] and abs(mean[1] - 0.85) < 1e-9
 
 
 def test_grid_runs_a_real_run_once(tmp_path, monkeypatch):

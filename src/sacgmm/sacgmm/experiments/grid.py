@@ -275,14 +275,18 @@ def write_report(table: str, specs: list[RunSpec], root: Path, results: Path, co
 
 
 def learning_curves(root: Path, task: str, conditions: list[str]) -> dict[str, tuple]:
-    """Per condition: (episodes, mean success, std success) over the seeds' ``evals.csv``."""
+    """Per condition: (episodes, mean success, std success) over the seeds' ``evals.csv``.
+
+    Only finished runs (with ``summary.json``) count: a run still training would cut every
+    seed's curve down to the episodes it has reached.
+    """
     import numpy as np
     out = {}
     for cond in conditions:
         curves = []
         for d in sorted((root / task / cond).glob("seed*")):
             path = d / "evals.csv"
-            if path.exists():
+            if path.exists() and (d / "summary.json").exists():
                 rows = list(csv.DictReader(path.read_text().splitlines()))
                 if rows:
                     curves.append({int(r["episode"]): float(r["success_rate"]) for r in rows})
