@@ -255,3 +255,34 @@ def test_door_sac_gmm_defaults_to_a_larger_attractor_shift_and_more_updates():
     assert TrainConfig(task="peg", agent="sac-gmm").resolved().updates_per_step == 1.0
     assert TrainConfig(task="door", agent="sac-gmm",
                        updates_per_step=0.5).resolved().updates_per_step == 0.5
+
+
+def test_gripper_observation_tells_open_from_holding():
+    env = VelocityEnv(make_env("door"), gripper=True)
+    try:
+        assert env.observation_space["gripper"].shape == (1,)
+        obs, info = env.reset(seed=2)
+        assert obs["gripper"].dtype == np.float32 and obs["gripper"].shape == (1,)
+        opened = float(obs["gripper"][0])
+        task = env.task_env.unwrapped
+        bar = task.grasp.point_world() - task.target
+        obs, _ = env.reset(seed=2, options={"start": bar.tolist()})    # on the handle bar
+        for _ in range(5):
+            obs, _, _, _, info = env.step(np.zeros(3))
+        assert info["grasped"]
+        assert 0.09 < opened < 0.13 and float(obs["gripper"][0]) < opened - 0.03   # metres
+    finally:
+        env.close()
+    assert "gripper" not in VelocityEnv(make_env("door")).observation_space.spaces
+
+
+def test_sac_baseline_seeds_demonstrations_with_the_gripper_opening(tmp_path):
+    run = TaskRun(_cfg(agent="sac", gripper_obs=True, sensor=False), tmp_path)
+    try:
+        assert run.seed_with_demonstrations(1) == 1
+        batch = run.buffer.sample(4)
+        grip = np.asarray(batch.obs["gripper"])
+        assert grip.shape == (4, 1) and np.all((grip > 0.02) & (grip < 0.2))
+    finally:
+        run.env.close()
+        run.eval_env.close()

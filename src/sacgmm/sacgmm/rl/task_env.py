@@ -10,7 +10,9 @@
 All three give the SAC agent the same observation: ``position`` (end effector in the perceived
 target frame, m, float32) and, when the task has a sensor, ``image``: the task's 64x64 sensor
 image as uint8 channels-first (tactile: 2 channels, one per finger; depth: 1 channel,
-0-255 over the camera's depth range; RGB: 3 channels). Nothing here imports torch.
+0-255 over the camera's depth range; RGB: 3 channels). With ``gripper=True`` they also get
+``gripper``: the opening between the fingertips (m, float32, shape ``(1,)``), as a real
+gripper reports its width. Nothing here imports torch.
 """
 from __future__ import annotations
 
@@ -63,10 +65,15 @@ class _TaskView(gym.Env):
 
     metadata = {"render_modes": ["rgb_array"]}
 
-    def __init__(self, task_env: gym.Env):
+    def __init__(self, task_env: gym.Env, gripper: bool = False):
         self.task_env = task_env
         self.sensor_obs = SensorObservation(task_env.observation_space)
+        self.gripper = bool(gripper)
         self.observation_space = self.sensor_obs.space
+        if self.gripper:
+            self.observation_space = spaces.Dict(
+                {**self.sensor_obs.space.spaces,
+                 "gripper": spaces.Box(0.0, np.inf, (1,), np.float32)})
         self.max_speed = float(task_env.unwrapped.max_speed)
         self._position = np.zeros(3)
         self.render_mode = getattr(task_env, "render_mode", None)
@@ -75,7 +82,14 @@ class _TaskView(gym.Env):
         super().reset(seed=seed)
         obs, info = self.task_env.reset(seed=seed, options=options)
         self._position = np.asarray(obs["position"], dtype=np.float64)
-        return self.sensor_obs(obs), info
+        return self._agent_obs(obs), info
+
+    def _agent_obs(self, obs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        out = self.sensor_obs(obs)
+        if self.gripper:
+            opening = self.task_env.unwrapped.robot.gripper_opening()
+            out["gripper"] = np.array([opening], dtype=np.float32)
+        return out
 
     def _control_step(self, velocity: np.ndarray):
         obs, reward, term, trunc, info = self.task_env.step(
@@ -106,8 +120,9 @@ class GMMWindowEnv(_TaskView):
     The reward is the sum of the window's rewards; ``info["control_steps"]`` counts the steps.
     """
 
-    def __init__(self, task_env: gym.Env, skill: GMMSkill, delta: DeltaTheta, window: int = 32):
-        super().__init__(task_env)
+    def __init__(self, task_env: gym.Env, skill: GMMSkill, delta: DeltaTheta, window: int = 32,
+                 gripper: bool = False):
+        super().__init__(task_env, gripper)
         if window < 1:
             raise ValueError(f"window must be >= 1 control step, got {window}")
         if skill.dim != 3:
@@ -135,14 +150,15 @@ class GMMWindowEnv(_TaskView):
         if has_sensor:
             obs = dict(obs, **task.sensor_observation())
         info = dict(info, control_steps=steps)
-        return self.sensor_obs(obs), total, term, trunc, info
+        return self._agent_obs(obs), total, term, trunc, info
 
 
 class ResidualGMMEnv(_TaskView):
     """Res-GMM's environment: velocity = GMM velocity + ``residual_scale * max_speed * action``."""
 
-    def __init__(self, task_env: gym.Env, skill: GMMSkill, residual_scale: float = 0.1):
-        super().__init__(task_env)
+    def __init__(self, task_env: gym.Env, skill: GMMSkill, residual_scale: float = 0.1,
+                 gripper: bool = False):
+        super().__init__(task_env, gripper)
         self.skill, self.residual_scale = skill, float(residual_scale)
         self.action_space = spaces.Box(-1.0, 1.0, (3,), np.float32)
 
@@ -150,16 +166,16 @@ class ResidualGMMEnv(_TaskView):
         a = _check_action(action, 3)
         v = self.skill.velocity(self._position) + self.residual_scale * self.max_speed * a
         obs, r, term, trunc, info = self._control_step(v)
-        return self.sensor_obs(obs), r, term, trunc, dict(info, control_steps=1)
+        return self._agent_obs(obs), r, term, trunc, dict(info, control_steps=1)
 
 
 class VelocityEnv(_TaskView):
     """The SAC baseline's environment: velocity = ``max_speed * action`` (m/s)."""
 
-    def __init__(self, task_env: gym.Env):
-        super().__init__(task_env)
+    def __init__(self, task_env: gym.Env, gripper: bool = False):
+        super().__init__(task_env, gripper)
         self.action_space = spaces.Box(-1.0, 1.0, (3,), np.float32)
 
     def step(self, action):
         obs, r, term, trunc, info = self._control_step(self.max_speed * _check_action(action, 3))
-        return self.sensor_obs(obs), r, term, trunc, dict(info, control_steps=1)
+        return self._agent_obs(obs), r, term, trunc, dict(info, control_steps=1)

@@ -109,6 +109,9 @@ class TrainConfig:
     # "episode" = one draw held for the whole episode (warm-up and policy): consistent shifts
     # instead of a new random skill every window
     exploration: str = "step"
+    # give the agent the gripper's opening (m) with its position and sensor latent, so it can
+    # tell whether it holds the handle (lever, door) without reading it off the image
+    gripper_obs: bool = False
 
     def resolved(self) -> "TrainConfig":
         """A copy with the agent's defaults filled in; raises ``ValueError`` on bad values."""
@@ -240,14 +243,15 @@ class TaskRun:
         cfg = self.cfg
         sensor = cfg.sensor and cfg.agent != "gmm"
         task_env = make_env(cfg.task, noise=cfg.noise, sensor=sensor, dense=cfg.dense and train)
+        grip = cfg.gripper_obs and cfg.agent != "gmm"
         if cfg.agent == "sac-gmm":
             delta = DeltaTheta.for_skill(self.skill, DeltaThetaConfig.from_dict(cfg.delta_theta))
-            return GMMWindowEnv(task_env, self.skill, delta, cfg.window)
+            return GMMWindowEnv(task_env, self.skill, delta, cfg.window, gripper=grip)
         if cfg.agent == "gmm":
             return GMMWindowEnv(task_env, self.skill, DeltaTheta.for_skill(self.skill), cfg.window)
         if cfg.agent == "res-gmm":
-            return ResidualGMMEnv(task_env, self.skill, cfg.residual_scale)
-        return VelocityEnv(task_env)
+            return ResidualGMMEnv(task_env, self.skill, cfg.residual_scale, gripper=grip)
+        return VelocityEnv(task_env, gripper=grip)
 
     # ------------------------------------------------------------------ acting
     def policy(self, obs: dict, deterministic: bool, noise: np.ndarray | None = None) -> np.ndarray:
@@ -297,7 +301,13 @@ class TaskRun:
         from sacgmm.rl.task_env import SensorObservation
 
         rec = _RecordingEnv(self.env.task_env)
-        convert = SensorObservation(self.env.task_env.observation_space)
+        sensor_obs = SensorObservation(self.env.task_env.observation_space)
+
+        def convert(obs: dict) -> dict:
+            out = sensor_obs(obs)
+            if self.env.gripper:
+                out["gripper"] = np.array([obs["gripper_opening"]], dtype=np.float32)
+            return out
         added, attempt = 0, 0
         while added < n and attempt < 4 * n:
             rec.transitions.clear()
@@ -502,7 +512,8 @@ class TaskRun:
 
 
 class _RecordingEnv:
-    """Forwards to a task env and records ``(obs, action, reward, next_obs, terminated)``."""
+    """Forwards to a task env and records ``(obs, action, reward, next_obs, terminated)``;
+    each recorded observation also holds the robot's ``gripper_opening`` (m) at that time."""
 
     def __init__(self, env):
         self.env = env
@@ -510,12 +521,18 @@ class _RecordingEnv:
         self.transitions: list[tuple] = []
         self._obs = None
 
+    def _with_gripper(self, obs: dict) -> dict:
+        return dict(obs, gripper_opening=self.unwrapped.robot.gripper_opening())
+
     def reset(self, **kwargs):
-        self._obs, info = self.env.reset(**kwargs)
-        return self._obs, info
+        obs, info = self.env.reset(**kwargs)
+        self._obs = self._with_gripper(obs)
+        return obs, info
 
     def step(self, action):
         obs, r, term, trunc, info = self.env.step(action)
-        self.transitions.append((self._obs, np.asarray(action, dtype=np.float64), float(r), obs, bool(term)))
-        self._obs = obs
+        recorded = self._with_gripper(obs)
+        self.transitions.append((self._obs, np.asarray(action, dtype=np.float64), float(r),
+                                 recorded, bool(term)))
+        self._obs = recorded
         return obs, r, term, trunc, info

@@ -96,6 +96,15 @@ class Robot:
         """TCP position in the world frame (m)."""
         return self.tcp_pose()[0]
 
+    def gripper_opening(self) -> float:
+        """Distance between the two fingertip links (m): about 0.11 open, 0.05 closed on a handle.
+
+        What a real gripper reports as its width; an agent can tell from it whether it holds.
+        """
+        a = self.p.getLinkState(self.uid, LEFT_TIP, computeForwardKinematics=True)[4]
+        b = self.p.getLinkState(self.uid, RIGHT_TIP, computeForwardKinematics=True)[4]
+        return float(np.linalg.norm(np.subtract(a, b)))
+
     # --------------------------------------------------------------- control
     def _ik(self, tcp_target: np.ndarray) -> list[float]:
         link_target = np.asarray(tcp_target, dtype=float) - self.tcp_world_offset
