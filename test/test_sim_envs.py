@@ -94,12 +94,32 @@ def test_door_aruco_fires_when_open_not_when_shut():
 def test_door_spring_closes_the_door():
     env = make_env("door")
     e = env.unwrapped
-    env.reset(seed=0, options={"start": [0.2, -0.1, 0.1]})
+    env.reset(seed=0, options={"start": [0.2, -0.1, 0.15]})   # above the panel
     e.force_open(0.6)
     for _ in range(60):
         env.step(np.zeros(3))
     assert e.door_angle() < 0.05
     env.close()
+
+
+def test_door_reaching_through_the_panel_fails_even_when_the_marker_shows():
+    env = make_env("door")
+    e = env.unwrapped
+    env.reset(seed=0)
+    bar = e._hinge + e._handle_local() - e.target       # shut door's bar, target frame (m)
+    # on the bar, and just in front of the panel: allowed
+    for start in (bar, bar + np.array([0.03, 0.0, 0.0])):
+        env.reset(seed=0, options={"start": start.tolist()})
+        _, _, term, _, info = env.step(np.zeros(3))
+        assert info["end_reason"] is None and not term
+    # 8 cm further in +x: the TCP is behind the panel's front face (the fingers pass through)
+    env.reset(seed=0, options={"start": (bar + np.array([0.08, 0.0, -0.05])).tolist()})
+    e.force_open(math.radians(60))                      # the marker is visible ...
+    e._detected = True
+    _, reward, term, trunc, info = env.step(np.zeros(3))
+    env.close()
+    assert info["end_reason"] == "through_door" and term and not trunc   # ... yet no success
+    assert reward == 0.0 and not info["success"]
 
 
 def test_tactile_differs_between_contact_and_free():

@@ -16,8 +16,11 @@ Conventions shared by every task
   ``noise=True`` the perceived origin is off by N(0, ``noise.target_std``) per axis, drawn once
   per episode.
 * Episode end: success (``terminated``), leaving the safety box given in the *true* target
-  frame (``terminated``), or ``control.horizon`` control steps (``truncated``).
-  ``info["end_reason"]`` is ``"success"``, ``"safety_box"``, ``"time_limit"`` or ``None``.
+  frame (``terminated``), a task-specific violation (``terminated``, no reward, even if the
+  success check also holds: e.g. the door's ``"through_door"``, a TCP that passed through the
+  panel, which a real gripper cannot), or ``control.horizon`` control steps (``truncated``).
+  ``info["end_reason"]`` is ``"success"``, ``"safety_box"``, the violation's name,
+  ``"time_limit"`` or ``None``.
 * Reward: sparse (1 on the success step, else 0); ``dense=True`` adds a task-specific shaping
   term (for the SAC baseline of Table III), never given to the GMM agent.
 * ``reset(seed=s)`` is deterministic: the world is restored from a saved PyBullet state
@@ -228,6 +231,11 @@ class SimTaskEnv(gym.Env):
     def _is_success(self) -> bool:
         raise NotImplementedError
 
+    def _violation(self, tcp: np.ndarray) -> str | None:
+        """The name of a physically impossible state the simplified model let the robot reach
+        (ends the episode as a failure), or ``None``."""
+        return None
+
     def _shaping(self, tcp: np.ndarray) -> float:
         """Dense shaping term (only used with ``dense=True``)."""
         raise NotImplementedError
@@ -331,17 +339,20 @@ class SimTaskEnv(gym.Env):
         self._steps += 1
         tcp = self.robot.tcp_position()
         self._after_control_step(tcp)
-        success = self._is_success()
+        violation = self._violation(tcp)
+        success = violation is None and self._is_success()
         rel = tcp - self._target
         outside = bool(np.any(rel < self._box_low) or np.any(rel > self._box_high))
         reason = None
-        if success:
+        if violation is not None:
+            reason = violation
+        elif success:
             reason = "success"
         elif outside:
             reason = "safety_box"
         elif self._steps >= self.horizon:
             reason = "time_limit"
-        terminated = reason in ("success", "safety_box")
+        terminated = reason not in (None, "time_limit")
         truncated = reason == "time_limit"
         reward = 1.0 if success else 0.0
         if self.dense:

@@ -16,6 +16,11 @@ steps after the marker becomes visible; detection is on the full-resolution imag
 reduced set of adaptive-threshold windows (``aruco_camera.detector``), which gives the same
 detections as OpenCV's defaults at this image size (checked over 0-90 degrees).
 
+The fingers do not collide with the door (see ``_build_scene``), so nothing in the physics stops
+the hand from reaching *through* the panel, where it could pull the door open by its top edge
+with the palm, which no real gripper can do. A TCP that reaches the panel's front face within
+the panel's extent ends the episode as a failure (end reason ``"through_door"``).
+
 Target frame: origin at the handle's grasp point with the door open at ``goal_angle``; axes
 parallel to the world's. The sampled reference point of the randomisation is the hinge foot.
 
@@ -185,6 +190,21 @@ class DoorOpeningEnv(SimTaskEnv):
 
     def _is_success(self) -> bool:
         return self._detected
+
+    def tcp_in_door_frame(self, tcp: np.ndarray) -> np.ndarray:
+        """``tcp`` (world, m) in the panel's link frame (on the hinge axis; the panel spans
+        ``x`` in +-thickness/2, ``y`` in [-width, 0], ``z`` from ``panel_bottom`` up)."""
+        p = self.bullet
+        s = p.getLinkState(self.door, 0, computeForwardKinematics=True)
+        inv_pos, inv_orn = p.invertTransform(s[4], s[5])
+        return np.asarray(p.multiplyTransforms(inv_pos, inv_orn, tcp.tolist(), [0, 0, 0, 1])[0])
+
+    def _violation(self, tcp: np.ndarray) -> str | None:
+        g = self.g
+        x, y, z = self.tcp_in_door_frame(tcp)
+        inside = (-g["panel_width"] <= y <= 0.0
+                  and g["panel_bottom"] <= z <= g["panel_bottom"] + g["panel_height"])
+        return "through_door" if inside and x > -g["panel_thickness"] / 2 else None
 
     def _shaping(self, tcp: np.ndarray) -> float:
         return -float(np.linalg.norm(tcp - self.grasp.point_world())) + 0.5 * self.door_angle()
