@@ -245,18 +245,6 @@ def test_bad_exploration_setting_is_rejected():
         _cfg(exploration="sometimes").resolved()
 
 
-def test_door_sac_gmm_defaults_to_a_larger_attractor_shift_and_more_updates():
-    door = TrainConfig(task="door", agent="sac-gmm").resolved()
-    assert door.delta_theta["attractor_scale"] == 0.2
-    assert "attractor_scale" not in TrainConfig(task="peg", agent="sac-gmm").resolved().delta_theta
-    explicit = TrainConfig(task="door", agent="sac-gmm", delta_theta={"attractor_scale": 0.05})
-    assert explicit.resolved().delta_theta["attractor_scale"] == 0.05     # explicit settings win
-    assert door.updates_per_step == 2.0 and explicit.resolved().updates_per_step == 2.0
-    assert TrainConfig(task="peg", agent="sac-gmm").resolved().updates_per_step == 1.0
-    assert TrainConfig(task="door", agent="sac-gmm",
-                       updates_per_step=0.5).resolved().updates_per_step == 0.5
-
-
 def test_gripper_observation_tells_open_from_holding():
     env = VelocityEnv(make_env("door"), gripper=True)
     try:

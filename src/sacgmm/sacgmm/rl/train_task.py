@@ -66,18 +66,6 @@ AGENT_DEFAULTS: dict[str, dict[str, Any]] = {
             "sac": {}},
 }
 
-# per-task settings of an agent, on top of AGENT_DEFAULTS (explicit settings still win)
-TASK_AGENT_DEFAULTS: dict[tuple[str, str], dict[str, Any]] = {
-    # the door's GMM fails by cutting the corner to the attractor, 3-10 cm past the handle bar,
-    # which sits ~21 cm from it (the attractor is the handle at the opened pose): steering
-    # the flow through the bar needs shifts of that size (results/door/README.md: 0.1 and 0.25 did worse)
-    # 2 updates per decision: best evaluations 50 % and 40 % (seeds 0, 1) against 20-40 % with 1;
-    # 4 peaked at 50 % by episode 30 and then fell to 0 % (results/door/README.md)
-    ("door", "sac-gmm"): {"delta_theta": {"attractor_scale": 0.2},   # m per unit action
-                          "updates_per_step": 2.0},
-}
-
-
 @dataclass
 class TrainConfig:
     """Everything a training run depends on (saved as ``config.json`` in the run directory)."""
@@ -118,11 +106,6 @@ class TrainConfig:
         if self.agent not in AGENTS:
             raise ValueError(f"unknown agent {self.agent!r}; valid agents: {', '.join(AGENTS)}")
         cfg = TrainConfig(**asdict(self))
-        for key, value in TASK_AGENT_DEFAULTS.get((self.task, self.agent), {}).items():
-            if isinstance(value, dict):
-                setattr(cfg, key, {**value, **getattr(cfg, key)})   # dict settings, merged
-            elif getattr(cfg, key) is None:
-                setattr(cfg, key, value)
         for key, value in AGENT_DEFAULTS[self.agent].items():
             if key == "sac":
                 cfg.sac = {**value, **cfg.sac}
