@@ -160,6 +160,22 @@ def test_resume_refuses_a_different_configuration(peg_skill, tmp_path):
         TaskRun(_cfg(episodes=4, batch_size=16), tmp_path, skill=peg_skill).train(resume=True, progress=False)
 
 
+def test_resume_accepts_a_checkpoint_older_than_a_new_setting(peg_skill, tmp_path):
+    import torch
+    TaskRun(_cfg(episodes=2), tmp_path, skill=peg_skill).train(progress=False)
+    path = tmp_path / "checkpoint.pt"
+    payload = torch.load(path, map_location="cpu", weights_only=True)
+    for key in ("gripper_obs", "exploration"):            # written before these settings existed
+        del payload["extra"]["config"][key]
+    torch.save(payload, path)
+    with pytest.raises(ValueError, match="different configuration .*exploration"):
+        TaskRun(_cfg(episodes=4, exploration="episode"), tmp_path, skill=peg_skill).train(
+            resume=True, progress=False)                      # not the default: a real change
+    run = TaskRun(_cfg(episodes=4), tmp_path, skill=peg_skill)
+    run.train(resume=True, progress=False)
+    assert run.episode == 4
+
+
 def test_nan_loss_stops_training_without_a_checkpoint(peg_skill, tmp_path):
     run = TaskRun(_cfg(), tmp_path, skill=peg_skill)
     step = run.env.step

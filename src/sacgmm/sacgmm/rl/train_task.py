@@ -26,7 +26,7 @@ import io
 import json
 import math
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import MISSING, asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any, Callable
 
@@ -345,8 +345,10 @@ class TaskRun:
         extra = restore_checkpoint(path, self.agent, self.buffer)
         saved = extra["config"]
         mine = asdict(self.cfg)
+        # a setting added after the checkpoint was written had its default value then
+        defaults = {f.name: f.default for f in fields(TrainConfig) if f.default is not MISSING}
         diff = sorted(k for k in mine if k not in ("episodes", "final_episodes", "final_policy")
-                      and saved.get(k) != mine[k])
+                      and saved.get(k, defaults.get(k)) != mine[k])
         if diff:
             raise ValueError(f"{path}: cannot resume with a different configuration ({', '.join(diff)} "
                              "differ from the checkpoint's)")
