@@ -82,13 +82,17 @@ class _TaskView(gym.Env):
         super().reset(seed=seed)
         obs, info = self.task_env.reset(seed=seed, options=options)
         self._position = np.asarray(obs["position"], dtype=np.float64)
-        return self._agent_obs(obs), info
+        return self.agent_observation(obs), info
 
-    def _agent_obs(self, obs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    def agent_observation(self, obs: dict[str, np.ndarray],
+                          gripper_opening: float | None = None) -> dict[str, np.ndarray]:
+        """The agent's observation of task observation ``obs``; the gripper's opening (m) is
+        read from the robot now unless given (e.g. recorded with ``obs``)."""
         out = self.sensor_obs(obs)
         if self.gripper:
-            opening = self.task_env.unwrapped.robot.gripper_opening()
-            out["gripper"] = np.array([opening], dtype=np.float32)
+            if gripper_opening is None:
+                gripper_opening = self.task_env.unwrapped.robot.gripper_opening()
+            out["gripper"] = np.array([gripper_opening], dtype=np.float32)
         return out
 
     def _control_step(self, velocity: np.ndarray):
@@ -150,7 +154,7 @@ class GMMWindowEnv(_TaskView):
         if has_sensor:
             obs = dict(obs, **task.sensor_observation())
         info = dict(info, control_steps=steps)
-        return self._agent_obs(obs), total, term, trunc, info
+        return self.agent_observation(obs), total, term, trunc, info
 
 
 class ResidualGMMEnv(_TaskView):
@@ -166,7 +170,7 @@ class ResidualGMMEnv(_TaskView):
         a = _check_action(action, 3)
         v = self.skill.velocity(self._position) + self.residual_scale * self.max_speed * a
         obs, r, term, trunc, info = self._control_step(v)
-        return self._agent_obs(obs), r, term, trunc, dict(info, control_steps=1)
+        return self.agent_observation(obs), r, term, trunc, dict(info, control_steps=1)
 
 
 class VelocityEnv(_TaskView):
@@ -178,4 +182,4 @@ class VelocityEnv(_TaskView):
 
     def step(self, action):
         obs, r, term, trunc, info = self._control_step(self.max_speed * _check_action(action, 3))
-        return self._agent_obs(obs), r, term, trunc, dict(info, control_steps=1)
+        return self.agent_observation(obs), r, term, trunc, dict(info, control_steps=1)

@@ -281,16 +281,12 @@ class TaskRun:
     def seed_with_demonstrations(self, n: int = 20) -> int:
         """SAC baseline: fill the buffer with the scripted expert's successful episodes."""
         from sacgmm.sim.expert import run_expert_episode
-        from sacgmm.rl.task_env import SensorObservation
 
         rec = _RecordingEnv(self.env.task_env)
-        sensor_obs = SensorObservation(self.env.task_env.observation_space)
 
         def convert(obs: dict) -> dict:
-            out = sensor_obs(obs)
-            if self.env.gripper:
-                out["gripper"] = np.array([obs["gripper_opening"]], dtype=np.float32)
-            return out
+            return self.env.agent_observation(obs, obs["gripper_opening"])
+
         added, attempt = 0, 0
         while added < n and attempt < 4 * n:
             rec.transitions.clear()

@@ -103,15 +103,18 @@ class Grasp:
         local = self.held_point if self.held else self.local_point
         return np.asarray(self.env.bullet.multiplyTransforms(pos, orn, local, [0, 0, 0, 1])[0])
 
+    def to_link_frame(self, point: np.ndarray) -> np.ndarray:
+        """``point`` (world, m) in the handle link's frame (m)."""
+        p = self.env.bullet
+        inv_pos, inv_orn = p.invertTransform(*self._link_pose())
+        return np.asarray(p.multiplyTransforms(inv_pos, inv_orn, np.asarray(point).tolist(),
+                                               [0, 0, 0, 1])[0])
+
     def closest_local(self, tcp: np.ndarray) -> list[float]:
         """The graspable point (link frame, m) closest to ``tcp`` (world, m)."""
         if self.segment_half is None:
             return list(self.local_point)
-        p = self.env.bullet
-        pos, orn = self._link_pose()
-        inv_pos, inv_orn = p.invertTransform(pos, orn)
-        t_local = np.asarray(p.multiplyTransforms(inv_pos, inv_orn, tcp.tolist(),
-                                                  [0, 0, 0, 1])[0])
+        t_local = self.to_link_frame(tcp)
         c = np.asarray(self.local_point)
         h = self.segment_half
         u = float(np.clip((t_local - c) @ h / (h @ h), -1.0, 1.0))

@@ -194,10 +194,7 @@ class DoorOpeningEnv(SimTaskEnv):
     def tcp_in_door_frame(self, tcp: np.ndarray) -> np.ndarray:
         """``tcp`` (world, m) in the panel's link frame (on the hinge axis; the panel spans
         ``x`` in +-thickness/2, ``y`` in [-width, 0], ``z`` from ``panel_bottom`` up)."""
-        p = self.bullet
-        s = p.getLinkState(self.door, 0, computeForwardKinematics=True)
-        inv_pos, inv_orn = p.invertTransform(s[4], s[5])
-        return np.asarray(p.multiplyTransforms(inv_pos, inv_orn, tcp.tolist(), [0, 0, 0, 1])[0])
+        return self.grasp.to_link_frame(tcp)       # the handle is on the panel link
 
     def _violation(self, tcp: np.ndarray) -> str | None:
         g = self.g
