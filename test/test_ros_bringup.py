@@ -222,3 +222,32 @@ def test_parameter_files_match_declared_parameters():
         for spec in g.nodes:
             params = data[spec.name]["ros__parameters"]
             assert set(params) <= declared[spec.executable], (g.name, spec.name)
+
+
+def test_bench_ros_measures_the_controller_in_the_sim_graph(tmp_path):
+    """``sacgmm bench-ros`` (short, no training load) writes the controller's achieved rate,
+    jitter and delta latency, and the bare comparison loop measured in its own process."""
+    pytest.importorskip("rclpy", reason="rclpy (ROS 2 PyPI wheels) not installed")
+    import json
+
+    from proc_helpers import domain_id
+    from test_ros_nodes import make_skill
+    skill, out = tmp_path / "skill.yaml", tmp_path / "bench_ros.json"
+    make_skill().save(skill)
+    env = dict(os.environ, ROS_LOG_DIR=str(tmp_path / "ros_log"), PYTHONUNBUFFERED="1")
+    r = subprocess.run([sys.executable, "-m", "sacgmm.cli", "bench-ros", "--skill", str(skill),
+                        "--rate", "200", "--duration", "3", "--warmup", "6", "--baseline", "0",
+                        "--refiner", "stub", "--domain-id", str(domain_id("bench_ros")),
+                        "--out", str(out)],
+                       env=env, capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    d = json.loads(out.read_text())
+    assert d["rate_hz_nominal"] == 200.0 and d["n_periods"] > 300
+    assert 150.0 < d["rate_hz_achieved"] < 250.0        # absolute deadlines: no drift
+    assert 0.0 <= d["jitter_p50_ms"] <= d["jitter_p99_ms"] <= d["jitter_max_ms"]
+    assert d["windows_seen"] > 0 and d["deltas_applied"] > 0
+    assert d["delta_latency_ms_max"] >= d["delta_latency_ms_mean"] > 0.0
+    assert d["baseline_bare_rclpy_timer"] is None       # --baseline 0 skips it
+    bare = d["bare_loop_process_under_load"]
+    assert bare is not None and 150.0 < bare["rate_hz_achieved"] < 250.0
+    assert d["command"].startswith("sacgmm bench-ros --skill")

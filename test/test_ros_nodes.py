@@ -133,6 +133,43 @@ def test_controller_clamps_and_stops_on_stale_pose(ros, tmp_path):
     assert "stale_pose" in proc.output
 
 
+def _thread_scheduling(pid: int) -> dict[int, tuple[int, int]]:
+    """{tid: (policy, rt_priority)} of every thread of ``pid`` (from /proc/PID/task/*/stat)."""
+    out = {}
+    for task in os.listdir(f"/proc/{pid}/task"):
+        try:
+            fields = open(f"/proc/{pid}/task/{task}/stat").read().rsplit(")", 1)[1].split()
+        except OSError:       # the thread ended meanwhile
+            continue
+        # fields after the comm: state is field 3, rt_priority 40 and policy 41 (man 5 proc)
+        out[int(task)] = (int(fields[41 - 3]), int(fields[40 - 3]))
+    return out
+
+
+def test_controller_rt_priority_covers_every_python_thread(ros, tmp_path):
+    """The loop thread runs SCHED_FIFO at rt_priority and the executor (main) thread one below:
+    a normal-priority thread holding the GIL must not be preempted by busy processes while the
+    loop waits for the GIL (priority inversion)."""
+    try:
+        os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(1))
+        os.sched_setscheduler(0, os.SCHED_OTHER, os.sched_param(0))
+    except OSError:
+        pytest.skip("this machine grants no SCHED_FIFO (no CAP_SYS_NICE / rtprio limit)")
+    node, env, start, spin_until = ros
+    skill_path = tmp_path / "skill.yaml"
+    make_skill().save(skill_path)
+    proc = start("sacgmm.ros.gmm_controller", "-p", f"skill_path:={skill_path}",
+                 "-p", "control_mode:=timer", "-p", "rate_hz:=200.0", "-p", "rt_priority:=10")
+    assert spin_until(lambda: "control loop thread: SCHED_FIFO priority 10" in proc.output
+                      and "executor thread: SCHED_FIFO priority 9" in proc.output, 30.0), \
+        proc.output
+    sched = _thread_scheduling(proc.p.pid)
+    assert sched[proc.p.pid] == (os.SCHED_FIFO, 9), sched        # the executor's thread
+    assert sorted(v for v in sched.values() if v == (os.SCHED_FIFO, 10)) == \
+        [(os.SCHED_FIFO, 10)], sched                              # one loop thread
+    assert proc.stop() == 0, proc.output
+
+
 def test_controller_windows_and_delta_theta(ros, tmp_path):
     node, env, start, spin_until = ros
     skill_path = tmp_path / "skill.yaml"

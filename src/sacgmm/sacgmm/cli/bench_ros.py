@@ -17,7 +17,6 @@ import os
 import platform
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 
@@ -58,7 +57,7 @@ def _run(args) -> int:
     sup = Supervisor(cmds, log)
     rclpy.init()
     load_before = os.getloadavg()
-    bare = _bare_timer(rclpy, args.rate, args.baseline)
+    bare = _bare_timer(rclpy, args.rate, args.baseline) if args.baseline > 0 else None
     node = rclpy.create_node("sacgmm_bench_refiner")
     pub = node.create_publisher(Float64MultiArray, "/sacgmm/delta_theta", 10)
     rng = np.random.default_rng(0)
@@ -83,15 +82,15 @@ def _run(args) -> int:
         probe = None
         while time.monotonic() < end:
             if probe is None and time.monotonic() > end - args.duration:
-                # the same loop as the controller's, without its work, under the same load
-                probe = threading.Thread(target=lambda: loaded.update(_bare_thread_loop(
-                    args.rate, min(10.0, args.duration), args.rt_priority)), daemon=True)
-                probe.start()
+                # the same loop as the controller's, without its work, under the same load, in
+                # a process of its own (in this one it would share the GIL with the spin)
+                probe = _start_bare_loop_process(args.rate, min(10.0, args.duration),
+                                                 args.rt_priority)
             rclpy.spin_once(node, timeout_sec=0.05)
             if sup.first_exited():
                 raise RuntimeError(f"a node died; see {tmp / 'graph.log'}")
         if probe is not None:
-            probe.join(15.0)
+            loaded = _bare_loop_result(probe)
     finally:
         sup.shutdown()
         node.destroy_node()
@@ -127,7 +126,7 @@ def _run(args) -> int:
         "delta_latency_ms_max": ctrl.get("delta_latency_ms_max"),
         "targets": {"rate_hz": 1000, "jitter_p99_ms": 0.5},
         "baseline_bare_rclpy_timer": bare,
-        "bare_loop_thread_under_load": loaded or None,
+        "bare_loop_process_under_load": loaded or None,
         "load_average_1min": {"before": load_before[0], "after": load_after[0]},
         "duration_s": args.duration,
         "skill": {"path": str(args.skill), "summary": repr(skill),
@@ -148,6 +147,24 @@ def _refiner_tail(path: Path) -> list[str]:
     lines = [line.strip() for line in path.read_text(errors="replace").splitlines()
              if "[sac_refiner" in line and "ended" in line]
     return lines[-2:]
+
+
+def _start_bare_loop_process(rate: float, seconds: float, prio: int):
+    """:func:`_bare_thread_loop` in a child process (result as JSON on its stdout)."""
+    import subprocess
+    code = ("import json, sys; from sacgmm.cli.bench_ros import _bare_thread_loop; "
+            f"print(json.dumps(_bare_thread_loop({rate!r}, {seconds!r}, {prio!r})))")
+    return subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+
+
+def _bare_loop_result(proc) -> dict | None:
+    try:
+        out, _ = proc.communicate(timeout=30.0)
+    except Exception:  # noqa: BLE001 - the probe is a comparison, never fatal
+        proc.kill()
+        proc.wait()
+        return None
+    return json.loads(out) if proc.returncode == 0 and out.strip() else None
 
 
 def _bare_thread_loop(rate: float, seconds: float, prio: int) -> dict:
@@ -174,7 +191,8 @@ def _bare_thread_loop(rate: float, seconds: float, prio: int) -> dict:
     return {"seconds": seconds, "sched_fifo_priority": prio,
             "rate_hz_achieved": float(1.0 / per.mean()),
             "jitter_p50_ms": float(1e3 * np.percentile(jit, 50)),
-            "jitter_p99_ms": float(1e3 * np.percentile(jit, 99))}
+            "jitter_p99_ms": float(1e3 * np.percentile(jit, 99)),
+            "jitter_max_ms": float(1e3 * jit.max())}
 
 
 def _bare_timer(rclpy, rate: float, seconds: float) -> dict:
@@ -191,7 +209,8 @@ def _bare_timer(rclpy, rate: float, seconds: float) -> dict:
     jit = np.abs(per - 1.0 / rate)
     return {"seconds": seconds, "rate_hz_achieved": float(1.0 / per.mean()),
             "jitter_p50_ms": float(1e3 * np.percentile(jit, 50)),
-            "jitter_p99_ms": float(1e3 * np.percentile(jit, 99))}
+            "jitter_p99_ms": float(1e3 * np.percentile(jit, 99)),
+            "jitter_max_ms": float(1e3 * jit.max())}
 
 
 def register(subparsers) -> None:

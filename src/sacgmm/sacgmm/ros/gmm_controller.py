@@ -29,6 +29,12 @@ Modes (``control_mode``)
   ``timer``: a wall-clock timer at ``rate_hz`` (up to 1000 Hz, the FRI rate); the costly work
   (adapting the skill, ~1.5 ms with the SEDS projection; markers and rollout) runs on a worker
   thread and the new skill is swapped in atomically, so the loop only evaluates the skill.
+  With ``rt_priority`` > 0 the loop thread runs SCHED_FIFO at that priority and the node's
+  other Python threads (the executor, which is the calling thread, and the worker) at one
+  priority below: every Python thread shares the GIL with the loop, and a normal-priority
+  thread preempted by a busy process (e.g. the training refiner) while it holds the GIL would
+  stall the loop for a scheduler slice (priority inversion; measured: p99 period jitter
+  0.7 ms -> see results/bench_ros.json).
 """
 from __future__ import annotations
 
@@ -61,8 +67,9 @@ PARAMS = (
     Param("timer_impl", "thread", "timer mode clock: thread (dedicated loop thread with "
           "absolute deadlines) or rclpy (an rclpy timer in the executor)",
           choices=("thread", "rclpy")),
-    Param("rt_priority", 0, "SCHED_FIFO priority of the timer-mode loop thread (needs "
-          "CAP_SYS_NICE or an rtprio limit); 0: normal scheduling", range=(0, 98)),
+    Param("rt_priority", 0, "SCHED_FIFO priority of the timer-mode loop thread; the node's "
+          "other Python threads run one below it (they share the GIL with the loop). Needs "
+          "CAP_SYS_NICE or an rtprio limit; 0: normal scheduling", range=(0, 98)),
     Param("max_speed", 0.15, "norm limit of the commanded velocity (m/s)", range=(0.0, 1.0)),
     Param("pose_timeout", 0.2, "ee pose older than this stops the robot (s)", range=(0.001, 10.0)),
     Param("target_timeout", 0.0, "target older than this stops the robot (s); 0: never stale",
@@ -132,8 +139,12 @@ class GMMController(Node):
         # ROS time is the system clock unless use_sim_time: stamp from time.time_ns() (cheaper)
         self._system_time = not self.get_parameter("use_sim_time").value
         # timer mode: skill adaptation and RViz output off the control loop
-        self._worker = None if self.lockstep else ThreadPoolExecutor(1, "sacgmm_ctrl_worker")
+        self._worker = None
         if not self.lockstep:
+            helper_prio = max(1, p["rt_priority"] - 1) if p["rt_priority"] > 0 else 0
+            # this (the executor's) thread first: threads started later inherit its policy
+            self._set_fifo(helper_prio, "executor thread")
+            self._worker = ThreadPoolExecutor(1, "sacgmm_ctrl_worker")
             # the worker must hand the GIL back quickly (default: every 5 ms = 5 periods at 1 kHz)
             sys.setswitchinterval(min(sys.getswitchinterval(), 0.1 / p["rate_hz"]))
         self._markers_busy = threading.Event()
@@ -249,14 +260,7 @@ class GMMController(Node):
         dedicated thread (the executor thread waits in rcl_wait without the GIL). A step that
         is more than one period late resynchronises instead of bursting to catch up."""
         period = 1.0 / self.p["rate_hz"]
-        prio = self.p["rt_priority"]
-        if prio > 0:
-            try:  # this thread only (Linux: pid 0 = the calling thread)
-                os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(prio))
-                self.get_logger().info(f"control loop thread: SCHED_FIFO priority {prio}")
-            except (AttributeError, OSError) as exc:
-                self.get_logger().warning(f"rt_priority {prio} not granted ({exc}); "
-                                          "running with normal scheduling")
+        self._set_fifo(self.p["rt_priority"], "control loop thread")
         deadline = time.perf_counter() + period
         while not self._stop.is_set():
             delay = deadline - time.perf_counter()
@@ -277,6 +281,20 @@ class GMMController(Node):
             now = time.perf_counter()
             if now - deadline > period:
                 deadline = now + period
+
+    def _set_fifo(self, prio: int, what: str) -> bool:
+        """SCHED_FIFO at ``prio`` for the calling thread only (Linux: pid 0 = this thread);
+        0 leaves it alone. A refusal (no CAP_SYS_NICE/rtprio limit) is logged, not fatal."""
+        if prio <= 0:
+            return False
+        try:
+            os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(prio))
+        except (AttributeError, OSError) as exc:
+            self.get_logger().warning(f"{what}: SCHED_FIFO priority {prio} not granted ({exc}); "
+                                      "running with normal scheduling")
+            return False
+        self.get_logger().info(f"{what}: SCHED_FIFO priority {prio}")
+        return True
 
     def _on_timer(self) -> None:
         t = time.perf_counter()
