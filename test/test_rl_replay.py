@@ -60,3 +60,22 @@ def test_state_dict_round_trip_reproduces_future_samples():
     assert torch.equal(b1.obs["tactile"], b2.obs["tactile"]) and torch.equal(b1.reward, b2.reward)
     with pytest.raises(ValueError, match="layout"):
         ReplayBuffer(8, SHAPES, 1).load_state_dict(state)
+
+
+def test_steps_are_stored_sampled_and_saved_and_old_buffers_load_as_one_step():
+    rb = ReplayBuffer(8, SHAPES, 1, seed=0)
+    for i in range(6):
+        rb.add(obs(i), [0.0], 0.0, obs(i + 1), False, steps=1 + i % 3)
+    b = rb.sample(64)
+    i = b.obs["pos"][:, 0].long()
+    assert torch.all(b.steps == (1 + i % 3).float())
+    with pytest.raises(ValueError, match="steps"):
+        rb.add(obs(0), [0.0], 0.0, obs(1), False, steps=0)
+    state = rb.state_dict()
+    again = ReplayBuffer(8, SHAPES, 1, seed=0)
+    again.load_state_dict(state)
+    assert np.array_equal(again.steps[:6], rb.steps[:6])
+    del state["steps"]                       # a buffer saved before n-step transitions
+    old = ReplayBuffer(8, SHAPES, 1, seed=0)
+    old.load_state_dict(state)
+    assert np.all(old.steps[:6] == 1.0)

@@ -290,3 +290,15 @@ def test_sac_baseline_seeds_demonstrations_with_the_gripper_opening(tmp_path):
     finally:
         run.env.close()
         run.eval_env.close()
+
+
+def test_n_step_training_stores_every_decision_once_with_its_span(peg_skill, tmp_path):
+    run = TaskRun(_cfg(n_step=3, episodes=2, eval_every=100, final_episodes=0,
+                       updates_per_step=0.0), tmp_path, skill=peg_skill)
+    out = run.train(progress=False)
+    n = len(run.buffer)
+    assert n == out["training"]["agent_decisions"] > 3      # every decision, none pending
+    steps = run.buffer.steps[:n]
+    assert set(np.unique(steps)) <= {1.0, 2.0, 3.0} and (steps == 3.0).sum() >= n - 4
+    with pytest.raises(ValueError, match="n_step"):
+        _cfg(n_step=0).resolved()

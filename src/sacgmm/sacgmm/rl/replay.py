@@ -3,8 +3,11 @@
 An observation is a dict of named parts. A part with a 3-D shape ``(C, H, W)`` is an image and
 is stored as ``uint8`` (0-255); any other part is a vector stored as ``float32``. Each
 transition stores ``obs``, ``action`` (``float32``, ``(A,)``, in ``[-1, 1]``), ``reward``
-(``float32``), ``next_obs`` and ``done`` (1.0 when the episode *terminated*, i.e. no
-bootstrapping; a time-limit truncation is stored as 0.0).
+(``float32``), ``next_obs``, ``done`` (1.0 when the episode *terminated*, i.e. no
+bootstrapping; a time-limit truncation is stored as 0.0) and ``steps``, the number of agent
+decisions between ``obs`` and ``next_obs`` (1 for a plain transition; ``k`` for an n-step
+transition whose ``reward`` is the discounted sum of ``k`` rewards, so that the critic
+bootstraps with ``gamma ** k``; :mod:`sacgmm.rl.nstep`).
 
 Sampling is uniform with replacement from the buffer's own ``numpy`` generator, so saving and
 restoring :meth:`ReplayBuffer.state_dict` reproduces the same future batches.
@@ -28,13 +31,15 @@ class Batch:
     """A sampled mini-batch as torch tensors (``B`` = batch size).
 
     ``obs``/``next_obs``: dict name -> ``(B, *shape)`` (images uint8, vectors float32);
-    ``action``: ``(B, A)`` float32; ``reward``, ``done``: ``(B,)`` float32.
+    ``action``: ``(B, A)`` float32; ``reward``, ``done``, ``steps``: ``(B,)`` float32
+    (``steps`` None: every transition spans one decision).
     """
     obs: dict[str, torch.Tensor]
     action: torch.Tensor
     reward: torch.Tensor
     next_obs: dict[str, torch.Tensor]
     done: torch.Tensor
+    steps: torch.Tensor | None = None
 
 
 class ReplayBuffer:
@@ -60,6 +65,7 @@ class ReplayBuffer:
         self.action = np.zeros((self.capacity, self.act_dim), dtype=np.float32)
         self.reward = np.zeros(self.capacity, dtype=np.float32)
         self.done = np.zeros(self.capacity, dtype=np.float32)
+        self.steps = np.ones(self.capacity, dtype=np.float32)
         self.pos = 0
         self.size = 0
         self.rng = np.random.default_rng(seed)
@@ -70,7 +76,8 @@ class ReplayBuffer:
     @property
     def nbytes(self) -> int:
         """Memory held by the arrays, in bytes."""
-        arrays = [*self.obs.values(), *self.next_obs.values(), self.action, self.reward, self.done]
+        arrays = [*self.obs.values(), *self.next_obs.values(), self.action, self.reward,
+                  self.done, self.steps]
         return int(sum(a.nbytes for a in arrays))
 
     def _put(self, store: dict[str, np.ndarray], obs: Mapping[str, np.ndarray], i: int) -> None:
@@ -88,8 +95,10 @@ class ReplayBuffer:
             arr[i] = value
 
     def add(self, obs: Mapping[str, np.ndarray], action: np.ndarray, reward: float,
-            next_obs: Mapping[str, np.ndarray], done: bool | float) -> None:
+            next_obs: Mapping[str, np.ndarray], done: bool | float, steps: int = 1) -> None:
         """Store one transition, overwriting the oldest when full."""
+        if int(steps) < 1:
+            raise ValueError(f"steps must be >= 1, got {steps}")
         i = self.pos
         self._put(self.obs, obs, i)
         self._put(self.next_obs, next_obs, i)
@@ -99,6 +108,7 @@ class ReplayBuffer:
         self.action[i] = action
         self.reward[i] = float(reward)
         self.done[i] = float(done)
+        self.steps[i] = float(int(steps))
         self.pos = (self.pos + 1) % self.capacity
         self.size = min(self.size + 1, self.capacity)
 
@@ -115,7 +125,8 @@ class ReplayBuffer:
                      action=torch.as_tensor(self.action[idx], device=device),
                      reward=torch.as_tensor(self.reward[idx], device=device),
                      next_obs=parts(self.next_obs),
-                     done=torch.as_tensor(self.done[idx], device=device))
+                     done=torch.as_tensor(self.done[idx], device=device),
+                     steps=torch.as_tensor(self.steps[idx], device=device))
 
     def state_dict(self) -> dict:
         """Contents (only the filled rows, as torch tensors), position and generator state."""
@@ -128,6 +139,7 @@ class ReplayBuffer:
             "action": torch.from_numpy(self.action[:n].copy()),
             "reward": torch.from_numpy(self.reward[:n].copy()),
             "done": torch.from_numpy(self.done[:n].copy()),
+            "steps": torch.from_numpy(self.steps[:n].copy()),
             "rng": self.rng.bit_generator.state,
         }
 
@@ -145,5 +157,7 @@ class ReplayBuffer:
         self.action[:n] = state["action"].numpy()
         self.reward[:n] = state["reward"].numpy()
         self.done[:n] = state["done"].numpy()
+        # buffers saved before n-step transitions existed hold one-decision transitions only
+        self.steps[:n] = state["steps"].numpy() if "steps" in state else 1.0
         self.pos, self.size = int(state["pos"]), n
         self.rng.bit_generator.state = state["rng"]

@@ -7,8 +7,8 @@ concatenation, in sorted key order, of the vectors and of each image's latent ``
 
 One :meth:`SACAgent.update` on a :class:`~sacgmm.rl.replay.Batch` does, in order:
 
-1. **Critic + autoencoder**: target ``y = r + gamma (1 - done) (min_i Q'_i(s', a') - alpha log pi(a'|s'))``
-   with ``a' ~ pi(.|s')``; the next observation's images are encoded once, by the target
+1. **Critic + autoencoder**: target ``y = r + gamma^k (1 - done) (min_i Q'_i(s', a') - alpha log pi(a'|s'))``
+   with ``a' ~ pi(.|s')`` and ``k`` the transition's decisions (``Batch.steps``; 1 unless n-step); the next observation's images are encoded once, by the target
    encoder, for both ``a'`` and ``Q'`` (SAC-AE encodes ``s'`` for the actor with the online
    encoder; one pass instead of two halves the image cost). Loss
    ``0.5 sum_i MSE(Q_i(s, a), y)`` plus, for each
@@ -210,6 +210,20 @@ class SACAgent:
             nn.utils.clip_grad_norm_(params, self.config.grad_clip_norm)
         opt.step()
 
+    @torch.no_grad()
+    def td_target(self, batch: Batch) -> torch.Tensor:
+        """The critics' regression target ``y`` ``(B,)`` (soft Bellman backup, module doc)."""
+        alpha = self.log_alpha.exp()
+        # one target-encoder pass serves both the next action and the target critics
+        next_feat = self.features(batch.next_obs, target=True)
+        next_a, next_logp = self.actor(next_feat)
+        q1_t, q2_t = self.critic_target(next_feat, next_a)
+        soft_v = torch.min(q1_t, q2_t) - alpha * next_logp
+        # an n-step transition (batch.steps = k decisions) bootstraps with gamma ** k
+        gamma = self.config.gamma
+        discount = gamma if batch.steps is None else gamma ** batch.steps.to(self.device)
+        return batch.reward.to(self.device) + discount * (1.0 - batch.done.to(self.device)) * soft_v
+
     def critic_losses(self, batch: Batch
                       ) -> tuple[torch.Tensor, dict[str, torch.Tensor], torch.Tensor]:
         """Critic (+ autoencoder) loss on ``batch``.
@@ -217,16 +231,7 @@ class SACAgent:
         Returns ``(total, info, features)`` where ``features`` ``(B, feature_dim)`` are the
         observation features *detached* from the encoder (reused by the actor step).
         """
-        cfg = self.config
-        with torch.no_grad():
-            alpha = self.log_alpha.exp()
-            # one target-encoder pass serves both the next action and the target critics
-            next_feat = self.features(batch.next_obs, target=True)
-            next_a, next_logp = self.actor(next_feat)
-            q1_t, q2_t = self.critic_target(next_feat, next_a)
-            soft_v = torch.min(q1_t, q2_t) - alpha * next_logp
-            y = (batch.reward.to(self.device)
-                 + cfg.gamma * (1.0 - batch.done.to(self.device)) * soft_v)
+        y = self.td_target(batch)
         parts = self._vector_parts(batch.obs)
         latents = {}
         for k in self.image_keys:

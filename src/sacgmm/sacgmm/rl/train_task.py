@@ -100,6 +100,10 @@ class TrainConfig:
     # give the agent the gripper's opening (m) with its position and sensor latent, so it can
     # tell whether it holds the handle (lever, door) without reading it off the image
     gripper_obs: bool = False
+    # replay transitions span this many agent decisions (n-step returns, sacgmm.rl.nstep):
+    # a sparse success reaches the early decisions of an episode in one update instead of
+    # one decision per round of target-network updates
+    n_step: int = 1
 
     def resolved(self) -> "TrainConfig":
         """A copy with the agent's defaults filled in; raises ``ValueError`` on bad values."""
@@ -119,6 +123,8 @@ class TrainConfig:
             raise ValueError(f"exploration must be 'step' or 'episode', got {cfg.exploration!r}")
         if cfg.final_policy not in ("best", "last"):
             raise ValueError(f"final_policy must be 'best' or 'last', got {cfg.final_policy!r}")
+        if int(cfg.n_step) < 1:
+            raise ValueError(f"n_step must be >= 1, got {cfg.n_step}")
         if cfg.updates_per_step < 0 or not math.isfinite(cfg.updates_per_step):
             raise ValueError(f"updates_per_step must be >= 0, got {cfg.updates_per_step}")
         return cfg
@@ -174,6 +180,7 @@ class TaskRun:
                  skill=None, log: Callable[[str], None] | None = None):
         import torch
 
+        from sacgmm.rl.nstep import NStepFolder
         from sacgmm.rl.replay import ReplayBuffer
         from sacgmm.rl.sac import SACAgent, SACConfig
 
@@ -193,6 +200,8 @@ class TaskRun:
         self.agent = SACAgent(self.obs_shapes, self.act_dim, SACConfig.from_dict(cfg.sac)) if self.learns else None
         self.buffer = (ReplayBuffer(cfg.buffer_size, self.obs_shapes, self.act_dim, seed=cfg.seed)
                        if self.learns else None)
+        self.folder = (NStepFolder(cfg.n_step, self.agent.config.gamma) if self.learns
+                       else None)
         self.action_rng = np.random.default_rng(cfg.seed + 12345)
         self.episode = 0
         self.decisions = 0
@@ -262,7 +271,8 @@ class TaskRun:
             if train:
                 self.decisions += 1
                 self.control_steps += info["control_steps"]
-                self.buffer.add(obs, action, reward, next_obs, term)
+                for t in self.folder.push(obs, action, reward, next_obs, term, trunc):
+                    self.buffer.add(t.obs, t.action, t.reward, t.next_obs, t.done, t.steps)
                 self._learn()
             obs = next_obs
             if term or trunc:
