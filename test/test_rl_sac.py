@@ -172,3 +172,35 @@ def test_vector_scale_is_applied_in_acting_and_in_learning_alike():
     acting = agent.features({"position": torch.as_tensor(obs["position"])[None]})
     np.testing.assert_allclose(feat[0].numpy(), acting[0].numpy(), rtol=1e-6)
     np.testing.assert_allclose(acting[0].numpy(), 10 * obs["position"], rtol=1e-6)
+
+
+def test_success_imitation_is_q_filtered_and_pulls_the_mean_to_kept_actions():
+    from torch import nn
+
+    from sacgmm.rl.replay import Batch
+
+    class PeakAt(nn.Module):        # both critics: Q(s, a) = -(a - 0.7)^2
+        def forward(self, feat, action):
+            q = -((action - 0.7) ** 2).sum(-1)
+            return q, q
+
+    agent = SACAgent({"x": (2,)}, 1, SACConfig(hidden=(16,), actor_zero_init=True,
+                                               success_bc_weight=1.0))
+    agent.critic = PeakAt()
+    n = 8
+    obs = {"x": torch.randn(n, 2)}
+    actions = torch.tensor([[0.6]] * 4 + [[-0.9]] * 4)   # 0.6 beats the mode 0; -0.9 does not
+    batch = Batch(obs, actions, torch.zeros(n), obs, torch.ones(n))
+    loss, kept = agent.success_bc_loss(batch)
+    assert float(kept) == pytest.approx(0.5)
+    assert float(loss) == pytest.approx(0.5 * 0.36, abs=0.02)   # only the kept half counts
+    # descending it moves the mode to the kept action until the filter sees the mode rated as
+    # high as it (|mode - 0.7| <= 0.1), never towards -0.9
+    opt = torch.optim.Adam(agent.actor.parameters(), lr=1e-2)
+    for _ in range(100):
+        loss, _ = agent.success_bc_loss(batch)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    mode, _ = agent.actor(agent.features(obs), deterministic=True, with_log_prob=False)
+    assert torch.all((mode - 0.7).abs() < 0.12), mode

@@ -108,17 +108,24 @@ def _cfg(**kw):
     return TrainConfig(**base)
 
 
-def test_resume_continues_exactly(peg_skill, tmp_path):
-    straight = TaskRun(_cfg(), tmp_path / "a", skill=peg_skill)
+@pytest.mark.parametrize("kw", [{}, {"n_step": 3, "sac": {**_cfg().sac, "success_bc_weight": 1.0}}],
+                         ids=["plain", "nstep_success_bc"])
+def test_resume_continues_exactly(peg_skill, tmp_path, kw):
+    straight = TaskRun(_cfg(**kw), tmp_path / "a", skill=peg_skill)
     full = straight.train(progress=False)
-    first = TaskRun(_cfg(episodes=2), tmp_path / "b", skill=peg_skill)
+    first = TaskRun(_cfg(episodes=2, **kw), tmp_path / "b", skill=peg_skill)
     first_wall = first.train(progress=False)["training"]["wall_time_s"]
     assert (tmp_path / "b" / "checkpoint.pt").exists()
-    resumed = TaskRun(_cfg(), tmp_path / "b", skill=peg_skill)
+    if kw:   # successful episodes' transitions are kept for imitation, and resumed
+        wins = [e for e in first.episodes_log if e["success"]]
+        assert len(first.successes) == sum(e["decisions"] for e in wins)
+    resumed = TaskRun(_cfg(**kw), tmp_path / "b", skill=peg_skill)
     out = resumed.train(resume=True, progress=False)
     assert out["training"]["episodes"] == full["training"]["episodes"] == 4
     assert out["training"]["wall_time_s"] > first_wall       # both sessions counted
     assert out["training"]["agent_decisions"] == full["training"]["agent_decisions"]
+    if kw:
+        assert len(resumed.successes) == len(straight.successes)
     assert [e["return"] for e in resumed.episodes_log] == [e["return"] for e in straight.episodes_log]
     for p, q in zip(straight.agent.actor.parameters(), resumed.agent.actor.parameters()):
         assert np.array_equal(p.detach().numpy(), q.detach().numpy())

@@ -17,7 +17,10 @@ One :meth:`SACAgent.update` on a :class:`~sacgmm.rl.replay.Batch` does, in order
    decoder at ``lr_autoencoder`` (3e-5, the SAC-GMM paper's autoencoder rate).
 2. **Actor** (every ``actor_update_every`` updates): ``E[alpha log pi(a|s) - min_i Q_i(s, a)]``
    on the step-1 features of ``s``, detached: the encoder is *detached* for the actor (its
-   latents are those computed just before the critic step, saving one image pass).
+   latents are those computed just before the critic step, saving one image pass). With
+   ``success_bc_weight`` > 0 and a batch of transitions from successful episodes
+   (``update(batch, successes)``), plus ``w E[1{Q(s, a_s) > Q(s, mu(s))} |tanh(mu(s)) - a_s|^2]``
+   (Q-filtered behaviour cloning of the agent's own successes).
 3. **Temperature**: ``-log_alpha * (log pi + target_entropy)`` with target entropy ``-A``.
 4. **Targets**: polyak averaging, ``tau`` (0.005) for the critics, ``encoder_tau`` for encoders.
 
@@ -64,6 +67,11 @@ class SACConfig:
     encoder_kind: str = "conv"
     encoder_channels: int = 32
     lambda_z: float = 1e-6
+    # imitation of the agent's own successful episodes (Q-filtered behaviour cloning, as Nair
+    # et al. 2018 use for demonstrations): on an extra batch of transitions from successful
+    # episodes, the actor's mean action is pulled towards the stored action where the critics
+    # rate that action above the policy's own; weight of that term in the actor loss, 0: off
+    success_bc_weight: float = 0.0
 
     @classmethod
     def from_dict(cls, d: Mapping) -> "SACConfig":
@@ -249,6 +257,21 @@ class SACAgent:
             total = total + ae_loss
         return total, info, feat.detach()
 
+    def success_bc_loss(self, successes: Batch) -> tuple[torch.Tensor, torch.Tensor]:
+        """Q-filtered behaviour cloning on transitions of successful episodes:
+        ``(loss, fraction of the batch the filter kept)``. The features are encoded with the
+        online encoders, detached (the encoder learns from the critic and reconstruction only)."""
+        with torch.no_grad():
+            feat = self.features(successes.obs)
+            a_s = successes.action.to(self.device)
+            mode, _ = self.actor(feat, deterministic=True, with_log_prob=False)
+            q_s = torch.min(*self.critic(feat, a_s))
+            q_pi = torch.min(*self.critic(feat, mode))
+            keep = (q_s > q_pi).float()
+        mode, _ = self.actor(feat, deterministic=True, with_log_prob=False)
+        per = ((mode - a_s) ** 2).sum(-1)
+        return (keep * per).mean(), keep.mean()
+
     def actor_losses(self, feat: torch.Tensor
                      ) -> tuple[torch.Tensor, torch.Tensor, dict[str, torch.Tensor]]:
         """``(actor_loss, alpha_loss, info)`` on features ``(B, feature_dim)``.
@@ -281,8 +304,11 @@ class SACAgent:
         for tb, sb in zip(target.buffers(), source.buffers()):
             tb.copy_(sb)
 
-    def update(self, batch: Batch) -> dict[str, float]:
+    def update(self, batch: Batch, successes: Batch | None = None) -> dict[str, float]:
         """One gradient step of critics (+ autoencoders), actor and temperature.
+
+        ``successes``: transitions of successful episodes for the ``success_bc_weight`` term
+        (ignored when the weight is 0).
 
         Returns the losses and diagnostics as floats. Raises ``FloatingPointError`` on a
         non-finite loss (before stepping the corresponding optimizer).
@@ -295,6 +321,10 @@ class SACAgent:
 
         if self.num_updates % cfg.actor_update_every == 0:
             actor_loss, alpha_loss, a_info = self.actor_losses(feat)
+            if cfg.success_bc_weight > 0 and successes is not None:
+                bc, kept = self.success_bc_loss(successes)
+                actor_loss = actor_loss + cfg.success_bc_weight * bc
+                a_info.update(success_bc=bc.detach(), success_bc_kept=kept)
             self._check("actor_loss", actor_loss)
             self._check("alpha_loss", alpha_loss)
             self._step(self.actor_opt, actor_loss)
