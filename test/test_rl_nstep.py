@@ -71,3 +71,12 @@ def test_critic_target_bootstraps_with_gamma_to_the_steps():
     assert torch.allclose(three - reward, 0.9 ** 2 * soft_v, atol=1e-6)
     assert torch.allclose(target(torch.ones(n)), one)
     assert three[-1] == reward[-1]            # terminated: no bootstrap whatever the steps
+
+
+def test_flush_emits_what_an_unfinished_episode_left_pending():
+    folder = NStepFolder(3, 0.5)
+    assert folder.push(0, "a0", 1.0, 1, False) == []
+    assert folder.push(1, "a1", 1.0, 2, False) == []
+    out = folder.flush()
+    assert [(t.obs, t.next_obs, t.steps, t.done) for t in out] == [(0, 2, 2, False), (1, 2, 1, False)]
+    assert out[0].reward == pytest.approx(1.5) and len(folder) == 0 and folder.flush() == []

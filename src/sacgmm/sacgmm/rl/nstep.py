@@ -57,12 +57,19 @@ class NStepFolder:
              truncated: bool = False) -> list[Transition]:
         """Add decision ``t``'s transition; return the folded transitions now complete."""
         self._pending.append((obs, action, float(reward), next_obs, bool(terminated)))
-        out = []
         if terminated or truncated:
-            while self._pending:
-                out.append(self._fold(len(self._pending)))
-                self._pending.popleft()
-        elif len(self._pending) == self.n:
+            return self.flush()
+        out = []
+        if len(self._pending) == self.n:
             out.append(self._fold(self.n))
+            self._pending.popleft()
+        return out
+
+    def flush(self) -> list[Transition]:
+        """Emit every pending transition, folded up to the last one pushed (an episode cut
+        short without a terminated/truncated flag, e.g. a transition lost on the way)."""
+        out = []
+        while self._pending:
+            out.append(self._fold(len(self._pending)))
             self._pending.popleft()
         return out

@@ -66,10 +66,6 @@ AGENT_DEFAULTS: dict[str, dict[str, Any]] = {
             "sac": {}},
 }
 
-# capacity of the buffer of successful episodes' transitions (success_bc_weight > 0)
-SUCCESS_BUFFER_SIZE = 5000
-
-
 @dataclass
 class TrainConfig:
     """Everything a training run depends on (saved as ``config.json`` in the run directory)."""
@@ -159,21 +155,6 @@ def warmup_action(rng: np.random.Generator, cfg: "TrainConfig", act_dim: int,
     return rng.uniform(-1.0, 1.0, act_dim).astype(np.float32)
 
 
-def run_updates(agent, buffer, n: int, batch_size: int, successes=None
-                ) -> tuple[dict[str, float], float]:
-    """``n`` SAC updates on batches from ``buffer``: ``(last losses or {}, seconds taken)``.
-
-    ``successes``: a buffer of successful episodes' transitions; while it holds any, each
-    update also gets a half-size batch from it (the ``success_bc_weight`` term)."""
-    t0 = time.perf_counter()
-    losses: dict[str, float] = {}
-    for _ in range(n):
-        extra = (successes.sample(max(1, batch_size // 2))
-                 if successes is not None and len(successes) else None)
-        losses = agent.update(buffer.sample(batch_size), extra)
-    return losses, time.perf_counter() - t0
-
-
 def _csv_text(rows: list[dict]) -> str:
     buf = io.StringIO()
     if rows:
@@ -190,8 +171,7 @@ class TaskRun:
                  skill=None, log: Callable[[str], None] | None = None):
         import torch
 
-        from sacgmm.rl.nstep import NStepFolder
-        from sacgmm.rl.replay import ReplayBuffer
+        from sacgmm.rl.experience import Experience
         from sacgmm.rl.sac import SACAgent, SACConfig
 
         self.cfg = cfg = config.resolved()
@@ -208,14 +188,13 @@ class TaskRun:
         torch.manual_seed(cfg.seed)
         np.random.seed(cfg.seed)
         self.agent = SACAgent(self.obs_shapes, self.act_dim, SACConfig.from_dict(cfg.sac)) if self.learns else None
-        self.buffer = (ReplayBuffer(cfg.buffer_size, self.obs_shapes, self.act_dim, seed=cfg.seed)
-                       if self.learns else None)
-        self.folder = (NStepFolder(cfg.n_step, self.agent.config.gamma) if self.learns
-                       else None)
-        # the transitions of successful training episodes, for the success_bc_weight term
-        self.successes = (ReplayBuffer(min(cfg.buffer_size, SUCCESS_BUFFER_SIZE), self.obs_shapes,
-                                       self.act_dim, seed=cfg.seed + 1)
-                          if self.learns and self.agent.config.success_bc_weight > 0 else None)
+        self.experience = (Experience(cfg.buffer_size, self.obs_shapes, self.act_dim,
+                                      seed=cfg.seed, n_step=cfg.n_step,
+                                      gamma=self.agent.config.gamma,
+                                      keep_successes=self.agent.config.success_bc_weight > 0)
+                           if self.learns else None)
+        self.buffer = self.experience.buffer if self.learns else None
+        self.successes = self.experience.successes if self.learns else None
         self.action_rng = np.random.default_rng(cfg.seed + 12345)
         self.episode = 0
         self.decisions = 0
@@ -271,7 +250,6 @@ class TaskRun:
         ret, decisions, steps = 0.0, 0, 0
         held = (self.action_rng.standard_normal(self.act_dim).astype(np.float32)
                 if train and self.cfg.exploration == "episode" else None)
-        stored = []          # this episode's transitions (for the successes buffer)
         while True:
             t0 = time.perf_counter()
             if train and self.decisions < self.cfg.learning_starts:
@@ -286,17 +264,13 @@ class TaskRun:
             if train:
                 self.decisions += 1
                 self.control_steps += info["control_steps"]
-                for t in self.folder.push(obs, action, reward, next_obs, term, trunc):
-                    self.buffer.add(t.obs, t.action, t.reward, t.next_obs, t.done, t.steps)
-                    if self.successes is not None:
-                        stored.append(t)
+                self.experience.add(obs, action, reward, next_obs, term, trunc)
                 self._learn()
             obs = next_obs
             if term or trunc:
                 break
-        if info["success"] and stored:
-            for t in stored:
-                self.successes.add(t.obs, t.action, t.reward, t.next_obs, t.done, t.steps)
+        if train:
+            self.experience.end_episode(bool(info["success"]))
         return {"success": bool(info["success"]), "return": ret, "decisions": decisions,
                 "control_steps": steps, "end_reason": info["end_reason"]}
 
@@ -304,8 +278,7 @@ class TaskRun:
         n, self.update_credit = updates_due(self.update_credit, self.decisions,
                                             len(self.buffer), self.cfg)
         if n:
-            self.last_losses, seconds = run_updates(self.agent, self.buffer, n,
-                                                    self.cfg.batch_size, self.successes)
+            self.last_losses, seconds = self.experience.update(self.agent, n, self.cfg.batch_size)
             self.updates += n
             self.time_update += seconds
 
@@ -325,9 +298,11 @@ class TaskRun:
             attempt += 1
             if not info["success"]:
                 continue
-            for obs, v, r, next_obs, term in rec.transitions:
+            last = len(rec.transitions) - 1
+            for i, (obs, v, r, next_obs, term) in enumerate(rec.transitions):
                 a = np.clip(np.asarray(v) / self.env.max_speed, -1, 1).astype(np.float32)
-                self.buffer.add(convert(obs), a, r, convert(next_obs), term)
+                self.experience.add(convert(obs), a, r, convert(next_obs), term, i == last)
+            self.experience.end_episode(True)     # the expert's episodes all succeeded
             added += 1
         self.log(f"replay buffer seeded with {added} expert episodes ({len(self.buffer)} transitions)")
         return added
@@ -354,7 +329,7 @@ class TaskRun:
                 "evals_log": self.evals_log, "action_rng": self.action_rng.bit_generator.state,
                 "best": self.best, "wall_time_s": self.wall_time(),
                 "config": asdict(self.cfg),
-                "successes": self.successes.state_dict() if self.successes is not None else None}
+                "successes": self.experience.successes_state()}
 
     def checkpoint(self) -> None:
         if self.out is None or not self.learns:
@@ -389,8 +364,7 @@ class TaskRun:
             from sacgmm.rl.checkpoint import load_checkpoint
             self._best_state = load_checkpoint(self.out / "best.pt")["agent"]
         self.action_rng.bit_generator.state = extra["action_rng"]
-        if self.successes is not None and extra.get("successes") is not None:
-            self.successes.load_state_dict(extra["successes"])
+        self.experience.load_successes_state(extra.get("successes"))
         self.log(f"resumed from {path} at episode {self.episode}")
 
     def _write_logs(self) -> None:

@@ -67,7 +67,7 @@ from sacgmm.ros.convert import from_multiarray, msg_to_image, stamp_seconds, to_
 from sacgmm.ros.layouts import DeltaTheta as DeltaMsg
 from sacgmm.ros.layouts import decode_episode_end, decode_window, encode_delta
 from sacgmm.ros.params import Param, StartupError, declare, run_node
-from sacgmm.rl.train_task import TrainConfig, run_updates, updates_due, warmup_action
+from sacgmm.rl.train_task import TrainConfig, updates_due, warmup_action
 
 # TrainConfig's own defaults (never duplicated here)
 _TC_DEFAULTS = {f.name: f.default for f in fields(TrainConfig)}
@@ -103,6 +103,8 @@ PARAMS = (
           range=(-1.0, 10.0)),
     Param("delta_theta", "{}", "JSON object of DeltaThetaConfig overrides"),
     Param("sac", "{}", "JSON object of SACConfig overrides"),
+    Param("n_step", 1, "agent decisions per replay transition (n-step returns; "
+          "TrainConfig.n_step)", range=(1, 1000)),
     Param("update_order", "update_then_act", "update_then_act (in-process order, lock-step) "
           "or act_then_update (delta first, real time)",
           choices=("update_then_act", "act_then_update")),
@@ -140,7 +142,7 @@ class RefinerCore:
     def __init__(self, config, skill, obs_shapes: dict, train: bool, log=print):
         import torch
 
-        from sacgmm.rl.replay import ReplayBuffer
+        from sacgmm.rl.experience import Experience
         from sacgmm.rl.sac import SACAgent, SACConfig
         from sacgmm.skill.delta_theta import DeltaTheta, DeltaThetaConfig
 
@@ -152,8 +154,12 @@ class RefinerCore:
         torch.manual_seed(config.seed)
         np.random.seed(config.seed)
         self.agent = SACAgent(obs_shapes, self.act_dim, SACConfig.from_dict(config.sac))
-        self.buffer = (ReplayBuffer(config.buffer_size, obs_shapes, self.act_dim, seed=config.seed)
-                       if self.train else None)
+        self.experience = (Experience(config.buffer_size, obs_shapes, self.act_dim,
+                                      seed=config.seed, n_step=config.n_step,
+                                      gamma=self.agent.config.gamma,
+                                      keep_successes=self.agent.config.success_bc_weight > 0)
+                           if self.train else None)
+        self.buffer = self.experience.buffer if self.train else None
         self.action_rng = np.random.default_rng(config.seed + 12345)
         self.decisions = self.updates = self.episode = self.control_steps = 0
         self.update_credit = 0.0
@@ -182,11 +188,17 @@ class RefinerCore:
         """``(d_priors, d_means, d_covariances)`` of ``action`` (physical units)."""
         return self.delta.deltas(self.skill, action)
 
-    def store(self, obs, action, reward: float, next_obs, done: bool) -> None:
+    def store(self, obs, action, reward: float, next_obs, terminated: bool,
+              truncated: bool = False) -> None:
+        """One decision's transition (``truncated``: the episode ended without terminating)."""
         if not self.train:
             return
         self.decisions += 1
-        self.buffer.add(obs, action, reward, next_obs, done)
+        self.experience.add(obs, action, reward, next_obs, terminated, truncated)
+
+    def end_episode(self, success: bool) -> None:
+        if self.train:
+            self.experience.end_episode(success)
 
     def learn(self) -> None:
         """The in-process schedule: ``updates_per_step`` updates per decision after warm-up."""
@@ -195,7 +207,7 @@ class RefinerCore:
         n, self.update_credit = updates_due(self.update_credit, self.decisions,
                                             len(self.buffer), self.cfg)
         if n:
-            self.last_losses, seconds = run_updates(self.agent, self.buffer, n, self.cfg.batch_size)
+            self.last_losses, seconds = self.experience.update(self.agent, n, self.cfg.batch_size)
             self.updates += n
             self.update_time += seconds
 
@@ -234,7 +246,7 @@ class SACRefiner(Node):
         try:
             cfg = TrainConfig(task=p["task"], agent="sac-gmm", seed=p["seed"], noise=p["noise"],
                               sensor=p["sensor"], window=p["window_steps"],
-                              batch_size=p["batch_size"],
+                              batch_size=p["batch_size"], n_step=p["n_step"],
                               delta_theta=_json_param(p["delta_theta"], "delta_theta"),
                               sac=_json_param(p["sac"], "sac"),
                               skill=str(Path(p["skill_path"]).resolve()), **opt).resolved()
@@ -431,8 +443,10 @@ class SACRefiner(Node):
             if obs is not None:
                 with self._reward_lock:
                     self._reward_acc = 0.0
-                core.store(pend.obs, pend.action, e.ret - self._attributed, obs, e.terminated)
+                core.store(pend.obs, pend.action, e.ret - self._attributed, obs, e.terminated,
+                           truncated=not e.terminated)
                 core.learn()
+        core.end_episode(bool(e.success))
         self._attributed = 0.0
         with self._reward_lock:
             self._reward_acc = 0.0

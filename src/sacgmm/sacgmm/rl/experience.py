@@ -1,0 +1,80 @@
+"""The replay data of a learning agent, shared by ``sacgmm train`` and the ``sac_refiner`` node.
+
+:class:`Experience` owns the main replay buffer, folds each episode's transitions into n-step
+ones on the way in (:mod:`sacgmm.rl.nstep`; ``n_step = 1`` stores them as they come) and,
+when the agent imitates its own successes (``SACConfig.success_bc_weight`` > 0), keeps the
+transitions of successful episodes in a second buffer. :meth:`Experience.update` runs SAC
+updates on batches from both.
+"""
+from __future__ import annotations
+
+import time
+from typing import Mapping
+
+from sacgmm.rl.nstep import NStepFolder, Transition
+from sacgmm.rl.replay import ReplayBuffer
+
+# capacity (transitions) of the buffer of successful episodes
+SUCCESS_BUFFER_SIZE = 5000
+
+
+class Experience:
+    """Replay for one agent. ``capacity``: main buffer size (transitions); ``gamma``: the
+    critic's discount (for n-step returns); ``keep_successes``: also keep the transitions of
+    successful episodes (:attr:`successes`, at most ``SUCCESS_BUFFER_SIZE``).
+
+    Per episode: :meth:`add` each decision's transition in order, then :meth:`end_episode`.
+    """
+
+    def __init__(self, capacity: int, obs_shapes: Mapping[str, tuple[int, ...]], act_dim: int,
+                 *, seed: int, n_step: int = 1, gamma: float = 0.99,
+                 keep_successes: bool = False):
+        self.buffer = ReplayBuffer(capacity, obs_shapes, act_dim, seed=seed)
+        self.folder = NStepFolder(n_step, gamma)
+        self.successes = (ReplayBuffer(min(capacity, SUCCESS_BUFFER_SIZE), obs_shapes, act_dim,
+                                       seed=seed + 1) if keep_successes else None)
+        self._episode: list[Transition] = []
+
+    def __len__(self) -> int:
+        return len(self.buffer)
+
+    def add(self, obs, action, reward: float, next_obs, terminated: bool,
+            truncated: bool = False) -> None:
+        """One decision's transition; ``terminated``/``truncated`` as in gymnasium (either
+        ends the episode's n-step folding)."""
+        for t in self.folder.push(obs, action, reward, next_obs, terminated, truncated):
+            self.buffer.add(*t)
+            if self.successes is not None:
+                self._episode.append(t)
+
+    def end_episode(self, success: bool) -> None:
+        """Close the episode: its transitions go to :attr:`successes` if it succeeded.
+        Transitions still being folded (the episode's last one was never added) are stored
+        as they stand."""
+        for t in self.folder.flush():
+            self.buffer.add(*t)
+            if self.successes is not None:
+                self._episode.append(t)
+        if success and self.successes is not None:
+            for t in self._episode:
+                self.successes.add(*t)
+        self._episode = []
+
+    def update(self, agent, n: int, batch_size: int) -> tuple[dict[str, float], float]:
+        """``n`` SAC updates: ``(last losses or {}, seconds taken)``. While :attr:`successes`
+        holds any transition, each update also gets a half-size batch of them."""
+        t0 = time.perf_counter()
+        losses: dict[str, float] = {}
+        for _ in range(n):
+            wins = self.successes
+            extra = wins.sample(max(1, batch_size // 2)) if wins is not None and len(wins) else None
+            losses = agent.update(self.buffer.sample(batch_size), extra)
+        return losses, time.perf_counter() - t0
+
+    def successes_state(self) -> dict | None:
+        """:attr:`successes` for a checkpoint's extras (None when not kept)."""
+        return self.successes.state_dict() if self.successes is not None else None
+
+    def load_successes_state(self, state: dict | None) -> None:
+        if self.successes is not None and state is not None:
+            self.successes.load_state_dict(state)

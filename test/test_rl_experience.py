@@ -1,0 +1,60 @@
+"""Experience: n-step folding into the replay buffer and the buffer of successful episodes."""
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from sacgmm.rl.experience import Experience  # noqa: E402
+
+
+def o(i):
+    return {"x": np.array([float(i)], np.float32)}
+
+
+def episode(exp, start, n, success, cut=False):
+    for t in range(start, start + n):
+        last = t == start + n - 1 and not cut
+        exp.add(o(t), [0.0], float(success and last), o(t + 1), success and last,
+                (not success) and last)
+    exp.end_episode(success)
+
+
+def test_only_successful_episodes_are_kept_for_imitation():
+    exp = Experience(100, {"x": (1,)}, 1, seed=0, n_step=2, gamma=0.9, keep_successes=True)
+    episode(exp, 0, 4, success=False)
+    assert len(exp) == 4 and len(exp.successes) == 0
+    episode(exp, 10, 3, success=True)
+    assert len(exp) == 7 and len(exp.successes) == 3
+    kept = sorted(float(v) for v in exp.successes.obs["x"][:3, 0])
+    assert kept == [10.0, 11.0, 12.0]
+    # n-step: the success reward reaches the decision before the last one, discounted
+    i = int(np.flatnonzero(exp.successes.obs["x"][:3, 0] == 11.0)[0])
+    assert exp.successes.reward[i] == pytest.approx(0.9) and exp.successes.steps[i] == 2
+
+
+def test_an_episode_cut_short_is_flushed_not_folded_into_the_next():
+    exp = Experience(100, {"x": (1,)}, 1, seed=0, n_step=3, gamma=0.9)
+    episode(exp, 0, 2, success=False, cut=True)       # no terminated/truncated flag
+    assert len(exp) == 2 and exp.successes is None
+    episode(exp, 10, 2, success=False)
+    assert sorted(exp.buffer.next_obs["x"][:4, 0].tolist()) == [2.0, 2.0, 12.0, 12.0]
+
+
+def test_update_samples_successes_only_when_there_are_any():
+    seen = []
+
+    class Agent:
+        def update(self, batch, successes=None):
+            seen.append(None if successes is None else len(successes.reward))
+            return {"loss": 0.0}
+
+    exp = Experience(100, {"x": (1,)}, 1, seed=0, keep_successes=True)
+    episode(exp, 0, 3, success=False)
+    exp.update(Agent(), 2, batch_size=8)
+    episode(exp, 10, 3, success=True)
+    exp.update(Agent(), 1, batch_size=8)
+    assert seen == [None, None, 4]
+    state = exp.successes_state()
+    again = Experience(100, {"x": (1,)}, 1, seed=0, keep_successes=True)
+    again.load_successes_state(state)
+    assert len(again.successes) == 3
