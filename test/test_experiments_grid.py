@@ -18,7 +18,12 @@ def test_table_specs():
     with pytest.raises(ValueError, match="unknown table"):
         table_specs("table9", 1)
     door = table_specs("door", 3)
-    assert {(s.task, s.condition) for s in door} == {("door", "gmm+noise"), ("door", "sac-gmm+noise")}
+    assert {(s.task, s.condition) for s in door} == {("door", "gmm+noise"),
+                                                     ("door", "sac-gmm+noise+nstep5-imitation")}
+    tuned = next(s for s in door if s.agent == "sac-gmm")
+    assert tuned.train_args(150)[-4:] == ["--set", "n_step=5", "--set", "sac.success_bc_weight=1.0"]
+    with pytest.raises(ValueError, match="tag"):
+        RunSpec("door", "sac-gmm", 0, settings=("n_step=5",))
     assert all(s.sensor for s in door) and sorted(s.seed for s in door if s.agent == "gmm") == [0, 1, 2]
     cheap = table_specs("table1", 5, tasks=["peg"], baseline_seeds=2)
     assert {s.task for s in cheap} == {"peg"}
@@ -67,6 +72,17 @@ def test_report_and_curves_from_run_directories(tmp_path):
     (unfinished / "evals.csv").write_text("episode,success_rate\n0,0.0\n")
     ep, mean, _ = learning_curves(tmp_path / "runs", "peg", ["sac-gmm"])["sac-gmm"]
     assert list(ep) == [0, 10] and abs(mean[1] - 0.85) < 1e-9
+
+
+def test_door_report_names_the_settings_beyond_the_defaults(tmp_path):
+    specs = table_specs("door", 2)
+    for s in specs:
+        _fake_run(tmp_path / "runs", s, 0.5 if s.agent == "sac-gmm" else 0.1)
+    md = write_report("door", specs, tmp_path / "runs", tmp_path, "sacgmm reproduce door").read_text()
+    assert "| sac-gmm+noise+nstep5-imitation | 50 +- 0 % (2 seeds) |" in md
+    assert ("- sac-gmm+noise+nstep5-imitation: `--set n_step=5` "
+            "`--set sac.success_bc_weight=1.0`") in md
+    assert (tmp_path / "runs" / "door" / "sac-gmm+noise+nstep5-imitation" / "seed1").is_dir()
 
 
 def test_grid_runs_a_real_run_once(tmp_path, monkeypatch):
