@@ -224,6 +224,20 @@ def test_parameter_files_match_declared_parameters():
             assert set(params) <= declared[spec.executable], (g.name, spec.name)
 
 
+def test_door_graph_refiner_uses_the_door_experiments_settings():
+    """The real-robot door graph's refiner learns as `sacgmm reproduce door` does."""
+    import json
+
+    import yaml
+
+    from sacgmm.experiments.grid import DOOR_SAC_GMM_SETTINGS
+    params = yaml.safe_load((ROOT / "config" / "door_opening.yaml").read_text())
+    refiner = params["sac_refiner"]["ros__parameters"]
+    as_set = {"n_step": str(refiner["n_step"])}
+    as_set.update({f"sac.{k}": str(v) for k, v in json.loads(refiner["sac"]).items()})
+    assert as_set == dict(x.split("=") for x in DOOR_SAC_GMM_SETTINGS)
+
+
 def test_bench_ros_measures_the_controller_in_the_sim_graph(tmp_path):
     """``sacgmm bench-ros`` (short, no training load) writes the controller's achieved rate,
     jitter and delta latency, and the bare comparison loop measured in its own process."""
