@@ -45,3 +45,32 @@ def test_calibrate_unknown_task_lists_valid_ones(tmp_path, capsys):
                "--md-out", str(tmp_path / "c.md")])
     assert rc == 2
     assert "peg, lever, door" in capsys.readouterr().err
+
+
+def test_grasp_outcome_classifies_failed_grasping_episodes():
+    from sacgmm.rl.train_task import grasp_outcome
+    assert grasp_outcome({"success": False}, False) is None            # no grasp in the task
+    assert grasp_outcome({"grasped": False, "slips": 0}, False) == "never grasped"
+    assert grasp_outcome({"grasped": False, "slips": 0}, True) == "held"   # held earlier
+    assert grasp_outcome({"grasped": True, "slips": 0}, False) == "held"
+    assert grasp_outcome({"grasped": True, "slips": 2}, True) == "slipped"
+
+
+def test_eval_reports_how_failed_lever_episodes_went(tmp_path):
+    """A skill whose attractor is 15 cm above the target: every failure is 'never grasped'."""
+    import os
+    import sys
+
+    import numpy as np
+
+    from sacgmm.cli.eval import evaluate_gmm
+    sys.path.insert(0, os.path.dirname(__file__))
+    from skill_helpers import make_skill
+    skill = make_skill()
+    shift = np.zeros((skill.n_components, 6))
+    shift[:, 2] = 0.15                      # every Gaussian 15 cm up: f'(x) = f(x - 0.15 z)
+    path = tmp_path / "above.yaml"
+    skill.adapted(d_means=shift).save(path)
+    res = evaluate_gmm("lever", str(path), 2, 0, False)
+    assert res["successes"] == 0 and sum(res["end_reasons"].values()) == 2
+    assert res["failures_by_grasp"] == {"never grasped": 2}

@@ -39,18 +39,21 @@ def evaluate_gmm(task: str, skill_path: str, episodes: int, seed: int, noise: bo
     skill = load_skill(skill_path)
     env = make_env(task, noise=noise, render_mode="rgb_array" if video else None)
     vmax = env.unwrapped.max_speed
+    from sacgmm.rl.train_task import GRASP_OUTCOMES, grasp_outcome
     reasons: dict[str, int] = {}
-    lengths, successes, frames = [], 0, []
+    lengths, successes, frames, kinds = [], 0, [], []
     t0 = time.perf_counter()
     try:
         for i in range(episodes):
             obs, info = env.reset(seed=seed + i)
             if video and i == 0:
                 frames.append(env.render())
+            grasped = False
             while True:
                 v = np.clip(np.asarray(skill.velocity(obs["position"].astype(np.float64)),
                                        dtype=np.float64).reshape(3), -vmax, vmax)
                 obs, _, term, trunc, info = env.step(v)
+                grasped = grasped or bool(info.get("grasped", False))
                 if video and i == 0 and info["steps"] % 2 == 0:
                     frames.append(env.render())
                 if term or trunc:
@@ -58,6 +61,9 @@ def evaluate_gmm(task: str, skill_path: str, episodes: int, seed: int, noise: bo
             successes += int(info["success"])
             lengths.append(info["steps"])
             reasons[info["end_reason"]] = reasons.get(info["end_reason"], 0) + 1
+            kind = grasp_outcome(info, grasped)
+            if kind is not None and not info["success"]:
+                kinds.append(kind)
             if progress:
                 print(f"episode {i + 1}/{episodes}: {info['end_reason']} after "
                       f"{info['steps']} steps", file=sys.stderr)
@@ -82,6 +88,8 @@ def evaluate_gmm(task: str, skill_path: str, episodes: int, seed: int, noise: bo
         "success_rate": successes / episodes if episodes else 0.0,
         "ci95": [lo, hi], "mean_length": float(np.mean(lengths)) if lengths else 0.0,
         "end_reasons": reasons, "wall_time_s": time.perf_counter() - t0,
+        **({"failures_by_grasp": {k: kinds.count(k) for k in GRASP_OUTCOMES if k in kinds}}
+           if kinds else {}),
     }
 
 
@@ -127,6 +135,7 @@ def evaluate_sac_gmm(checkpoint: str, episodes: int, seed: int, task: str | None
         "successes": res["successes"], "success_rate": res["success_rate"],
         "ci95": res["ci95"], "mean_length": res["mean_control_steps"],
         "end_reasons": res["end_reasons"], "wall_time_s": time.perf_counter() - t0,
+        **({"failures_by_grasp": res["failures_by_grasp"]} if "failures_by_grasp" in res else {}),
     }
 
 
@@ -158,6 +167,9 @@ def _run(args) -> int:
               f"(95 % Wilson CI {100 * lo:.1f}-{100 * hi:.1f} %)")
         print(f"mean episode length: {res['mean_length']:.1f} control steps")
         print("end reasons: " + ", ".join(f"{k}={v}" for k, v in sorted(res["end_reasons"].items())))
+        if "failures_by_grasp" in res:
+            print("failed episodes by grasp: " + ", ".join(
+                f"{k}={v}" for k, v in res["failures_by_grasp"].items()))
     return 0
 
 

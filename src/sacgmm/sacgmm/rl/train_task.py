@@ -144,6 +144,20 @@ def updates_due(credit: float, decisions: int, buffer_len: int, cfg: "TrainConfi
     return n, credit - n
 
 
+GRASP_OUTCOMES = ("never grasped", "slipped", "held")
+
+
+def grasp_outcome(info: dict, grasped: bool) -> str | None:
+    """How an episode of a grasping task (its ``info`` has ``grasped`` and ``slips``) went:
+    ``never grasped``, ``slipped`` (the handle slipped out at least once) or ``held``; None
+    for tasks without a grasp. ``grasped``: held at the end of any agent decision."""
+    if "grasped" not in info:
+        return None
+    if int(info.get("slips", 0)) > 0:
+        return "slipped"
+    return "held" if grasped or info["grasped"] else "never grasped"
+
+
 def warmup_action(rng: np.random.Generator, cfg: "TrainConfig", act_dim: int,
                   noise: np.ndarray | None = None) -> np.ndarray:
     """A warm-up action in ``[-1, 1]``: N(0, ``cfg.warmup_std``) clipped, or uniform if the
@@ -248,6 +262,7 @@ class TaskRun:
         """One episode; with ``train``, stores transitions and updates the agent."""
         obs, info = env.reset(seed=seed)
         ret, decisions, steps = 0.0, 0, 0
+        grasped = False      # tasks with a grasp (lever, door): held at the end of any decision
         held = (self.action_rng.standard_normal(self.act_dim).astype(np.float32)
                 if train and self.cfg.exploration == "episode" else None)
         while True:
@@ -261,6 +276,7 @@ class TaskRun:
             ret += reward
             decisions += 1
             steps += info["control_steps"]
+            grasped = grasped or bool(info.get("grasped", False))
             if train:
                 self.decisions += 1
                 self.control_steps += info["control_steps"]
@@ -272,7 +288,8 @@ class TaskRun:
         if train:
             self.experience.end_episode(bool(info["success"]))
         return {"success": bool(info["success"]), "return": ret, "decisions": decisions,
-                "control_steps": steps, "end_reason": info["end_reason"]}
+                "control_steps": steps, "end_reason": info["end_reason"],
+                "grasp": grasp_outcome(info, grasped)}
 
     def _learn(self) -> None:
         n, self.update_credit = updates_due(self.update_credit, self.decisions,
@@ -317,9 +334,13 @@ class TaskRun:
             reasons[r["end_reason"]] = reasons.get(r["end_reason"], 0) + 1
         from sacgmm.experiments.stats import wilson_interval
         lo, hi = wilson_interval(successes, episodes)
-        return {"episodes": episodes, "successes": successes, "success_rate": successes / episodes,
-                "ci95": [lo, hi], "mean_control_steps": float(np.mean([r["control_steps"] for r in results])),
-                "end_reasons": reasons}
+        out = {"episodes": episodes, "successes": successes, "success_rate": successes / episodes,
+               "ci95": [lo, hi], "mean_control_steps": float(np.mean([r["control_steps"] for r in results])),
+               "end_reasons": reasons}
+        kinds = [r["grasp"] for r in results if not r["success"] and r["grasp"] is not None]
+        if kinds:      # where the failed episodes of a grasping task went wrong
+            out["failures_by_grasp"] = {k: kinds.count(k) for k in GRASP_OUTCOMES if k in kinds}
+        return out
 
     # ------------------------------------------------------------------ persistence
     def _extra(self) -> dict:
