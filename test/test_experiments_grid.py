@@ -127,3 +127,18 @@ def test_a_run_finished_meanwhile_by_another_grid_is_not_redone(tmp_path, monkey
     status = run_grid([spec], tmp_path / "runs", 1, 1, log=logs.append)
     assert status == {"finished": 1, "ran": 0, "failed": 0, "busy": 0}
     assert "another process finished it" in logs[-1] and out.is_dir()
+
+
+def test_reproduce_door_plots_the_runs_of_its_own_sac_gmm_condition(tmp_path, monkeypatch):
+    import sacgmm.experiments.grid as grid
+    from sacgmm.cli.main import main
+    for s in table_specs("door", 2):
+        _fake_run(tmp_path / "runs", s, 0.4 if s.agent == "sac-gmm" else 0.1)
+    _fake_run(tmp_path / "runs", RunSpec("door", "sac-gmm", 0, noise=True), 0.9)  # older runs
+    plotted = {}
+    monkeypatch.setattr(grid, "plot_curves",
+                        lambda curves, path, title, flat=None: plotted.update(curves) or None)
+    assert main(["reproduce", "door", "--seeds", "2", "--report-only", "--runs",
+                 str(tmp_path / "runs"), "--results", str(tmp_path)]) == 0
+    assert set(plotted) == {"sac-gmm+noise+nstep5-imitation"}
+    assert "| sac-gmm+noise+nstep5-imitation | 40 +- 0 % (2 seeds) |" in (tmp_path / "door.md").read_text()

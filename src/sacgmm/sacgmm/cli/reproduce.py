@@ -68,7 +68,9 @@ def run(args: argparse.Namespace) -> int:
             print(f"wrote {png}")
     if args.table == "door":
         gmm = [r["final_success"] for r in collect(specs, root) if r["agent"] == "gmm"]
-        png = plot_curves(learning_curves(root, "door", ["sac-gmm+noise"]),
+        # the SAC-GMM condition of the specs (its label carries the door's settings tag)
+        sac_gmm = sorted({s.condition for s in specs if s.agent == "sac-gmm"})
+        png = plot_curves(learning_curves(root, "door", sac_gmm),
                           results / "fig_door.png",
                           "Door opening (wrist camera, 5 demos, noise): success during training",
                           flat={"gmm+noise": sum(gmm) / len(gmm)} if gmm else None)
