@@ -35,6 +35,13 @@ class Experience:
                                        seed=seed + 1) if keep_successes else None)
         self._episode: list[Transition] = []
 
+    @classmethod
+    def for_agent(cls, agent, capacity: int, *, seed: int, n_step: int = 1) -> "Experience":
+        """The replay for a :class:`~sacgmm.rl.sac.SACAgent`: its observation layout, action
+        size and discount; successes kept when its ``success_bc_weight`` is > 0."""
+        return cls(capacity, agent.obs_shapes, agent.act_dim, seed=seed, n_step=n_step,
+                   gamma=agent.config.gamma, keep_successes=agent.config.success_bc_weight > 0)
+
     def __len__(self) -> int:
         return len(self.buffer)
 

@@ -202,11 +202,8 @@ class TaskRun:
         torch.manual_seed(cfg.seed)
         np.random.seed(cfg.seed)
         self.agent = SACAgent(self.obs_shapes, self.act_dim, SACConfig.from_dict(cfg.sac)) if self.learns else None
-        self.experience = (Experience(cfg.buffer_size, self.obs_shapes, self.act_dim,
-                                      seed=cfg.seed, n_step=cfg.n_step,
-                                      gamma=self.agent.config.gamma,
-                                      keep_successes=self.agent.config.success_bc_weight > 0)
-                           if self.learns else None)
+        self.experience = (Experience.for_agent(self.agent, cfg.buffer_size, seed=cfg.seed,
+                                                n_step=cfg.n_step) if self.learns else None)
         self.buffer = self.experience.buffer if self.learns else None
         self.successes = self.experience.successes if self.learns else None
         self.action_rng = np.random.default_rng(cfg.seed + 12345)

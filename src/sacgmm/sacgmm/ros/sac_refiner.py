@@ -154,11 +154,8 @@ class RefinerCore:
         torch.manual_seed(config.seed)
         np.random.seed(config.seed)
         self.agent = SACAgent(obs_shapes, self.act_dim, SACConfig.from_dict(config.sac))
-        self.experience = (Experience(config.buffer_size, obs_shapes, self.act_dim,
-                                      seed=config.seed, n_step=config.n_step,
-                                      gamma=self.agent.config.gamma,
-                                      keep_successes=self.agent.config.success_bc_weight > 0)
-                           if self.train else None)
+        self.experience = (Experience.for_agent(self.agent, config.buffer_size, seed=config.seed,
+                                                n_step=config.n_step) if self.train else None)
         self.buffer = self.experience.buffer if self.train else None
         self.action_rng = np.random.default_rng(config.seed + 12345)
         self.decisions = self.updates = self.episode = self.control_steps = 0
