@@ -9,8 +9,10 @@ from sacgmm.experiments.grid import (RunSpec, budget_with_overrides, is_finished
 
 def test_table_specs():
     t1 = table_specs("table1", 5)
-    assert len(t1) == 5 * 2 * 4
+    assert len(t1) == 5 * 2 * 5
     assert {s.agent for s in t1} == {"gmm", "sac", "res-gmm", "sac-gmm"}
+    assert {s.condition for s in t1 if s.agent == "sac-gmm"} == {"sac-gmm",
+                                                                 "sac-gmm+nstep5-imitation"}
     t2 = table_specs("table2", 1)
     assert {s.condition for s in t2} == {"gmm", "gmm+noise", "sac-gmm", "sac-gmm-sensor",
                                          "sac-gmm+noise", "sac-gmm+noise-sensor"}
@@ -28,7 +30,7 @@ def test_table_specs():
     cheap = table_specs("table1", 5, tasks=["peg"], baseline_seeds=2)
     assert {s.task for s in cheap} == {"peg"}
     assert sorted(s.seed for s in cheap if s.agent == "sac") == [0, 1]
-    assert sorted(s.seed for s in cheap if s.agent == "sac-gmm") == [0, 1, 2, 3, 4]
+    assert sorted(s.seed for s in cheap if s.condition == "sac-gmm") == [0, 1, 2, 3, 4]
     with pytest.raises(ValueError, match="unknown task"):
         table_specs("table1", 1, tasks=["peg", "door"])
     budget = budget_with_overrides(100, ["lever:sac-gmm=300"])

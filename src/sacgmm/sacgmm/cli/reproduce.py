@@ -61,7 +61,9 @@ def run(args: argparse.Namespace) -> int:
     if args.table == "table1":
         gmm = [r["final_success"] for r in collect(specs, root)
                if r["task"] == "peg" and r["agent"] == "gmm"]
-        png = plot_curves(learning_curves(root, "peg", ["sac-gmm", "res-gmm", "sac"]),
+        learners = list(dict.fromkeys(s.condition for s in specs
+                                      if s.task == "peg" and s.agent != "gmm"))
+        png = plot_curves(learning_curves(root, "peg", learners),
                           results / "fig5a.png", "Peg insertion: success during training",
                           flat={"gmm": sum(gmm) / len(gmm)} if gmm else None)
         if png:
