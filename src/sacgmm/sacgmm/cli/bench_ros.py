@@ -20,6 +20,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from sacgmm.experiments.stats import period_jitter
+
 
 def _run(args) -> int:
     import numpy as np
@@ -186,13 +188,8 @@ def _bare_thread_loop(rate: float, seconds: float, prio: int) -> dict:
         deadline += period
         if ticks[-1] - deadline > period:
             deadline = ticks[-1] + period
-    per = np.diff(ticks[int(rate * 0.5):])
-    jit = np.abs(per - period)
     return {"seconds": seconds, "sched_fifo_priority": prio,
-            "rate_hz_achieved": float(1.0 / per.mean()),
-            "jitter_p50_ms": float(1e3 * np.percentile(jit, 50)),
-            "jitter_p99_ms": float(1e3 * np.percentile(jit, 99)),
-            "jitter_max_ms": float(1e3 * jit.max())}
+            **period_jitter(np.diff(ticks[int(rate * 0.5):]), period)}
 
 
 def _bare_timer(rclpy, rate: float, seconds: float) -> dict:
@@ -205,12 +202,7 @@ def _bare_timer(rclpy, rate: float, seconds: float) -> dict:
     while time.monotonic() < end:
         rclpy.spin_once(node, timeout_sec=0.1)
     node.destroy_node()
-    per = np.diff(ticks[int(rate * 0.5):])
-    jit = np.abs(per - 1.0 / rate)
-    return {"seconds": seconds, "rate_hz_achieved": float(1.0 / per.mean()),
-            "jitter_p50_ms": float(1e3 * np.percentile(jit, 50)),
-            "jitter_p99_ms": float(1e3 * np.percentile(jit, 99)),
-            "jitter_max_ms": float(1e3 * jit.max())}
+    return {"seconds": seconds, **period_jitter(np.diff(ticks[int(rate * 0.5):]), 1.0 / rate)}
 
 
 def register(subparsers) -> None:

@@ -39,7 +39,7 @@ def evaluate_gmm(task: str, skill_path: str, episodes: int, seed: int, noise: bo
     skill = load_skill(skill_path)
     env = make_env(task, noise=noise, render_mode="rgb_array" if video else None)
     vmax = env.unwrapped.max_speed
-    from sacgmm.rl.train_task import GRASP_OUTCOMES, grasp_outcome
+    from sacgmm.rl.train_task import count_grasp_failures, grasp_outcome
     reasons: dict[str, int] = {}
     lengths, successes, frames, kinds = [], 0, [], []
     t0 = time.perf_counter()
@@ -61,9 +61,8 @@ def evaluate_gmm(task: str, skill_path: str, episodes: int, seed: int, noise: bo
             successes += int(info["success"])
             lengths.append(info["steps"])
             reasons[info["end_reason"]] = reasons.get(info["end_reason"], 0) + 1
-            kind = grasp_outcome(info, grasped)
-            if kind is not None and not info["success"]:
-                kinds.append(kind)
+            if not info["success"]:
+                kinds.append(grasp_outcome(info, grasped))
             if progress:
                 print(f"episode {i + 1}/{episodes}: {info['end_reason']} after "
                       f"{info['steps']} steps", file=sys.stderr)
@@ -82,14 +81,14 @@ def evaluate_gmm(task: str, skill_path: str, episodes: int, seed: int, noise: bo
             {"duration": 1000 * 2 / 30, "loop": 0} if ext == ".gif" else {"fps": 15}))
         atomic_write_bytes(video, data)
     lo, hi = wilson_interval(successes, episodes)
+    failures = count_grasp_failures(kinds)
     return {
         "task": task, "agent": "gmm", "skill": str(skill_path), "episodes": episodes,
         "seed": seed, "noise": noise, "successes": successes,
         "success_rate": successes / episodes if episodes else 0.0,
         "ci95": [lo, hi], "mean_length": float(np.mean(lengths)) if lengths else 0.0,
         "end_reasons": reasons, "wall_time_s": time.perf_counter() - t0,
-        **({"failures_by_grasp": {k: kinds.count(k) for k in GRASP_OUTCOMES if k in kinds}}
-           if kinds else {}),
+        **({"failures_by_grasp": failures} if failures else {}),
     }
 
 

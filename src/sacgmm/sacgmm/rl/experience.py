@@ -49,7 +49,10 @@ class Experience:
             truncated: bool = False) -> None:
         """One decision's transition; ``terminated``/``truncated`` as in gymnasium (either
         ends the episode's n-step folding)."""
-        for t in self.folder.push(obs, action, reward, next_obs, terminated, truncated):
+        self._store(self.folder.push(obs, action, reward, next_obs, terminated, truncated))
+
+    def _store(self, transitions: list[Transition]) -> None:
+        for t in transitions:
             self.buffer.add(*t)
             if self.successes is not None:
                 self._episode.append(t)
@@ -58,10 +61,7 @@ class Experience:
         """Close the episode: its transitions go to :attr:`successes` if it succeeded.
         Transitions still being folded (the episode's last one was never added) are stored
         as they stand."""
-        for t in self.folder.flush():
-            self.buffer.add(*t)
-            if self.successes is not None:
-                self._episode.append(t)
+        self._store(self.folder.flush())
         if success and self.successes is not None:
             for t in self._episode:
                 self.successes.add(*t)

@@ -263,12 +263,11 @@ class SACAgent:
         online encoders, detached (the encoder learns from the critic and reconstruction only)."""
         with torch.no_grad():
             feat = self.features(successes.obs)
-            a_s = successes.action.to(self.device)
-            mode, _ = self.actor(feat, deterministic=True, with_log_prob=False)
-            q_s = torch.min(*self.critic(feat, a_s))
-            q_pi = torch.min(*self.critic(feat, mode))
-            keep = (q_s > q_pi).float()
+        a_s = successes.action.to(self.device)
         mode, _ = self.actor(feat, deterministic=True, with_log_prob=False)
+        with torch.no_grad():
+            keep = (torch.min(*self.critic(feat, a_s))
+                    > torch.min(*self.critic(feat, mode.detach()))).float()
         per = ((mode - a_s) ** 2).sum(-1)
         return (keep * per).mean(), keep.mean()
 

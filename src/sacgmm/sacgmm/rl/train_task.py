@@ -158,6 +158,12 @@ def grasp_outcome(info: dict, grasped: bool) -> str | None:
     return "held" if grasped or info["grasped"] else "never grasped"
 
 
+def count_grasp_failures(outcomes: list[str | None]) -> dict[str, int]:
+    """Failed episodes per :func:`grasp_outcome` kind (None outcomes, from tasks without a
+    grasp, are left out; empty dict if none is left)."""
+    return {k: outcomes.count(k) for k in GRASP_OUTCOMES if k in outcomes}
+
+
 def warmup_action(rng: np.random.Generator, cfg: "TrainConfig", act_dim: int,
                   noise: np.ndarray | None = None) -> np.ndarray:
     """A warm-up action in ``[-1, 1]``: N(0, ``cfg.warmup_std``) clipped, or uniform if the
@@ -334,9 +340,9 @@ class TaskRun:
         out = {"episodes": episodes, "successes": successes, "success_rate": successes / episodes,
                "ci95": [lo, hi], "mean_control_steps": float(np.mean([r["control_steps"] for r in results])),
                "end_reasons": reasons}
-        kinds = [r["grasp"] for r in results if not r["success"] and r["grasp"] is not None]
-        if kinds:      # where the failed episodes of a grasping task went wrong
-            out["failures_by_grasp"] = {k: kinds.count(k) for k in GRASP_OUTCOMES if k in kinds}
+        failures = count_grasp_failures([r["grasp"] for r in results if not r["success"]])
+        if failures:      # where the failed episodes of a grasping task went wrong
+            out["failures_by_grasp"] = failures
         return out
 
     # ------------------------------------------------------------------ persistence

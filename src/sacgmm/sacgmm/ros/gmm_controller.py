@@ -53,6 +53,7 @@ from rclpy.node import Node
 from std_msgs.msg import Float64MultiArray, Int64
 from visualization_msgs.msg import MarkerArray
 
+from sacgmm.experiments.stats import period_jitter
 from sacgmm.fileio import atomic_write_text
 from sacgmm.ros.controller_core import ControllerCore
 from sacgmm.ros.convert import (from_multiarray, gmm_markers, path_msg, pose_position,
@@ -374,12 +375,8 @@ class GMMController(Node):
         nominal = 1.0 / self.p["rate_hz"]
         out = {"rate_hz_nominal": self.p["rate_hz"], "n_periods": int(per.size)}
         if per.size:
-            jitter = np.abs(per - nominal)
-            out.update({"rate_hz_achieved": float(1.0 / per.mean()),
-                        "period_mean_ms": float(1e3 * per.mean()),
-                        "jitter_p50_ms": float(1e3 * np.percentile(jitter, 50)),
-                        "jitter_p99_ms": float(1e3 * np.percentile(jitter, 99)),
-                        "jitter_max_ms": float(1e3 * jitter.max())})
+            out.update({"period_mean_ms": float(1e3 * per.mean()),
+                        **period_jitter(per, nominal)})
         lat = np.asarray(self.core.apply_latencies)
         out["deltas_applied"] = self.core.deltas_applied
         out["deltas_for_an_older_window"] = self.core.stale_deltas
