@@ -1,0 +1,73 @@
+"""The privileged look-ahead oracle (sacgmm.experiments.oracle, ``sacgmm oracle``)."""
+import json
+
+import numpy as np
+import pytest
+
+from sacgmm.experiments.oracle import candidate_actions, lookahead_action
+from sacgmm.skill.delta_theta import DeltaTheta, DeltaThetaConfig
+from skill_helpers import make_skill
+
+
+def test_candidates_start_with_zero_and_cover_the_attractor_grid():
+    skill = make_skill()
+    c = candidate_actions(DeltaTheta.for_skill(skill), levels=3)
+    assert c.shape == (27, 3) and c.dtype == np.float32
+    assert not c[0].any() and np.all(np.any(c[1:] != 0, axis=1))
+    assert {tuple(v) for v in c} == {(a, b, d) for a in (-1, 0, 1) for b in (-1, 0, 1)
+                                     for d in (-1, 0, 1)}
+
+
+def test_candidates_for_other_layouts_are_seeded_samples_in_the_action_box():
+    delta = DeltaTheta.for_skill(make_skill(), DeltaThetaConfig(adapt_priors=True,
+                                                                adapt_attractor=False))
+    a = candidate_actions(delta, samples=40, seed=1)
+    assert a.shape == (41, 3) and not a[0].any() and np.all(np.abs(a) <= 1)
+    np.testing.assert_array_equal(a, candidate_actions(delta, samples=40, seed=1))
+    with pytest.raises(ValueError, match="levels"):
+        candidate_actions(delta, levels=1)
+
+
+def test_lookahead_shifts_the_flow_towards_the_goal():
+    skill = make_skill()                   # converges to the origin
+    delta = DeltaTheta.for_skill(skill)    # 5 cm attractor shift per unit action
+    cands = candidate_actions(delta, levels=3)
+    x = np.array([0.0, 0.0, 0.02])
+    a = lookahead_action(skill, delta, cands, x, np.array([0.06, -0.06, 0.0]), 60, 1 / 30, 0.15)
+    np.testing.assert_array_equal(a, [1, -1, 0])   # attractor at (5, -5, 0) cm
+    # a goal the unshifted flow passes through keeps the zero action (ties go to it)
+    a0 = lookahead_action(skill, delta, cands, x, x, 60, 1 / 30, 0.15)
+    assert not a0.any()
+
+
+@pytest.mark.parametrize("task", ["peg"])
+def test_oracle_refuses_a_task_without_a_handle(task):
+    pytest.importorskip("pybullet")
+    from sacgmm.experiments.oracle import run_oracle
+    with pytest.raises(ValueError, match="handle"):
+        run_oracle(task, 32, 1, 0, skill=make_skill())
+
+
+def test_oracle_reaches_the_lever_knob_only_when_the_layout_can_shift_far_enough(tmp_path,
+                                                                                 capsys):
+    pytest.importorskip("pybullet")
+    from sacgmm.cli.main import main
+    out = tmp_path / "oracle.json"
+    skill = make_skill()
+    from sacgmm.experiments.oracle import run_oracle
+    far = run_oracle("lever", 4, 2, 0, skill=skill, delta_theta={"attractor_scale": 0.3})
+    none = run_oracle("lever", 4, 2, 0, skill=skill, delta_theta={"attractor_scale": 0.0})
+    assert far["grasped"] == 2 and far["successes"] == 2
+    assert none["grasped"] < 2
+    # the command writes one row per window with the command and the machine
+    skill.save(tmp_path / "skill.yaml")
+    assert main(["oracle", "--task", "lever", "--windows", "4", "8", "--episodes", "1",
+                 "--seed", "0", "--skill", str(tmp_path / "skill.yaml"),
+                 "--set", "attractor_scale=0.3", "--out", str(out)]) == 0
+    report = json.loads(out.read_text())
+    assert [r["window"] for r in report["windows"]] == [4, 8]
+    assert report["windows"][0]["grasped"] == 1
+    assert report["delta_theta"] == {"attractor_scale": 0.3}
+    assert "--windows 4 8" in report["command"] and report["machine"]
+    assert main(["oracle", "--task", "peg", "--windows", "4"]) == 2
+    assert "handle" in capsys.readouterr().err
