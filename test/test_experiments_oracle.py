@@ -4,7 +4,7 @@ import json
 import numpy as np
 import pytest
 
-from sacgmm.experiments.oracle import candidate_actions, lookahead_action
+from sacgmm.experiments.oracle import approach_aim, candidate_actions, lookahead_action
 from sacgmm.skill.delta_theta import DeltaTheta, DeltaThetaConfig
 from skill_helpers import make_skill
 
@@ -38,6 +38,14 @@ def test_lookahead_shifts_the_flow_towards_the_goal():
     # a goal the unshifted flow passes through keeps the zero action (ties go to it)
     a0 = lookahead_action(skill, delta, cands, x, x, 60, 1 / 30, 0.15)
     assert not a0.any()
+
+
+def test_approach_aims_above_the_handle_until_over_it():
+    handle = np.array([0.17, -0.13, 0.0])
+    np.testing.assert_allclose(approach_aim(np.array([0.10, -0.13, 0.05]), handle, 0.03, 0.02),
+                               [0.17, -0.13, 0.03])
+    np.testing.assert_allclose(approach_aim(np.array([0.16, -0.12, 0.05]), handle, 0.03, 0.02),
+                               handle)
 
 
 @pytest.mark.parametrize("task", ["peg"])

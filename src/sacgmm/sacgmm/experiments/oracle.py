@@ -7,9 +7,13 @@ knows where the handle really is (simulation only) picks each window's action by
 
 At each window start it rolls the adapted skill out kinematically for ``N`` control steps
 (Euler steps of ``dt`` seconds, speed clamped to the task's ``max_speed``) from the current
-position, for every candidate action, and takes the action whose roll-out comes closest to the
-handle's grasp point (perceived target frame, m). Once the handle is held it sends the zero
-action (the demonstrated skill pulls it). Candidates: the zero action plus, for the default
+position, for every candidate action, and takes the action whose roll-out comes closest to its
+aim (perceived target frame, m). The grippers of the lever and door tasks close over the
+handle from above, so, like the scripted demonstrator, the oracle first aims at a point
+``approach_height`` above the handle's grasp point and at the grasp point itself once the TCP
+is within ``capture`` of it horizontally (a straight line into a bar from the side or below
+meets the bar with the palm). Once the handle is held it sends the zero action (the
+demonstrated skill pulls it). Candidates: the zero action plus, for the default
 layout (the attractor shift only), a grid of ``levels`` values per axis in [-1, 1]; for any other
 layout, ``samples`` uniform random actions (seeded).
 
@@ -57,9 +61,18 @@ def lookahead_action(skill: GMMSkill, delta: DeltaTheta, candidates: np.ndarray,
     return best
 
 
+def approach_aim(x: np.ndarray, handle: np.ndarray, approach_height: float,
+                 capture: float) -> np.ndarray:
+    """Where a top grasp aims from ``x`` (m): ``approach_height`` (m) above ``handle`` until
+    ``x`` is within ``capture`` (m) of it horizontally, then ``handle``."""
+    if float(np.linalg.norm((x - handle)[:2])) <= capture:
+        return np.asarray(handle, dtype=np.float64)
+    return np.asarray(handle, dtype=np.float64) + np.array([0.0, 0.0, approach_height])
+
+
 def run_oracle(task: str, window: int, episodes: int, seed: int, noise: bool = False,
                skill: GMMSkill | None = None, delta_theta: dict | None = None, levels: int = 5,
-               samples: int = 125, progress: Callable[[str], None] | None = None) -> dict:
+               samples: int = 125, approach_height: float = 0.03, progress: Callable[[str], None] | None = None) -> dict:
     """Run the oracle for ``episodes`` episodes (episode ``i`` reset with ``seed + i``)."""
     from sacgmm.experiments.skills import default_skill
     from sacgmm.rl.task_env import GMMWindowEnv
@@ -67,6 +80,9 @@ def run_oracle(task: str, window: int, episodes: int, seed: int, noise: bool = F
 
     if window < 1:
         raise ValueError(f"window must be >= 1 control step, got {window}")
+    if not (np.isfinite(approach_height) and approach_height >= 0):
+        raise ValueError(f"approach_height must be a finite number of metres >= 0, "
+                         f"got {approach_height!r}")
     skill = skill if skill is not None else default_skill(task)
     delta = DeltaTheta.for_skill(skill, DeltaThetaConfig.from_dict(delta_theta))
     env = GMMWindowEnv(make_env(task, noise=noise, sensor=False), skill, delta, window)
@@ -88,9 +104,11 @@ def run_oracle(task: str, window: int, episodes: int, seed: int, noise: bool = F
                 if held:
                     a = np.zeros(delta.size, np.float32)
                 else:
-                    goal = task_env.grasp.point_world() - task_env.perceived_target
-                    a = lookahead_action(skill, delta, cands, obs["position"].astype(np.float64),
-                                         goal, window, dt, vmax)
+                    x = obs["position"].astype(np.float64)
+                    goal = approach_aim(x, task_env.grasp.point_world()
+                                        - task_env.perceived_target, approach_height,
+                                        task_env.grasp.capture_radius)
+                    a = lookahead_action(skill, delta, cands, x, goal, window, dt, vmax)
                 obs, _, term, trunc, info = env.step(a)
                 decisions += 1
                 held = held or bool(info.get("grasped", False))
@@ -105,7 +123,8 @@ def run_oracle(task: str, window: int, episodes: int, seed: int, noise: bool = F
         env.close()
     from sacgmm.experiments.stats import wilson_interval
     return {"task": task, "window": int(window), "episodes": int(episodes), "seed": int(seed),
-            "noise": bool(noise), "candidates": int(len(cands)), "successes": successes,
+            "noise": bool(noise), "candidates": int(len(cands)),
+            "approach_height": float(approach_height), "successes": successes,
             "success_rate": successes / episodes if episodes else 0.0,
             "ci95": list(wilson_interval(successes, episodes)), "grasped": grasps,
             "decisions": decisions, "end_reasons": reasons,
