@@ -20,10 +20,14 @@ def test_table_specs():
     with pytest.raises(ValueError, match="unknown table"):
         table_specs("table9", 1)
     door = table_specs("door", 3)
-    assert {(s.task, s.condition) for s in door} == {("door", "gmm+noise"),
-                                                     ("door", "sac-gmm+noise+nstep5-imitation")}
-    tuned = next(s for s in door if s.agent == "sac-gmm")
-    assert tuned.train_args(150)[-4:] == ["--set", "n_step=5", "--set", "sac.success_bc_weight=1.0"]
+    assert {(s.task, s.condition) for s in door} == {
+        ("door", "gmm+noise"), ("door", "sac-gmm+noise+w16-nstep10-imitation"),
+        ("door", "sac-gmm+noise+nstep5-imitation")}
+    tuned = next(s for s in door if s.condition == "sac-gmm+noise+w16-nstep10-imitation")
+    assert tuned.train_args(150)[-6:] == ["--set", "window=16", "--set", "n_step=10",
+                                          "--set", "sac.success_bc_weight=1.0"]
+    older = next(s for s in door if s.condition == "sac-gmm+noise+nstep5-imitation")
+    assert older.train_args(150)[-4:] == ["--set", "n_step=5", "--set", "sac.success_bc_weight=1.0"]
     with pytest.raises(ValueError, match="tag"):
         RunSpec("door", "sac-gmm", 0, settings=("n_step=5",))
     assert all(s.sensor for s in door) and sorted(s.seed for s in door if s.agent == "gmm") == [0, 1, 2]
@@ -84,6 +88,8 @@ def test_door_report_names_the_settings_beyond_the_defaults(tmp_path):
     assert "| sac-gmm+noise+nstep5-imitation | 50 +- 0 % (2 seeds) |" in md
     assert ("- sac-gmm+noise+nstep5-imitation: `--set n_step=5` "
             "`--set sac.success_bc_weight=1.0`") in md
+    assert ("- sac-gmm+noise+w16-nstep10-imitation: `--set window=16` `--set n_step=10` "
+            "`--set sac.success_bc_weight=1.0`") in md
     assert (tmp_path / "runs" / "door" / "sac-gmm+noise+nstep5-imitation" / "seed1").is_dir()
 
 
@@ -142,5 +148,6 @@ def test_reproduce_door_plots_the_runs_of_its_own_sac_gmm_condition(tmp_path, mo
                         lambda curves, path, title, flat=None: plotted.update(curves) or None)
     assert main(["reproduce", "door", "--seeds", "2", "--report-only", "--runs",
                  str(tmp_path / "runs"), "--results", str(tmp_path)]) == 0
-    assert set(plotted) == {"sac-gmm+noise+nstep5-imitation"}
+    assert set(plotted) == {"sac-gmm+noise+nstep5-imitation",
+                            "sac-gmm+noise+w16-nstep10-imitation"}
     assert "| sac-gmm+noise+nstep5-imitation | 40 +- 0 % (2 seeds) |" in (tmp_path / "door.md").read_text()

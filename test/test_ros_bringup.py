@@ -230,12 +230,13 @@ def test_door_graph_refiner_uses_the_door_experiments_settings():
 
     import yaml
 
-    from sacgmm.experiments.grid import NSTEP_IMITATION_SETTINGS
+    from sacgmm.experiments.grid import DOOR_SETTINGS
     params = yaml.safe_load((ROOT / "config" / "door_opening.yaml").read_text())
     refiner = params["sac_refiner"]["ros__parameters"]
-    as_set = {"n_step": str(refiner["n_step"])}
+    as_set = {"n_step": str(refiner["n_step"]), "window": str(refiner["window_steps"])}
     as_set.update({f"sac.{k}": str(v) for k, v in json.loads(refiner["sac"]).items()})
-    assert as_set == dict(x.split("=") for x in NSTEP_IMITATION_SETTINGS)
+    assert as_set == dict(x.split("=") for x in DOOR_SETTINGS)
+    assert params["gmm_controller"]["ros__parameters"]["window_steps"] == refiner["window_steps"]
 
 
 def test_bench_ros_measures_the_controller_in_the_sim_graph(tmp_path):
