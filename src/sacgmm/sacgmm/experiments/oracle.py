@@ -30,6 +30,7 @@ from typing import Callable
 
 import numpy as np
 
+from sacgmm.experiments.stats import wilson_interval
 from sacgmm.skill.delta_theta import DeltaTheta, DeltaThetaConfig
 from sacgmm.skill.model import GMMSkill
 
@@ -72,7 +73,8 @@ def approach_aim(x: np.ndarray, handle: np.ndarray, approach_height: float,
 
 def run_oracle(task: str, window: int, episodes: int, seed: int, noise: bool = False,
                skill: GMMSkill | None = None, delta_theta: dict | None = None, levels: int = 5,
-               samples: int = 125, approach_height: float = 0.03, progress: Callable[[str], None] | None = None) -> dict:
+               samples: int = 125, approach_height: float = 0.03,
+               progress: Callable[[str], None] | None = None) -> dict:
     """Run the oracle for ``episodes`` episodes (episode ``i`` reset with ``seed + i``)."""
     from sacgmm.experiments.skills import default_skill
     from sacgmm.rl.task_env import GMMWindowEnv
@@ -121,7 +123,6 @@ def run_oracle(task: str, window: int, episodes: int, seed: int, noise: bool = F
                 progress(f"window {window}: episode {i + 1}/{episodes} {info['end_reason']}")
     finally:
         env.close()
-    from sacgmm.experiments.stats import wilson_interval
     return {"task": task, "window": int(window), "episodes": int(episodes), "seed": int(seed),
             "noise": bool(noise), "candidates": int(len(cands)),
             "approach_height": float(approach_height), "successes": successes,
