@@ -54,6 +54,8 @@ def test_oracle_refuses_a_task_without_a_handle(task):
     from sacgmm.experiments.oracle import run_oracle
     with pytest.raises(ValueError, match="handle"):
         run_oracle(task, 32, 1, 0, skill=make_skill())
+    with pytest.raises(ValueError, match="aim"):
+        run_oracle("lever", 32, 1, 0, skill=make_skill(), aim="camera")
 
 
 def test_oracle_reaches_the_lever_knob_only_when_the_layout_can_shift_far_enough(tmp_path,
@@ -66,6 +68,10 @@ def test_oracle_reaches_the_lever_knob_only_when_the_layout_can_shift_far_enough
     far = run_oracle("lever", 4, 2, 0, skill=skill, delta_theta={"attractor_scale": 0.3})
     none = run_oracle("lever", 4, 2, 0, skill=skill, delta_theta={"attractor_scale": 0.0})
     assert far["grasped"] == 2 and far["successes"] == 2
+    # without noise the perceived frame is the true one: the pose-only aim does the same
+    seen = run_oracle("lever", 4, 2, 0, skill=skill, delta_theta={"attractor_scale": 0.3},
+                      aim="perceived")
+    assert (seen["grasped"], seen["successes"], seen["aim"]) == (2, 2, "perceived")
     assert none["grasped"] < 2
     # the command writes one row per window with the command and the machine
     skill.save(tmp_path / "skill.yaml")

@@ -30,6 +30,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="grid values per axis of the attractor shift (default layout)")
     p.add_argument("--approach-height", type=float, default=0.03,
                    help="m above the handle the oracle aims at until it is over it")
+    p.add_argument("--aim", choices=("true", "perceived"), default="true",
+                   help="aim at the handle where it is (privileged) or where the noisy "
+                        "perceived target frame puts it (what a pose-only agent knows)")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="delta_theta setting, e.g. attractor_scale=0.1 (repeatable; YAML values)")
     p.add_argument("--out", help="JSON file to write (atomically)")
@@ -52,7 +55,8 @@ def _command(args: argparse.Namespace) -> str:
     """The command line that reproduces ``args`` (every option spelled out)."""
     parts = ["sacgmm", "oracle", "--task", args.task, "--windows", *map(str, args.windows),
              "--episodes", str(args.episodes), "--seed", str(args.seed),
-             "--levels", str(args.levels), "--approach-height", str(args.approach_height)]
+             "--levels", str(args.levels), "--approach-height", str(args.approach_height),
+             "--aim", args.aim]
     parts += ["--noise"] if args.noise else []
     parts += ["--skill", args.skill] if args.skill else []
     for item in args.overrides:
@@ -77,7 +81,7 @@ def run(args: argparse.Namespace) -> int:
     log = (lambda m: print(m, file=sys.stderr)) if args.progress else None
     rows = [run_oracle(args.task, w, args.episodes, args.seed, noise=args.noise,
                        skill=skill, delta_theta=settings, levels=args.levels,
-                       approach_height=args.approach_height, progress=log)
+                       approach_height=args.approach_height, aim=args.aim, progress=log)
             for w in args.windows]
     from sacgmm.machine import machine_info
     report = {"command": _command(args),

@@ -73,9 +73,17 @@ def approach_aim(x: np.ndarray, handle: np.ndarray, approach_height: float,
 
 def run_oracle(task: str, window: int, episodes: int, seed: int, noise: bool = False,
                skill: GMMSkill | None = None, delta_theta: dict | None = None, levels: int = 5,
-               samples: int = 125, approach_height: float = 0.03,
+               samples: int = 125, approach_height: float = 0.03, aim: str = "true",
                progress: Callable[[str], None] | None = None) -> dict:
-    """Run the oracle for ``episodes`` episodes (episode ``i`` reset with ``seed + i``)."""
+    """Run the oracle for ``episodes`` episodes (episode ``i`` reset with ``seed + i``).
+
+    ``aim="true"``: the oracle aims at the handle where it really is (privileged);
+    ``aim="perceived"``: where the noisy perceived target frame puts it (the handle's position
+    in the true target frame at the episode start, read in the perceived frame), i.e. what an
+    agent that sees only its pose could know. With ``noise=False`` the two agree at the start.
+    """
+    if aim not in ("true", "perceived"):
+        raise ValueError(f"aim must be 'true' or 'perceived', got {aim!r}")
     from sacgmm.experiments.skills import default_skill
     from sacgmm.rl.task_env import GMMWindowEnv
     from sacgmm.sim import make_env
@@ -101,14 +109,18 @@ def run_oracle(task: str, window: int, episodes: int, seed: int, noise: bool = F
     try:
         for i in range(episodes):
             obs, info = env.reset(seed=seed + i)
+            # the handle in the true target frame at the start (shut door): a pose-only agent
+            # knows this geometry, but reads it in the perceived frame
+            nominal = task_env.grasp.point_world() - task_env.target
             held = False
             while True:
                 if held:
                     a = np.zeros(delta.size, np.float32)
                 else:
                     x = obs["position"].astype(np.float64)
-                    goal = approach_aim(x, task_env.grasp.point_world()
-                                        - task_env.perceived_target, approach_height,
+                    handle = (task_env.grasp.point_world() - task_env.perceived_target
+                              if aim == "true" else nominal)
+                    goal = approach_aim(x, handle, approach_height,
                                         task_env.grasp.capture_radius)
                     a = lookahead_action(skill, delta, cands, x, goal, window, dt, vmax)
                 obs, _, term, trunc, info = env.step(a)
@@ -125,7 +137,7 @@ def run_oracle(task: str, window: int, episodes: int, seed: int, noise: bool = F
         env.close()
     return {"task": task, "window": int(window), "episodes": int(episodes), "seed": int(seed),
             "noise": bool(noise), "candidates": int(len(cands)),
-            "approach_height": float(approach_height), "successes": successes,
+            "approach_height": float(approach_height), "aim": aim, "successes": successes,
             "success_rate": successes / episodes if episodes else 0.0,
             "ci95": list(wilson_interval(successes, episodes)), "grasped": grasps,
             "decisions": decisions, "end_reasons": reasons,
