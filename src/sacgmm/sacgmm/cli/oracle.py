@@ -6,7 +6,8 @@ Example::
 
 Runs :mod:`sacgmm.experiments.oracle` once per window length on the same episodes (episode
 ``i`` reset with seed ``seed + i``) and writes one JSON with a row per window, the command,
-the seed and the machine. Simulation only: the oracle reads the true handle position.
+the seed and the machine. Simulation only: with ``--aim true`` the oracle reads the true
+handle position; with ``--aim perceived`` it reads where the perceived target frame puts it.
 """
 from __future__ import annotations
 

@@ -11,11 +11,15 @@ position, for every candidate action, and takes the action whose roll-out comes 
 aim (perceived target frame, m). The grippers of the lever and door tasks close over the
 handle from above, so, like the scripted demonstrator, the oracle first aims at a point
 ``approach_height`` above the handle's grasp point and at the grasp point itself once the TCP
-is within ``capture`` of it horizontally (a straight line into a bar from the side or below
+is within the grasp's capture radius of it horizontally (a straight line into a bar from the side or below
 meets the bar with the palm). Once the handle is held it sends the zero action (the
 demonstrated skill pulls it). Candidates: the zero action plus, for the default
 layout (the attractor shift only), a grid of ``levels`` values per axis in [-1, 1]; for any other
 layout, ``samples`` uniform random actions (seeded).
+
+``aim="perceived"`` takes away the privilege: the oracle then aims where the noisy perceived
+target frame puts the handle (its fixed place in the target frame), which is all a pose-only
+agent could know; only the look-ahead through the skill remains beyond the agent.
 
 The figures bound what a learned policy could do from the same interface only loosely: the
 oracle sees the true handle and the agent a noisy pose and a camera image, and a greedy
