@@ -33,10 +33,11 @@ def test_lookahead_shifts_the_flow_towards_the_goal():
     delta = DeltaTheta.for_skill(skill)    # 5 cm attractor shift per unit action
     cands = candidate_actions(delta, levels=3)
     x = np.array([0.0, 0.0, 0.02])
-    a = lookahead_action(skill, delta, cands, x, np.array([0.06, -0.06, 0.0]), 60, 1 / 30, 0.15)
+    adapted = [delta.apply(skill, c) for c in cands]
+    a = lookahead_action(adapted, cands, x, np.array([0.06, -0.06, 0.0]), 60, 1 / 30, 0.15)
     np.testing.assert_array_equal(a, [1, -1, 0])   # attractor at (5, -5, 0) cm
     # a goal the unshifted flow passes through keeps the zero action (ties go to it)
-    a0 = lookahead_action(skill, delta, cands, x, x, 60, 1 / 30, 0.15)
+    a0 = lookahead_action(adapted, cands, x, x, 60, 1 / 30, 0.15)
     assert not a0.any()
 
 
@@ -85,3 +86,13 @@ def test_oracle_reaches_the_lever_knob_only_when_the_layout_can_shift_far_enough
     assert "--windows 4 8" in report["command"] and report["machine"]
     assert main(["oracle", "--task", "peg", "--windows", "4"]) == 2
     assert "handle" in capsys.readouterr().err
+
+
+def test_oracle_and_train_reject_a_bad_setting_by_name(capsys):
+    from sacgmm.cli.main import main
+    assert main(["oracle", "--task", "door", "--set", "attractor_scale=[0.1"]) == 2
+    assert "attractor_scale=[0.1" in capsys.readouterr().err
+    assert main(["oracle", "--task", "door", "--set", "attractor_scale"]) == 2
+    assert "KEY=VALUE" in capsys.readouterr().err
+    assert main(["train", "--task", "door", "--set", "n_step=[", "--out", "unused"]) == 2
+    assert "not valid YAML" in capsys.readouterr().err

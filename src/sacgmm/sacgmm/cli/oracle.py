@@ -42,14 +42,10 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _delta_settings(overrides: list[str]) -> dict:
-    import yaml
-    out = {}
-    for item in overrides:
-        key, sep, value = item.partition("=")
-        if not sep or not key:
-            raise ValueError(f"--set {item!r}: expected KEY=VALUE (a delta_theta setting)")
-        out[key.removeprefix("delta_theta.")] = yaml.safe_load(value)
-    return out
+    """``--set`` items as DeltaThetaConfig overrides (``delta_theta.`` prefix optional)."""
+    from sacgmm.cli.train import parse_setting
+    return {key.removeprefix("delta_theta."): value
+            for key, value in map(parse_setting, overrides)}
 
 
 def _command(args: argparse.Namespace) -> str:

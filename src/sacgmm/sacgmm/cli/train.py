@@ -36,20 +36,27 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
+def parse_setting(item: str) -> tuple[str, object]:
+    """``KEY=VALUE`` of a ``--set`` option as ``(key, YAML-parsed value)``; ``ValueError``
+    naming the option for a missing ``=`` or key, or a value that is not valid YAML."""
+    import yaml
+
+    key, sep, text = item.partition("=")
+    if not sep or not key:
+        raise ValueError(f"--set expects KEY=VALUE, got {item!r}")
+    try:
+        return key, yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ValueError(f"--set {item!r}: value is not valid YAML ({exc})") from None
+
+
 def apply_overrides(cfg, overrides: list[str]) -> None:
     """Apply ``KEY=VALUE`` settings (``section.key`` for ``delta_theta`` / ``sac``) to ``cfg``."""
-    import yaml
     from dataclasses import fields
 
     names = {f.name for f in fields(cfg)}
     for item in overrides:
-        key, sep, text = item.partition("=")
-        if not sep or not key:
-            raise ValueError(f"--set expects KEY=VALUE, got {item!r}")
-        try:
-            value = yaml.safe_load(text)
-        except yaml.YAMLError as exc:
-            raise ValueError(f"--set {item!r}: value is not valid YAML ({exc})") from None
+        key, value = parse_setting(item)
         section, dot, sub = key.partition(".")
         if dot:
             if section not in ("delta_theta", "sac"):

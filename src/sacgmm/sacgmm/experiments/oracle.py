@@ -53,13 +53,15 @@ def candidate_actions(delta: DeltaTheta, levels: int = 5, samples: int = 125,
     return np.vstack([np.zeros((1, delta.size)), grid]).astype(np.float32)
 
 
-def lookahead_action(skill: GMMSkill, delta: DeltaTheta, candidates: np.ndarray, x: np.ndarray,
+def lookahead_action(adapted: list[GMMSkill], candidates: np.ndarray, x: np.ndarray,
                      goal: np.ndarray, window: int, dt: float, max_speed: float) -> np.ndarray:
-    """The candidate whose ``window``-step roll-out of the adapted skill from ``x`` (m) passes
-    closest to ``goal`` (m, same frame); ties go to the earlier candidate."""
+    """The candidate whose ``window``-step roll-out from ``x`` (m) passes closest to ``goal``
+    (m, same frame); ``adapted[i]`` is the skill adapted by ``candidates[i]`` (the same for
+    every window: each delta applies to the demonstrated skill). Ties go to the earlier
+    candidate."""
     best, best_d = candidates[0], np.inf
-    for a in candidates:
-        path = delta.apply(skill, a).rollout(x, dt, window, max_speed=max_speed)[1:]
+    for a, skill in zip(candidates, adapted):
+        path = skill.rollout(x, dt, window, max_speed=max_speed)[1:]
         d = float(np.min(np.linalg.norm(path - goal, axis=1)))
         if d < best_d - 1e-12:
             best, best_d = a, d
@@ -106,6 +108,7 @@ def run_oracle(task: str, window: int, episodes: int, seed: int, noise: bool = F
         raise ValueError(f"the oracle steers to a handle: task {task!r} has none "
                          "(grasping tasks: lever, door)")
     cands = candidate_actions(delta, levels, samples, seed)
+    adapted = [delta.apply(skill, a) for a in cands]
     dt, vmax = float(task_env.dt), float(task_env.max_speed)
     successes = grasps = decisions = 0
     reasons: dict[str, int] = {}
@@ -126,7 +129,7 @@ def run_oracle(task: str, window: int, episodes: int, seed: int, noise: bool = F
                               if aim == "true" else nominal)
                     goal = approach_aim(x, handle, approach_height,
                                         task_env.grasp.capture_radius)
-                    a = lookahead_action(skill, delta, cands, x, goal, window, dt, vmax)
+                    a = lookahead_action(adapted, cands, x, goal, window, dt, vmax)
                 obs, _, term, trunc, info = env.step(a)
                 decisions += 1
                 held = held or bool(info.get("grasped", False))
