@@ -58,3 +58,13 @@ def test_update_samples_successes_only_when_there_are_any():
     again = Experience(100, {"x": (1,)}, 1, seed=0, keep_successes=True)
     again.load_successes_state(state)
     assert len(again.successes) == 3
+
+
+def test_successes_are_kept_for_critics_that_train_on_them():
+    from sacgmm.rl.sac import SACAgent, SACConfig
+
+    def kept(**cfg):
+        agent = SACAgent({"x": (1,)}, 1, SACConfig(hidden=(8,), **cfg))
+        return Experience.for_agent(agent, 10, seed=0).successes is not None
+
+    assert kept(critic_on_successes=True) and kept(success_bc_weight=1.0) and not kept()

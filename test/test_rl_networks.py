@@ -84,3 +84,17 @@ def test_the_mode_draws_nothing_and_a_held_draw_is_used():
     assert torch.equal(a, b)
     mean, log_std = actor.distribution_params(obs)
     assert torch.allclose(a, torch.tanh(mean + log_std.exp() * eps))
+
+
+def test_layer_norm_critic_normalises_each_hidden_layer():
+    torch.manual_seed(0)
+    q = TwinQ(5, 2, hidden=(16, 16), layer_norm=True)
+    norms = [m for m in q.q1 if isinstance(m, torch.nn.LayerNorm)]
+    assert len(norms) == 2 and all(m.normalized_shape == (16,) for m in norms)
+    # the hidden features are normalised: inputs 1000x larger change the output little,
+    # while the plain critic's output grows with them
+    plain = TwinQ(5, 2, hidden=(16, 16))
+    x, a = torch.randn(64, 5), torch.randn(64, 2)
+    big_ln, small_ln = q(1000 * x, a)[0].abs().max(), q(x, a)[0].abs().max()
+    assert float(big_ln) < 10 * float(small_ln) + 1.0
+    assert float(plain(1000 * x, a)[0].abs().max()) > 100 * float(plain(x, a)[0].abs().max())

@@ -79,3 +79,22 @@ def test_steps_are_stored_sampled_and_saved_and_old_buffers_load_as_one_step():
     old = ReplayBuffer(8, SHAPES, 1, seed=0)
     old.load_state_dict(state)
     assert np.all(old.steps[:6] == 1.0)
+
+
+def test_concat_batches_keeps_order_parts_and_steps():
+    from sacgmm.rl.replay import Batch, concat_batches
+
+    def batch(n, value, steps=None):
+        obs = {"x": torch.full((n, 2), value), "img": torch.zeros(n, 1, 4, 4, dtype=torch.uint8)}
+        return Batch(obs, torch.full((n, 1), value), torch.full((n,), value), obs,
+                     torch.zeros(n), steps)
+
+    both = concat_batches(batch(3, 1.0), batch(2, 2.0, torch.full((2,), 5.0)))
+    assert both.obs["x"].shape == (5, 2) and both.obs["img"].dtype == torch.uint8
+    assert both.reward.tolist() == [1, 1, 1, 2, 2]
+    assert both.steps.tolist() == [1, 1, 1, 5, 5]      # one-step transitions count as 1
+    assert concat_batches(batch(1, 0.0), batch(1, 0.0)).steps is None
+    other = batch(1, 0.0)
+    other.obs = {"y": other.obs["x"]}
+    with pytest.raises(ValueError, match="observation parts"):
+        concat_batches(batch(1, 0.0), other)

@@ -205,3 +205,23 @@ def test_success_imitation_is_q_filtered_and_pulls_the_mean_to_kept_actions():
         opt.step()
     mode, _ = agent.actor(agent.features(obs), deterministic=True, with_log_prob=False)
     assert torch.all((mode - 0.7).abs() < 0.15), mode
+
+
+def test_critics_fit_the_success_batch_only_when_asked():
+    from sacgmm.rl.replay import Batch
+
+    def q_on_successes(critic_on_successes: bool) -> float:
+        torch.manual_seed(0)
+        agent = SACAgent({"x": (2,)}, 1, SACConfig(hidden=(32, 32), gamma=0.0,
+                                                   critic_on_successes=critic_on_successes))
+        n = 32
+        fail_obs, win_obs = {"x": torch.randn(n, 2) - 3.0}, {"x": torch.randn(8, 2) + 3.0}
+        fails = Batch(fail_obs, torch.zeros(n, 1), torch.zeros(n), fail_obs, torch.ones(n))
+        wins = Batch(win_obs, torch.zeros(8, 1), torch.ones(8), win_obs, torch.ones(8))
+        for _ in range(200):
+            agent.update(fails, wins)
+        return float(torch.min(*agent.critic(win_obs["x"], torch.zeros(8, 1))).mean())
+
+    # gamma 0: Q = reward. Only the critics that see the success batch learn Q = 1 there
+    assert q_on_successes(True) == pytest.approx(1.0, abs=0.15)
+    assert q_on_successes(False) < 0.5

@@ -38,9 +38,11 @@ class Experience:
     @classmethod
     def for_agent(cls, agent, capacity: int, *, seed: int, n_step: int = 1) -> "Experience":
         """The replay for a :class:`~sacgmm.rl.sac.SACAgent`: its observation layout, action
-        size and discount; successes kept when its ``success_bc_weight`` is > 0."""
+        size and discount; successes kept when its ``success_bc_weight`` is > 0 or its
+        critics also train on them (``critic_on_successes``)."""
+        keep = agent.config.success_bc_weight > 0 or agent.config.critic_on_successes
         return cls(capacity, agent.obs_shapes, agent.act_dim, seed=seed, n_step=n_step,
-                   gamma=agent.config.gamma, keep_successes=agent.config.success_bc_weight > 0)
+                   gamma=agent.config.gamma, keep_successes=keep)
 
     def __len__(self) -> int:
         return len(self.buffer)

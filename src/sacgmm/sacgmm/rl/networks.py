@@ -20,14 +20,20 @@ LOG_STD_MAX = 2.0
 
 
 def mlp(in_dim: int, out_dim: int, hidden: Sequence[int] = (256, 256),
-        activation: str = "relu") -> nn.Sequential:
-    """A fully connected network ``in_dim -> hidden... -> out_dim`` (no output activation)."""
+        activation: str = "relu", layer_norm: bool = False) -> nn.Sequential:
+    """A fully connected network ``in_dim -> hidden... -> out_dim`` (no output activation).
+
+    ``layer_norm``: a LayerNorm after each hidden linear layer, before its activation.
+    """
     if activation not in _ACTIVATIONS:
         raise ValueError(f"unknown activation {activation!r}; choose from {sorted(_ACTIVATIONS)}")
     layers: list[nn.Module] = []
     dim = in_dim
     for width in hidden:
-        layers += [nn.Linear(dim, int(width)), _ACTIVATIONS[activation]()]
+        layers.append(nn.Linear(dim, int(width)))
+        if layer_norm:
+            layers.append(nn.LayerNorm(int(width)))
+        layers.append(_ACTIVATIONS[activation]())
         dim = int(width)
     layers.append(nn.Linear(dim, out_dim))
     return nn.Sequential(*layers)
@@ -94,14 +100,16 @@ class SquashedGaussianActor(nn.Module):
 class TwinQ(nn.Module):
     """Two independent critics ``Q_1, Q_2 : (s, a) -> R`` (clipped double-Q learning).
 
-    ``forward(obs (B, obs_dim), act (B, act_dim)) -> (q1 (B,), q2 (B,))``.
+    ``forward(obs (B, obs_dim), act (B, act_dim)) -> (q1 (B,), q2 (B,))``. ``layer_norm``:
+    LayerNorm in the hidden layers (keeps the critics' features bounded when they are fitted
+    to few, sparse returns; RLPD, Ball et al. 2023).
     """
 
     def __init__(self, obs_dim: int, act_dim: int, hidden: Sequence[int] = (256, 256),
-                 activation: str = "relu"):
+                 activation: str = "relu", layer_norm: bool = False):
         super().__init__()
-        self.q1 = mlp(obs_dim + act_dim, 1, hidden, activation)
-        self.q2 = mlp(obs_dim + act_dim, 1, hidden, activation)
+        self.q1 = mlp(obs_dim + act_dim, 1, hidden, activation, layer_norm)
+        self.q2 = mlp(obs_dim + act_dim, 1, hidden, activation, layer_norm)
 
     def forward(self, obs: torch.Tensor, act: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         x = torch.cat([obs, act], dim=-1)

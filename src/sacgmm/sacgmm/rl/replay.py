@@ -42,6 +42,23 @@ class Batch:
     steps: torch.Tensor | None = None
 
 
+def concat_batches(a: Batch, b: Batch) -> Batch:
+    """One batch of ``a``'s transitions followed by ``b``'s (same observation parts)."""
+    if set(a.obs) != set(b.obs):
+        raise ValueError(f"batches differ in their observation parts: {sorted(a.obs)} vs "
+                         f"{sorted(b.obs)}")
+    steps = None
+    if a.steps is not None or b.steps is not None:
+        ones = [torch.ones_like(x.reward) for x in (a, b)]
+        steps = torch.cat([a.steps if a.steps is not None else ones[0],
+                           b.steps if b.steps is not None else ones[1]])
+    return Batch(obs={k: torch.cat([a.obs[k], b.obs[k]]) for k in a.obs},
+                 action=torch.cat([a.action, b.action]),
+                 reward=torch.cat([a.reward, b.reward]),
+                 next_obs={k: torch.cat([a.next_obs[k], b.next_obs[k]]) for k in a.next_obs},
+                 done=torch.cat([a.done, b.done]), steps=steps)
+
+
 class ReplayBuffer:
     """Ring buffer of ``capacity`` transitions.
 

@@ -40,7 +40,7 @@ from torch.nn import functional as F
 
 from sacgmm.rl.encoder import ConvAutoencoder
 from sacgmm.rl.networks import SquashedGaussianActor, TwinQ
-from sacgmm.rl.replay import Batch, is_image_shape
+from sacgmm.rl.replay import Batch, concat_batches, is_image_shape
 
 
 @dataclass
@@ -72,6 +72,12 @@ class SACConfig:
     # episodes, the actor's mean action is pulled towards the stored action where the critics
     # rate that action above the policy's own; weight of that term in the actor loss, 0: off
     success_bc_weight: float = 0.0
+    # LayerNorm in the critics' hidden layers
+    critic_layer_norm: bool = False
+    # the critics (and encoders) also regress on the batch of successful episodes' transitions
+    # (appended to the main batch): rare successes are seen more often, like prioritised
+    # replay; the targets are unchanged, only how often each transition is fitted
+    critic_on_successes: bool = False
 
     @classmethod
     def from_dict(cls, d: Mapping) -> "SACConfig":
@@ -124,7 +130,7 @@ class SACAgent:
         self.actor = SquashedGaussianActor(self.feature_dim, self.act_dim, cfg.hidden,
                                            cfg.activation, cfg.actor_zero_init).to(self.device)
         self.critic = TwinQ(self.feature_dim, self.act_dim, cfg.hidden,
-                            cfg.activation).to(self.device)
+                            cfg.activation, cfg.critic_layer_norm).to(self.device)
         self.critic_target = copy.deepcopy(self.critic)
         for p in [*self.critic_target.parameters(), *self.target_encoders.parameters()]:
             p.requires_grad_(False)
@@ -307,13 +313,18 @@ class SACAgent:
         """One gradient step of critics (+ autoencoders), actor and temperature.
 
         ``successes``: transitions of successful episodes for the ``success_bc_weight`` term
-        (ignored when the weight is 0).
+        (ignored when the weight is 0) and, with ``critic_on_successes``, appended to the
+        critics' batch.
 
         Returns the losses and diagnostics as floats. Raises ``FloatingPointError`` on a
         non-finite loss (before stepping the corresponding optimizer).
         """
         cfg = self.config
+        n_main = len(batch.reward)
+        if cfg.critic_on_successes and successes is not None:
+            batch = concat_batches(batch, successes)
         total, info, feat = self.critic_losses(batch)
+        feat = feat[:n_main]      # the actor trains on the main batch's states only
         for name in ["critic_loss", *(f"ae_loss/{k}" for k in self.image_keys)]:
             self._check(name, info[name])
         self._step(self.critic_opt, total)
