@@ -263,9 +263,31 @@ def test_episode_exploration_holds_one_draw_per_episode(peg_skill, tmp_path, war
     assert not all(np.array_equal(a, actions[0]) for a in actions)
 
 
-def test_bad_exploration_setting_is_rejected():
+def test_correlated_exploration_drives_the_warm_up_actions(peg_skill, tmp_path):
+    from sacgmm.rl.exploration import ExplorationNoise
+    cfg = _cfg(exploration="correlated", exploration_correlation=0.9, episodes=2,
+               eval_every=100, final_episodes=0, learning_starts=10**6, updates_per_step=0.0)
+    run = TaskRun(cfg, tmp_path, skill=peg_skill)
+    per_episode = _actions_per_episode(run)
+    run.train(progress=False)
+    train_eps = [a for a in per_episode if len(a) > 1][:2]
+    assert len(train_eps) == 2
+    # the same draws, replayed: each warm-up action is N(0, warmup_std) of the AR(1) sequence
+    replay = ExplorationNoise("correlated", run.act_dim,
+                              np.random.default_rng(cfg.seed + 12345), 0.9)
+    for actions in train_eps:
+        replay.start_episode()
+        for a in actions:
+            np.testing.assert_allclose(a, np.clip(run.cfg.warmup_std * replay.draw(), -1, 1),
+                                       rtol=1e-6)
+        assert not all(np.array_equal(a, actions[0]) for a in actions)
+
+
+@pytest.mark.parametrize("kw", [{"exploration": "sometimes"},
+                                {"exploration": "correlated", "exploration_correlation": 1.5}])
+def test_bad_exploration_setting_is_rejected(kw):
     with pytest.raises(ValueError, match="exploration"):
-        _cfg(exploration="sometimes").resolved()
+        _cfg(**kw).resolved()
 
 
 def test_gripper_observation_tells_open_from_holding():

@@ -93,10 +93,11 @@ class TrainConfig:
     # the policy of the final evaluation: "best" = the one with the highest periodic evaluation
     # (latest on ties; saved as best.pt), "last" = the policy at the end of training
     final_policy: str = "best"
-    # exploration noise of training episodes: "step" = a fresh draw per agent decision (SAC),
-    # "episode" = one draw held for the whole episode (warm-up and policy): consistent shifts
-    # instead of a new random skill every window
+    # exploration noise of training episodes (sacgmm.rl.exploration): "step" = a fresh draw
+    # per agent decision (SAC), "episode" = one draw held for the whole episode (warm-up and
+    # policy), "correlated" = draws that follow each other with this correlation per decision
     exploration: str = "step"
+    exploration_correlation: float = 0.8
     # give the agent the gripper's opening (m) with its position and sensor latent, so it can
     # tell whether it holds the handle (lever, door) without reading it off the image
     gripper_obs: bool = False
@@ -119,8 +120,9 @@ class TrainConfig:
                     "batch_size", "buffer_size"):
             if int(getattr(cfg, key)) < (0 if key in ("episodes", "final_episodes") else 1):
                 raise ValueError(f"{key} must be positive, got {getattr(cfg, key)}")
-        if cfg.exploration not in ("step", "episode"):
-            raise ValueError(f"exploration must be 'step' or 'episode', got {cfg.exploration!r}")
+        from sacgmm.rl.exploration import ExplorationNoise
+        ExplorationNoise(cfg.exploration, 1, np.random.default_rng(0),
+                         cfg.exploration_correlation)      # raises ValueError on bad values
         if cfg.final_policy not in ("best", "last"):
             raise ValueError(f"final_policy must be 'best' or 'last', got {cfg.final_policy!r}")
         if int(cfg.n_step) < 1:
@@ -168,7 +170,7 @@ def warmup_action(rng: np.random.Generator, cfg: "TrainConfig", act_dim: int,
                   noise: np.ndarray | None = None) -> np.ndarray:
     """A warm-up action in ``[-1, 1]``: N(0, ``cfg.warmup_std``) clipped, or uniform if the
     std is 0 (shared by ``sacgmm train`` and the ``sac_refiner`` node). ``noise``: a held
-    standard-normal draw to use instead of a fresh one (episode-level exploration)."""
+    standard-normal draw to use instead of a fresh one (:mod:`sacgmm.rl.exploration`)."""
     if cfg.warmup_std > 0:
         eps = rng.standard_normal(act_dim) if noise is None else np.asarray(noise)
         return np.clip(cfg.warmup_std * eps, -1.0, 1.0).astype(np.float32)
@@ -213,6 +215,9 @@ class TaskRun:
         self.buffer = self.experience.buffer if self.learns else None
         self.successes = self.experience.successes if self.learns else None
         self.action_rng = np.random.default_rng(cfg.seed + 12345)
+        from sacgmm.rl.exploration import ExplorationNoise
+        self.exploration = ExplorationNoise(cfg.exploration, self.act_dim, self.action_rng,
+                                            cfg.exploration_correlation)
         self.episode = 0
         self.decisions = 0
         self.control_steps = 0
@@ -266,14 +271,15 @@ class TaskRun:
         obs, info = env.reset(seed=seed)
         ret, decisions, steps = 0.0, 0, 0
         grasped = False      # tasks with a grasp (lever, door): held at the end of any decision
-        held = (self.action_rng.standard_normal(self.act_dim).astype(np.float32)
-                if train and self.cfg.exploration == "episode" else None)
+        if train:
+            self.exploration.start_episode()
         while True:
             t0 = time.perf_counter()
+            eps = self.exploration.draw() if train else None
             if train and self.decisions < self.cfg.learning_starts:
-                action = warmup_action(self.action_rng, self.cfg, self.act_dim, held)
+                action = warmup_action(self.action_rng, self.cfg, self.act_dim, eps)
             else:
-                action = self.policy(obs, deterministic, held)
+                action = self.policy(obs, deterministic, eps)
             next_obs, reward, term, trunc, info = env.step(action)
             self.time_env += time.perf_counter() - t0
             ret += reward
