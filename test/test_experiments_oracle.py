@@ -96,3 +96,52 @@ def test_oracle_and_train_reject_a_bad_setting_by_name(capsys):
     assert "KEY=VALUE" in capsys.readouterr().err
     assert main(["train", "--task", "door", "--set", "n_step=[", "--out", "unused"]) == 2
     assert "not valid YAML" in capsys.readouterr().err
+
+
+def test_fit_policy_clones_a_two_region_steering_rule_and_rejects_bad_data():
+    from sacgmm.experiments.distil import fit_policy
+    rng = np.random.default_rng(0)
+    x = rng.uniform(-0.1, 0.1, (400, 4)).astype(np.float32)           # m
+    y = np.where(x[:, 2:3] < 0, [0.8, 0.0, 0.5], [-0.5, 0.3, 0.0]).astype(np.float32)
+    policy, loss = fit_policy(x, y, hidden=(64, 64), steps=800)
+    assert loss < 0.05
+    held_out = rng.uniform(-0.1, 0.1, (200, 4)).astype(np.float32)
+    held_out = held_out[np.abs(held_out[:, 2]) > 0.02]        # away from the boundary
+    want = np.where(held_out[:, 2:3] < 0, [0.8, 0.0, 0.5], [-0.5, 0.3, 0.0])
+    assert np.abs(policy(held_out) - want).mean() < 0.1
+    assert policy(held_out[0]).shape == (3,)
+    with pytest.raises(ValueError, match="shapes"):
+        fit_policy(x, y[:10])
+    bad = x.copy()
+    bad[3, 1] = np.nan
+    with pytest.raises(ValueError, match="NaN"):
+        fit_policy(bad, y)
+
+
+def test_oracle_records_its_decisions_and_a_policy_distilled_from_them_steers_alike(tmp_path):
+    pytest.importorskip("pybullet")
+    from sacgmm.cli.main import main
+    from sacgmm.experiments.distil import distil_oracle
+    from sacgmm.experiments.oracle import run_oracle
+    skill = make_skill()
+    records = []
+    row = run_oracle("lever", 4, 2, 0, skill=skill, delta_theta={"attractor_scale": 0.3},
+                     record=records)
+    assert len(records) == 2 and [r["success"] for r in records] == [True, True]
+    assert row["decisions"] == sum(len(r["actions"]) for r in records)
+    assert records[0]["features"].shape == (len(records[0]["actions"]), 4)  # position, gripper
+    assert np.abs(records[0]["actions"]).max() > 0
+    # evaluated on the episodes it was fitted on, the distilled network repeats the oracle
+    out = distil_oracle("lever", 4, records, 2, 0, False, skill, {"attractor_scale": 0.3},
+                        steps=1500)
+    assert out["successes"] == 2 and out["samples"] == row["decisions"]
+    with pytest.raises(ValueError, match="no oracle episodes"):
+        distil_oracle("lever", 4, [], 2, 0, False, skill)
+    skill.save(tmp_path / "skill.yaml")
+    path = tmp_path / "o.json"
+    assert main(["oracle", "--task", "lever", "--windows", "4", "--episodes", "1", "--seed", "0",
+                 "--skill", str(tmp_path / "skill.yaml"), "--set", "attractor_scale=0.3",
+                 "--distil-eval", "1", "--eval-seed", "0", "--out", str(path)]) == 0
+    report = json.loads(path.read_text())
+    assert report["windows"][0]["distilled"]["eval_episodes"] == 1
+    assert "--distil-eval 1 --eval-seed 0" in report["command"]

@@ -8,6 +8,14 @@ Runs :mod:`sacgmm.experiments.oracle` once per window length on the same episode
 ``i`` reset with seed ``seed + i``) and writes one JSON with a row per window, the command,
 the seed and the machine. Simulation only: with ``--aim true`` the oracle reads the true
 handle position; with ``--aim perceived`` it reads where the perceived target frame puts it.
+
+``--distil-eval M`` also fits a policy network to the oracle's decisions on its ``--episodes``
+episodes (behaviour cloning from the pose and gripper opening,
+:mod:`sacgmm.experiments.distil`) and evaluates it on ``M`` other episodes (seeds from
+``--eval-seed``)::
+
+    sacgmm oracle --task door --windows 16 --episodes 150 --seed 1000000 --noise \
+        --aim perceived --distil-eval 100 --out results/door/oracle_distil.json
 """
 from __future__ import annotations
 
@@ -36,6 +44,10 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "perceived target frame puts it (what a pose-only agent knows)")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="delta_theta setting, e.g. attractor_scale=0.1 (repeatable; YAML values)")
+    p.add_argument("--distil-eval", type=int, default=0, metavar="M",
+                   help="fit a policy to the oracle's decisions and evaluate it on M episodes")
+    p.add_argument("--eval-seed", type=int, default=900_000,
+                   help="first episode seed of the distilled policy's evaluation")
     p.add_argument("--out", help="JSON file to write (atomically)")
     p.add_argument("--progress", action="store_true")
     p.set_defaults(func=run)
@@ -56,6 +68,8 @@ def _command(args: argparse.Namespace) -> str:
              "--aim", args.aim]
     parts += ["--noise"] if args.noise else []
     parts += ["--skill", args.skill] if args.skill else []
+    if args.distil_eval:
+        parts += ["--distil-eval", str(args.distil_eval), "--eval-seed", str(args.eval_seed)]
     for item in args.overrides:
         parts += ["--set", item]
     parts += ["--out", args.out] if args.out else []
@@ -70,16 +84,26 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError(unknown_task_message(args.task))
     if args.episodes < 1:
         raise ValueError("--episodes must be at least 1")
+    if args.distil_eval < 0:
+        raise ValueError("--distil-eval must be >= 0 episodes")
     settings = _delta_settings(args.overrides)
     skill = None
     if args.skill:
         from sacgmm.skill import load_skill
         skill = load_skill(args.skill)
     log = (lambda m: print(m, file=sys.stderr)) if args.progress else None
-    rows = [run_oracle(args.task, w, args.episodes, args.seed, noise=args.noise,
-                       skill=skill, delta_theta=settings, levels=args.levels,
-                       approach_height=args.approach_height, aim=args.aim, progress=log)
-            for w in args.windows]
+    rows = []
+    for w in args.windows:
+        records: list | None = [] if args.distil_eval else None
+        row = run_oracle(args.task, w, args.episodes, args.seed, noise=args.noise, skill=skill,
+                         delta_theta=settings, levels=args.levels,
+                         approach_height=args.approach_height, aim=args.aim, progress=log,
+                         record=records)
+        if args.distil_eval:
+            from sacgmm.experiments.distil import distil_oracle
+            row["distilled"] = distil_oracle(args.task, w, records, args.distil_eval,
+                                             args.eval_seed, args.noise, skill, settings)
+        rows.append(row)
     from sacgmm.machine import machine_info
     report = {"command": _command(args),
               "delta_theta": settings, "machine": machine_info(), "windows": rows}
@@ -90,4 +114,8 @@ def run(args: argparse.Namespace) -> int:
     for r in rows:
         print(f"window {r['window']:>3}: success {r['successes']}/{r['episodes']}, "
               f"grasped {r['grasped']}/{r['episodes']}, {r['wall_time_s']:.0f} s")
+        if "distilled" in r:
+            d = r["distilled"]
+            print(f"            distilled policy: success {d['successes']}/{d['eval_episodes']} "
+                  f"(fitted to {d['samples']} decisions of {d['train_episodes']} episodes)")
     return 0

@@ -77,75 +77,115 @@ def approach_aim(x: np.ndarray, handle: np.ndarray, approach_height: float,
     return np.asarray(handle, dtype=np.float64) + np.array([0.0, 0.0, approach_height])
 
 
-def run_oracle(task: str, window: int, episodes: int, seed: int, noise: bool = False,
-               skill: GMMSkill | None = None, delta_theta: dict | None = None, levels: int = 5,
-               samples: int = 125, approach_height: float = 0.03, aim: str = "true",
-               progress: Callable[[str], None] | None = None) -> dict:
-    """Run the oracle for ``episodes`` episodes (episode ``i`` reset with ``seed + i``).
+def run_episodes(env, choose: Callable[[dict, bool, np.ndarray], np.ndarray], episodes: int,
+                 seed: int, record: list | None = None,
+                 progress: Callable[[str], None] | None = None) -> dict:
+    """Run a window-level policy on a :class:`GMMWindowEnv` of a grasping task (episode ``i``
+    reset with ``seed + i``). ``choose(obs, held, nominal)`` returns the next action from the
+    agent's observation, whether the handle has been held, and the handle's nominal place
+    (the shut door's or lever's handle in the true target frame at the start, m).
 
-    ``aim="true"``: the oracle aims at the handle where it really is (privileged);
-    ``aim="perceived"``: where the noisy perceived target frame puts it (the handle's position
-    in the true target frame at the episode start, read in the perceived frame), i.e. what an
-    agent that sees only its pose could know. With ``noise=False`` the two agree at the start.
+    ``record``: if given, one dict per episode is appended: ``features`` ``(D, 3 + g)``
+    (position, m, and the gripper opening, m, if the env reports it), ``actions`` ``(D, A)``
+    and ``success``. Returns the counts (successes, grasps, decisions, end reasons).
     """
-    if aim not in ("true", "perceived"):
-        raise ValueError(f"aim must be 'true' or 'perceived', got {aim!r}")
+    task_env = env.task_env.unwrapped
+    successes = grasps = decisions = 0
+    reasons: dict[str, int] = {}
+    for i in range(episodes):
+        obs, info = env.reset(seed=seed + i)
+        nominal = task_env.grasp.point_world() - task_env.target
+        held, feats, acts = False, [], []
+        while True:
+            a = np.asarray(choose(obs, held, nominal), dtype=np.float32)
+            if record is not None:
+                feats.append(np.concatenate([obs["position"], obs.get("gripper", [])]))
+                acts.append(a)
+            obs, _, term, trunc, info = env.step(a)
+            decisions += 1
+            held = held or bool(info.get("grasped", False))
+            if term or trunc:
+                break
+        successes += int(info["success"])
+        grasps += int(held)
+        reasons[info["end_reason"]] = reasons.get(info["end_reason"], 0) + 1
+        if record is not None:
+            record.append({"features": np.array(feats, dtype=np.float32),
+                           "actions": np.array(acts, dtype=np.float32),
+                           "success": bool(info["success"])})
+        if progress:
+            progress(f"episode {i + 1}/{episodes} {info['end_reason']}")
+    return {"successes": successes, "grasped": grasps, "decisions": decisions,
+            "end_reasons": reasons}
+
+
+def oracle_env(task: str, window: int, noise: bool, skill: GMMSkill | None = None,
+               delta_theta: dict | None = None, gripper: bool = False):
+    """``(env, skill, delta)``: the :class:`GMMWindowEnv` (no sensor image; ``gripper``: the
+    gripper opening in the observation) the oracle steers; refuses tasks without a handle."""
     from sacgmm.experiments.skills import default_skill
     from sacgmm.rl.task_env import GMMWindowEnv
     from sacgmm.sim import make_env
 
     if window < 1:
         raise ValueError(f"window must be >= 1 control step, got {window}")
-    if not (np.isfinite(approach_height) and approach_height >= 0):
-        raise ValueError(f"approach_height must be a finite number of metres >= 0, "
-                         f"got {approach_height!r}")
     skill = skill if skill is not None else default_skill(task)
     delta = DeltaTheta.for_skill(skill, DeltaThetaConfig.from_dict(delta_theta))
-    env = GMMWindowEnv(make_env(task, noise=noise, sensor=False), skill, delta, window)
-    task_env = env.task_env.unwrapped
-    if getattr(task_env, "grasp", None) is None:
+    env = GMMWindowEnv(make_env(task, noise=noise, sensor=False), skill, delta, window,
+                       gripper=gripper)
+    if getattr(env.task_env.unwrapped, "grasp", None) is None:
         env.close()
         raise ValueError(f"the oracle steers to a handle: task {task!r} has none "
                          "(grasping tasks: lever, door)")
+    return env, skill, delta
+
+
+def run_oracle(task: str, window: int, episodes: int, seed: int, noise: bool = False,
+               skill: GMMSkill | None = None, delta_theta: dict | None = None, levels: int = 5,
+               samples: int = 125, approach_height: float = 0.03, aim: str = "true",
+               progress: Callable[[str], None] | None = None,
+               record: list | None = None) -> dict:
+    """Run the oracle for ``episodes`` episodes (episode ``i`` reset with ``seed + i``).
+
+    ``aim="true"``: the oracle aims at the handle where it really is (privileged);
+    ``aim="perceived"``: where the noisy perceived target frame puts it (the handle's position
+    in the true target frame at the episode start, read in the perceived frame), i.e. what an
+    agent that sees only its pose could know. With ``noise=False`` the two agree at the start.
+    ``record``: see :func:`run_episodes` (the features include the gripper opening).
+    """
+    if aim not in ("true", "perceived"):
+        raise ValueError(f"aim must be 'true' or 'perceived', got {aim!r}")
+    if not (np.isfinite(approach_height) and approach_height >= 0):
+        raise ValueError(f"approach_height must be a finite number of metres >= 0, "
+                         f"got {approach_height!r}")
+    env, skill, delta = oracle_env(task, window, noise, skill, delta_theta, gripper=True)
+    task_env = env.task_env.unwrapped
     cands = candidate_actions(delta, levels, samples, seed)
     adapted = [delta.apply(skill, a) for a in cands]
     dt, vmax = float(task_env.dt), float(task_env.max_speed)
-    successes = grasps = decisions = 0
-    reasons: dict[str, int] = {}
+
+    def choose(obs: dict, held: bool, nominal: np.ndarray) -> np.ndarray:
+        if held:          # the demonstrated skill pulls the handle
+            return np.zeros(delta.size, np.float32)
+        x = obs["position"].astype(np.float64)
+        # the handle in the true target frame at the start (shut door): a pose-only agent
+        # knows this geometry, but reads it in the perceived frame
+        handle = (task_env.grasp.point_world() - task_env.perceived_target
+                  if aim == "true" else nominal)
+        goal = approach_aim(x, handle, approach_height, task_env.grasp.capture_radius)
+        return lookahead_action(adapted, cands, x, goal, window, dt, vmax)
+
     t0 = time.perf_counter()
+    log = (lambda m: progress(f"window {window}: {m}")) if progress else None
     try:
-        for i in range(episodes):
-            obs, info = env.reset(seed=seed + i)
-            # the handle in the true target frame at the start (shut door): a pose-only agent
-            # knows this geometry, but reads it in the perceived frame
-            nominal = task_env.grasp.point_world() - task_env.target
-            held = False
-            while True:
-                if held:
-                    a = np.zeros(delta.size, np.float32)
-                else:
-                    x = obs["position"].astype(np.float64)
-                    handle = (task_env.grasp.point_world() - task_env.perceived_target
-                              if aim == "true" else nominal)
-                    goal = approach_aim(x, handle, approach_height,
-                                        task_env.grasp.capture_radius)
-                    a = lookahead_action(adapted, cands, x, goal, window, dt, vmax)
-                obs, _, term, trunc, info = env.step(a)
-                decisions += 1
-                held = held or bool(info.get("grasped", False))
-                if term or trunc:
-                    break
-            successes += int(info["success"])
-            grasps += int(held)
-            reasons[info["end_reason"]] = reasons.get(info["end_reason"], 0) + 1
-            if progress:
-                progress(f"window {window}: episode {i + 1}/{episodes} {info['end_reason']}")
+        counts = run_episodes(env, choose, episodes, seed, record, log)
     finally:
         env.close()
+    successes = counts["successes"]
     return {"task": task, "window": int(window), "episodes": int(episodes), "seed": int(seed),
             "noise": bool(noise), "candidates": int(len(cands)),
             "approach_height": float(approach_height), "aim": aim, "successes": successes,
             "success_rate": successes / episodes if episodes else 0.0,
-            "ci95": list(wilson_interval(successes, episodes)), "grasped": grasps,
-            "decisions": decisions, "end_reasons": reasons,
+            "ci95": list(wilson_interval(successes, episodes)), "grasped": counts["grasped"],
+            "decisions": counts["decisions"], "end_reasons": counts["end_reasons"],
             "wall_time_s": time.perf_counter() - t0}
