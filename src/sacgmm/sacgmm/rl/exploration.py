@@ -23,6 +23,14 @@ import numpy as np
 SCHEMES = ("step", "episode", "correlated")
 
 
+def check_exploration(scheme: str, correlation: float) -> None:
+    """Raise ``ValueError`` naming the setting if ``scheme`` or ``correlation`` is invalid."""
+    if scheme not in SCHEMES:
+        raise ValueError(f"exploration must be one of {', '.join(SCHEMES)}, got {scheme!r}")
+    if not (math.isfinite(correlation) and 0.0 <= correlation < 1.0):
+        raise ValueError(f"exploration_correlation must be in [0, 1), got {correlation!r}")
+
+
 class ExplorationNoise:
     """The draws of one training run. ``dim``: action size; ``rng``: the run's generator.
 
@@ -31,10 +39,7 @@ class ExplorationNoise:
     """
 
     def __init__(self, scheme: str, dim: int, rng: np.random.Generator, correlation: float = 0.8):
-        if scheme not in SCHEMES:
-            raise ValueError(f"exploration must be one of {', '.join(SCHEMES)}, got {scheme!r}")
-        if not (math.isfinite(correlation) and 0.0 <= correlation < 1.0):
-            raise ValueError(f"exploration_correlation must be in [0, 1), got {correlation!r}")
+        check_exploration(scheme, correlation)
         self.scheme, self.dim, self.rng, self.rho = scheme, int(dim), rng, float(correlation)
         self._eps: np.ndarray | None = None
 

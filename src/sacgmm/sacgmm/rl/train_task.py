@@ -120,9 +120,8 @@ class TrainConfig:
                     "batch_size", "buffer_size"):
             if int(getattr(cfg, key)) < (0 if key in ("episodes", "final_episodes") else 1):
                 raise ValueError(f"{key} must be positive, got {getattr(cfg, key)}")
-        from sacgmm.rl.exploration import ExplorationNoise
-        ExplorationNoise(cfg.exploration, 1, np.random.default_rng(0),
-                         cfg.exploration_correlation)      # raises ValueError on bad values
+        from sacgmm.rl.exploration import check_exploration
+        check_exploration(cfg.exploration, float(cfg.exploration_correlation))
         if cfg.final_policy not in ("best", "last"):
             raise ValueError(f"final_policy must be 'best' or 'last', got {cfg.final_policy!r}")
         if int(cfg.n_step) < 1:
