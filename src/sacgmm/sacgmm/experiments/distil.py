@@ -67,7 +67,7 @@ def distil_oracle(task: str, window: int, records: list[dict], eval_episodes: in
     ``eval_episodes`` episodes from seed ``eval_seed``. Returns its success figures."""
     import time
 
-    from sacgmm.experiments.oracle import oracle_env, run_episodes
+    from sacgmm.experiments.oracle import decision_features, oracle_env, run_episodes
     from sacgmm.experiments.stats import wilson_interval
 
     if not records:
@@ -78,8 +78,8 @@ def distil_oracle(task: str, window: int, records: list[dict], eval_episodes: in
     policy, loss = fit_policy(features, actions, steps=steps, seed=seed)
     env, _, _ = oracle_env(task, window, noise, skill, delta_theta, gripper=True)
     try:
-        counts = run_episodes(env, lambda obs, held, nominal: policy(
-            np.concatenate([obs["position"], obs["gripper"]])), eval_episodes, eval_seed)
+        counts = run_episodes(env, lambda obs, held, nominal: policy(decision_features(obs)),
+                              eval_episodes, eval_seed)
     finally:
         env.close()
     n = counts["successes"]

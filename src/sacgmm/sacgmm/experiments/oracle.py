@@ -77,6 +77,13 @@ def approach_aim(x: np.ndarray, handle: np.ndarray, approach_height: float,
     return np.asarray(handle, dtype=np.float64) + np.array([0.0, 0.0, approach_height])
 
 
+def decision_features(obs: dict) -> np.ndarray:
+    """The features of one decision, as recorded and as a distilled policy reads them:
+    ``(3 + g,)`` float32, the position (m, perceived target frame) and, if the observation
+    has it, the gripper opening (m)."""
+    return np.concatenate([obs["position"], obs.get("gripper", [])]).astype(np.float32)
+
+
 def run_episodes(env, choose: Callable[[dict, bool, np.ndarray], np.ndarray], episodes: int,
                  seed: int, record: list | None = None,
                  progress: Callable[[str], None] | None = None) -> dict:
@@ -86,20 +93,21 @@ def run_episodes(env, choose: Callable[[dict, bool, np.ndarray], np.ndarray], ep
     (the shut door's or lever's handle in the true target frame at the start, m).
 
     ``record``: if given, one dict per episode is appended: ``features`` ``(D, 3 + g)``
-    (position, m, and the gripper opening, m, if the env reports it), ``actions`` ``(D, A)``
-    and ``success``. Returns the counts (successes, grasps, decisions, end reasons).
+    (:func:`decision_features`), ``actions`` ``(D, A)`` and ``success``. Returns the counts (successes, grasps, decisions, end reasons).
     """
     task_env = env.task_env.unwrapped
     successes = grasps = decisions = 0
     reasons: dict[str, int] = {}
     for i in range(episodes):
         obs, info = env.reset(seed=seed + i)
+        # the handle in the true target frame at the start (shut door): a pose-only agent
+        # knows this geometry, but reads it in the perceived frame
         nominal = task_env.grasp.point_world() - task_env.target
         held, feats, acts = False, [], []
         while True:
             a = np.asarray(choose(obs, held, nominal), dtype=np.float32)
             if record is not None:
-                feats.append(np.concatenate([obs["position"], obs.get("gripper", [])]))
+                feats.append(decision_features(obs))
                 acts.append(a)
             obs, _, term, trunc, info = env.step(a)
             decisions += 1
@@ -168,8 +176,6 @@ def run_oracle(task: str, window: int, episodes: int, seed: int, noise: bool = F
         if held:          # the demonstrated skill pulls the handle
             return np.zeros(delta.size, np.float32)
         x = obs["position"].astype(np.float64)
-        # the handle in the true target frame at the start (shut door): a pose-only agent
-        # knows this geometry, but reads it in the perceived frame
         handle = (task_env.grasp.point_world() - task_env.perceived_target
                   if aim == "true" else nominal)
         goal = approach_aim(x, handle, approach_height, task_env.grasp.capture_radius)
