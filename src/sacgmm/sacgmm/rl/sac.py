@@ -100,7 +100,8 @@ class SACAgent:
     """
 
     def __init__(self, obs_shapes: Mapping[str, tuple[int, ...]], act_dim: int,
-                 config: SACConfig | None = None, device: str | torch.device = "cpu"):
+                 config: SACConfig | None = None, device: str | torch.device = "cpu",
+                 lookahead: nn.Module | None = None, lookahead_key: str = "position"):
         self.config = cfg = config or SACConfig()
         self.device = torch.device(device)
         self.obs_shapes = {k: tuple(int(d) for d in v) for k, v in obs_shapes.items()}
@@ -120,6 +121,18 @@ class SACAgent:
             raise ValueError("the observation has no parts")
         self.target_entropy = (float(cfg.target_entropy) if cfg.target_entropy is not None
                                else -float(self.act_dim))
+        # a model of where an action takes the agent (e.g. sacgmm.rl.lookahead): its output
+        # (same units as the vector part ``lookahead_key``, scaled alike) is a critic input
+        self.lookahead = lookahead.to(self.device) if lookahead is not None else None
+        self.lookahead_dim = int(lookahead.out_dim) if lookahead is not None else 0
+        self._lookahead_slice = None
+        if lookahead is not None:
+            if lookahead_key not in self.vector_keys:
+                raise ValueError(f"the look-ahead reads vector part {lookahead_key!r}, which the "
+                                 f"observation lacks (vector parts: {self.vector_keys})")
+            start = sum(self.obs_shapes[k][0]
+                        for k in self.vector_keys[:self.vector_keys.index(lookahead_key)])
+            self._lookahead_slice = slice(start, start + self.obs_shapes[lookahead_key][0])
 
         self.autoencoders = nn.ModuleDict({
             k: ConvAutoencoder(self.obs_shapes[k][0], cfg.latent_dim, self.obs_shapes[k][1],
@@ -129,7 +142,7 @@ class SACAgent:
             k: copy.deepcopy(ae.encoder) for k, ae in self.autoencoders.items()})
         self.actor = SquashedGaussianActor(self.feature_dim, self.act_dim, cfg.hidden,
                                            cfg.activation, cfg.actor_zero_init).to(self.device)
-        self.critic = TwinQ(self.feature_dim, self.act_dim, cfg.hidden,
+        self.critic = TwinQ(self.feature_dim + self.lookahead_dim, self.act_dim, cfg.hidden,
                             cfg.activation, cfg.critic_layer_norm).to(self.device)
         self.critic_target = copy.deepcopy(self.critic)
         for p in [*self.critic_target.parameters(), *self.target_encoders.parameters()]:
@@ -224,6 +237,17 @@ class SACAgent:
             nn.utils.clip_grad_norm_(params, self.config.grad_clip_norm)
         opt.step()
 
+    def q_values(self, feat: torch.Tensor, action: torch.Tensor, target: bool = False
+                 ) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(q1, q2)`` ``(B,)`` of the online (or ``target``) critics for features ``feat``
+        ``(B, feature_dim)`` and actions ``(B, A)``, with the look-ahead's prediction appended
+        to the features when the agent has one (differentiable in ``action``)."""
+        if self.lookahead is not None:
+            scale = self.config.vector_scale
+            ahead = self.lookahead(feat[:, self._lookahead_slice] / scale, action)
+            feat = torch.cat([feat, ahead * scale], dim=-1)
+        return (self.critic_target if target else self.critic)(feat, action)
+
     @torch.no_grad()
     def td_target(self, batch: Batch) -> torch.Tensor:
         """The critics' regression target ``y`` ``(B,)`` (soft Bellman backup, module doc)."""
@@ -231,7 +255,7 @@ class SACAgent:
         # one target-encoder pass serves both the next action and the target critics
         next_feat = self.features(batch.next_obs, target=True)
         next_a, next_logp = self.actor(next_feat)
-        q1_t, q2_t = self.critic_target(next_feat, next_a)
+        q1_t, q2_t = self.q_values(next_feat, next_a, target=True)
         soft_v = torch.min(q1_t, q2_t) - alpha * next_logp
         # an n-step transition (batch.steps = k decisions) bootstraps with gamma ** k
         gamma = self.config.gamma
@@ -252,7 +276,7 @@ class SACAgent:
             latents[k] = self.autoencoders[k].encoder(batch.obs[k].to(self.device))
             parts.append(latents[k])
         feat = torch.cat(parts, dim=-1) if len(parts) > 1 else parts[0]
-        q1, q2 = self.critic(feat, batch.action.to(self.device))
+        q1, q2 = self.q_values(feat, batch.action.to(self.device))
         critic_loss = 0.5 * (F.mse_loss(q1, y) + F.mse_loss(q2, y))
         info = {"critic_loss": critic_loss, "q1": q1.mean().detach(), "q2": q2.mean().detach()}
         total = critic_loss
@@ -272,8 +296,8 @@ class SACAgent:
         a_s = successes.action.to(self.device)
         mode, _ = self.actor(feat, deterministic=True, with_log_prob=False)
         with torch.no_grad():
-            keep = (torch.min(*self.critic(feat, a_s))
-                    > torch.min(*self.critic(feat, mode.detach()))).float()
+            keep = (torch.min(*self.q_values(feat, a_s))
+                    > torch.min(*self.q_values(feat, mode.detach()))).float()
         per = ((mode - a_s) ** 2).sum(-1)
         return (keep * per).mean(), keep.mean()
 
@@ -291,7 +315,7 @@ class SACAgent:
         for p in critic_params:
             p.requires_grad_(False)
         try:
-            q1, q2 = self.critic(feat, action)
+            q1, q2 = self.q_values(feat, action)
         finally:
             for p in critic_params:
                 p.requires_grad_(True)
@@ -357,6 +381,7 @@ class SACAgent:
         return {
             "config": asdict(self.config), "obs_shapes": dict(self.obs_shapes),
             "act_dim": self.act_dim, "num_updates": self.num_updates,
+            "lookahead_dim": self.lookahead_dim,
             "actor": self.actor.state_dict(), "critic": self.critic.state_dict(),
             "critic_target": self.critic_target.state_dict(),
             "autoencoders": self.autoencoders.state_dict(),
@@ -373,6 +398,11 @@ class SACAgent:
             raise ValueError(f"agent layout differs from the saved one: saved parts {shapes}, "
                              f"act_dim {state['act_dim']}; this agent: {self.obs_shapes}, "
                              f"act_dim {self.act_dim}")
+        saved_ahead = int(state.get("lookahead_dim", 0))
+        if saved_ahead != self.lookahead_dim:
+            raise ValueError(f"the saved critics read a look-ahead of {saved_ahead} values, this "
+                             f"agent's read {self.lookahead_dim}: build the agent with the same "
+                             "look-ahead (TrainConfig.lookahead) to load it")
         try:
             self.actor.load_state_dict(state["actor"])
             self.critic.load_state_dict(state["critic"])
@@ -390,9 +420,11 @@ class SACAgent:
         self.num_updates = int(state["num_updates"])
 
     @classmethod
-    def from_state_dict(cls, state: Mapping, device: str | torch.device = "cpu") -> "SACAgent":
-        """A new agent built from a saved :meth:`state_dict` (config and layout included)."""
+    def from_state_dict(cls, state: Mapping, device: str | torch.device = "cpu",
+                        lookahead: nn.Module | None = None) -> "SACAgent":
+        """A new agent built from a saved :meth:`state_dict` (config and layout included; a
+        look-ahead, which is built from the skill, is not saved and must be given again)."""
         agent = cls(state["obs_shapes"], state["act_dim"], SACConfig.from_dict(state["config"]),
-                    device)
+                    device, lookahead)
         agent.load_state_dict(state)
         return agent

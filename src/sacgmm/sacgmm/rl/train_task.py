@@ -105,6 +105,10 @@ class TrainConfig:
     # a sparse success reaches the early decisions of an episode in one update instead of
     # one decision per round of target-network updates
     n_step: int = 1
+    # SAC-GMM: the critics also see where the adapted skill will take the end effector during
+    # the window (positions predicted by rolling the skill out, sacgmm.rl.lookahead); the
+    # attractor-shift layout only
+    lookahead: bool = False
 
     def resolved(self) -> "TrainConfig":
         """A copy with the agent's defaults filled in; raises ``ValueError`` on bad values."""
@@ -124,6 +128,8 @@ class TrainConfig:
         check_exploration(cfg.exploration, float(cfg.exploration_correlation))
         if cfg.final_policy not in ("best", "last"):
             raise ValueError(f"final_policy must be 'best' or 'last', got {cfg.final_policy!r}")
+        if cfg.lookahead and cfg.agent != "sac-gmm":
+            raise ValueError(f"lookahead is for the sac-gmm agent only, not {cfg.agent!r}")
         if int(cfg.n_step) < 1:
             raise ValueError(f"n_step must be >= 1, got {cfg.n_step}")
         if cfg.updates_per_step < 0 or not math.isfinite(cfg.updates_per_step):
@@ -208,7 +214,9 @@ class TaskRun:
         self.act_dim = int(np.prod(self.env.action_space.shape))
         torch.manual_seed(cfg.seed)
         np.random.seed(cfg.seed)
-        self.agent = SACAgent(self.obs_shapes, self.act_dim, SACConfig.from_dict(cfg.sac)) if self.learns else None
+        self.agent = (SACAgent(self.obs_shapes, self.act_dim, SACConfig.from_dict(cfg.sac),
+                               lookahead=self.make_lookahead())
+                      if self.learns else None)
         self.experience = (Experience.for_agent(self.agent, cfg.buffer_size, seed=cfg.seed,
                                                 n_step=cfg.n_step) if self.learns else None)
         self.buffer = self.experience.buffer if self.learns else None
@@ -258,6 +266,16 @@ class TaskRun:
         if cfg.agent == "res-gmm":
             return ResidualGMMEnv(task_env, self.skill, cfg.residual_scale, gripper=grip)
         return VelocityEnv(task_env, gripper=grip)
+
+    def make_lookahead(self):
+        """The critics' :class:`~sacgmm.rl.lookahead.SkillLookahead` (None unless
+        ``config.lookahead``), for this run's skill, action layout, window and task timing."""
+        if not self.cfg.lookahead:
+            return None
+        from sacgmm.rl.lookahead import SkillLookahead
+        task = self.env.task_env.unwrapped
+        return SkillLookahead(self.skill, self.env.delta, self.cfg.window, float(task.dt),
+                              self.env.max_speed)
 
     # ------------------------------------------------------------------ acting
     def policy(self, obs: dict, deterministic: bool, noise: np.ndarray | None = None) -> np.ndarray:

@@ -127,6 +127,11 @@ class DeltaTheta:
                              f"1 or one per axis ({self.d})")
         self._attractor_scale = np.broadcast_to(scale, (self.d,)).copy()   # m per unit, per axis
 
+    @property
+    def attractor_scale(self) -> np.ndarray:
+        """``(d,)`` metres of attractor shift per unit of action, per target-frame axis."""
+        return self._attractor_scale.copy()
+
     @classmethod
     def for_skill(cls, skill: GMMSkill, config: DeltaThetaConfig | None = None) -> "DeltaTheta":
         return cls(skill.n_components, skill.dim, config)
