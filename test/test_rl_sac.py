@@ -206,6 +206,13 @@ def test_success_imitation_is_q_filtered_and_pulls_the_mean_to_kept_actions():
     mode, _ = agent.actor(agent.features(obs), deterministic=True, with_log_prob=False)
     assert torch.all((mode - 0.7).abs() < 0.15), mode
 
+    # without the Q-filter every stored success action is imitated, the bad ones too
+    agent.config = SACConfig(hidden=(16,), success_bc_weight=1.0, success_bc_filter=False)
+    loss, kept = agent.success_bc_loss(batch)
+    assert float(kept) == 1.0
+    expected = ((mode - actions) ** 2).sum(-1).mean()
+    assert float(loss) == pytest.approx(float(expected), rel=1e-5)
+
 
 def test_critics_fit_the_success_batch_only_when_asked():
     from sacgmm.rl.replay import Batch

@@ -331,3 +331,41 @@ def test_n_step_training_stores_every_decision_once_with_its_span(peg_skill, tmp
     assert set(np.unique(steps)) <= {1.0, 2.0, 3.0} and (steps == 3.0).sum() >= n - 4
     with pytest.raises(ValueError, match="n_step"):
         _cfg(n_step=0).resolved()
+
+
+class _ScriptedGrasp:
+    """A stand-in for GMMWindowEnv whose handle is held after decisions 2-3 and 5 (a slip in
+    between) and whose episode succeeds at decision 5."""
+
+    held = [False, True, True, False, True]
+
+    def reset(self, seed=None):
+        self.i = 0
+        return {"position": np.zeros(3, np.float32)}, {}
+
+    def step(self, action):
+        self.i += 1
+        done = self.i == len(self.held)
+        info = {"grasped": self.held[self.i - 1], "control_steps": 4, "success": done,
+                "end_reason": "success" if done else ""}
+        return {"position": np.full(3, 0.01 * self.i, np.float32)}, float(done), done, False, info
+
+
+def test_grasp_reward_is_paid_once_on_the_first_grasp_of_a_training_episode(peg_skill, tmp_path):
+    run = TaskRun(_cfg(grasp_reward=0.25, sensor=False, updates_per_step=0.0), tmp_path,
+                  skill=peg_skill)
+    try:
+        out = run.run_episode(_ScriptedGrasp(), seed=0, deterministic=False, train=True)
+        # stored: the bonus on the first grasp only (not again after the slip); logged: the
+        # task's return, the success alone
+        assert run.buffer.reward[:len(run.buffer)].tolist() == [0.0, 0.25, 0.0, 0.0, 1.0]
+        assert out["return"] == 1.0 and out["success"]
+        # evaluation episodes store nothing and earn no bonus
+        assert run.run_episode(_ScriptedGrasp(), seed=1, deterministic=True,
+                               train=False)["return"] == 1.0
+        assert len(run.buffer) == 5
+    finally:
+        run.env.close()
+        run.eval_env.close()
+    with pytest.raises(ValueError, match="grasp_reward"):
+        _cfg(grasp_reward=-0.1).resolved()

@@ -72,6 +72,9 @@ class SACConfig:
     # episodes, the actor's mean action is pulled towards the stored action where the critics
     # rate that action above the policy's own; weight of that term in the actor loss, 0: off
     success_bc_weight: float = 0.0
+    # the Q-filter of that term; False: every stored success action is imitated (self-imitation
+    # of all successful episodes, like reward-weighted regression with 0/1 weights)
+    success_bc_filter: bool = True
     # LayerNorm in the critics' hidden layers
     critic_layer_norm: bool = False
     # the critics (and encoders) also regress on the batch of successful episodes' transitions
@@ -295,9 +298,12 @@ class SACAgent:
             feat = self.features(successes.obs)
         a_s = successes.action.to(self.device)
         mode, _ = self.actor(feat, deterministic=True, with_log_prob=False)
-        with torch.no_grad():
-            keep = (torch.min(*self.q_values(feat, a_s))
-                    > torch.min(*self.q_values(feat, mode.detach()))).float()
+        if not self.config.success_bc_filter:
+            keep = torch.ones(len(a_s), device=self.device)
+        else:
+            with torch.no_grad():
+                keep = (torch.min(*self.q_values(feat, a_s))
+                        > torch.min(*self.q_values(feat, mode.detach()))).float()
         per = ((mode - a_s) ** 2).sum(-1)
         return (keep * per).mean(), keep.mean()
 

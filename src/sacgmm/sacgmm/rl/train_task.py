@@ -109,6 +109,10 @@ class TrainConfig:
     # the window (positions predicted by rolling the skill out, sacgmm.rl.lookahead); the
     # attractor-shift layout only
     lookahead: bool = False
+    # tasks with a grasp (lever, door): a one-off reward added to the training transition in
+    # which the handle is first held (a gripper that reports its width can tell); 0: only the
+    # task's success reward. Evaluations always count the task's success only.
+    grasp_reward: float = 0.0
 
     def resolved(self) -> "TrainConfig":
         """A copy with the agent's defaults filled in; raises ``ValueError`` on bad values."""
@@ -130,6 +134,8 @@ class TrainConfig:
             raise ValueError(f"final_policy must be 'best' or 'last', got {cfg.final_policy!r}")
         if cfg.lookahead and cfg.agent != "sac-gmm":
             raise ValueError(f"lookahead is for the sac-gmm agent only, not {cfg.agent!r}")
+        if not (math.isfinite(cfg.grasp_reward) and cfg.grasp_reward >= 0):
+            raise ValueError(f"grasp_reward must be >= 0, got {cfg.grasp_reward}")
         if int(cfg.n_step) < 1:
             raise ValueError(f"n_step must be >= 1, got {cfg.n_step}")
         if cfg.updates_per_step < 0 or not math.isfinite(cfg.updates_per_step):
@@ -302,6 +308,8 @@ class TaskRun:
             ret += reward
             decisions += 1
             steps += info["control_steps"]
+            if train and not grasped and info.get("grasped", False):
+                reward += self.cfg.grasp_reward      # the first grasp of the episode
             grasped = grasped or bool(info.get("grasped", False))
             if train:
                 self.decisions += 1
