@@ -21,11 +21,14 @@ def test_table_specs():
         table_specs("table9", 1)
     door = table_specs("door", 3)
     assert {(s.task, s.condition) for s in door} == {
-        ("door", "gmm+noise"), ("door", "sac-gmm+noise+w16-nstep10-imitation"),
-        ("door", "sac-gmm+noise+nstep5-imitation")}
-    tuned = next(s for s in door if s.condition == "sac-gmm+noise+w16-nstep10-imitation")
-    assert tuned.train_args(150)[-6:] == ["--set", "window=16", "--set", "n_step=10",
-                                          "--set", "sac.success_bc_weight=1.0"]
+        ("door", "gmm+noise"), ("door", "sac-gmm+noise+w16-nstep10-selfimitation"),
+        ("door", "sac-gmm+noise+w16-nstep10-imitation"), ("door", "sac-gmm+noise+nstep5-imitation")}
+    tuned = next(s for s in door if s.condition == "sac-gmm+noise+w16-nstep10-selfimitation")
+    assert tuned.train_args(150)[-8:] == ["--set", "window=16", "--set", "n_step=10",
+                                          "--set", "sac.success_bc_weight=1.0",
+                                          "--set", "sac.success_bc_filter=false"]
+    filtered = next(s for s in door if s.condition == "sac-gmm+noise+w16-nstep10-imitation")
+    assert filtered.train_args(150)[-6:] == tuned.train_args(150)[-8:-2]
     older = next(s for s in door if s.condition == "sac-gmm+noise+nstep5-imitation")
     assert older.train_args(150)[-4:] == ["--set", "n_step=5", "--set", "sac.success_bc_weight=1.0"]
     with pytest.raises(ValueError, match="tag"):
@@ -149,5 +152,6 @@ def test_reproduce_door_plots_the_runs_of_its_own_sac_gmm_condition(tmp_path, mo
     assert main(["reproduce", "door", "--seeds", "2", "--report-only", "--runs",
                  str(tmp_path / "runs"), "--results", str(tmp_path)]) == 0
     assert set(plotted) == {"sac-gmm+noise+nstep5-imitation",
-                            "sac-gmm+noise+w16-nstep10-imitation"}
+                            "sac-gmm+noise+w16-nstep10-imitation",
+                            "sac-gmm+noise+w16-nstep10-selfimitation"}
     assert "| sac-gmm+noise+nstep5-imitation | 40 +- 0 % (2 seeds) |" in (tmp_path / "door.md").read_text()

@@ -233,9 +233,11 @@ def test_door_graph_refiner_uses_the_door_experiments_settings():
     from sacgmm.experiments.grid import DOOR_SETTINGS
     params = yaml.safe_load((ROOT / "config" / "door_opening.yaml").read_text())
     refiner = params["sac_refiner"]["ros__parameters"]
-    as_set = {"n_step": str(refiner["n_step"]), "window": str(refiner["window_steps"])}
-    as_set.update({f"sac.{k}": str(v) for k, v in json.loads(refiner["sac"]).items()})
-    assert as_set == dict(x.split("=") for x in DOOR_SETTINGS)
+    as_set = {"n_step": refiner["n_step"], "window": refiner["window_steps"]}
+    as_set.update({f"sac.{k}": v for k, v in json.loads(refiner["sac"]).items()})
+    # values compared as `--set` parses them (YAML scalars: 10, 1.0, false)
+    expected = {k: yaml.safe_load(v) for k, v in (x.split("=", 1) for x in DOOR_SETTINGS)}
+    assert as_set == expected
     assert params["gmm_controller"]["ros__parameters"]["window_steps"] == refiner["window_steps"]
 
 
