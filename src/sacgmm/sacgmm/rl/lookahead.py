@@ -23,7 +23,6 @@ from __future__ import annotations
 import math
 from typing import Sequence
 
-import numpy as np
 import torch
 from torch import nn
 
@@ -62,20 +61,13 @@ class SkillLookahead(nn.Module):
         d = skill.dim
         self.dim = d
         self.out_dim = len(self.points) * d
-        k = skill.n_components
-        chol = np.linalg.cholesky(skill.covariances[:, :d, :d])
-        chol_inv = np.linalg.inv(chol)                                   # (K, d, d) 1/m
-        # one stacked map per Euler step: x W^T - c gives L_k^-1 (x - mu_k) (rows 0..Kd-1)
-        # and the local velocities A_k x + b_k (rows Kd..; m/s)
-        w = np.concatenate([chol_inv.reshape(k * d, d), skill.linear_gains.reshape(k * d, d)])
-        c = np.concatenate([(chol_inv @ skill.means[:, :d, None]).reshape(k * d),
-                            -skill.offsets.reshape(k * d)])
-        log_norm = (np.log(np.maximum(skill.priors, 1e-300))
-                    - np.log(np.diagonal(chol, axis1=1, axis2=2)).sum(1))
-        self.k = k
+        # one stacked map per Euler step (GMMSkill.regression_map): x W^T - c gives
+        # L_k^-1 (x - mu_k) (entries 0..Kd-1) and the local velocities A_k x + b_k (m/s)
+        w, c, log_c = skill.regression_map()
+        self.k = skill.n_components
         self.register_buffer("w_t", torch.tensor(w.T, dtype=torch.float32))       # (d, 2Kd)
         self.register_buffer("c", torch.tensor(c, dtype=torch.float32))           # (2Kd,)
-        self.register_buffer("log_norm", torch.tensor(log_norm, dtype=torch.float32))
+        self.register_buffer("log_c", torch.tensor(log_c, dtype=torch.float32))   # (K,)
         self.register_buffer("shift_scale",
                              torch.tensor(delta.attractor_scale, dtype=torch.float32))   # (d,) m
 
@@ -84,7 +76,7 @@ class SkillLookahead(nn.Module):
         kd = self.k * self.dim
         yz = x @ self.w_t - self.c
         maha = yz[:, :kd].square().reshape(-1, self.k, self.dim).sum(-1)    # (B, K)
-        h = torch.softmax(self.log_norm - 0.5 * maha, dim=-1)
+        h = torch.softmax(self.log_c - 0.5 * maha, dim=-1)
         return (h[..., None] * yz[:, kd:].reshape(-1, self.k, self.dim)).sum(1)
 
     def forward(self, x: torch.Tensor, a: torch.Tensor) -> torch.Tensor:

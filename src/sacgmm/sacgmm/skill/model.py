@@ -164,6 +164,14 @@ class GMMSkill:
         """
         return self.stability_margin < 0.0 and self.attractor_offset <= tol
 
+    def regression_map(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The GMR as arrays, for re-implementations (e.g. batched in torch): ``(W (2Kd, d),
+        c (2Kd,), log_c (K,))``. For positions ``x`` (m), ``x W^T - c`` stacks
+        ``L_k^-1 (x - mu_k)`` (first ``K d`` entries, ``L_k`` the Cholesky factor of
+        ``Sigma_xx,k``) and the local velocities ``A_k x + b_k`` (m/s); the responsibilities are
+        ``softmax_k(log_c_k - 0.5 |L_k^-1 (x - mu_k)|^2)``. Copies."""
+        return self._W.copy(), self._c.copy(), self._logc.copy()
+
     # -- regression -------------------------------------------------------------------
     def _check_positions(self, x: np.ndarray) -> np.ndarray:
         x = np.asarray(x, dtype=np.float64)
