@@ -38,6 +38,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from sacgmm.rl.augment import random_shift
 from sacgmm.rl.encoder import ConvAutoencoder
 from sacgmm.rl.networks import SquashedGaussianActor, TwinQ
 from sacgmm.rl.replay import Batch, concat_batches, is_image_shape
@@ -81,6 +82,10 @@ class SACConfig:
     # (appended to the main batch): rare successes are seen more often, like prioritised
     # replay; the targets are unchanged, only how often each transition is fitted
     critic_on_successes: bool = False
+    # random-shift augmentation of the images in every update (DrQ; sacgmm.rl.augment): each
+    # image of the critics' batch (obs and next obs) and of the success batch is shifted by up
+    # to this many pixels per axis; 0: off
+    image_shift: int = 0
 
     @classmethod
     def from_dict(cls, d: Mapping) -> "SACConfig":
@@ -122,6 +127,8 @@ class SACAgent:
                             + cfg.latent_dim * len(self.image_keys))
         if self.feature_dim == 0:
             raise ValueError("the observation has no parts")
+        if int(cfg.image_shift) < 0:
+            raise ValueError(f"image_shift must be >= 0 pixels, got {cfg.image_shift}")
         self.target_entropy = (float(cfg.target_entropy) if cfg.target_entropy is not None
                                else -float(self.act_dim))
         # a model of where an action takes the agent (e.g. sacgmm.rl.lookahead): its output
@@ -339,18 +346,35 @@ class SACAgent:
         for tb, sb in zip(target.buffers(), source.buffers()):
             tb.copy_(sb)
 
+    def augmented(self, batch: Batch) -> Batch:
+        """``batch`` with its images randomly shifted by up to ``config.image_shift`` pixels
+        (obs and next obs drawn independently); the batch itself when the shift is 0 or the
+        observation has no image."""
+        pad = int(self.config.image_shift)
+        if pad == 0 or not self.image_keys:
+            return batch
+
+        def shift(obs: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+            return {k: random_shift(v, pad) if k in self.image_keys else v
+                    for k, v in obs.items()}
+        return Batch(obs=shift(batch.obs), action=batch.action, reward=batch.reward,
+                     next_obs=shift(batch.next_obs), done=batch.done, steps=batch.steps)
+
     def update(self, batch: Batch, successes: Batch | None = None) -> dict[str, float]:
         """One gradient step of critics (+ autoencoders), actor and temperature.
 
         ``successes``: transitions of successful episodes for the ``success_bc_weight`` term
         (ignored when the weight is 0) and, with ``critic_on_successes``, appended to the
-        critics' batch.
+        critics' batch. With ``image_shift`` both batches' images are randomly shifted first
+        (:meth:`augmented`).
 
         Returns the losses and diagnostics as floats. Raises ``FloatingPointError`` on a
         non-finite loss (before stepping the corresponding optimizer).
         """
         cfg = self.config
         n_main = len(batch.reward)
+        batch = self.augmented(batch)
+        successes = self.augmented(successes) if successes is not None else None
         if cfg.critic_on_successes and successes is not None:
             batch = concat_batches(batch, successes)
         total, info, feat = self.critic_losses(batch)
