@@ -4,7 +4,8 @@ import json
 import numpy as np
 import pytest
 
-from sacgmm.experiments.oracle import approach_aim, candidate_actions, lookahead_action
+from sacgmm.experiments.oracle import (approach_aim, candidate_actions, lookahead_action,
+                                       pull_aim)
 from sacgmm.skill.delta_theta import DeltaTheta, DeltaThetaConfig
 from skill_helpers import make_skill
 
@@ -47,6 +48,20 @@ def test_approach_aims_above_the_handle_until_over_it():
                                [0.17, -0.13, 0.03])
     np.testing.assert_allclose(approach_aim(np.array([0.16, -0.12, 0.05]), handle, 0.03, 0.02),
                                handle)
+
+
+def test_pull_aims_beyond_the_goal_along_the_line_to_it():
+    # the goal is the target frame's origin; from 10 cm out along -y, 5 cm beyond is +y 5 cm
+    np.testing.assert_allclose(pull_aim(np.array([0.0, -0.10, 0.0]), 0.05), [0.0, 0.05, 0.0])
+    np.testing.assert_allclose(pull_aim(np.array([0.03, 0.0, 0.04]), 0.1), [-0.06, 0.0, -0.08])
+    np.testing.assert_allclose(pull_aim(np.zeros(3), 0.05), np.zeros(3))
+
+
+def test_oracle_rejects_a_bad_pull_lead_by_name():
+    from sacgmm.experiments.oracle import run_oracle
+    for bad in (-0.01, float("nan")):
+        with pytest.raises(ValueError, match="pull_lead"):
+            run_oracle("lever", 32, 1, 0, skill=make_skill(), pull_lead=bad)
 
 
 @pytest.mark.parametrize("task", ["peg"])

@@ -42,6 +42,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--aim", choices=("true", "perceived"), default="true",
                    help="aim at the handle where it is (privileged) or where the noisy "
                         "perceived target frame puts it (what a pose-only agent knows)")
+    p.add_argument("--pull-lead", type=float, default=None, metavar="M",
+                   help="once the handle is held, steer the pull to M metres beyond the goal "
+                        "(default: the demonstrated skill pulls, zero action)")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="delta_theta setting, e.g. attractor_scale=0.1 (repeatable; YAML values)")
     p.add_argument("--distil-eval", type=int, default=0, metavar="M",
@@ -66,6 +69,7 @@ def _command(args: argparse.Namespace) -> str:
              "--episodes", str(args.episodes), "--seed", str(args.seed),
              "--levels", str(args.levels), "--approach-height", str(args.approach_height),
              "--aim", args.aim]
+    parts += ["--pull-lead", str(args.pull_lead)] if args.pull_lead is not None else []
     parts += ["--noise"] if args.noise else []
     parts += ["--skill", args.skill] if args.skill else []
     if args.distil_eval:
@@ -97,7 +101,8 @@ def run(args: argparse.Namespace) -> int:
         records: list | None = [] if args.distil_eval else None
         row = run_oracle(args.task, w, args.episodes, args.seed, noise=args.noise, skill=skill,
                          delta_theta=settings, levels=args.levels,
-                         approach_height=args.approach_height, aim=args.aim, progress=log,
+                         approach_height=args.approach_height, aim=args.aim,
+                         pull_lead=args.pull_lead, progress=log,
                          record=records)
         if args.distil_eval:
             from sacgmm.experiments.distil import distil_oracle

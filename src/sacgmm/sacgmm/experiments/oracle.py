@@ -13,7 +13,10 @@ handle from above, so, like the scripted demonstrator, the oracle first aims at 
 ``approach_height`` above the handle's grasp point and at the grasp point itself once the TCP
 is within the grasp's capture radius of it horizontally (a straight line into a bar from the side or below
 meets the bar with the palm). Once the handle is held it sends the zero action (the
-demonstrated skill pulls it). Candidates: the zero action plus, for the default
+demonstrated skill pulls it), or, with ``pull_lead`` (m), it steers the pull too: it aims
+``pull_lead`` beyond the goal (the target frame's origin, where the handle is when the task is
+done), along the line from the hand to the goal, so the skill's flow is led past the goal
+instead of slowing down as it nears it. Candidates: the zero action plus, for the default
 layout (the attractor shift only), a grid of ``levels`` values per axis in [-1, 1]; for any other
 layout, ``samples`` uniform random actions (seeded).
 
@@ -75,6 +78,14 @@ def approach_aim(x: np.ndarray, handle: np.ndarray, approach_height: float,
     if float(np.linalg.norm((x - handle)[:2])) <= capture:
         return np.asarray(handle, dtype=np.float64)
     return np.asarray(handle, dtype=np.float64) + np.array([0.0, 0.0, approach_height])
+
+
+def pull_aim(x: np.ndarray, lead: float) -> np.ndarray:
+    """Where a held handle is pulled to from ``x`` (m, target frame): ``lead`` (m) beyond the
+    goal, the frame's origin, along the line from ``x`` to it (the origin when ``x`` is on it)."""
+    x = np.asarray(x, dtype=np.float64)
+    dist = float(np.linalg.norm(x))
+    return np.zeros(3) if dist < 1e-9 else -x / dist * float(lead)
 
 
 def decision_features(obs: dict) -> np.ndarray:
@@ -151,7 +162,7 @@ def oracle_env(task: str, window: int, noise: bool, skill: GMMSkill | None = Non
 def run_oracle(task: str, window: int, episodes: int, seed: int, noise: bool = False,
                skill: GMMSkill | None = None, delta_theta: dict | None = None, levels: int = 5,
                samples: int = 125, approach_height: float = 0.03, aim: str = "true",
-               progress: Callable[[str], None] | None = None,
+               pull_lead: float | None = None, progress: Callable[[str], None] | None = None,
                record: list | None = None) -> dict:
     """Run the oracle for ``episodes`` episodes (episode ``i`` reset with ``seed + i``).
 
@@ -159,8 +170,12 @@ def run_oracle(task: str, window: int, episodes: int, seed: int, noise: bool = F
     ``aim="perceived"``: where the noisy perceived target frame puts it (the handle's position
     in the true target frame at the episode start, read in the perceived frame), i.e. what an
     agent that sees only its pose could know. With ``noise=False`` the two agree at the start.
+    ``pull_lead``: None, the zero action once the handle is held; a distance (m), steer the
+    pull to :func:`pull_aim` (see the module doc).
     ``record``: see :func:`run_episodes` (the features include the gripper opening).
     """
+    if pull_lead is not None and not (np.isfinite(pull_lead) and pull_lead >= 0):
+        raise ValueError(f"pull_lead must be a finite number of metres >= 0, got {pull_lead!r}")
     if aim not in ("true", "perceived"):
         raise ValueError(f"aim must be 'true' or 'perceived', got {aim!r}")
     if not (np.isfinite(approach_height) and approach_height >= 0):
@@ -173,9 +188,11 @@ def run_oracle(task: str, window: int, episodes: int, seed: int, noise: bool = F
     dt, vmax = float(task_env.dt), float(task_env.max_speed)
 
     def choose(obs: dict, held: bool, nominal: np.ndarray) -> np.ndarray:
-        if held:          # the demonstrated skill pulls the handle
-            return np.zeros(delta.size, np.float32)
         x = obs["position"].astype(np.float64)
+        if held:
+            if pull_lead is None:     # the demonstrated skill pulls the handle
+                return np.zeros(delta.size, np.float32)
+            return lookahead_action(adapted, cands, x, pull_aim(x, pull_lead), window, dt, vmax)
         handle = (task_env.grasp.point_world() - task_env.perceived_target
                   if aim == "true" else nominal)
         goal = approach_aim(x, handle, approach_height, task_env.grasp.capture_radius)
@@ -190,7 +207,8 @@ def run_oracle(task: str, window: int, episodes: int, seed: int, noise: bool = F
     successes = counts["successes"]
     return {"task": task, "window": int(window), "episodes": int(episodes), "seed": int(seed),
             "noise": bool(noise), "candidates": int(len(cands)),
-            "approach_height": float(approach_height), "aim": aim, "successes": successes,
+            "approach_height": float(approach_height), "aim": aim,
+            "pull_lead": None if pull_lead is None else float(pull_lead), "successes": successes,
             "success_rate": successes / episodes if episodes else 0.0,
             "ci95": list(wilson_interval(successes, episodes)), "grasped": counts["grasped"],
             "decisions": counts["decisions"], "end_reasons": counts["end_reasons"],
