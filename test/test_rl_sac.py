@@ -154,6 +154,26 @@ def test_actor_step_leaves_critic_gradients_alone():
     assert all(p.requires_grad for p in agent.critic.parameters())
 
 
+def test_actor_q_weight_zero_leaves_the_actor_to_entropy_and_imitation():
+    import torch
+
+    def actor_loss_with(q_weight: float, critic_bias: float) -> float:
+        torch.manual_seed(0)
+        agent = SACAgent({"pos": (3,)}, 2, SACConfig(hidden=(16,), actor_q_weight=q_weight))
+        with torch.no_grad():      # a different critic: its values rise by critic_bias
+            for q in (agent.critic.q1, agent.critic.q2):
+                list(q.modules())[-1].bias.add_(critic_bias)
+        feat = torch.randn(32, 3, generator=torch.Generator().manual_seed(1))
+        torch.manual_seed(2)
+        return float(agent.actor_losses(feat)[0])
+
+    # SAC's actor loss falls by the critics' rise; with weight 0 the critics do not enter it
+    assert actor_loss_with(1.0, 5.0) == pytest.approx(actor_loss_with(1.0, 0.0) - 5.0, abs=1e-4)
+    assert actor_loss_with(0.0, 5.0) == pytest.approx(actor_loss_with(0.0, 0.0), abs=1e-6)
+    with pytest.raises(ValueError, match="actor_q_weight"):
+        SACAgent({"pos": (3,)}, 2, SACConfig(hidden=(16,), actor_q_weight=-1.0))
+
+
 def test_vector_scale_is_applied_in_acting_and_in_learning_alike():
     """The features the critic and actor learn on are those the policy acts on."""
     import torch

@@ -86,6 +86,10 @@ class SACConfig:
     # image of the critics' batch (obs and next obs) and of the success batch is shifted by up
     # to this many pixels per axis; 0: off
     image_shift: int = 0
+    # weight of the critics' value in the actor loss (SAC: 1); 0 leaves the actor to the
+    # entropy term and the success imitation alone (filtered behaviour cloning with SAC's
+    # exploration), a diagnostic of what the critics add
+    actor_q_weight: float = 1.0
 
     @classmethod
     def from_dict(cls, d: Mapping) -> "SACConfig":
@@ -127,6 +131,8 @@ class SACAgent:
                             + cfg.latent_dim * len(self.image_keys))
         if self.feature_dim == 0:
             raise ValueError("the observation has no parts")
+        if not (np.isfinite(cfg.actor_q_weight) and cfg.actor_q_weight >= 0):
+            raise ValueError(f"actor_q_weight must be a finite number >= 0, got {cfg.actor_q_weight}")
         if int(cfg.image_shift) < 0:
             raise ValueError(f"image_shift must be >= 0 pixels, got {cfg.image_shift}")
         self.target_entropy = (float(cfg.target_entropy) if cfg.target_entropy is not None
@@ -333,7 +339,7 @@ class SACAgent:
             for p in critic_params:
                 p.requires_grad_(True)
         alpha = self.log_alpha.exp().detach()
-        actor_loss = (alpha * logp - torch.min(q1, q2)).mean()
+        actor_loss = (alpha * logp - self.config.actor_q_weight * torch.min(q1, q2)).mean()
         alpha_loss = -(self.log_alpha * (logp.detach() + self.target_entropy)).mean()
         return actor_loss, alpha_loss, {"entropy": -logp.mean().detach()}
 
