@@ -333,6 +333,43 @@ def test_n_step_training_stores_every_decision_once_with_its_span(peg_skill, tmp
         _cfg(n_step=0).resolved()
 
 
+def test_window_observations_inside_the_window_leave_the_control_unchanged(peg_skill):
+    delta = DeltaTheta.for_skill(peg_skill)
+    action = np.array([0.5, -0.3, 0.8])
+    ends = []
+    for every in (0, 4):
+        env = GMMWindowEnv(make_env("peg", sensor=True), peg_skill, delta, window=16,
+                           observe_every=every)
+        try:
+            env.reset(seed=3)
+            obs, _, term, trunc, info = env.step(action)
+            ends.append(obs)
+            if every:
+                inside = info["window_observations"]
+                # steps 4, 8 and 12 of the 16 (the 16th is the window's own observation)
+                assert len(inside) == 3 and not (term or trunc)
+                assert all(o["image"].shape == (2, 64, 64) for o in inside)
+                path = [o["position"] for o in inside] + [obs["position"]]
+                assert all(np.linalg.norm(b - a) > 1e-4 for a, b in zip(path, path[1:]))
+            else:
+                assert "window_observations" not in info
+        finally:
+            env.close()
+    np.testing.assert_allclose(ends[0]["position"], ends[1]["position"], atol=1e-6)
+    np.testing.assert_array_equal(ends[0]["image"], ends[1]["image"])
+    with pytest.raises(ValueError, match="observe_every"):
+        GMMWindowEnv(make_env("peg", sensor=False), peg_skill, delta, 16, observe_every=-1)
+
+
+def test_success_labels_need_the_success_imitation():
+    with pytest.raises(ValueError, match="success_bc_weight"):
+        TrainConfig(task="door", success_labels_every=4).resolved()
+    with pytest.raises(ValueError, match="success_labels_every"):
+        TrainConfig(task="door", success_labels_every=-1).resolved()
+    cfg = TrainConfig(task="door", success_labels_every=4,
+                      sac={"success_bc_weight": 1.0}).resolved()
+    assert cfg.success_labels_every == 4
+
 class _ScriptedGrasp:
     """A stand-in for GMMWindowEnv whose handle is held after decisions 2-3 and 5 (a slip in
     between) and whose episode succeeds at decision 5."""

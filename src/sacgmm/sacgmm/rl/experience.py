@@ -34,6 +34,7 @@ class Experience:
         self.successes = (ReplayBuffer(min(capacity, SUCCESS_BUFFER_SIZE), obs_shapes, act_dim,
                                        seed=seed + 1) if keep_successes else None)
         self._episode: list[Transition] = []
+        self._labels: list[Transition] = []
 
     @classmethod
     def for_agent(cls, agent, capacity: int, *, seed: int, n_step: int = 1) -> "Experience":
@@ -53,6 +54,19 @@ class Experience:
         ends the episode's n-step folding)."""
         self._store(self.folder.push(obs, action, reward, next_obs, terminated, truncated))
 
+    def add_labels(self, observations, action, reward: float, next_obs,
+                   terminated: bool) -> None:
+        """Extra states of the decision just :meth:`add`-ed, observed inside its window while
+        ``action`` held (:class:`~sacgmm.rl.task_env.GMMWindowEnv`'s ``observe_every``). If
+        the episode succeeds, each goes to :attr:`successes` as a one-decision transition
+        ``(state, action, reward, next_obs, terminated)`` of the window's rest, labelling that
+        state with the action that led on to the success. Never stored in the main buffer."""
+        if self.successes is None:
+            return
+        for o in observations:
+            self._labels.append(Transition(o, action, float(reward), next_obs,
+                                           bool(terminated), 1))
+
     def _store(self, transitions: list[Transition]) -> None:
         for t in transitions:
             self.buffer.add(*t)
@@ -65,9 +79,9 @@ class Experience:
         as they stand."""
         self._store(self.folder.flush())
         if success and self.successes is not None:
-            for t in self._episode:
+            for t in [*self._episode, *self._labels]:
                 self.successes.add(*t)
-        self._episode = []
+        self._episode, self._labels = [], []
 
     def update(self, agent, n: int, batch_size: int) -> tuple[dict[str, float], float]:
         """``n`` SAC updates: ``(last losses or {}, seconds taken)``. While :attr:`successes`

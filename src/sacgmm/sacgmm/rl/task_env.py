@@ -122,13 +122,22 @@ class GMMWindowEnv(_TaskView):
 
     ``skill`` is the demonstrated skill; each action is applied to it afresh (not accumulated).
     The reward is the sum of the window's rewards; ``info["control_steps"]`` counts the steps.
+
+    ``observe_every`` = ``k`` > 0: the agent's observation (sensor image rendered then) is also
+    taken every ``k`` control steps *inside* the window and returned, in order, as
+    ``info["window_observations"]``; they do not change the control (the action still holds for
+    the whole window). Training uses them as extra imitation labels of successful episodes
+    (``TrainConfig.success_labels_every``).
     """
 
     def __init__(self, task_env: gym.Env, skill: GMMSkill, delta: DeltaTheta, window: int = 32,
-                 gripper: bool = False):
+                 gripper: bool = False, observe_every: int = 0):
         super().__init__(task_env, gripper)
         if window < 1:
             raise ValueError(f"window must be >= 1 control step, got {window}")
+        if observe_every < 0:
+            raise ValueError(f"observe_every must be >= 0 control steps, got {observe_every}")
+        self.observe_every = int(observe_every)
         if skill.dim != 3:
             raise ValueError(f"the task needs a 3-D position skill, got d={skill.dim}")
         self.skill, self.delta, self.window = skill, delta, int(window)
@@ -140,6 +149,7 @@ class GMMWindowEnv(_TaskView):
         total, steps = 0.0, 0
         task = self.task_env.unwrapped
         has_sensor = self.sensor_obs.image_key is not None
+        inside = []
         task.sensor = False          # the agent sees the sensor only at the window's end
         try:
             while True:
@@ -149,12 +159,21 @@ class GMMWindowEnv(_TaskView):
                 steps += 1
                 if term or trunc or steps >= self.window:
                     break
+                if self.observe_every and steps % self.observe_every == 0:
+                    inside.append(self._observe(obs, has_sensor))
         finally:
             task.sensor = has_sensor
-        if has_sensor:
-            obs = dict(obs, **task.sensor_observation())
         info = dict(info, control_steps=steps)
-        return self.agent_observation(obs), total, term, trunc, info
+        if self.observe_every:
+            info["window_observations"] = inside
+        return self._observe(obs, has_sensor), total, term, trunc, info
+
+    def _observe(self, obs: dict, has_sensor: bool) -> dict[str, np.ndarray]:
+        """The agent's observation of the current state (task observation ``obs``; the sensor
+        image, if any, rendered now)."""
+        if has_sensor:
+            obs = dict(obs, **self.task_env.unwrapped.sensor_observation())
+        return self.agent_observation(obs)
 
 
 class ResidualGMMEnv(_TaskView):

@@ -113,6 +113,11 @@ class TrainConfig:
     # which the handle is first held (a gripper that reports its width can tell); 0: only the
     # task's success reward. Evaluations always count the task's success only.
     grasp_reward: float = 0.0
+    # SAC-GMM with success imitation: every this many control steps inside a window the state
+    # is also observed (sensor image rendered), and in a successful episode each such state is
+    # labelled with the window's action as an extra imitation sample (denser labels from the
+    # same successes; the control is unchanged); 0: off
+    success_labels_every: int = 0
 
     def resolved(self) -> "TrainConfig":
         """A copy with the agent's defaults filled in; raises ``ValueError`` on bad values."""
@@ -138,6 +143,13 @@ class TrainConfig:
             raise ValueError(f"grasp_reward must be >= 0, got {cfg.grasp_reward}")
         if int(cfg.n_step) < 1:
             raise ValueError(f"n_step must be >= 1, got {cfg.n_step}")
+        if int(cfg.success_labels_every) < 0:
+            raise ValueError(f"success_labels_every must be >= 0 control steps, got "
+                             f"{cfg.success_labels_every}")
+        if cfg.success_labels_every and (cfg.agent != "sac-gmm"
+                                         or not float(cfg.sac.get("success_bc_weight", 0))):
+            raise ValueError("success_labels_every labels states for the success imitation: it "
+                             "needs the sac-gmm agent and sac.success_bc_weight > 0")
         if cfg.updates_per_step < 0 or not math.isfinite(cfg.updates_per_step):
             raise ValueError(f"updates_per_step must be >= 0, got {cfg.updates_per_step}")
         return cfg
@@ -266,7 +278,8 @@ class TaskRun:
         grip = cfg.gripper_obs and cfg.agent != "gmm"
         if cfg.agent == "sac-gmm":
             delta = DeltaTheta.for_skill(self.skill, DeltaThetaConfig.from_dict(cfg.delta_theta))
-            return GMMWindowEnv(task_env, self.skill, delta, cfg.window, gripper=grip)
+            return GMMWindowEnv(task_env, self.skill, delta, cfg.window, gripper=grip,
+                                observe_every=cfg.success_labels_every if train else 0)
         if cfg.agent == "gmm":
             return GMMWindowEnv(task_env, self.skill, DeltaTheta.for_skill(self.skill), cfg.window)
         if cfg.agent == "res-gmm":
@@ -315,6 +328,9 @@ class TaskRun:
                 self.decisions += 1
                 self.control_steps += info["control_steps"]
                 self.experience.add(obs, action, reward, next_obs, term, trunc)
+                if "window_observations" in info:
+                    self.experience.add_labels(info["window_observations"], action, reward,
+                                               next_obs, term)
                 self._learn()
             obs = next_obs
             if term or trunc:
