@@ -252,3 +252,23 @@ def test_critics_fit_the_success_batch_only_when_asked():
     # gamma 0: Q = reward. Only the critics that see the success batch learn Q = 1 there
     assert q_on_successes(True) == pytest.approx(1.0, abs=0.15)
     assert q_on_successes(False) < 0.5
+
+
+@pytest.mark.parametrize("critic_on_successes", [False, True])
+def test_each_image_batch_is_encoded_once_per_update(monkeypatch, critic_on_successes):
+    """Images dominate an update's cost: the success batch is encoded once, by the critics
+    when they fit it too, else for the imitation (plus the target encoder's next states)."""
+    agent, rb = image_agent_and_batch()
+    agent.config = SACConfig(hidden=(64, 64), latent_dim=8, encoder_channels=16,
+                             success_bc_weight=1.0, critic_on_successes=critic_on_successes)
+    encoder = agent.autoencoders["cam"].encoder
+    sizes = []
+    original = encoder.forward
+
+    def counting(img):
+        sizes.append(len(img))
+        return original(img)
+    monkeypatch.setattr(encoder, "forward", counting)
+    info = agent.update(rb.sample(16), rb.sample(8))
+    assert np.isfinite(info["success_bc"])
+    assert sorted(sizes) == ([24] if critic_on_successes else [8, 16])

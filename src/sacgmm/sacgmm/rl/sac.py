@@ -303,12 +303,16 @@ class SACAgent:
             total = total + ae_loss
         return total, info, feat.detach()
 
-    def success_bc_loss(self, successes: Batch) -> tuple[torch.Tensor, torch.Tensor]:
+    def success_bc_loss(self, successes: Batch, feat: torch.Tensor | None = None
+                        ) -> tuple[torch.Tensor, torch.Tensor]:
         """Q-filtered behaviour cloning on transitions of successful episodes:
         ``(loss, fraction of the batch the filter kept)``. The features are encoded with the
-        online encoders, detached (the encoder learns from the critic and reconstruction only)."""
-        with torch.no_grad():
-            feat = self.features(successes.obs)
+        online encoders, detached (the encoder learns from the critic and reconstruction only);
+        ``feat``: those features when the caller already has them (``(B, feature_dim)``)."""
+        if feat is None:
+            with torch.no_grad():
+                feat = self.features(successes.obs)
+        feat = feat.detach()
         a_s = successes.action.to(self.device)
         mode, _ = self.actor(feat, deterministic=True, with_log_prob=False)
         if not self.config.success_bc_filter:
@@ -384,7 +388,10 @@ class SACAgent:
         if cfg.critic_on_successes and successes is not None:
             batch = concat_batches(batch, successes)
         total, info, feat = self.critic_losses(batch)
-        feat = feat[:n_main]      # the actor trains on the main batch's states only
+        # the actor trains on the main batch's states; the success imitation reuses the
+        # features of the success batch when the critics encoded it too
+        success_feat = feat[n_main:] if len(feat) > n_main else None
+        feat = feat[:n_main]
         for name in ["critic_loss", *(f"ae_loss/{k}" for k in self.image_keys)]:
             self._check(name, info[name])
         self._step(self.critic_opt, total)
@@ -392,7 +399,7 @@ class SACAgent:
         if self.num_updates % cfg.actor_update_every == 0:
             actor_loss, alpha_loss, a_info = self.actor_losses(feat)
             if cfg.success_bc_weight > 0 and successes is not None:
-                bc, kept = self.success_bc_loss(successes)
+                bc, kept = self.success_bc_loss(successes, success_feat)
                 actor_loss = actor_loss + cfg.success_bc_weight * bc
                 a_info.update(success_bc=bc.detach(), success_bc_kept=kept)
             self._check("actor_loss", actor_loss)
