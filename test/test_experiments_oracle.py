@@ -57,11 +57,18 @@ def test_pull_aims_beyond_the_goal_along_the_line_to_it():
     np.testing.assert_allclose(pull_aim(np.zeros(3), 0.05), np.zeros(3))
 
 
-def test_oracle_rejects_a_bad_pull_lead_by_name():
+def test_oracle_rejects_a_bad_pull_lead_or_held_action_by_name():
     from sacgmm.experiments.oracle import run_oracle
     for bad in (-0.01, float("nan")):
         with pytest.raises(ValueError, match="pull_lead"):
             run_oracle("lever", 32, 1, 0, skill=make_skill(), pull_lead=bad)
+    with pytest.raises(ValueError, match="held_action"):
+        run_oracle("lever", 32, 1, 0, skill=make_skill(), held_action=[0.0, 2.0, 0.0])
+    with pytest.raises(ValueError, match="held_action"):
+        run_oracle("lever", 32, 1, 0, skill=make_skill(), held_action=[0.0, 0.0])
+    with pytest.raises(ValueError, match="not both"):
+        run_oracle("lever", 32, 1, 0, skill=make_skill(), held_action=[0.0, 0.0, 0.1],
+                   pull_lead=0.05)
 
 
 @pytest.mark.parametrize("task", ["peg"])
@@ -84,6 +91,11 @@ def test_oracle_reaches_the_lever_knob_only_when_the_layout_can_shift_far_enough
     far = run_oracle("lever", 4, 2, 0, skill=skill, delta_theta={"attractor_scale": 0.3})
     none = run_oracle("lever", 4, 2, 0, skill=skill, delta_theta={"attractor_scale": 0.0})
     assert far["grasped"] == 2 and far["successes"] == 2
+    # an explicit zero action while held is the default behaviour, and is recorded
+    zero = run_oracle("lever", 4, 2, 0, skill=skill, delta_theta={"attractor_scale": 0.3},
+                      held_action=[0.0, 0.0, 0.0])
+    assert (zero["grasped"], zero["successes"]) == (2, 2)
+    assert zero["held_action"] == [0.0, 0.0, 0.0] and far["pull_lead"] is None
     # without noise the perceived frame is the true one: the pose-only aim does the same
     seen = run_oracle("lever", 4, 2, 0, skill=skill, delta_theta={"attractor_scale": 0.3},
                       aim="perceived")

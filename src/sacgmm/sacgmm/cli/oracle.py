@@ -45,6 +45,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--pull-lead", type=float, default=None, metavar="M",
                    help="once the handle is held, steer the pull to M metres beyond the goal "
                         "(default: the demonstrated skill pulls, zero action)")
+    p.add_argument("--held-action", type=float, nargs="+", default=None, metavar="A",
+                   help="the action (in [-1, 1]) sent while the handle is held, e.g. 0 0 0.4 "
+                        "for a 2 cm upward shift at the default 5 cm scale (default: zero)")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="delta_theta setting, e.g. attractor_scale=0.1 (repeatable; YAML values)")
     p.add_argument("--distil-eval", type=int, default=0, metavar="M",
@@ -70,6 +73,8 @@ def _command(args: argparse.Namespace) -> str:
              "--levels", str(args.levels), "--approach-height", str(args.approach_height),
              "--aim", args.aim]
     parts += ["--pull-lead", str(args.pull_lead)] if args.pull_lead is not None else []
+    parts += (["--held-action", *map(str, args.held_action)]
+              if args.held_action is not None else [])
     parts += ["--noise"] if args.noise else []
     parts += ["--skill", args.skill] if args.skill else []
     if args.distil_eval:
@@ -102,7 +107,8 @@ def run(args: argparse.Namespace) -> int:
         row = run_oracle(args.task, w, args.episodes, args.seed, noise=args.noise, skill=skill,
                          delta_theta=settings, levels=args.levels,
                          approach_height=args.approach_height, aim=args.aim,
-                         pull_lead=args.pull_lead, progress=log,
+                         pull_lead=args.pull_lead, held_action=args.held_action,
+                         progress=log,
                          record=records)
         if args.distil_eval:
             from sacgmm.experiments.distil import distil_oracle

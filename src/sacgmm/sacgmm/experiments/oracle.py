@@ -16,7 +16,9 @@ meets the bar with the palm). Once the handle is held it sends the zero action (
 demonstrated skill pulls it), or, with ``pull_lead`` (m), it steers the pull too: it aims
 ``pull_lead`` beyond the goal (the target frame's origin, where the handle is when the task is
 done), along the line from the hand to the goal, so the skill's flow is led past the goal
-instead of slowing down as it nears it. Candidates: the zero action plus, for the default
+instead of slowing down as it nears it; or, with ``held_action``, it sends that fixed action
+while it holds the handle (e.g. a small upward shift, which stops the demonstrated flow's
+descent from opening a gap under the closed fingers, the cause of most slips). Candidates: the zero action plus, for the default
 layout (the attractor shift only), a grid of ``levels`` values per axis in [-1, 1]; for any other
 layout, ``samples`` uniform random actions (seeded).
 
@@ -162,7 +164,7 @@ def oracle_env(task: str, window: int, noise: bool, skill: GMMSkill | None = Non
 def run_oracle(task: str, window: int, episodes: int, seed: int, noise: bool = False,
                skill: GMMSkill | None = None, delta_theta: dict | None = None, levels: int = 5,
                samples: int = 125, approach_height: float = 0.03, aim: str = "true",
-               pull_lead: float | None = None, progress: Callable[[str], None] | None = None,
+               pull_lead: float | None = None, held_action=None, progress: Callable[[str], None] | None = None,
                record: list | None = None) -> dict:
     """Run the oracle for ``episodes`` episodes (episode ``i`` reset with ``seed + i``).
 
@@ -172,8 +174,12 @@ def run_oracle(task: str, window: int, episodes: int, seed: int, noise: bool = F
     agent that sees only its pose could know. With ``noise=False`` the two agree at the start.
     ``pull_lead``: None, the zero action once the handle is held; a distance (m), steer the
     pull to :func:`pull_aim` (see the module doc).
+    ``held_action``: the action (``(A,)`` in [-1, 1]) sent while the handle is held, instead
+    of zero; not together with ``pull_lead``.
     ``record``: see :func:`run_episodes` (the features include the gripper opening).
     """
+    if pull_lead is not None and held_action is not None:
+        raise ValueError("give pull_lead or held_action, not both")
     if pull_lead is not None and not (np.isfinite(pull_lead) and pull_lead >= 0):
         raise ValueError(f"pull_lead must be a finite number of metres >= 0, got {pull_lead!r}")
     if aim not in ("true", "perceived"):
@@ -183,6 +189,12 @@ def run_oracle(task: str, window: int, episodes: int, seed: int, noise: bool = F
                          f"got {approach_height!r}")
     env, skill, delta = oracle_env(task, window, noise, skill, delta_theta, gripper=True)
     task_env = env.task_env.unwrapped
+    while_held = np.zeros(delta.size, np.float32)
+    if held_action is not None:
+        while_held = np.asarray(held_action, dtype=np.float32).reshape(-1)
+        if while_held.shape != (delta.size,) or not np.all(np.abs(while_held) <= 1.0):
+            raise ValueError(f"held_action must be {delta.size} numbers in [-1, 1] "
+                             f"({', '.join(delta.labels())}), got {held_action!r}")
     cands = candidate_actions(delta, levels, samples, seed)
     adapted = [delta.apply(skill, a) for a in cands]
     dt, vmax = float(task_env.dt), float(task_env.max_speed)
@@ -191,7 +203,7 @@ def run_oracle(task: str, window: int, episodes: int, seed: int, noise: bool = F
         x = obs["position"].astype(np.float64)
         if held:
             if pull_lead is None:     # the demonstrated skill pulls the handle
-                return np.zeros(delta.size, np.float32)
+                return while_held
             return lookahead_action(adapted, cands, x, pull_aim(x, pull_lead), window, dt, vmax)
         handle = (task_env.grasp.point_world() - task_env.perceived_target
                   if aim == "true" else nominal)
@@ -208,7 +220,8 @@ def run_oracle(task: str, window: int, episodes: int, seed: int, noise: bool = F
     return {"task": task, "window": int(window), "episodes": int(episodes), "seed": int(seed),
             "noise": bool(noise), "candidates": int(len(cands)),
             "approach_height": float(approach_height), "aim": aim,
-            "pull_lead": None if pull_lead is None else float(pull_lead), "successes": successes,
+            "pull_lead": None if pull_lead is None else float(pull_lead),
+            "held_action": while_held.tolist(), "successes": successes,
             "success_rate": successes / episodes if episodes else 0.0,
             "ci95": list(wilson_interval(successes, episodes)), "grasped": counts["grasped"],
             "decisions": counts["decisions"], "end_reasons": counts["end_reasons"],
