@@ -272,3 +272,37 @@ def test_each_image_batch_is_encoded_once_per_update(monkeypatch, critic_on_succ
     info = agent.update(rb.sample(16), rb.sample(8))
     assert np.isfinite(info["success_bc"])
     assert sorted(sizes) == ([24] if critic_on_successes else [8, 16])
+
+
+def test_the_deterministic_policy_is_the_averaged_actor_when_asked():
+    import copy
+
+    from sacgmm.rl.replay import ReplayBuffer
+
+    shapes = {"pos": (3,)}
+    torch.manual_seed(0)
+    agent = SACAgent(shapes, 2, SACConfig(hidden=(16,), policy_average=0.25))
+    buf = ReplayBuffer(32, shapes, 2, seed=0)
+    rng = np.random.default_rng(0)
+    for _ in range(32):
+        buf.add({"pos": rng.normal(size=3)}, rng.uniform(-1, 1, 2), rng.normal(),
+                {"pos": rng.normal(size=3)}, False)
+    before = copy.deepcopy(agent.actor.state_dict())
+    agent.update(buf.sample(16))
+    after = agent.actor.state_dict()
+    for k, v in agent.actor_average.state_dict().items():
+        torch.testing.assert_close(v, 0.75 * before[k] + 0.25 * after[k])
+    obs = {"pos": np.array([0.1, -0.2, 0.3], np.float32)}
+    feat = torch.as_tensor(obs["pos"])[None]
+    mode_avg = agent.actor_average(feat, deterministic=True, with_log_prob=False)[0][0]
+    mode_now = agent.actor(feat, deterministic=True, with_log_prob=False)[0][0].detach()
+    np.testing.assert_allclose(agent.act(obs, deterministic=True), mode_avg.numpy(), rtol=1e-6)
+    assert not np.allclose(mode_avg.numpy(), mode_now.numpy())
+    # the average is saved and restored with the agent; an agent without it acts with its actor
+    clone = SACAgent.from_state_dict(agent.state_dict())
+    np.testing.assert_allclose(clone.act(obs, deterministic=True), mode_avg.numpy(), rtol=1e-6)
+    plain = SACAgent(shapes, 2, SACConfig(hidden=(16,)))
+    plain.actor.load_state_dict(after)
+    np.testing.assert_allclose(plain.act(obs, deterministic=True), mode_now.numpy(), rtol=1e-6)
+    with pytest.raises(ValueError, match="policy_average"):
+        SACAgent(shapes, 2, SACConfig(hidden=(16,), policy_average=1.5))

@@ -90,6 +90,11 @@ class SACConfig:
     # entropy term and the success imitation alone (filtered behaviour cloning with SAC's
     # exploration), a diagnostic of what the critics add
     actor_q_weight: float = 1.0
+    # the deterministic policy (evaluation, deployment) is an exponential moving average of
+    # the actor's weights, updated at this rate after every actor step (Polyak averaging of
+    # the policy: smooths the update-to-update swings of a policy fitted to few successes);
+    # 0: the deterministic policy is the actor itself
+    policy_average: float = 0.0
 
     @classmethod
     def from_dict(cls, d: Mapping) -> "SACConfig":
@@ -133,6 +138,8 @@ class SACAgent:
             raise ValueError("the observation has no parts")
         if not (np.isfinite(cfg.actor_q_weight) and cfg.actor_q_weight >= 0):
             raise ValueError(f"actor_q_weight must be a finite number >= 0, got {cfg.actor_q_weight}")
+        if not 0.0 <= float(cfg.policy_average) <= 1.0:
+            raise ValueError(f"policy_average must be a rate in [0, 1], got {cfg.policy_average}")
         if int(cfg.image_shift) < 0:
             raise ValueError(f"image_shift must be >= 0 pixels, got {cfg.image_shift}")
         self.target_entropy = (float(cfg.target_entropy) if cfg.target_entropy is not None
@@ -161,7 +168,12 @@ class SACAgent:
         self.critic = TwinQ(self.feature_dim + self.lookahead_dim, self.act_dim, cfg.hidden,
                             cfg.activation, cfg.critic_layer_norm).to(self.device)
         self.critic_target = copy.deepcopy(self.critic)
-        for p in [*self.critic_target.parameters(), *self.target_encoders.parameters()]:
+        # the averaged policy that acts deterministically (None: the actor itself)
+        self.actor_average = copy.deepcopy(self.actor) if cfg.policy_average > 0 else None
+        frozen = [*self.critic_target.parameters(), *self.target_encoders.parameters()]
+        if self.actor_average is not None:
+            frozen += list(self.actor_average.parameters())
+        for p in frozen:
             p.requires_grad_(False)
         self.log_alpha = torch.tensor(float(np.log(cfg.init_alpha)), device=self.device,
                                       requires_grad=True)
@@ -226,8 +238,10 @@ class SACAgent:
         tensors, single = self._as_batch(obs)
         eps = None if noise is None else torch.as_tensor(
             np.asarray(noise, dtype=np.float32), device=self.device)
-        action, _ = self.actor(self.features(tensors), deterministic=deterministic,
-                               with_log_prob=False, noise=eps)
+        actor = (self.actor_average if deterministic and self.actor_average is not None
+                 else self.actor)
+        action, _ = actor(self.features(tensors), deterministic=deterministic,
+                          with_log_prob=False, noise=eps)
         action = action.cpu().numpy().astype(np.float32)
         return action[0] if single else action
 
@@ -406,6 +420,8 @@ class SACAgent:
             self._check("alpha_loss", alpha_loss)
             self._step(self.actor_opt, actor_loss)
             self._step(self.alpha_opt, alpha_loss)
+            if self.actor_average is not None:
+                self._polyak(self.actor_average, self.actor, cfg.policy_average)
             info.update(actor_loss=actor_loss.detach(), alpha_loss=alpha_loss.detach(), **a_info)
 
         if self.num_updates % cfg.target_update_every == 0:
@@ -427,6 +443,8 @@ class SACAgent:
             "lookahead_dim": self.lookahead_dim,
             "actor": self.actor.state_dict(), "critic": self.critic.state_dict(),
             "critic_target": self.critic_target.state_dict(),
+            "actor_average": (self.actor_average.state_dict()
+                              if self.actor_average is not None else None),
             "autoencoders": self.autoencoders.state_dict(),
             "target_encoders": self.target_encoders.state_dict(),
             "log_alpha": self.log_alpha.detach().clone(),
@@ -450,6 +468,11 @@ class SACAgent:
             self.actor.load_state_dict(state["actor"])
             self.critic.load_state_dict(state["critic"])
             self.critic_target.load_state_dict(state["critic_target"])
+            if self.actor_average is not None:
+                # a checkpoint written without the average starts it at the actor
+                saved = state.get("actor_average")
+                self.actor_average.load_state_dict(saved if saved is not None
+                                                   else state["actor"])
             self.autoencoders.load_state_dict(state["autoencoders"])
             self.target_encoders.load_state_dict(state["target_encoders"])
         except RuntimeError as exc:   # missing/unexpected keys or shape mismatches
