@@ -189,9 +189,9 @@ def run_oracle(task: str, window: int, episodes: int, seed: int, noise: bool = F
                          f"got {approach_height!r}")
     env, skill, delta = oracle_env(task, window, noise, skill, delta_theta, gripper=True)
     task_env = env.task_env.unwrapped
-    while_held = np.zeros(delta.size, np.float32)
+    while_held = np.zeros(delta.size)
     if held_action is not None:
-        while_held = np.asarray(held_action, dtype=np.float32).reshape(-1)
+        while_held = np.asarray(held_action, dtype=np.float64).reshape(-1)
         if while_held.shape != (delta.size,) or not np.all(np.abs(while_held) <= 1.0):
             raise ValueError(f"held_action must be {delta.size} numbers in [-1, 1] "
                              f"({', '.join(delta.labels())}), got {held_action!r}")
@@ -203,7 +203,7 @@ def run_oracle(task: str, window: int, episodes: int, seed: int, noise: bool = F
         x = obs["position"].astype(np.float64)
         if held:
             if pull_lead is None:     # the demonstrated skill pulls the handle
-                return while_held
+                return while_held.astype(np.float32)
             return lookahead_action(adapted, cands, x, pull_aim(x, pull_lead), window, dt, vmax)
         handle = (task_env.grasp.point_world() - task_env.perceived_target
                   if aim == "true" else nominal)
