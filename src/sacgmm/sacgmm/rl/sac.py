@@ -5,7 +5,8 @@ and images ``(C, S, S)`` uint8. The feature vector fed to the actor and critics 
 concatenation, in sorted key order, of the vectors and of each image's latent ``z``
 (``latent_dim`` each). Actions are in ``[-1, 1]^A``.
 
-One :meth:`SACAgent.update` on a :class:`~sacgmm.rl.replay.Batch` does, in order:
+One :meth:`SACAgent.update` on a :class:`~sacgmm.rl.replay.Batch` does, in order (with
+``image_shift`` > 0 the batches' images are first randomly shifted, DrQ):
 
 1. **Critic + autoencoder**: target ``y = r + gamma^k (1 - done) (min_i Q'_i(s', a') - alpha log pi(a'|s'))``
    with ``a' ~ pi(.|s')`` and ``k`` the transition's decisions (``Batch.steps``; 1 unless n-step); the next observation's images are encoded once, by the target
@@ -15,12 +16,15 @@ One :meth:`SACAgent.update` on a :class:`~sacgmm.rl.replay.Batch` does, in order
    image, the reconstruction loss + ``lambda_z |z|^2`` (SAC-AE). The encoder is trained by both
    through one Adam with two parameter groups: critics at ``lr_critic`` (3e-4), encoder and
    decoder at ``lr_autoencoder`` (3e-5, the SAC-GMM paper's autoencoder rate).
-2. **Actor** (every ``actor_update_every`` updates): ``E[alpha log pi(a|s) - min_i Q_i(s, a)]``
+2. **Actor** (every ``actor_update_every`` updates): ``E[alpha log pi(a|s) - c min_i Q_i(s, a)]``
+   (``c = actor_q_weight``, 1 in SAC)
    on the step-1 features of ``s``, detached: the encoder is *detached* for the actor (its
    latents are those computed just before the critic step, saving one image pass). With
    ``success_bc_weight`` > 0 and a batch of transitions from successful episodes
    (``update(batch, successes)``), plus ``w E[1{Q(s, a_s) > Q(s, mu(s))} |tanh(mu(s)) - a_s|^2]``
-   (Q-filtered behaviour cloning of the agent's own successes).
+   (Q-filtered behaviour cloning of the agent's own successes). With ``policy_average`` > 0
+   an exponential moving average of the actor's weights is updated and is the policy that
+   acts deterministically (evaluation, deployment).
 3. **Temperature**: ``-log_alpha * (log pi + target_entropy)`` with target entropy ``-A``.
 4. **Targets**: polyak averaging, ``tau`` (0.005) for the critics, ``encoder_tau`` for encoders.
 
