@@ -199,3 +199,28 @@ def test_constructor_validates(skill):
         GMMSkill(np.array([0.5, 0.2, 0.1]), skill.means, skill.covariances)
     with pytest.raises(ValueError, match="'means' has shape"):
         GMMSkill(skill.priors, skill.means[:, :5], skill.covariances)
+
+
+def test_stabilized_attractor_is_exactly_the_origin_even_for_ill_conditioned_components():
+    # one component nearly flat along one axis (cond(Sigma_xx) ~ 1e11, as EM can leave on
+    # 5 demonstrations) with steep, offset dynamics: b_k re-derived from the joint
+    # covariance would carry ~1e-6 m/s of round-off; the projection must leave none
+    d = 3
+    rng = np.random.default_rng(3)
+    priors = np.array([0.5, 0.5])
+    means = np.zeros((2, 2 * d))
+    means[:, :d] = [[0.2, -0.3, 0.1], [-0.6, 0.4, -0.4]]
+    means[:, d:] = rng.normal(size=(2, d))
+    covs = np.zeros((2, 2 * d, 2 * d))
+    for k, eigs in enumerate(([1e-3, 2e-3, 3e-3], [4e-12, 0.3, 1.0])):
+        q, _ = np.linalg.qr(rng.normal(size=(d, d)))
+        sxx = q @ np.diag(eigs) @ q.T
+        a = -25.0 * np.eye(d) + rng.normal(size=(d, d))
+        svx = a @ sxx
+        covs[k, :d, :d], covs[k, d:, :d], covs[k, :d, d:] = sxx, svx, svx.T
+        covs[k, d:, d:] = svx @ a.T + 1e-4 * np.eye(d)
+    skill = GMMSkill(priors, means, covs)
+    assert skill.attractor_offset > 0.1
+    stable = skill.stabilized()
+    assert stable.attractor_offset == 0.0 and stable.is_stable(tol=0.0)
+    assert stable.stability_margin < 0
