@@ -18,9 +18,10 @@ demonstrated skill pulls it), or, with ``pull_lead`` (m), it steers the pull too
 done), along the line from the hand to the goal, so the skill's flow is led past the goal
 instead of slowing down as it nears it; or, with ``held_action``, it sends that fixed action
 while it holds the handle (e.g. a small upward shift, which stops the demonstrated flow's
-descent from opening a gap under the closed fingers, the cause of most slips). Candidates: the zero action plus, for the default
-layout (the attractor shift only), a grid of ``levels`` values per axis in [-1, 1]; for any other
-layout, ``samples`` uniform random actions (seeded).
+descent from opening a gap under the closed fingers, the cause of most slips). Candidates:
+the zero action plus, for the default layout (the attractor shift only), a grid of
+``levels`` values per axis in [-1, 1]; for any other layout, ``samples`` uniform random
+actions (seeded).
 
 ``aim="perceived"`` takes away the privilege: the oracle then aims where the noisy perceived
 target frame puts the handle (its fixed place in the target frame), which is all a pose-only
@@ -35,7 +36,7 @@ from __future__ import annotations
 
 import itertools
 import time
-from typing import Callable
+from typing import Callable, Sequence
 
 import numpy as np
 
@@ -164,7 +165,8 @@ def oracle_env(task: str, window: int, noise: bool, skill: GMMSkill | None = Non
 def run_oracle(task: str, window: int, episodes: int, seed: int, noise: bool = False,
                skill: GMMSkill | None = None, delta_theta: dict | None = None, levels: int = 5,
                samples: int = 125, approach_height: float = 0.03, aim: str = "true",
-               pull_lead: float | None = None, held_action=None, progress: Callable[[str], None] | None = None,
+               pull_lead: float | None = None, held_action: Sequence[float] | None = None,
+               progress: Callable[[str], None] | None = None,
                record: list | None = None) -> dict:
     """Run the oracle for ``episodes`` episodes (episode ``i`` reset with ``seed + i``).
 

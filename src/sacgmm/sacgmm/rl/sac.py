@@ -141,7 +141,8 @@ class SACAgent:
         if self.feature_dim == 0:
             raise ValueError("the observation has no parts")
         if not (np.isfinite(cfg.actor_q_weight) and cfg.actor_q_weight >= 0):
-            raise ValueError(f"actor_q_weight must be a finite number >= 0, got {cfg.actor_q_weight}")
+            raise ValueError("actor_q_weight must be a finite number >= 0, got "
+                             f"{cfg.actor_q_weight}")
         if not 0.0 <= float(cfg.policy_average) <= 1.0:
             raise ValueError(f"policy_average must be a rate in [0, 1], got {cfg.policy_average}")
         if int(cfg.image_shift) < 0:
