@@ -352,17 +352,21 @@ class SACAgent:
         """
         feat = feat.detach()
         action, logp = self.actor(feat)
-        # the critics are constants here: no gradient is computed for their weights
-        critic_params = list(self.critic.parameters())
-        for p in critic_params:
-            p.requires_grad_(False)
-        try:
-            q1, q2 = self.q_values(feat, action)
-        finally:
-            for p in critic_params:
-                p.requires_grad_(True)
         alpha = self.log_alpha.exp().detach()
-        actor_loss = (alpha * logp - self.config.actor_q_weight * torch.min(q1, q2)).mean()
+        weight = self.config.actor_q_weight
+        if not weight:      # the critics do not enter the loss: skip their pass
+            actor_loss = (alpha * logp).mean()
+        else:
+            # the critics are constants here: no gradient is computed for their weights
+            critic_params = list(self.critic.parameters())
+            for p in critic_params:
+                p.requires_grad_(False)
+            try:
+                q1, q2 = self.q_values(feat, action)
+            finally:
+                for p in critic_params:
+                    p.requires_grad_(True)
+            actor_loss = (alpha * logp - weight * torch.min(q1, q2)).mean()
         alpha_loss = -(self.log_alpha * (logp.detach() + self.target_entropy)).mean()
         return actor_loss, alpha_loss, {"entropy": -logp.mean().detach()}
 
