@@ -1,4 +1,6 @@
 """The SAC agent: it learns a tiny task, the encoder is detached for the actor, NaN stops it."""
+import math
+
 import numpy as np
 import pytest
 
@@ -306,3 +308,23 @@ def test_the_deterministic_policy_is_the_averaged_actor_when_asked():
     np.testing.assert_allclose(plain.act(obs, deterministic=True), mode_now.numpy(), rtol=1e-6)
     with pytest.raises(ValueError, match="policy_average"):
         SACAgent(shapes, 2, SACConfig(hidden=(16,), policy_average=1.5))
+
+
+def test_zero_initialised_actor_starts_at_the_requested_standard_deviation():
+    torch.manual_seed(0)
+    obs = {"x": torch.randn(64, 2)}
+    stds = {}
+    for init_std in (None, 0.11, 0.5):
+        agent = SACAgent({"x": (2,)}, 3, SACConfig(hidden=(16,), actor_zero_init=True,
+                                                   actor_init_std=init_std))
+        mean, log_std = agent.actor.distribution_params(agent.features(obs))
+        assert torch.all(mean == 0)
+        stds[init_std] = torch.exp(log_std)
+    assert torch.allclose(stds[None], torch.full((64, 3), math.exp(-1.5)))
+    assert torch.allclose(stds[0.11], torch.full((64, 3), 0.11), rtol=1e-5)
+    assert torch.allclose(stds[0.5], torch.full((64, 3), 0.5), rtol=1e-5)
+    with pytest.raises(ValueError, match="init_std needs zero_init"):
+        SACAgent({"x": (2,)}, 3, SACConfig(hidden=(16,), actor_init_std=0.1))
+    with pytest.raises(ValueError, match="init_std must lie in"):
+        SACAgent({"x": (2,)}, 3, SACConfig(hidden=(16,), actor_zero_init=True,
+                                           actor_init_std=0.0))

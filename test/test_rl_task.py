@@ -1,4 +1,7 @@
 """SAC-GMM on a simulated task: delta-theta, one window, the training loop, resume, NaN stop."""
+import csv
+import math
+
 import numpy as np
 import pytest
 
@@ -113,6 +116,9 @@ def _cfg(**kw):
 def test_resume_continues_exactly(peg_skill, tmp_path, kw):
     straight = TaskRun(_cfg(**kw), tmp_path / "a", skill=peg_skill)
     full = straight.train(progress=False)
+    # the policy's entropy after each episode's updates is logged, and it moves with them
+    entropy = [e["entropy"] for e in straight.episodes_log]
+    assert all(math.isfinite(h) for h in entropy) and len(set(entropy)) > 1
     first = TaskRun(_cfg(episodes=2, **kw), tmp_path / "b", skill=peg_skill)
     first_wall = first.train(progress=False)["training"]["wall_time_s"]
     assert (tmp_path / "b" / "checkpoint.pt").exists()
@@ -406,3 +412,14 @@ def test_grasp_reward_is_paid_once_on_the_first_grasp_of_a_training_episode(peg_
         run.eval_env.close()
     with pytest.raises(ValueError, match="grasp_reward"):
         _cfg(grasp_reward=-0.1).resolved()
+
+
+def test_csv_log_keeps_columns_added_after_the_first_row(tmp_path):
+    from sacgmm.rl.train_gym import _write_csv
+    # a run resumed from an older checkpoint: its first rows lack the newer "entropy" column
+    rows = [{"episode": 1, "alpha": 0.05}, {"episode": 2, "alpha": 0.04, "entropy": -1.5}]
+    _write_csv(tmp_path / "episodes.csv", rows)
+    with open(tmp_path / "episodes.csv", newline="") as f:
+        read = list(csv.DictReader(f))
+    assert read == [{"episode": "1", "alpha": "0.05", "entropy": ""},
+                    {"episode": "2", "alpha": "0.04", "entropy": "-1.5"}]

@@ -61,16 +61,31 @@ class SquashedGaussianActor(nn.Module):
     """
 
     def __init__(self, obs_dim: int, act_dim: int, hidden: Sequence[int] = (256, 256),
-                 activation: str = "relu", zero_init: bool = False):
+                 activation: str = "relu", zero_init: bool = False,
+                 init_std: float | None = None):
         super().__init__()
         self.act_dim = act_dim
         self.net = mlp(obs_dim, 2 * act_dim, hidden, activation)
+        if init_std is not None and not zero_init:
+            raise ValueError("init_std needs zero_init: only a zero-initialised actor has one "
+                             "initial standard deviation in every state")
         if zero_init:
-            # the initial policy is N(0, exp(-1.5)^2) before tanh in every state: a refining
-            # agent (SAC-GMM, Res-GMM) starts from "change nothing" plus modest exploration
+            # the initial policy is N(0, init_std^2) before tanh in every state (default
+            # exp(-1.5) = 0.22): a refining agent (SAC-GMM, Res-GMM) starts from "change
+            # nothing" plus modest exploration
             last = [m for m in self.net.modules() if isinstance(m, nn.Linear)][-1]
             nn.init.zeros_(last.weight)
             nn.init.zeros_(last.bias)
+            if init_std is not None:
+                log_std = math.log(init_std) if init_std > 0 else -math.inf
+                if not LOG_STD_MIN < log_std < LOG_STD_MAX:
+                    raise ValueError(f"init_std must lie in (exp({LOG_STD_MIN}), "
+                                     f"exp({LOG_STD_MAX})), got {init_std!r}")
+                # the raw output r whose bounded log-std (see distribution_params) is log_std
+                raw = math.atanh(2.0 * (log_std - LOG_STD_MIN) / (LOG_STD_MAX - LOG_STD_MIN)
+                                 - 1.0)
+                with torch.no_grad():
+                    last.bias[act_dim:] = raw
 
     def distribution_params(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """``(mean, log_std)``, each ``(B, A)``, of the pre-tanh Gaussian."""

@@ -66,6 +66,10 @@ class SACConfig:
     target_update_every: int = 1
     grad_clip_norm: float | None = None
     actor_zero_init: bool = False         # initial policy mean 0 in every state (refiners)
+    # with actor_zero_init: the initial pre-tanh standard deviation in every state (None:
+    # exp(-1.5) = 0.22); e.g. halve it when the action unit is doubled, so that a refiner with
+    # a larger range starts exploring the same distances
+    actor_init_std: float | None = None
     vector_scale: float = 1.0             # vector observation parts are multiplied by this
     # image sensors (used only when the observation has image parts)
     latent_dim: int = 50
@@ -169,7 +173,8 @@ class SACAgent:
         self.target_encoders = nn.ModuleDict({
             k: copy.deepcopy(ae.encoder) for k, ae in self.autoencoders.items()})
         self.actor = SquashedGaussianActor(self.feature_dim, self.act_dim, cfg.hidden,
-                                           cfg.activation, cfg.actor_zero_init).to(self.device)
+                                           cfg.activation, cfg.actor_zero_init,
+                                           cfg.actor_init_std).to(self.device)
         self.critic = TwinQ(self.feature_dim + self.lookahead_dim, self.act_dim, cfg.hidden,
                             cfg.activation, cfg.critic_layer_norm).to(self.device)
         self.critic_target = copy.deepcopy(self.critic)

@@ -101,7 +101,10 @@ def _write_csv(path: Path, rows: list[dict]) -> None:
         return
     import io
     buf = io.StringIO()
-    w = csv.DictWriter(buf, fieldnames=list(rows[0]))
+    # every column of any row, first-seen order (a run resumed from an older version's
+    # checkpoint has rows without the columns added since: their cells are left empty)
+    fieldnames = list(dict.fromkeys(k for row in rows for k in row))
+    w = csv.DictWriter(buf, fieldnames=fieldnames, restval="")
     w.writeheader()
     w.writerows(rows)
     atomic_write_text(path, buf.getvalue())

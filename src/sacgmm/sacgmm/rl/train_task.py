@@ -515,7 +515,11 @@ class TaskRun:
                                           "return": ep["return"], "decisions": ep["decisions"],
                                           "control_steps": ep["control_steps"],
                                           "end_reason": ep["end_reason"],
-                                          "alpha": round(self.agent.alpha, 6)})
+                                          "alpha": round(self.agent.alpha, 6),
+                                          # the policy's entropy (nats, squashed Gaussian) on
+                                          # the last update's batch: how widely it explores
+                                          "entropy": round(float(self.last_losses.get(
+                                              "entropy", math.nan)), 4)})
                 if self.episode % cfg.eval_every == 0 or self.episode == cfg.episodes:
                     result = self.evaluate(cfg.eval_episodes, EVAL_SEED)
                     self._log_eval(result)
