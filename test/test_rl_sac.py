@@ -328,3 +328,17 @@ def test_zero_initialised_actor_starts_at_the_requested_standard_deviation():
     with pytest.raises(ValueError, match="init_std must lie in"):
         SACAgent({"x": (2,)}, 3, SACConfig(hidden=(16,), actor_zero_init=True,
                                            actor_init_std=0.0))
+
+
+def test_update_without_the_actor_steps_the_critics_only():
+    agent, rb = image_agent_and_batch()
+    actor0 = [p.clone() for p in agent.actor.parameters()]
+    critic0 = [p.clone() for p in agent.critic.parameters()]
+    alpha0 = agent.alpha
+    for _ in range(3):
+        info = agent.update(rb.sample(32), update_actor=False)
+    assert all(torch.equal(a, b) for a, b in zip(actor0, agent.actor.parameters()))
+    assert agent.alpha == alpha0 and "actor_loss" not in info
+    assert any(not torch.equal(a, b) for a, b in zip(critic0, agent.critic.parameters()))
+    agent.update(rb.sample(32))
+    assert any(not torch.equal(a, b) for a, b in zip(actor0, agent.actor.parameters()))

@@ -423,3 +423,21 @@ def test_csv_log_keeps_columns_added_after_the_first_row(tmp_path):
         read = list(csv.DictReader(f))
     assert read == [{"episode": "1", "alpha": "0.05", "entropy": ""},
                     {"episode": "2", "alpha": "0.04", "entropy": "-1.5"}]
+
+
+def test_actor_waits_for_the_first_successes(peg_skill, tmp_path):
+    # peg's demonstrated skill succeeds in most of its episodes: with the gate at 1 success
+    # the actor starts learning during the run; with a gate no run can reach it never does
+    import torch
+    kept = TaskRun(_cfg(actor_after_successes=10**6), tmp_path / "never", skill=peg_skill)
+    zero = [p.detach().clone() for p in kept.agent.actor.parameters()]
+    alpha0 = kept.agent.alpha
+    kept.train(progress=False)
+    assert kept.updates > 0 and kept.agent.alpha == alpha0
+    assert all(torch.equal(a, b) for a, b in zip(zero, kept.agent.actor.parameters()))
+    gated = TaskRun(_cfg(actor_after_successes=1), tmp_path / "one", skill=peg_skill)
+    gated.train(progress=False)
+    assert sum(e["success"] for e in gated.episodes_log) >= 1
+    assert gated.agent.alpha != alpha0
+    with pytest.raises(ValueError, match="actor_after_successes"):
+        _cfg(actor_after_successes=-1).resolved()

@@ -83,15 +83,18 @@ class Experience:
                 self.successes.add(*t)
         self._episode, self._labels = [], []
 
-    def update(self, agent, n: int, batch_size: int) -> tuple[dict[str, float], float]:
+    def update(self, agent, n: int, batch_size: int,
+               update_actor: bool = True) -> tuple[dict[str, float], float]:
         """``n`` SAC updates: ``(last losses or {}, seconds taken)``. While :attr:`successes`
-        holds any transition, each update also gets a half-size batch of them."""
+        holds any transition, each update also gets a half-size batch of them.
+        ``update_actor=False``: the critics alone learn (``SACAgent.update``)."""
         t0 = time.perf_counter()
         losses: dict[str, float] = {}
         for _ in range(n):
             wins = self.successes
             extra = wins.sample(max(1, batch_size // 2)) if wins is not None and len(wins) else None
-            losses = agent.update(self.buffer.sample(batch_size), extra)
+            losses = agent.update(self.buffer.sample(batch_size), extra,
+                                  update_actor=update_actor)
         return losses, time.perf_counter() - t0
 
     def successes_state(self) -> dict | None:

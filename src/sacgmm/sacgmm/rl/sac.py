@@ -398,8 +398,12 @@ class SACAgent:
         return Batch(obs=shift(batch.obs), action=batch.action, reward=batch.reward,
                      next_obs=shift(batch.next_obs), done=batch.done, steps=batch.steps)
 
-    def update(self, batch: Batch, successes: Batch | None = None) -> dict[str, float]:
+    def update(self, batch: Batch, successes: Batch | None = None,
+               update_actor: bool = True) -> dict[str, float]:
         """One gradient step of critics (+ autoencoders), actor and temperature.
+
+        ``update_actor=False`` steps the critics (+ autoencoders) and the target networks
+        only: the actor, its average and the temperature are left as they are.
 
         ``successes``: transitions of successful episodes for the ``success_bc_weight`` term
         (ignored when the weight is 0) and, with ``critic_on_successes``, appended to the
@@ -424,7 +428,7 @@ class SACAgent:
             self._check(name, info[name])
         self._step(self.critic_opt, total)
 
-        if self.num_updates % cfg.actor_update_every == 0:
+        if update_actor and self.num_updates % cfg.actor_update_every == 0:
             actor_loss, alpha_loss, a_info = self.actor_losses(feat)
             if cfg.success_bc_weight > 0 and successes is not None:
                 bc, kept = self.success_bc_loss(successes, success_feat)

@@ -118,6 +118,13 @@ class TrainConfig:
     # labelled with the window's action as an extra imitation sample (denser labels from the
     # same successes; the control is unchanged); 0: off
     success_labels_every: int = 0
+    # the actor and the entropy temperature learn only once this many training episodes have
+    # succeeded; until then the critics alone learn and the policy stays the initial one (for
+    # SAC-GMM: zero delta-theta, explored with the actor's initial spread). Before the first
+    # success every return is 0, the critics' gradient for the actor is noise, and Adam turns
+    # noise into full-size steps: the policy drifts off the demonstrated skill (and the entropy
+    # term widens it) before there is anything to learn from. 0: the actor learns from the start
+    actor_after_successes: int = 0
 
     def resolved(self) -> "TrainConfig":
         """A copy with the agent's defaults filled in; raises ``ValueError`` on bad values."""
@@ -150,6 +157,9 @@ class TrainConfig:
                                          or not float(cfg.sac.get("success_bc_weight", 0))):
             raise ValueError("success_labels_every labels states for the success imitation: it "
                              "needs the sac-gmm agent and sac.success_bc_weight > 0")
+        if int(cfg.actor_after_successes) < 0:
+            raise ValueError(f"actor_after_successes must be >= 0 episodes, got "
+                             f"{cfg.actor_after_successes}")
         if cfg.updates_per_step < 0 or not math.isfinite(cfg.updates_per_step):
             raise ValueError(f"updates_per_step must be >= 0, got {cfg.updates_per_step}")
         return cfg
@@ -345,7 +355,10 @@ class TaskRun:
         n, self.update_credit = updates_due(self.update_credit, self.decisions,
                                             len(self.buffer), self.cfg)
         if n:
-            self.last_losses, seconds = self.experience.update(self.agent, n, self.cfg.batch_size)
+            successes = sum(e["success"] for e in self.episodes_log)
+            self.last_losses, seconds = self.experience.update(
+                self.agent, n, self.cfg.batch_size,
+                update_actor=successes >= self.cfg.actor_after_successes)
             self.updates += n
             self.time_update += seconds
 

@@ -204,7 +204,10 @@ class RefinerCore:
         n, self.update_credit = updates_due(self.update_credit, self.decisions,
                                             len(self.buffer), self.cfg)
         if n:
-            self.last_losses, seconds = self.experience.update(self.agent, n, self.cfg.batch_size)
+            successes = sum(e.get("success", 0) for e in self.episodes_log)
+            self.last_losses, seconds = self.experience.update(
+                self.agent, n, self.cfg.batch_size,
+                update_actor=successes >= self.cfg.actor_after_successes)
             self.updates += n
             self.update_time += seconds
 
