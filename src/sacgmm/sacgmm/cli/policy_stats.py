@@ -1,0 +1,61 @@
+"""``sacgmm policy-stats``: how widely a trained policy explores, on the states it last visited.
+
+Example::
+
+    sacgmm policy-stats runs/door_s0 runs/door_s1 --last 500 --json
+
+For each run directory (its ``checkpoint.pt``) or checkpoint file: the policy's mean pre-tanh
+standard deviation, mean absolute mode and share of saturated modes per action dimension
+(:mod:`sacgmm.rl.policy_stats`) on the ``--last`` most recent states of the saved replay
+buffer, with the entropy temperature and the number of updates. A std near 0.85 in every
+dimension means the training actions are nearly uniform on ``[-1, 1]``.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("policy-stats", help="spread and mode of a trained policy on the "
+                       "states of its replay buffer", description=__doc__.split("\n\n")[0])
+    p.add_argument("checkpoints", nargs="+", help="run directories or checkpoint files")
+    p.add_argument("--last", type=int, default=500,
+                   help="the most recent replay states to evaluate on (default 500)")
+    p.add_argument("--json", action="store_true", help="one JSON object per checkpoint")
+    p.set_defaults(func=_run)
+
+
+def _stats(path: str, last: int) -> dict:
+    import torch
+
+    from sacgmm.rl.checkpoint import load_checkpoint
+    from sacgmm.rl.policy_stats import policy_stats, recent_observations
+    from sacgmm.rl.sac import SACAgent
+
+    file = Path(path) / "checkpoint.pt" if Path(path).is_dir() else Path(path)
+    payload = load_checkpoint(file)
+    if payload.get("replay") is None:
+        raise ValueError(f"{file}: the checkpoint holds no replay buffer (saved without it), "
+                         "so there are no visited states to evaluate the policy on")
+    state = payload["agent"]
+    if int(state.get("lookahead_dim", 0)):
+        raise ValueError(f"{file}: the agent uses the skill look-ahead (lookahead=true), "
+                         "which policy-stats does not rebuild")
+    torch.set_num_threads(1)
+    agent = SACAgent.from_state_dict(state)
+    return {"checkpoint": str(file),
+            **policy_stats(agent, recent_observations(payload["replay"], last))}
+
+
+def _run(args) -> int:
+    for path in args.checkpoints:
+        row = _stats(path, args.last)
+        if args.json:
+            print(json.dumps(row))
+        else:
+            print(f"{row['checkpoint']}: {row['states']} states, {row['updates']} updates, "
+                  f"alpha {row['alpha']:.4g}; std {row['std']}, |mode| {row['abs_mode']}, "
+                  f"saturated {row['saturated']}")
+    return 0
