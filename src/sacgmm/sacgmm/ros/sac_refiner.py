@@ -454,7 +454,10 @@ class SACRefiner(Node):
         core.episodes_log.append({"episode": core.episode, "sim_episode": e.episode,
                                   "success": int(e.success), "return": e.ret,
                                   "control_steps": e.steps, "decisions": core.decisions,
-                                  "updates": core.updates, "alpha": round(core.agent.alpha, 6)})
+                                  "updates": core.updates, "alpha": round(core.agent.alpha, 6),
+                                  # the policy's entropy (nats) on the last update's batch
+                                  "entropy": round(float(core.last_losses.get(
+                                      "entropy", math.nan)), 4)})
         self.get_logger().info(
             f"episode {e.episode} ended ({'success' if e.success else 'no success'}, "
             f"{e.steps} steps, return {e.ret:g}); decisions {core.decisions}, updates "
