@@ -342,3 +342,22 @@ def test_update_without_the_actor_steps_the_critics_only():
     assert any(not torch.equal(a, b) for a, b in zip(critic0, agent.critic.parameters()))
     agent.update(rb.sample(32))
     assert any(not torch.equal(a, b) for a, b in zip(actor0, agent.actor.parameters()))
+
+
+def test_actor_can_be_smaller_than_the_critics_down_to_linear():
+    torch.manual_seed(0)
+    cfg = SACConfig.from_dict({"hidden": [32, 32], "actor_hidden": [], "actor_zero_init": True})
+    agent = SACAgent({"x": (2,)}, 3, cfg)
+    linear = [m for m in agent.actor.modules() if isinstance(m, torch.nn.Linear)]
+    assert len(linear) == 1 and linear[0].in_features == 2 and linear[0].out_features == 6
+    assert len([m for m in agent.critic.modules() if isinstance(m, torch.nn.Linear)]) == 6
+    # a linear policy's mode is affine in the features
+    clone = SACAgent.from_state_dict(agent.state_dict())
+    assert clone.config.actor_hidden == ()
+    with torch.no_grad():
+        for p in clone.actor.parameters():
+            p.normal_()
+    x = torch.randn(3, 2)
+    mean = lambda z: clone.actor.distribution_params(z)[0]   # noqa: E731
+    assert torch.allclose(mean(x[0:1] + x[1:2]) - mean(x[1:2]), mean(x[0:1]) - mean(
+        torch.zeros(1, 2)), atol=1e-5)

@@ -52,6 +52,9 @@ from sacgmm.rl.replay import Batch, concat_batches, is_image_shape
 class SACConfig:
     """Hyper-parameters of :class:`SACAgent` (defaults: SB3 / SAC-AE / the SAC-GMM paper)."""
     hidden: tuple[int, ...] = (256, 256)
+    # the actor's hidden layers when they differ from the critics' (None: ``hidden``); ``()``
+    # makes the policy's pre-tanh mean and log-std linear in the features
+    actor_hidden: tuple[int, ...] | None = None
     activation: str = "relu"
     gamma: float = 0.99
     tau: float = 0.005
@@ -112,8 +115,9 @@ class SACConfig:
         if unknown:
             raise ValueError(f"unknown SAC config keys {sorted(unknown)}")
         d = dict(d)
-        if "hidden" in d:
-            d["hidden"] = tuple(int(h) for h in d["hidden"])
+        for key in ("hidden", "actor_hidden"):
+            if d.get(key) is not None:
+                d[key] = tuple(int(h) for h in d[key])
         return cls(**d)
 
 
@@ -172,7 +176,8 @@ class SACAgent:
             for k in self.image_keys}).to(self.device)
         self.target_encoders = nn.ModuleDict({
             k: copy.deepcopy(ae.encoder) for k, ae in self.autoencoders.items()})
-        self.actor = SquashedGaussianActor(self.feature_dim, self.act_dim, cfg.hidden,
+        actor_hidden = cfg.hidden if cfg.actor_hidden is None else cfg.actor_hidden
+        self.actor = SquashedGaussianActor(self.feature_dim, self.act_dim, actor_hidden,
                                            cfg.activation, cfg.actor_zero_init,
                                            cfg.actor_init_std).to(self.device)
         self.critic = TwinQ(self.feature_dim + self.lookahead_dim, self.act_dim, cfg.hidden,
