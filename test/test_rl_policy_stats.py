@@ -10,7 +10,7 @@ torch.set_num_threads(1)
 
 from sacgmm.cli.main import main  # noqa: E402
 from sacgmm.rl.checkpoint import save_checkpoint  # noqa: E402
-from sacgmm.rl.policy_stats import policy_stats, recent_observations  # noqa: E402
+from sacgmm.rl.policy_stats import policy_stats, recent_actions, recent_observations  # noqa: E402
 from sacgmm.rl.replay import ReplayBuffer  # noqa: E402
 from sacgmm.rl.sac import SACAgent, SACConfig  # noqa: E402
 
@@ -27,6 +27,9 @@ def test_recent_observations_are_the_newest_oldest_first_across_the_wrap():
     np.testing.assert_array_equal(recent[:, 0], [4, 5, 6])       # 7 added to 5 slots
     np.testing.assert_array_equal(recent_observations(_buffer(10, 4).state_dict(), 50)["x"][:, 0],
                                   [0, 1, 2, 3])                   # fewer than asked: all
+    rb = _buffer(5, 7)
+    rb.action[:] = np.arange(5, dtype=np.float32)[:, None]     # slot i holds action i
+    np.testing.assert_array_equal(recent_actions(rb.state_dict(), 3)[:, 0], [4, 0, 1])
     with pytest.raises(ValueError, match="empty"):
         recent_observations(_buffer(5, 0).state_dict(), 3)
 
@@ -49,6 +52,7 @@ def test_cli_reads_a_run_directory_and_names_a_checkpoint_without_replay(tmp_pat
     assert main(["policy-stats", str(tmp_path / "run"), "--last", "4", "--json"]) == 0
     row = json.loads(capsys.readouterr().out)
     assert row["states"] == 4 and len(row["std"]) == 1 and row["std"][0] > 0
+    assert row["abs_action_taken"] == [0.0]          # _buffer stores zero actions
     save_checkpoint(tmp_path / "bare.pt", agent)
     assert main(["policy-stats", str(tmp_path / "bare.pt")]) == 2
     assert "bare.pt" in capsys.readouterr().err

@@ -7,7 +7,8 @@ Example::
 For each run directory (its ``checkpoint.pt``) or checkpoint file: the policy's mean pre-tanh
 standard deviation, mean absolute mode and share of saturated modes per action dimension
 (:mod:`sacgmm.rl.policy_stats`) on the ``--last`` most recent states of the saved replay
-buffer, with the entropy temperature and the number of updates. A std near 0.85 in every
+buffer, the mean absolute action the agent took in them, the entropy temperature and the
+number of updates. A std near 0.85 in every
 dimension means the training actions are nearly uniform on ``[-1, 1]``.
 """
 from __future__ import annotations
@@ -28,10 +29,11 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _stats(path: str, last: int) -> dict:
+    import numpy as np
     import torch
 
     from sacgmm.rl.checkpoint import load_checkpoint
-    from sacgmm.rl.policy_stats import policy_stats, recent_observations
+    from sacgmm.rl.policy_stats import policy_stats, recent_actions, recent_observations
     from sacgmm.rl.sac import SACAgent
 
     file = Path(path) / "checkpoint.pt" if Path(path).is_dir() else Path(path)
@@ -45,8 +47,11 @@ def _stats(path: str, last: int) -> dict:
                          "which policy-stats does not rebuild")
     torch.set_num_threads(1)
     agent = SACAgent.from_state_dict(state)
+    taken = np.abs(recent_actions(payload["replay"], last)).mean(0)
     return {"checkpoint": str(file),
-            **policy_stats(agent, recent_observations(payload["replay"], last))}
+            **policy_stats(agent, recent_observations(payload["replay"], last)),
+            # what the agent did: uniform actions on [-1, 1] give 0.5
+            "abs_action_taken": [round(float(x), 4) for x in taken]}
 
 
 def _run(args) -> int:
@@ -57,5 +62,5 @@ def _run(args) -> int:
         else:
             print(f"{row['checkpoint']}: {row['states']} states, {row['updates']} updates, "
                   f"alpha {row['alpha']:.4g}; std {row['std']}, |mode| {row['abs_mode']}, "
-                  f"saturated {row['saturated']}")
+                  f"saturated {row['saturated']}, |action taken| {row['abs_action_taken']}")
     return 0

@@ -18,6 +18,16 @@ def recent_observations(replay_state: Mapping, last: int) -> dict[str, np.ndarra
     """The ``last`` most recently stored observations of a saved replay buffer
     (:meth:`sacgmm.rl.replay.ReplayBuffer.state_dict`), oldest first; the ring buffer's
     wrap-around is undone."""
+    idx = _recent_indices(replay_state, last)
+    return {k: np.asarray(v)[idx] for k, v in replay_state["obs"].items()}
+
+
+def recent_actions(replay_state: Mapping, last: int) -> np.ndarray:
+    """The actions (``(n, A)``, in ``[-1, 1]``) stored with :func:`recent_observations`."""
+    return np.asarray(replay_state["action"])[_recent_indices(replay_state, last)]
+
+
+def _recent_indices(replay_state: Mapping, last: int) -> np.ndarray:
     size, capacity, pos = int(replay_state["size"]), int(replay_state["capacity"]), \
         int(replay_state["pos"])
     if size == 0:
@@ -27,8 +37,7 @@ def recent_observations(replay_state: Mapping, last: int) -> dict[str, np.ndarra
     if n < 1:
         raise ValueError(f"last must be at least 1 state, got {last}")
     # the newest entry is at pos - 1 (mod capacity), whether the buffer is full or not
-    idx = np.arange(pos - n, pos) % capacity
-    return {k: np.asarray(v)[idx] for k, v in replay_state["obs"].items()}
+    return np.arange(pos - n, pos) % capacity
 
 
 def policy_stats(agent, obs: Mapping[str, np.ndarray]) -> dict:
