@@ -8,8 +8,8 @@ For each run directory (its ``checkpoint.pt``) or checkpoint file: the policy's 
 standard deviation, mean absolute mode and share of saturated modes per action dimension
 (:mod:`sacgmm.rl.policy_stats`) on the ``--last`` most recent states of the saved replay
 buffer, the mean absolute action the agent took in them, the entropy temperature and the
-number of updates. A std near 0.85 in every
-dimension means the training actions are nearly uniform on ``[-1, 1]``.
+number of updates. A std near 0.85 in every dimension means the training actions are nearly
+uniform on ``[-1, 1]``.
 """
 from __future__ import annotations
 
