@@ -93,8 +93,10 @@ class Experience:
         for _ in range(n):
             wins = self.successes
             extra = wins.sample(max(1, batch_size // 2)) if wins is not None and len(wins) else None
-            losses = agent.update(self.buffer.sample(batch_size), extra,
-                                  update_actor=update_actor)
+            batch = self.buffer.sample(batch_size)
+            # the keyword only when it is used: an agent without it still works by default
+            losses = (agent.update(batch, extra) if update_actor
+                      else agent.update(batch, extra, update_actor=False))
         return losses, time.perf_counter() - t0
 
     def successes_state(self) -> dict | None:
