@@ -179,6 +179,14 @@ def updates_due(credit: float, decisions: int, buffer_len: int, cfg: "TrainConfi
     return n, credit - n
 
 
+def actor_learns(episodes_log: list[dict], cfg: "TrainConfig") -> bool:
+    """Whether the actor and temperature update now (``cfg.actor_after_successes``), from the
+    training episodes logged so far; shared by ``sacgmm train`` and the ``sac_refiner`` node."""
+    if not cfg.actor_after_successes:
+        return True
+    return sum(e.get("success", 0) for e in episodes_log) >= cfg.actor_after_successes
+
+
 GRASP_OUTCOMES = ("never grasped", "slipped", "held")
 
 
@@ -355,10 +363,9 @@ class TaskRun:
         n, self.update_credit = updates_due(self.update_credit, self.decisions,
                                             len(self.buffer), self.cfg)
         if n:
-            successes = sum(e["success"] for e in self.episodes_log)
             self.last_losses, seconds = self.experience.update(
                 self.agent, n, self.cfg.batch_size,
-                update_actor=successes >= self.cfg.actor_after_successes)
+                update_actor=actor_learns(self.episodes_log, self.cfg))
             self.updates += n
             self.time_update += seconds
 

@@ -67,7 +67,7 @@ from sacgmm.ros.convert import from_multiarray, msg_to_image, stamp_seconds, to_
 from sacgmm.ros.layouts import DeltaTheta as DeltaMsg
 from sacgmm.ros.layouts import decode_episode_end, decode_window, encode_delta
 from sacgmm.ros.params import Param, StartupError, declare, run_node
-from sacgmm.rl.train_task import TrainConfig, updates_due, warmup_action
+from sacgmm.rl.train_task import TrainConfig, actor_learns, updates_due, warmup_action
 
 # TrainConfig's own defaults (never duplicated here)
 _TC_DEFAULTS = {f.name: f.default for f in fields(TrainConfig)}
@@ -204,10 +204,9 @@ class RefinerCore:
         n, self.update_credit = updates_due(self.update_credit, self.decisions,
                                             len(self.buffer), self.cfg)
         if n:
-            successes = sum(e.get("success", 0) for e in self.episodes_log)
             self.last_losses, seconds = self.experience.update(
                 self.agent, n, self.cfg.batch_size,
-                update_actor=successes >= self.cfg.actor_after_successes)
+                update_actor=actor_learns(self.episodes_log, self.cfg))
             self.updates += n
             self.update_time += seconds
 
