@@ -50,8 +50,13 @@ def parse_setting(item: str) -> tuple[str, object]:
         raise ValueError(f"--set {item!r}: value is not valid YAML ({exc})") from None
 
 
+#: the TrainConfig fields that are dicts of settings (``--set section.key=value``)
+SECTIONS = ("delta_theta", "sac", "via_point")
+
+
 def apply_overrides(cfg, overrides: list[str]) -> None:
-    """Apply ``KEY=VALUE`` settings (``section.key`` for ``delta_theta`` / ``sac``) to ``cfg``."""
+    """Apply ``KEY=VALUE`` settings (``section.key`` for the dict sections ``delta_theta``,
+    ``sac`` and ``via_point``) to ``cfg``."""
     from dataclasses import fields
 
     names = {f.name for f in fields(cfg)}
@@ -59,10 +64,11 @@ def apply_overrides(cfg, overrides: list[str]) -> None:
         key, value = parse_setting(item)
         section, dot, sub = key.partition(".")
         if dot:
-            if section not in ("delta_theta", "sac"):
-                raise ValueError(f"--set {item!r}: only delta_theta.* and sac.* have sub-keys")
+            if section not in SECTIONS:
+                raise ValueError(f"--set {item!r}: only {', '.join(s + '.*' for s in SECTIONS)} "
+                                 "have sub-keys")
             getattr(cfg, section)[sub] = value
-        elif key in names and key not in ("delta_theta", "sac"):
+        elif key in names and key not in SECTIONS:
             setattr(cfg, key, value)
         else:
             raise ValueError(f"--set {item!r}: unknown setting {key!r}")

@@ -67,6 +67,16 @@ class Experience:
             self._labels.append(Transition(o, action, float(reward), next_obs,
                                            bool(terminated), 1))
 
+    def add_imitation(self, obs, action, reward: float, next_obs, terminated: bool) -> None:
+        """A labelled state for the imitation term, stored in :attr:`successes` at once, whatever
+        the episode's outcome (e.g. hindsight labels: ``action`` is what the state *should*
+        have chosen, not what it did, so it never enters the main buffer the critics learn
+        from)."""
+        if self.successes is None:
+            raise ValueError("imitation labels need the buffer of successes: set "
+                             "sac.success_bc_weight > 0")
+        self.successes.add(obs, action, float(reward), next_obs, bool(terminated), 1)
+
     def _store(self, transitions: list[Transition]) -> None:
         for t in transitions:
             self.buffer.add(*t)

@@ -128,10 +128,20 @@ class GMMWindowEnv(_TaskView):
     ``info["window_observations"]``; they do not change the control (the action still holds for
     the whole window). Training uses them as extra imitation labels of successful episodes
     (``TrainConfig.success_labels_every``).
+
+    ``via_point``: a :class:`~sacgmm.skill.via_point.ViaPointSteering`; while the gripper is
+    open (its opening, m, at the window's start at least the steering's ``held_below``) the
+    action is then a via-point, turned into the attractor shift applied for the window; while
+    it holds, the action is the shift itself. ``info["shift_action"]`` is the attractor-shift
+    action applied and ``info["via_point"]`` whether the action was read as a via-point.
+
+    Tasks with a grasp: ``info["grasp_position"]`` is the hand's position (m, perceived target
+    frame) at the control step in which the handle became held, when that happened in this
+    window (``None`` otherwise).
     """
 
     def __init__(self, task_env: gym.Env, skill: GMMSkill, delta: DeltaTheta, window: int = 32,
-                 gripper: bool = False, observe_every: int = 0):
+                 gripper: bool = False, observe_every: int = 0, via_point=None):
         super().__init__(task_env, gripper)
         if window < 1:
             raise ValueError(f"window must be >= 1 control step, got {window}")
@@ -143,11 +153,23 @@ class GMMWindowEnv(_TaskView):
         self.skill, self.delta, self.window = skill, delta, int(window)
         self.action_space = spaces.Box(-1.0, 1.0, (delta.size,), np.float32)
         self.current_skill = skill
+        self.via_point = via_point
+        self._held = False
+
+    def reset(self, *, seed: int | None = None, options: dict | None = None):
+        self._held = False
+        return super().reset(seed=seed, options=options)
 
     def step(self, action):
-        self.current_skill = self.delta.apply(self.skill, _check_action(action, self.delta.size))
-        total, steps = 0.0, 0
         task = self.task_env.unwrapped
+        a = _check_action(action, self.delta.size)
+        via = (self.via_point is not None
+               and task.robot.gripper_opening() >= self.via_point.config.held_below)
+        if via:
+            a = self.via_point.shift_action(self._position, a)
+        self.current_skill = self.delta.apply(self.skill, a)
+        total, steps = 0.0, 0
+        grasp_position = None
         has_sensor = self.sensor_obs.image_key is not None
         inside = []
         task.sensor = False          # the agent sees the sensor only at the window's end
@@ -157,13 +179,18 @@ class GMMWindowEnv(_TaskView):
                 obs, r, term, trunc, info = self._control_step(v)
                 total += r
                 steps += 1
+                held = bool(info.get("grasped", False))
+                if held and not self._held and grasp_position is None:
+                    grasp_position = self._position.copy()
+                self._held = held
                 if term or trunc or steps >= self.window:
                     break
                 if self.observe_every and steps % self.observe_every == 0:
                     inside.append(self._observe(obs, has_sensor))
         finally:
             task.sensor = has_sensor
-        info = dict(info, control_steps=steps)
+        info = dict(info, control_steps=steps, shift_action=a.astype(np.float32), via_point=via,
+                    grasp_position=grasp_position)
         if self.observe_every:
             info["window_observations"] = inside
         return self._observe(obs, has_sensor), total, term, trunc, info

@@ -125,6 +125,16 @@ class TrainConfig:
     # noise into full-size steps: the policy drifts off the demonstrated skill (and the entropy
     # term widens it) before there is anything to learn from. 0: the actor learns from the start
     actor_after_successes: int = 0
+    # SAC-GMM with the attractor-shift layout: while the gripper is open the action names a
+    # via-point for the window, relative to where the demonstrated skill would go, and the shift
+    # is chosen by look-ahead through the skill (sacgmm.skill.via_point; ViaPointConfig
+    # overrides, e.g. {"enabled": true}); while it holds, the action is the shift itself
+    via_point: dict = field(default_factory=dict)
+    # with via_point: every training episode in which the handle was grasped labels its
+    # decisions before the grasp with the via-point at the grasp position (hindsight), as
+    # extra imitation samples (needs sac.success_bc_weight > 0), whether or not the episode
+    # then succeeded: where the hand grasped is known once it has
+    hindsight_grasp: bool = False
 
     def resolved(self) -> "TrainConfig":
         """A copy with the agent's defaults filled in; raises ``ValueError`` on bad values."""
@@ -160,6 +170,20 @@ class TrainConfig:
         if int(cfg.actor_after_successes) < 0:
             raise ValueError(f"actor_after_successes must be >= 0 episodes, got "
                              f"{cfg.actor_after_successes}")
+        from sacgmm.skill.via_point import ViaPointConfig
+        via = ViaPointConfig.from_dict(cfg.via_point)
+        if via.enabled and cfg.agent != "sac-gmm":
+            raise ValueError(f"via_point is for the sac-gmm agent only, not {cfg.agent!r}")
+        if cfg.hindsight_grasp:
+            if not via.enabled:
+                raise ValueError("hindsight_grasp labels via-points: it needs "
+                                 "via_point.enabled=true")
+            if not float(cfg.sac.get("success_bc_weight", 0)):
+                raise ValueError("hindsight_grasp adds imitation labels: it needs "
+                                 "sac.success_bc_weight > 0")
+            if cfg.sac.get("critic_on_successes", False):
+                raise ValueError("hindsight_grasp labels are not transitions the critics may "
+                                 "learn from: turn sac.critic_on_successes off")
         if cfg.updates_per_step < 0 or not math.isfinite(cfg.updates_per_step):
             raise ValueError(f"updates_per_step must be >= 0, got {cfg.updates_per_step}")
         return cfg
@@ -297,12 +321,24 @@ class TaskRun:
         if cfg.agent == "sac-gmm":
             delta = DeltaTheta.for_skill(self.skill, DeltaThetaConfig.from_dict(cfg.delta_theta))
             return GMMWindowEnv(task_env, self.skill, delta, cfg.window, gripper=grip,
-                                observe_every=cfg.success_labels_every if train else 0)
+                                observe_every=cfg.success_labels_every if train else 0,
+                                via_point=self.make_via_point(task_env, delta))
         if cfg.agent == "gmm":
             return GMMWindowEnv(task_env, self.skill, DeltaTheta.for_skill(self.skill), cfg.window)
         if cfg.agent == "res-gmm":
             return ResidualGMMEnv(task_env, self.skill, cfg.residual_scale, gripper=grip)
         return VelocityEnv(task_env, gripper=grip)
+
+    def make_via_point(self, task_env, delta):
+        """The :class:`~sacgmm.skill.via_point.ViaPointSteering` of this run's skill and task
+        timing, or None unless ``via_point.enabled``."""
+        from sacgmm.skill.via_point import ViaPointConfig, ViaPointSteering
+        via = ViaPointConfig.from_dict(self.cfg.via_point)
+        if not via.enabled:
+            return None
+        task = task_env.unwrapped
+        return ViaPointSteering(self.skill, delta, self.cfg.window, float(task.dt),
+                                float(task.max_speed), via)
 
     def make_lookahead(self):
         """The critics' :class:`~sacgmm.rl.lookahead.SkillLookahead` (None unless
@@ -325,6 +361,8 @@ class TaskRun:
         obs, info = env.reset(seed=seed)
         ret, decisions, steps = 0.0, 0, 0
         grasped = False      # tasks with a grasp (lever, door): held at the end of any decision
+        approach = []        # (obs, next_obs, reward, terminated) of via-point decisions
+        grasp_point = None   # where the hand first grasped (m, perceived target frame)
         if train:
             self.exploration.start_episode()
         while True:
@@ -349,6 +387,12 @@ class TaskRun:
                 if "window_observations" in info:
                     self.experience.add_labels(info["window_observations"], action, reward,
                                                next_obs, term)
+                if self.cfg.hindsight_grasp and grasp_point is None:
+                    if info.get("via_point", False):
+                        approach.append((obs, next_obs, reward, term))
+                    if info.get("grasp_position") is not None:
+                        grasp_point = info["grasp_position"]
+                        self._add_hindsight(approach, grasp_point)
                 self._learn()
             obs = next_obs
             if term or trunc:
@@ -358,6 +402,14 @@ class TaskRun:
         return {"success": bool(info["success"]), "return": ret, "decisions": decisions,
                 "control_steps": steps, "end_reason": info["end_reason"],
                 "grasp": grasp_outcome(info, grasped)}
+
+    def _add_hindsight(self, approach: list, grasp_point: np.ndarray) -> None:
+        """Imitation labels for the via-point decisions ``approach`` that led to a grasp at
+        ``grasp_point`` (m): each state labelled with the via-point there (``hindsight_grasp``)."""
+        via = self.env.via_point
+        for obs, next_obs, reward, term in approach:
+            label = via.hindsight_label(obs["position"], grasp_point)
+            self.experience.add_imitation(obs, label, reward, next_obs, term)
 
     def _learn(self) -> None:
         n, self.update_credit = updates_due(self.update_credit, self.decisions,
