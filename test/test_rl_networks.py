@@ -98,3 +98,19 @@ def test_layer_norm_critic_normalises_each_hidden_layer():
     big_ln, small_ln = q(1000 * x, a)[0].abs().max(), q(x, a)[0].abs().max()
     assert float(big_ln) < 10 * float(small_ln) + 1.0
     assert float(plain(1000 * x, a)[0].abs().max()) > 100 * float(plain(x, a)[0].abs().max())
+
+
+def test_actor_spread_is_capped_by_max_std():
+    torch.manual_seed(0)
+    actor = SquashedGaussianActor(3, 2, hidden=(8,), zero_init=True, init_std=0.1, max_std=0.2)
+    obs = torch.randn(16, 3)
+    _, log_std = actor.distribution_params(obs)
+    assert torch.allclose(log_std.exp(), torch.full_like(log_std, 0.1), atol=1e-5)
+    with torch.no_grad():                         # push the spread as far up as it goes
+        [m for m in actor.net.modules() if isinstance(m, torch.nn.Linear)][-1].bias[2:] = 50.0
+    _, log_std = actor.distribution_params(obs)
+    assert float(log_std.exp().max()) <= 0.2 + 1e-6
+    with pytest.raises(ValueError, match="init_std"):
+        SquashedGaussianActor(3, 2, hidden=(8,), zero_init=True, init_std=0.3, max_std=0.2)
+    with pytest.raises(ValueError, match="max_std"):
+        SquashedGaussianActor(3, 2, hidden=(8,), max_std=100.0)

@@ -57,14 +57,22 @@ class SquashedGaussianActor(nn.Module):
     """Policy ``pi(a|s)``: a diagonal Gaussian in pre-tanh space squashed by ``tanh``.
 
     ``obs_dim`` input features (``(B, obs_dim)``) -> actions ``(B, act_dim)`` in ``[-1, 1]``.
-    ``log_std`` is bounded smoothly to ``[LOG_STD_MIN, LOG_STD_MAX]`` with a tanh.
+    ``log_std`` is bounded smoothly to ``[LOG_STD_MIN, log(max_std)]`` with a tanh (``max_std``
+    None: ``LOG_STD_MAX``).
     """
 
     def __init__(self, obs_dim: int, act_dim: int, hidden: Sequence[int] = (256, 256),
                  activation: str = "relu", zero_init: bool = False,
-                 init_std: float | None = None):
+                 init_std: float | None = None, max_std: float | None = None):
         super().__init__()
         self.act_dim = act_dim
+        self.log_std_max = LOG_STD_MAX
+        if max_std is not None:
+            top = math.log(max_std) if max_std > 0 else -math.inf
+            if not LOG_STD_MIN < top <= LOG_STD_MAX:
+                raise ValueError(f"max_std must lie in (exp({LOG_STD_MIN}), exp({LOG_STD_MAX})], "
+                                 f"got {max_std!r}")
+            self.log_std_max = top
         self.net = mlp(obs_dim, 2 * act_dim, hidden, activation)
         if init_std is not None and not zero_init:
             raise ValueError("init_std needs zero_init: only a zero-initialised actor has one "
@@ -78,19 +86,20 @@ class SquashedGaussianActor(nn.Module):
             nn.init.zeros_(last.bias)
             if init_std is not None:
                 log_std = math.log(init_std) if init_std > 0 else -math.inf
-                if not LOG_STD_MIN < log_std < LOG_STD_MAX:
+                if not LOG_STD_MIN < log_std < self.log_std_max:
                     raise ValueError(f"init_std must lie in (exp({LOG_STD_MIN}), "
-                                     f"exp({LOG_STD_MAX})), got {init_std!r}")
+                                     f"{math.exp(self.log_std_max):g}) (the largest std), "
+                                     f"got {init_std!r}")
                 # the raw output r whose bounded log-std (see distribution_params) is log_std
-                raw = math.atanh(2.0 * (log_std - LOG_STD_MIN) / (LOG_STD_MAX - LOG_STD_MIN)
-                                 - 1.0)
+                raw = math.atanh(2.0 * (log_std - LOG_STD_MIN)
+                                 / (self.log_std_max - LOG_STD_MIN) - 1.0)
                 with torch.no_grad():
                     last.bias[act_dim:] = raw
 
     def distribution_params(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """``(mean, log_std)``, each ``(B, A)``, of the pre-tanh Gaussian."""
         mean, raw = self.net(obs).chunk(2, dim=-1)
-        log_std = LOG_STD_MIN + 0.5 * (LOG_STD_MAX - LOG_STD_MIN) * (torch.tanh(raw) + 1.0)
+        log_std = LOG_STD_MIN + 0.5 * (self.log_std_max - LOG_STD_MIN) * (torch.tanh(raw) + 1.0)
         return mean, log_std
 
     def forward(self, obs: torch.Tensor, deterministic: bool = False,

@@ -73,6 +73,10 @@ class SACConfig:
     # exp(-1.5) = 0.22); e.g. halve it when the action unit is doubled, so that a refiner with
     # a larger range starts exploring the same distances
     actor_init_std: float | None = None
+    # the largest pre-tanh standard deviation the actor may have (None: exp(2)). With sparse
+    # rewards the entropy term is the only gradient on the spread, and Adam takes full-size
+    # steps on it however small alpha is, so the spread grows to this bound (results/door)
+    actor_max_std: float | None = None
     vector_scale: float = 1.0             # vector observation parts are multiplied by this
     # image sensors (used only when the observation has image parts)
     latent_dim: int = 50
@@ -179,7 +183,8 @@ class SACAgent:
         actor_hidden = cfg.hidden if cfg.actor_hidden is None else cfg.actor_hidden
         self.actor = SquashedGaussianActor(self.feature_dim, self.act_dim, actor_hidden,
                                            cfg.activation, cfg.actor_zero_init,
-                                           cfg.actor_init_std).to(self.device)
+                                           cfg.actor_init_std, cfg.actor_max_std
+                                           ).to(self.device)
         self.critic = TwinQ(self.feature_dim + self.lookahead_dim, self.act_dim, cfg.hidden,
                             cfg.activation, cfg.critic_layer_norm).to(self.device)
         self.critic_target = copy.deepcopy(self.critic)
