@@ -99,14 +99,14 @@ from sacgmm.rl.train_task import TaskRun, TrainConfig  # noqa: E402
 from sacgmm.sim import make_env  # noqa: E402
 
 
-def door_envs(via_on: bool):
+def door_envs(via_on: bool, end_on_grasp: bool = False):
     from sacgmm.experiments.skills import default_skill
     skill = default_skill("door")
     delta = DeltaTheta.for_skill(skill, DeltaThetaConfig(attractor_scale=0.1))
     task = make_env("door")
     via = (ViaPointSteering(skill, delta, 8, float(task.unwrapped.dt),
                             float(task.unwrapped.max_speed)) if via_on else None)
-    return GMMWindowEnv(task, skill, delta, 8, via_point=via)
+    return GMMWindowEnv(task, skill, delta, 8, via_point=via, end_on_grasp=end_on_grasp)
 
 
 def test_window_env_reads_via_points_while_open_and_shifts_while_holding():
@@ -141,6 +141,25 @@ def test_window_env_reads_via_points_while_open_and_shifts_while_holding():
     finally:
         plain.close()
         steered.close()
+
+
+def test_a_grasp_can_end_the_window_so_the_agent_decides_again_at_once():
+    env = door_envs(True, end_on_grasp=True)
+    try:
+        task = env.task_env.unwrapped
+        env.reset(seed=3)                                # the episode's door, then its bar
+        bar = task.grasp.point_world() - task.target
+        env.reset(seed=3, options={"start": bar.tolist()})
+        info = env.step(np.zeros(3))[4]
+        assert info["grasped"] and info["grasp_position"] is not None
+        assert info["control_steps"] < 8                 # ended once the fingers closed
+        assert task.robot.gripper_opening() < env.held_below
+        info = env.step(np.zeros(3))[4]                  # holding: full windows again
+        assert info["control_steps"] == 8 and not info["via_point"]
+    finally:
+        env.close()
+    with pytest.raises(ValueError, match="grasp_ends_window"):
+        TrainConfig(task="door", agent="sac", grasp_ends_window=True).resolved()
 
 
 class _ScriptedApproach:

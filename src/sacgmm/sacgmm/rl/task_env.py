@@ -26,6 +26,9 @@ from sacgmm.skill.delta_theta import DeltaTheta
 from sacgmm.skill.model import GMMSkill
 
 IMAGE_KEYS = ("tactile", "depth", "rgb")
+#: m: a gripper opening below this means the hand holds something (0.108 m open, 0.054 m
+#: closed on the door's or lever's handle)
+HELD_BELOW = 0.08
 
 
 class SensorObservation:
@@ -137,11 +140,16 @@ class GMMWindowEnv(_TaskView):
 
     Tasks with a grasp: ``info["grasp_position"]`` is the hand's position (m, perceived target
     frame) at the control step in which the handle became held, when that happened in this
-    window (``None`` otherwise).
+    window (``None`` otherwise). With ``end_on_grasp`` the window ends early once, after such a
+    grasp, the gripper's opening has fallen below ``held_below`` (m; the via-point steering's,
+    else :data:`HELD_BELOW`): the agent decides again as soon as the gripper reports that it
+    holds (the fingers take a few control steps to close), instead of finishing the window
+    with the action meant for the approach.
     """
 
     def __init__(self, task_env: gym.Env, skill: GMMSkill, delta: DeltaTheta, window: int = 32,
-                 gripper: bool = False, observe_every: int = 0, via_point=None):
+                 gripper: bool = False, observe_every: int = 0, via_point=None,
+                 end_on_grasp: bool = False):
         super().__init__(task_env, gripper)
         if window < 1:
             raise ValueError(f"window must be >= 1 control step, got {window}")
@@ -154,6 +162,8 @@ class GMMWindowEnv(_TaskView):
         self.action_space = spaces.Box(-1.0, 1.0, (delta.size,), np.float32)
         self.current_skill = skill
         self.via_point = via_point
+        self.end_on_grasp = bool(end_on_grasp)
+        self.held_below = via_point.config.held_below if via_point is not None else HELD_BELOW
         self._held = False
 
     def reset(self, *, seed: int | None = None, options: dict | None = None):
@@ -183,7 +193,9 @@ class GMMWindowEnv(_TaskView):
                 if held and not self._held and grasp_position is None:
                     grasp_position = self._position.copy()
                 self._held = held
-                if term or trunc or steps >= self.window:
+                closed = (self.end_on_grasp and grasp_position is not None and held
+                          and task.robot.gripper_opening() < self.held_below)
+                if term or trunc or steps >= self.window or closed:
                     break
                 if self.observe_every and steps % self.observe_every == 0:
                     inside.append(self._observe(obs, has_sensor))

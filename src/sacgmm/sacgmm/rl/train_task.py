@@ -135,6 +135,10 @@ class TrainConfig:
     # extra imitation samples (needs sac.success_bc_weight > 0), whether or not the episode
     # then succeeded: where the hand grasped is known once it has
     hindsight_grasp: bool = False
+    # SAC-GMM: a window ends early at the control step in which the handle becomes held, so
+    # the agent decides again at once with the gripper closed (sacgmm.rl.task_env.GMMWindowEnv
+    # end_on_grasp); training and evaluation alike
+    grasp_ends_window: bool = False
 
     def resolved(self) -> "TrainConfig":
         """A copy with the agent's defaults filled in; raises ``ValueError`` on bad values."""
@@ -174,6 +178,9 @@ class TrainConfig:
         via = ViaPointConfig.from_dict(cfg.via_point)
         if via.enabled and cfg.agent != "sac-gmm":
             raise ValueError(f"via_point is for the sac-gmm agent only, not {cfg.agent!r}")
+        if cfg.grasp_ends_window and cfg.agent != "sac-gmm":
+            raise ValueError(f"grasp_ends_window is for the sac-gmm agent only, not "
+                             f"{cfg.agent!r}")
         if cfg.hindsight_grasp:
             if not via.enabled:
                 raise ValueError("hindsight_grasp labels via-points: it needs "
@@ -322,7 +329,8 @@ class TaskRun:
             delta = DeltaTheta.for_skill(self.skill, DeltaThetaConfig.from_dict(cfg.delta_theta))
             return GMMWindowEnv(task_env, self.skill, delta, cfg.window, gripper=grip,
                                 observe_every=cfg.success_labels_every if train else 0,
-                                via_point=self.make_via_point(task_env, delta))
+                                via_point=self.make_via_point(task_env, delta),
+                                end_on_grasp=cfg.grasp_ends_window)
         if cfg.agent == "gmm":
             return GMMWindowEnv(task_env, self.skill, DeltaTheta.for_skill(self.skill), cfg.window)
         if cfg.agent == "res-gmm":
