@@ -22,15 +22,15 @@ def test_table_specs():
     door = table_specs("door", 3)
     assert {(s.task, s.condition) for s in door} == {
         ("door", "gmm+noise"), ("door", "sac-gmm+noise+w16-nstep10-selfimitation"),
-        ("door", "sac-gmm+noise+w16-nstep10-imitation"), ("door", "sac-gmm+noise+nstep5-imitation")}
+        ("door", "sac-gmm+noise+w16-viapoint-hindsight")}
     tuned = next(s for s in door if s.condition == "sac-gmm+noise+w16-nstep10-selfimitation")
     assert tuned.train_args(150)[-8:] == ["--set", "window=16", "--set", "n_step=10",
                                           "--set", "sac.success_bc_weight=1.0",
                                           "--set", "sac.success_bc_filter=false"]
-    filtered = next(s for s in door if s.condition == "sac-gmm+noise+w16-nstep10-imitation")
-    assert filtered.train_args(150)[-6:] == tuned.train_args(150)[-8:-2]
-    older = next(s for s in door if s.condition == "sac-gmm+noise+nstep5-imitation")
-    assert older.train_args(150)[-4:] == ["--set", "n_step=5", "--set", "sac.success_bc_weight=1.0"]
+    via = next(s for s in door if s.condition == "sac-gmm+noise+w16-viapoint-hindsight")
+    args = via.train_args(150)
+    assert args[:len(tuned.train_args(150))] == tuned.train_args(150)
+    assert {"via_point.enabled=true", "hindsight_grasp=true", "gripper_obs=true"} <= set(args)
     with pytest.raises(ValueError, match="tag"):
         RunSpec("door", "sac-gmm", 0, settings=("n_step=5",))
     assert all(s.sensor for s in door) and sorted(s.seed for s in door if s.agent == "gmm") == [0, 1, 2]
@@ -88,12 +88,11 @@ def test_door_report_names_the_settings_beyond_the_defaults(tmp_path):
     for s in specs:
         _fake_run(tmp_path / "runs", s, 0.5 if s.agent == "sac-gmm" else 0.1)
     md = write_report("door", specs, tmp_path / "runs", tmp_path, "sacgmm reproduce door").read_text()
-    assert "| sac-gmm+noise+nstep5-imitation | 50 +- 0 % (2 seeds) |" in md
-    assert ("- sac-gmm+noise+nstep5-imitation: `--set n_step=5` "
-            "`--set sac.success_bc_weight=1.0`") in md
-    assert ("- sac-gmm+noise+w16-nstep10-imitation: `--set window=16` `--set n_step=10` "
-            "`--set sac.success_bc_weight=1.0`") in md
-    assert (tmp_path / "runs" / "door" / "sac-gmm+noise+nstep5-imitation" / "seed1").is_dir()
+    assert "| sac-gmm+noise+w16-viapoint-hindsight | 50 +- 0 % (2 seeds) |" in md
+    assert ("- sac-gmm+noise+w16-nstep10-selfimitation: `--set window=16` `--set n_step=10` "
+            "`--set sac.success_bc_weight=1.0` `--set sac.success_bc_filter=false`") in md
+    assert "`--set via_point.enabled=true` `--set hindsight_grasp=true`" in md
+    assert (tmp_path / "runs" / "door" / "sac-gmm+noise+w16-viapoint-hindsight" / "seed1").is_dir()
 
 
 def test_grid_runs_a_real_run_once(tmp_path, monkeypatch):
@@ -151,7 +150,7 @@ def test_reproduce_door_plots_the_runs_of_its_own_sac_gmm_condition(tmp_path, mo
                         lambda curves, path, title, flat=None: plotted.update(curves) or None)
     assert main(["reproduce", "door", "--seeds", "2", "--report-only", "--runs",
                  str(tmp_path / "runs"), "--results", str(tmp_path)]) == 0
-    assert set(plotted) == {"sac-gmm+noise+nstep5-imitation",
-                            "sac-gmm+noise+w16-nstep10-imitation",
+    assert set(plotted) == {"sac-gmm+noise+w16-viapoint-hindsight",
                             "sac-gmm+noise+w16-nstep10-selfimitation"}
-    assert "| sac-gmm+noise+nstep5-imitation | 40 +- 0 % (2 seeds) |" in (tmp_path / "door.md").read_text()
+    assert ("| sac-gmm+noise+w16-viapoint-hindsight | 40 +- 0 % (2 seeds) |"
+            in (tmp_path / "door.md").read_text())

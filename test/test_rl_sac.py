@@ -176,6 +176,36 @@ def test_actor_q_weight_zero_leaves_the_actor_to_entropy_and_imitation():
         SACAgent({"pos": (3,)}, 2, SACConfig(hidden=(16,), actor_q_weight=-1.0))
 
 
+def test_critics_term_counts_only_where_asked():
+    import torch
+
+    from sacgmm.rl.replay import Batch
+
+    cfg = SACConfig(hidden=(16,), actor_q_where={"grip": 0.08})
+    torch.manual_seed(0)
+    agent = SACAgent({"pos": (3,), "grip": (1,)}, 2, cfg)
+    grip = torch.tensor([[0.05], [0.11], [0.06], [0.10]])
+    batch = Batch(obs={"pos": torch.zeros(4, 3), "grip": grip}, action=torch.zeros(4, 2),
+                  reward=torch.zeros(4), next_obs={"pos": torch.zeros(4, 3), "grip": grip},
+                  done=torch.zeros(4), steps=torch.ones(4))
+    assert agent._q_mask(batch, 4).tolist() == [1.0, 0.0, 1.0, 0.0]
+
+    def loss_with(bias: float, mask) -> float:
+        with torch.no_grad():
+            for q in (agent.critic.q1, agent.critic.q2):
+                list(q.modules())[-1].bias.fill_(bias)
+        torch.manual_seed(2)
+        return float(agent.actor_losses(torch.zeros(4, 4), mask)[0])
+
+    mask = agent._q_mask(batch, 4)
+    # the critics' rise lowers the loss by its masked share only (2 of 4 states)
+    assert loss_with(5.0, mask) == pytest.approx(loss_with(0.0, mask) - 2.5, abs=1e-4)
+    assert loss_with(5.0, None) == pytest.approx(loss_with(0.0, None) - 5.0, abs=1e-4)
+    assert SACAgent({"pos": (3,)}, 2, SACConfig(hidden=(16,)))._q_mask(batch, 4) is None
+    with pytest.raises(ValueError, match="not a vector part"):
+        SACAgent({"pos": (3,)}, 2, cfg)
+
+
 def test_vector_scale_is_applied_in_acting_and_in_learning_alike():
     """The features the critic and actor learn on are those the policy acts on."""
     import torch

@@ -34,6 +34,7 @@ step, so parameters are never corrupted and the caller can stop before writing a
 from __future__ import annotations
 
 import copy
+import math
 from dataclasses import asdict, dataclass, field, fields
 from typing import Mapping
 
@@ -110,6 +111,11 @@ class SACConfig:
     # the policy: smooths the update-to-update swings of a policy fitted to few successes);
     # 0: the deterministic policy is the actor itself
     policy_average: float = 0.0
+    # where the critics' term of the actor loss applies: None, every state; {part: threshold},
+    # only in states whose observation part ``part`` (its first value, raw units) is below
+    # ``threshold``, e.g. {"gripper": 0.08}: only while the hand holds, so that states whose
+    # actions other labels teach (via-point hindsight) are left to those
+    actor_q_where: dict | None = None
 
     @classmethod
     def from_dict(cls, d: Mapping) -> "SACConfig":
@@ -144,6 +150,14 @@ class SACAgent:
         for k in self.vector_keys:
             if len(self.obs_shapes[k]) != 1:
                 raise ValueError(f"vector part {k!r} must be 1-D, got shape {self.obs_shapes[k]}")
+        for k, threshold in (cfg.actor_q_where or {}).items():
+            if k not in self.vector_keys:
+                raise ValueError(f"sac.actor_q_where names {k!r}, which is not a vector part of "
+                                 f"the observation ({', '.join(self.vector_keys)})")
+            if isinstance(threshold, bool) or not isinstance(threshold, (int, float)) \
+                    or not math.isfinite(threshold):
+                raise ValueError(f"sac.actor_q_where[{k!r}] must be a finite number, "
+                                 f"got {threshold!r}")
         for k in self.image_keys:
             c, h, w = self.obs_shapes[k]
             if h != w:
@@ -358,12 +372,13 @@ class SACAgent:
         per = ((mode - a_s) ** 2).sum(-1)
         return (keep * per).mean(), keep.mean()
 
-    def actor_losses(self, feat: torch.Tensor
+    def actor_losses(self, feat: torch.Tensor, q_mask: torch.Tensor | None = None
                      ) -> tuple[torch.Tensor, torch.Tensor, dict[str, torch.Tensor]]:
         """``(actor_loss, alpha_loss, info)`` on features ``(B, feature_dim)``.
 
         The features must carry no gradient to the encoder (SAC-AE: the encoder is detached
-        for the actor); they are detached here again to make that certain.
+        for the actor); they are detached here again to make that certain. ``q_mask``
+        (``(B,)`` 0/1): the states in which the critics' term counts (None: all).
         """
         feat = feat.detach()
         action, logp = self.actor(feat)
@@ -381,9 +396,23 @@ class SACAgent:
             finally:
                 for p in critic_params:
                     p.requires_grad_(True)
-            actor_loss = (alpha * logp - weight * torch.min(q1, q2)).mean()
+            q = torch.min(q1, q2)
+            if q_mask is not None:
+                q = q * q_mask
+            actor_loss = (alpha * logp - weight * q).mean()
         alpha_loss = -(self.log_alpha * (logp.detach() + self.target_entropy)).mean()
         return actor_loss, alpha_loss, {"entropy": -logp.mean().detach()}
+
+    def _q_mask(self, batch: Batch, n: int) -> torch.Tensor | None:
+        """The 0/1 mask of ``config.actor_q_where`` on the first ``n`` states of ``batch``."""
+        where = self.config.actor_q_where
+        if not where:
+            return None
+        mask = torch.ones(n, device=self.device)
+        for key, threshold in where.items():
+            part = torch.as_tensor(batch.obs[key][:n], device=self.device).reshape(n, -1)
+            mask = mask * (part[:, 0] < float(threshold)).float()
+        return mask
 
     @torch.no_grad()
     def _polyak(self, target: nn.Module, source: nn.Module, tau: float) -> None:
@@ -439,7 +468,7 @@ class SACAgent:
         self._step(self.critic_opt, total)
 
         if update_actor and self.num_updates % cfg.actor_update_every == 0:
-            actor_loss, alpha_loss, a_info = self.actor_losses(feat)
+            actor_loss, alpha_loss, a_info = self.actor_losses(feat, self._q_mask(batch, n_main))
             if cfg.success_bc_weight > 0 and successes is not None:
                 bc, kept = self.success_bc_loss(successes, success_feat)
                 actor_loss = actor_loss + cfg.success_bc_weight * bc
