@@ -4,6 +4,7 @@ the controller; /sacgmm/save_policy writes a checkpoint that ``sacgmm eval`` loa
 refiner leaves the controller running on its last skill; eval mode never learns."""
 from __future__ import annotations
 
+import dataclasses
 import json
 import signal
 import sys
@@ -193,3 +194,20 @@ def test_refiner_eval_mode_does_not_learn(ros, tmp_path):
     assert a.keys() == b.keys()
     for k in a:
         assert torch.equal(a[k], b[k]), k
+
+
+def test_refiner_refuses_a_policy_trained_with_via_point_steering(tmp_path):
+    from sacgmm.rl.checkpoint import save_checkpoint
+    from sacgmm.rl.train_task import TrainConfig
+    from sacgmm.ros.sac_refiner import RefinerCore
+
+    cfg = TrainConfig(task="peg", seed=5, batch_size=8, sac=json.loads(SMALL_SAC)).resolved()
+    core = RefinerCore(cfg, make_skill(), {"position": (3,), "image": (2, 64, 64)}, train=False)
+    trained = dataclasses.asdict(cfg)
+    trained["via_point"] = {"enabled": True}
+    path = save_checkpoint(tmp_path / "via.pt", core.agent, None, extra={"config": trained})
+    with pytest.raises(ValueError, match="via_point.enabled"):
+        core.load(str(path))
+    plain = save_checkpoint(tmp_path / "plain.pt", core.agent, None,
+                            extra={"config": dataclasses.asdict(cfg)})
+    core.load(str(plain))

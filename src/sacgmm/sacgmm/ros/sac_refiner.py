@@ -165,10 +165,21 @@ class RefinerCore:
         self.update_time = 0.0
 
     def load(self, path: str) -> None:
+        """Start from the agent of checkpoint ``path``; ``ValueError`` if it was trained with
+        options whose actions or windows the ROS graph does not reproduce."""
         from sacgmm.rl.checkpoint import load_checkpoint
         payload = load_checkpoint(path)
-        self.agent.load_state_dict(payload["agent"])
         extra = payload.get("extra") or {}
+        trained = extra.get("config") or {}
+        unsupported = [name for name, on in (
+            ("via-point steering (via_point.enabled)",
+             (trained.get("via_point") or {}).get("enabled", False)),
+            ("windows that end at a grasp (grasp_ends_window)",
+             trained.get("grasp_ends_window", False))) if on]
+        if unsupported:
+            raise ValueError(f"{path}: trained with {' and '.join(unsupported)}, which the ROS "
+                             "graph does not support yet: its actions would be misread here")
+        self.agent.load_state_dict(payload["agent"])
         for key in ("decisions", "updates", "update_credit"):
             if key in extra:
                 setattr(self, key, type(getattr(self, key))(extra[key]))
