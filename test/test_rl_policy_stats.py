@@ -56,3 +56,22 @@ def test_cli_reads_a_run_directory_and_names_a_checkpoint_without_replay(tmp_pat
     save_checkpoint(tmp_path / "bare.pt", agent)
     assert main(["policy-stats", str(tmp_path / "bare.pt")]) == 2
     assert "bare.pt" in capsys.readouterr().err
+
+
+def test_cli_splits_the_states_by_the_grippers_opening(tmp_path, capsys):
+    torch.manual_seed(0)
+    agent = SACAgent({"x": (2,), "gripper": (1,)}, 1, SACConfig(hidden=(16,)))
+    rb = ReplayBuffer(10, {"x": (2,), "gripper": (1,)}, 1)
+    for i, opening in enumerate([0.11, 0.11, 0.05, 0.11, 0.054, 0.055]):
+        obs = {"x": np.array([i, 0.0]), "gripper": np.array([opening])}
+        rb.add(obs, np.array([0.5 if opening < 0.08 else -0.1]), 0.0, obs, False)
+    save_checkpoint(tmp_path / "c.pt", agent, rb)
+    assert main(["policy-stats", str(tmp_path / "c.pt"), "--held-below", "0.08", "--json"]) == 0
+    row = json.loads(capsys.readouterr().out)
+    assert row["open"]["states"] == 3 and row["held"]["states"] == 3
+    assert row["held"]["action_taken"] == [0.5] and row["open"]["action_taken"] == [-0.1]
+    assert len(row["held"]["mode"]) == 1 and -1 < row["held"]["mode"][0] < 1
+    save_checkpoint(tmp_path / "nogrip.pt", agent.__class__({"x": (2,)}, 1,
+                                                             SACConfig(hidden=(16,))), _buffer(8, 6))
+    assert main(["policy-stats", str(tmp_path / "nogrip.pt"), "--held-below", "0.08"]) == 2
+    assert "gripper" in capsys.readouterr().err

@@ -43,7 +43,8 @@ def _recent_indices(replay_state: Mapping, last: int) -> np.ndarray:
 def policy_stats(agent, obs: Mapping[str, np.ndarray]) -> dict:
     """Statistics of ``agent``'s policy on a batch of observations ``obs`` (dict part ->
     ``(B, ...)``): per action dimension the mean pre-tanh standard deviation (``std``), the
-    mean absolute mode ``|tanh(mean)|`` (``abs_mode``, in action units: 1 = the bound) and the
+    mean absolute mode ``|tanh(mean)|`` (``abs_mode``, in action units: 1 = the bound), the
+    mean signed mode (``mode``: where the deterministic policy points on average) and the
     share of states whose mode is beyond 0.9 of the bound (``saturated``); the entropy
     temperature ``alpha`` and the number of updates."""
     import torch
@@ -51,10 +52,12 @@ def policy_stats(agent, obs: Mapping[str, np.ndarray]) -> dict:
     tensors = {k: torch.as_tensor(np.asarray(v)) for k, v in obs.items()}
     with torch.no_grad():
         mean, log_std = agent.actor.distribution_params(agent.features(tensors))
-    mode = torch.tanh(mean).abs()
+    signed = torch.tanh(mean)
+    mode = signed.abs()
     return {
         "states": int(mean.shape[0]),
         "std": [round(float(x), 4) for x in log_std.exp().mean(0)],
+        "mode": [round(float(x), 4) for x in signed.mean(0)],
         "abs_mode": [round(float(x), 4) for x in mode.mean(0)],
         "saturated": [round(float(x), 4) for x in (mode > 0.9).float().mean(0)],
         "alpha": float(agent.alpha),
