@@ -135,9 +135,10 @@ class TrainConfig:
     # extra imitation samples (needs sac.success_bc_weight > 0), whether or not the episode
     # then succeeded: where the hand grasped is known once it has
     hindsight_grasp: bool = False
-    # SAC-GMM: a window ends early at the control step in which the handle becomes held, so
-    # the agent decides again at once with the gripper closed (sacgmm.rl.task_env.GMMWindowEnv
-    # end_on_grasp); training and evaluation alike
+    # SAC-GMM: after a grasp, a window ends early once the gripper reports closed (its opening
+    # below 8 cm, a few control steps after the handle became held), so the agent decides again
+    # at once with the gripper closed (sacgmm.rl.task_env.GMMWindowEnv end_on_grasp); training
+    # and evaluation alike
     grasp_ends_window: bool = False
 
     def resolved(self) -> "TrainConfig":
