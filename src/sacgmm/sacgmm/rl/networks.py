@@ -78,9 +78,9 @@ class SquashedGaussianActor(nn.Module):
             raise ValueError("init_std needs zero_init: only a zero-initialised actor has one "
                              "initial standard deviation in every state")
         if zero_init:
-            # the initial policy is N(0, init_std^2) before tanh in every state (default
-            # exp(-1.5) = 0.22): a refining agent (SAC-GMM, Res-GMM) starts from "change
-            # nothing" plus modest exploration
+            # the initial policy is N(0, init_std^2) before tanh in every state (default: the
+            # middle of the log-std range, exp(-1.5) = 0.22 without max_std): a refining agent
+            # (SAC-GMM, Res-GMM) starts from "change nothing" plus modest exploration
             last = [m for m in self.net.modules() if isinstance(m, nn.Linear)][-1]
             nn.init.zeros_(last.weight)
             nn.init.zeros_(last.bias)

@@ -24,11 +24,9 @@ from gymnasium import spaces
 
 from sacgmm.skill.delta_theta import DeltaTheta
 from sacgmm.skill.model import GMMSkill
+from sacgmm.skill.via_point import HELD_BELOW
 
 IMAGE_KEYS = ("tactile", "depth", "rgb")
-#: m: a gripper opening below this means the hand holds something (0.108 m open, 0.054 m
-#: closed on the door's or lever's handle)
-HELD_BELOW = 0.08
 
 
 class SensorObservation:

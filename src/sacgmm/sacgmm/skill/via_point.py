@@ -26,8 +26,8 @@ the plain attractor shift again: the demonstrated flow already follows a handle'
 via-point cannot express the small shifts (e.g. a lift) that keep hold of it.
 
 Why: once a grasp has happened, where it happened is known (the hand's position when the
-gripper closed; :meth:`ViaPointSteering.hindsight_label` turns it into the via-point label of every earlier
-decision of that episode). The labels say "aim at the place where the hand grasped", which is
+gripper closed; :meth:`ViaPointSteering.hindsight_label` turns it into the via-point label of
+every earlier decision of that episode). The labels say "aim at the place where the hand grasped", which is
 nearly the same point from every start, so a handful of grasps teaches the approach from all
 starts. Pure numpy; nothing here imports torch or ROS.
 """
@@ -42,6 +42,10 @@ import numpy as np
 from sacgmm.skill.delta_theta import DeltaTheta
 from sacgmm.skill.model import GMMSkill
 
+#: m: a gripper opening below this means the hand holds something (0.108 m open, 0.054 m
+#: closed on the door's or lever's handle)
+HELD_BELOW = 0.08
+
 
 @dataclass(frozen=True)
 class ViaPointConfig:
@@ -50,8 +54,7 @@ class ViaPointConfig:
     enabled: bool = False
     scale: float = 0.15        # m of via-point offset per unit action, per target-frame axis
     levels: int = 5            # attractor shifts searched per axis (levels ** 3 candidates)
-    held_below: float = 0.08   # m: a gripper opening below this means the hand holds something
-    #                            (0.108 m open, 0.054 m closed on the door's handle)
+    held_below: float = HELD_BELOW   # m: a gripper opening below this means the hand holds
     label_height: float = 0.0  # m added to z of the grasp point in hindsight labels
 
     @classmethod
