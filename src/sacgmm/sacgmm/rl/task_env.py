@@ -133,8 +133,11 @@ class GMMWindowEnv(_TaskView):
     ``via_point``: a :class:`~sacgmm.skill.via_point.ViaPointSteering`; while the gripper is
     open (its opening, m, at the window's start at least the steering's ``held_below``) the
     action is then a via-point, turned into the attractor shift applied for the window; while
-    it holds, the action is the shift itself. ``info["shift_action"]`` is the attractor-shift
-    action applied and ``info["via_point"]`` whether the action was read as a via-point.
+    it holds, the action is the shift itself (or, with the steering's ``held`` setting, a
+    via-point for the window's end). ``info["shift_action"]`` is the attractor-shift action
+    applied, ``info["via_point"]`` whether the action was read as a via-point, and
+    ``info["held"]`` / ``info["held_end"]`` whether the gripper held at the window's start / end
+    (its opening below ``held_below``).
 
     Tasks with a grasp: ``info["grasp_position"]`` is the hand's position (m, perceived target
     frame) at the control step in which the handle became held, when that happened in this
@@ -171,10 +174,11 @@ class GMMWindowEnv(_TaskView):
     def step(self, action):
         task = self.task_env.unwrapped
         a = _check_action(action, self.delta.size)
-        via = (self.via_point is not None
-               and task.robot.gripper_opening() >= self.via_point.config.held_below)
+        holding = task.robot.gripper_opening() < self.held_below
+        via = self.via_point is not None and (not holding or self.via_point.config.held)
         if via:
-            a = self.via_point.shift_action(self._position, a)
+            a = self.via_point.shift_action(self._position, a,
+                                            match="end" if holding else "pass")
         self.current_skill = self.delta.apply(self.skill, a)
         total, steps = 0.0, 0
         grasp_position = None
@@ -200,6 +204,7 @@ class GMMWindowEnv(_TaskView):
         finally:
             task.sensor = has_sensor
         info = dict(info, control_steps=steps, shift_action=a.astype(np.float32), via_point=via,
+                    held=holding, held_end=task.robot.gripper_opening() < self.held_below,
                     grasp_position=grasp_position)
         if self.observe_every:
             info["window_observations"] = inside

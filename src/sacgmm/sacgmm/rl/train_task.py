@@ -135,6 +135,11 @@ class TrainConfig:
     # extra imitation samples (needs sac.success_bc_weight > 0), whether or not the episode
     # then succeeded: where the hand grasped is known once it has
     hindsight_grasp: bool = False
+    # with via_point.held: every training window that started and ended with the gripper
+    # holding labels its decision with the via-point in the direction the handle let the hand
+    # move, at the demonstrated skill's own travel (ViaPointSteering.held_label), as extra
+    # imitation samples (needs sac.success_bc_weight > 0), whatever the episode's outcome
+    hindsight_held: bool = False
     # SAC-GMM: after a grasp, a window ends early once the gripper reports closed (its opening
     # below 8 cm, a few control steps after the handle became held), so the agent decides again
     # at once with the gripper closed (sacgmm.rl.task_env.GMMWindowEnv end_on_grasp); training
@@ -182,15 +187,19 @@ class TrainConfig:
         if cfg.grasp_ends_window and cfg.agent != "sac-gmm":
             raise ValueError(f"grasp_ends_window is for the sac-gmm agent only, not "
                              f"{cfg.agent!r}")
-        if cfg.hindsight_grasp:
-            if not via.enabled:
-                raise ValueError("hindsight_grasp labels via-points: it needs "
-                                 "via_point.enabled=true")
+        for name, needs in (("hindsight_grasp", via.enabled),
+                            ("hindsight_held", via.enabled and via.held)):
+            if not getattr(cfg, name):
+                continue
+            if not needs:
+                raise ValueError(f"{name} labels via-points: it needs via_point.enabled=true"
+                                 + (" and via_point.held=true" if name == "hindsight_held"
+                                    else ""))
             if not float(cfg.sac.get("success_bc_weight", 0)):
-                raise ValueError("hindsight_grasp adds imitation labels: it needs "
+                raise ValueError(f"{name} adds imitation labels: it needs "
                                  "sac.success_bc_weight > 0")
             if cfg.sac.get("critic_on_successes", False):
-                raise ValueError("hindsight_grasp labels are not transitions the critics may "
+                raise ValueError(f"{name} labels are not transitions the critics may "
                                  "learn from: turn sac.critic_on_successes off")
         if cfg.updates_per_step < 0 or not math.isfinite(cfg.updates_per_step):
             raise ValueError(f"updates_per_step must be >= 0, got {cfg.updates_per_step}")
@@ -397,11 +406,15 @@ class TaskRun:
                     self.experience.add_labels(info["window_observations"], action, reward,
                                                next_obs, term)
                 if self.cfg.hindsight_grasp and grasp_point is None:
-                    if info.get("via_point", False):
+                    if info.get("via_point", False) and not info.get("held", False):
                         approach.append((obs, next_obs, reward, term))
                     if info.get("grasp_position") is not None:
                         grasp_point = info["grasp_position"]
                         self._add_hindsight(approach, grasp_point)
+                if self.cfg.hindsight_held and info.get("held") and info.get("held_end"):
+                    label = self.env.via_point.held_label(obs["position"], next_obs["position"])
+                    if label is not None:
+                        self.experience.add_imitation(obs, label, reward, next_obs, term)
                 self._learn()
             obs = next_obs
             if term or trunc:

@@ -22,14 +22,19 @@ demonstrated skill). The skill still drives the robot; the agent only picks amon
 adaptations, once per window.
 
 While the hand holds something (the gripper's opening, m, below ``held_below``) the action is
-the plain attractor shift again: the demonstrated flow already follows a handle's arc, and a
-via-point cannot express the small shifts (e.g. a lift) that keep hold of it.
+the plain attractor shift again, unless ``held`` is set: then it is a via-point for the
+window's *end* (the look-ahead matches each roll-out's last position to ``g``, not its closest
+pass, so the hand is not sent through ``g`` and beyond while a handle holds it back).
 
 Why: once a grasp has happened, where it happened is known (the hand's position when the
 gripper closed; :meth:`ViaPointSteering.hindsight_label` turns it into the via-point label of
 every earlier decision of that episode). The labels say "aim at the place where the hand grasped", which is
 nearly the same point from every start, so a handful of grasps teaches the approach from all
-starts. Pure numpy; nothing here imports torch or ROS.
+starts. Likewise, while the hand holds a hinged handle, the handle moves it along the arc the
+hinge allows, whatever the skill commanded: :meth:`ViaPointSteering.held_label` labels a held
+window with the via-point in the direction the hand actually moved, at the distance the
+demonstrated skill would have covered, so the pull learns the door's arc from the door itself.
+Pure numpy; nothing here imports torch or ROS.
 """
 from __future__ import annotations
 
@@ -56,6 +61,7 @@ class ViaPointConfig:
     levels: int = 5            # attractor shifts searched per axis (levels ** 3 candidates)
     held_below: float = HELD_BELOW   # m: a gripper opening below this means the hand holds
     label_height: float = 0.0  # m added to z of the grasp point in hindsight labels
+    held: bool = False         # steer while holding too (via-point for the window's end)
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any] | None) -> "ViaPointConfig":
@@ -65,8 +71,10 @@ class ViaPointConfig:
             raise ValueError(f"unknown via_point setting(s) {unknown}; "
                              f"valid: {sorted(cls.__dataclass_fields__)}")
         cfg = cls(**data)
-        if not isinstance(cfg.enabled, bool):
-            raise ValueError(f"via_point.enabled must be true or false, got {cfg.enabled!r}")
+        for name in ("enabled", "held"):
+            if not isinstance(getattr(cfg, name), bool):
+                raise ValueError(f"via_point.{name} must be true or false, "
+                                 f"got {getattr(cfg, name)!r}")
         for name in ("scale", "held_below"):
             value = getattr(cfg, name)
             if isinstance(value, bool) or not isinstance(value, (int, float)) \
@@ -139,14 +147,21 @@ class ViaPointSteering:
         a = np.clip(np.asarray(action, dtype=np.float64).reshape(3), -1.0, 1.0)
         return self.nominal_end(x) + self.scale * a
 
-    def shift_action(self, x: np.ndarray, action: np.ndarray) -> np.ndarray:
+    def shift_action(self, x: np.ndarray, action: np.ndarray, match: str = "pass") -> np.ndarray:
         """The attractor-shift action (``(3,)`` in [-1, 1]) whose roll-out from ``x`` (m) passes
-        closest to the via-point of ``action``; the zero shift on ties."""
+        closest to the via-point of ``action`` (``match="pass"``) or ends closest to it
+        (``match="end"``); the zero shift on ties."""
         a = np.asarray(action, dtype=np.float64).reshape(-1)
         if a.shape != (3,) or not np.isfinite(a).all():
             raise ValueError(f"a via-point action must be 3 finite numbers, got {action!r}")
+        if match not in ("pass", "end"):
+            raise ValueError(f"match must be 'pass' or 'end', got {match!r}")
         goal = self.via_point(x, a)
-        dist = np.min(np.linalg.norm(self.paths(x) - goal, axis=2), axis=0)     # (C,)
+        paths = self.paths(x)
+        if match == "end":
+            dist = np.linalg.norm(paths[-1] - goal, axis=1)                      # (C,)
+        else:
+            dist = np.min(np.linalg.norm(paths - goal, axis=2), axis=0)          # (C,)
         return self.candidates[int(np.argmin(dist))].copy()
 
     def label(self, x: np.ndarray, goal: np.ndarray) -> np.ndarray:
@@ -155,7 +170,6 @@ class ViaPointSteering:
         g = np.asarray(goal, dtype=np.float64).reshape(3)
         return np.clip((g - self.nominal_end(x)) / self.scale, -1.0, 1.0).astype(np.float32)
 
-
     def hindsight_label(self, x: np.ndarray, grasp_point: np.ndarray) -> np.ndarray:
         """The label of a decision taken at ``x`` (m) before a grasp made at ``grasp_point``
         (m, the hand's position when the gripper closed, same frame): aim at the grasp point,
@@ -163,3 +177,18 @@ class ViaPointSteering:
         goal = np.asarray(grasp_point, dtype=np.float64).reshape(3).copy()
         goal[2] += self.config.label_height
         return self.label(x, goal)
+
+    def held_label(self, x: np.ndarray, end: np.ndarray, min_travel: float = 1e-3):
+        """The label of a decision taken at ``x`` (m) while holding a handle, when the window
+        ended at ``end`` (m, same frame) still holding it: the via-point ``x + d * u``, with
+        ``u`` the unit direction from ``x`` to ``end`` (where the handle let the hand go) and
+        ``d = |p0(x) - x|`` the demonstrated skill's own travel over the window (the pull keeps
+        its speed; only its direction is corrected). ``None`` when the hand moved less than
+        ``min_travel`` (m): a handle that did not move says nothing about its direction."""
+        x = np.asarray(x, dtype=np.float64).reshape(3)
+        step = np.asarray(end, dtype=np.float64).reshape(3) - x
+        moved = float(np.linalg.norm(step))
+        if not np.isfinite(moved) or moved < min_travel:
+            return None
+        travel = float(np.linalg.norm(self.nominal_end(x) - x))
+        return self.label(x, x + travel * step / moved)
