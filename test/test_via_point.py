@@ -73,27 +73,27 @@ def test_end_matching_picks_the_shift_whose_window_ends_at_the_aim():
     rng = np.random.default_rng(1)
     checked = 0
     for x in rng.uniform(-0.15, 0.15, (8, 3)):
-        assert not via.shift_action(x, np.zeros(3), match="end").any()
-        c = 1 + int(rng.integers(len(via.candidates) - 1))
+        assert not via.shift_action(x, np.zeros(3), held=True).any()
+        # a neighbour of the zero shift: its window ends within held_scale of the nominal end
+        near = np.flatnonzero(np.abs(via.candidates).sum(axis=1) == 0.5)
+        c = int(rng.choice(near))
         end = via.paths(x)[-1, c]
-        a = (end - via.nominal_end(x)) / via.scale
+        a = (end - via.nominal_end(x)) / via.held_scale
         if np.all(np.abs(a) <= 1.0):
-            chosen = via.shift_action(x, a, match="end")
+            chosen = via.shift_action(x, a, held=True)
             assert np.linalg.norm(window_path(via, x, chosen)[-1] - end) < 1e-9
             checked += 1
     assert checked >= 3
-    with pytest.raises(ValueError, match="match"):
-        via.shift_action(np.zeros(3), np.zeros(3), match="closest")
 
 
 def test_a_held_window_is_labelled_with_the_handles_direction_at_the_skills_travel():
-    via = steering()
+    via = steering(held_scale=0.2)      # wide enough that this test skill's labels fit unclipped
     x = np.array([0.05, 0.02, 0.1])
     travel = np.linalg.norm(via.nominal_end(x) - x)
     assert travel > 0.005
     # the handle let the hand move 1 cm along +y (whatever the skill commanded)
     label = via.held_label(x, x + np.array([0.0, 0.01, 0.0]))
-    goal = via.via_point(x, label)
+    goal = via.via_point(x, label, held=True)
     np.testing.assert_allclose(goal, x + np.array([0.0, travel, 0.0]), atol=1e-6)
     # the same direction, whatever distance the handle allowed
     np.testing.assert_allclose(via.held_label(x, x + np.array([0.0, 0.04, 0.0])), label,
@@ -103,6 +103,7 @@ def test_a_held_window_is_labelled_with_the_handles_direction_at_the_skills_trav
 
 @pytest.mark.parametrize("data, match", [
     ({"held": 1}, "via_point.held"),
+    ({"held_scale": 0}, "via_point.held_scale"),
     ({"enabeld": True}, "unknown via_point"),
     ({"scale": 0.0}, "via_point.scale"),
     ({"held_below": -1}, "via_point.held_below"),
@@ -196,7 +197,7 @@ def test_with_held_steering_a_held_window_reads_its_action_as_the_windows_end():
         info = env.step(aim)[4]
         assert info["held"] and info["via_point"]
         np.testing.assert_array_equal(info["shift_action"],
-                                      env.via_point.shift_action(x, aim, match="end"))
+                                      env.via_point.shift_action(x, aim, held=True))
     finally:
         env.close()
 

@@ -177,8 +177,7 @@ class GMMWindowEnv(_TaskView):
         holding = task.robot.gripper_opening() < self.held_below
         via = self.via_point is not None and (not holding or self.via_point.config.held)
         if via:
-            a = self.via_point.shift_action(self._position, a,
-                                            match="end" if holding else "pass")
+            a = self.via_point.shift_action(self._position, a, held=holding)
         self.current_skill = self.delta.apply(self.skill, a)
         total, steps = 0.0, 0
         grasp_position = None

@@ -23,8 +23,11 @@ adaptations, once per window.
 
 While the hand holds something (the gripper's opening, m, below ``held_below``) the action is
 the plain attractor shift again, unless ``held`` is set: then it is a via-point for the
-window's *end* (the look-ahead matches each roll-out's last position to ``g``, not its closest
-pass, so the hand is not sent through ``g`` and beyond while a handle holds it back).
+window's *end*, ``g = p0(x) + held_scale * a`` (the look-ahead matches each roll-out's last
+position to ``g``, not its closest pass, so the hand is not sent through ``g`` and beyond while
+a handle holds it back). ``held_scale`` is small (3 cm by default): a held hand needs
+corrections of a centimetre or two, and exploration noise at the approach's scale would tear
+it off the handle.
 
 Why: once a grasp has happened, where it happened is known (the hand's position when the
 gripper closed; :meth:`ViaPointSteering.hindsight_label` turns it into the via-point label of
@@ -62,6 +65,7 @@ class ViaPointConfig:
     held_below: float = HELD_BELOW   # m: a gripper opening below this means the hand holds
     label_height: float = 0.0  # m added to z of the grasp point in hindsight labels
     held: bool = False         # steer while holding too (via-point for the window's end)
+    held_scale: float = 0.03   # m of via-point offset per unit action while holding
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any] | None) -> "ViaPointConfig":
@@ -75,7 +79,7 @@ class ViaPointConfig:
             if not isinstance(getattr(cfg, name), bool):
                 raise ValueError(f"via_point.{name} must be true or false, "
                                  f"got {getattr(cfg, name)!r}")
-        for name in ("scale", "held_below"):
+        for name in ("scale", "held_below", "held_scale"):
             value = getattr(cfg, name)
             if isinstance(value, bool) or not isinstance(value, (int, float)) \
                     or not np.isfinite(value) or value <= 0:
@@ -119,6 +123,7 @@ class ViaPointSteering:
         self.candidates = np.vstack([np.zeros((1, 3)), grid])
         self._shifts = self.candidates * delta.attractor_scale     # (C, 3) m
         self.scale = float(self.config.scale)
+        self.held_scale = float(self.config.held_scale)
 
     def paths(self, x: np.ndarray) -> np.ndarray:
         """``(window, C, 3)`` positions (m) of every candidate's roll-out from ``x`` (m), after
@@ -142,33 +147,33 @@ class ViaPointSteering:
         x = np.asarray(x, dtype=np.float64).reshape(1, 3)
         return self._rollout(x)[-1, 0]
 
-    def via_point(self, x: np.ndarray, action: np.ndarray) -> np.ndarray:
-        """The via-point (m, target frame) that ``action`` names from ``x``."""
+    def via_point(self, x: np.ndarray, action: np.ndarray, held: bool = False) -> np.ndarray:
+        """The via-point (m, target frame) that ``action`` names from ``x`` (``held``: while
+        holding, at ``held_scale``)."""
         a = np.clip(np.asarray(action, dtype=np.float64).reshape(3), -1.0, 1.0)
-        return self.nominal_end(x) + self.scale * a
+        return self.nominal_end(x) + (self.held_scale if held else self.scale) * a
 
-    def shift_action(self, x: np.ndarray, action: np.ndarray, match: str = "pass") -> np.ndarray:
+    def shift_action(self, x: np.ndarray, action: np.ndarray, held: bool = False) -> np.ndarray:
         """The attractor-shift action (``(3,)`` in [-1, 1]) whose roll-out from ``x`` (m) passes
-        closest to the via-point of ``action`` (``match="pass"``) or ends closest to it
-        (``match="end"``); the zero shift on ties."""
+        closest to the via-point of ``action`` (``held``: ends closest to the held via-point);
+        the zero shift on ties."""
         a = np.asarray(action, dtype=np.float64).reshape(-1)
         if a.shape != (3,) or not np.isfinite(a).all():
             raise ValueError(f"a via-point action must be 3 finite numbers, got {action!r}")
-        if match not in ("pass", "end"):
-            raise ValueError(f"match must be 'pass' or 'end', got {match!r}")
-        goal = self.via_point(x, a)
+        goal = self.via_point(x, a, held)
         paths = self.paths(x)
-        if match == "end":
+        if held:
             dist = np.linalg.norm(paths[-1] - goal, axis=1)                      # (C,)
         else:
             dist = np.min(np.linalg.norm(paths - goal, axis=2), axis=0)          # (C,)
         return self.candidates[int(np.argmin(dist))].copy()
 
-    def label(self, x: np.ndarray, goal: np.ndarray) -> np.ndarray:
+    def label(self, x: np.ndarray, goal: np.ndarray, held: bool = False) -> np.ndarray:
         """The via-point action (``(3,)`` float32 in [-1, 1]) from ``x`` that names ``goal``
-        (m, target frame), clipped to the action range."""
+        (m, target frame; ``held``: at ``held_scale``), clipped to the action range."""
         g = np.asarray(goal, dtype=np.float64).reshape(3)
-        return np.clip((g - self.nominal_end(x)) / self.scale, -1.0, 1.0).astype(np.float32)
+        scale = self.held_scale if held else self.scale
+        return np.clip((g - self.nominal_end(x)) / scale, -1.0, 1.0).astype(np.float32)
 
     def hindsight_label(self, x: np.ndarray, grasp_point: np.ndarray) -> np.ndarray:
         """The label of a decision taken at ``x`` (m) before a grasp made at ``grasp_point``
@@ -191,4 +196,4 @@ class ViaPointSteering:
         if not np.isfinite(moved) or moved < min_travel:
             return None
         travel = float(np.linalg.norm(self.nominal_end(x) - x))
-        return self.label(x, x + travel * step / moved)
+        return self.label(x, x + travel * step / moved, held=True)
