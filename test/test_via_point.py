@@ -295,7 +295,29 @@ def test_held_windows_label_their_decisions_with_the_handles_direction(tmp_path)
         run.eval_env.close()
 
 
+def test_kept_grasps_label_the_approach_and_lost_ones_do_not(tmp_path):
+    from skill_helpers import make_skill
+    cfg = TrainConfig(task="peg", seed=1, sensor=False, updates_per_step=0.0, learning_starts=0,
+                      buffer_size=100, via_point={"enabled": True}, hindsight_grasp=True,
+                      hindsight_grasp_kept=True, sac={"hidden": [16], "success_bc_weight": 1.0})
+    run = TaskRun(cfg, tmp_path, skill=make_skill())
+    try:
+        # the gripper opens again after the grasp (decision 4): nothing is labelled
+        run.run_episode(_ScriptedPull(), seed=0, deterministic=False, train=True)
+        assert len(run.successes) == 0
+        # kept to the episode's end: both approach decisions, labelled at the end
+        run.run_episode(_ScriptedApproach(), seed=0, deterministic=False, train=True)
+        assert len(run.successes) == 2
+        want = run.env.via_point.hindsight_label(np.full(3, 0.1), _ScriptedApproach.GRASP)
+        np.testing.assert_allclose(run.successes.action[0], want, atol=1e-6)
+    finally:
+        run.env.close()
+        run.eval_env.close()
+
+
 @pytest.mark.parametrize("kw, match", [
+    ({"hindsight_grasp_kept": True, "via_point": {"enabled": True},
+      "sac": {"success_bc_weight": 1.0}}, "needs hindsight_grasp=true"),
     ({"hindsight_held": True, "via_point": {"enabled": True},
       "sac": {"success_bc_weight": 1.0}}, "via_point.held=true"),
     ({"hindsight_held": True, "via_point": {"enabled": True, "held": True}},

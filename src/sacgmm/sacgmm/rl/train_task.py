@@ -135,6 +135,11 @@ class TrainConfig:
     # extra imitation samples (needs sac.success_bc_weight > 0), whether or not the episode
     # then succeeded: where the hand grasped is known once it has
     hindsight_grasp: bool = False
+    # with hindsight_grasp: label only the grasps the gripper kept until the episode ended
+    # (no later window ended with the gripper open again), at the episode's end: a grasp at a
+    # point the pull cannot follow (e.g. the far end of the door's bar, off the skill's arc)
+    # slips, and labelling it would teach the approach to aim there again
+    hindsight_grasp_kept: bool = False
     # with via_point.held: every training window that started and ended with the gripper
     # holding labels its decision with the via-point in the direction the handle let the hand
     # move, at the demonstrated skill's own travel (ViaPointSteering.held_label), as extra
@@ -187,6 +192,9 @@ class TrainConfig:
         if cfg.grasp_ends_window and cfg.agent != "sac-gmm":
             raise ValueError(f"grasp_ends_window is for the sac-gmm agent only, not "
                              f"{cfg.agent!r}")
+        if cfg.hindsight_grasp_kept and not cfg.hindsight_grasp:
+            raise ValueError("hindsight_grasp_kept filters the hindsight grasp labels: it needs "
+                             "hindsight_grasp=true")
         for name, needs in (("hindsight_grasp", via.enabled),
                             ("hindsight_held", via.enabled and via.held)):
             if not getattr(cfg, name):
@@ -381,6 +389,7 @@ class TaskRun:
         grasped = False      # tasks with a grasp (lever, door): held at the end of any decision
         approach = []        # (obs, next_obs, reward, terminated) of via-point decisions
         grasp_point = None   # where the hand first grasped (m, perceived target frame)
+        kept = None          # hindsight_grasp_kept: the grasp's labels while it is still held
         if train:
             self.exploration.start_episode()
         while True:
@@ -410,7 +419,12 @@ class TaskRun:
                         approach.append((obs, next_obs, reward, term))
                     if info.get("grasp_position") is not None:
                         grasp_point = info["grasp_position"]
-                        self._add_hindsight(approach, grasp_point)
+                        if self.cfg.hindsight_grasp_kept:
+                            kept = (approach, grasp_point)
+                        else:
+                            self._add_hindsight(approach, grasp_point)
+                elif kept is not None and not info.get("held_end", True):
+                    kept = None                     # the gripper opened again: lost
                 if self.cfg.hindsight_held and info.get("held") and info.get("held_end"):
                     label = self.env.via_point.held_label(obs["position"], next_obs["position"])
                     if label is not None:
@@ -420,6 +434,8 @@ class TaskRun:
             if term or trunc:
                 break
         if train:
+            if kept is not None:
+                self._add_hindsight(*kept)
             self.experience.end_episode(bool(info["success"]))
         return {"success": bool(info["success"]), "return": ret, "decisions": decisions,
                 "control_steps": steps, "end_reason": info["end_reason"],
