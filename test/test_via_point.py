@@ -315,7 +315,38 @@ def test_kept_grasps_label_the_approach_and_lost_ones_do_not(tmp_path):
         run.eval_env.close()
 
 
+class _SlipThenSuccess(_ScriptedPull):
+    """As :class:`_ScriptedPull`, but the door swings on and the episode succeeds."""
+
+    def step(self, action):
+        obs, r, term, trunc, info = super().step(action)
+        if self.i == 4:
+            info.update(success=True, end_reason="success")
+            return obs, 1.0, True, False, info
+        return obs, r, term, trunc, info
+
+
+@pytest.mark.parametrize("needs_kept", [False, True])
+def test_a_success_after_a_lost_grasp_can_be_left_out_of_the_imitation(tmp_path, needs_kept):
+    from skill_helpers import make_skill
+    cfg = TrainConfig(task="peg", seed=1, sensor=False, updates_per_step=0.0, learning_starts=0,
+                      buffer_size=100, via_point={"enabled": True}, hindsight_grasp=True,
+                      hindsight_grasp_kept=True, success_needs_kept_grasp=needs_kept,
+                      sac={"hidden": [16], "success_bc_weight": 1.0})
+    run = TaskRun(cfg, tmp_path, skill=make_skill())
+    try:
+        out = run.run_episode(_SlipThenSuccess(), seed=0, deterministic=False, train=True)
+        assert out["success"]
+        assert len(run.successes) == (0 if needs_kept else 4)
+    finally:
+        run.env.close()
+        run.eval_env.close()
+
+
 @pytest.mark.parametrize("kw, match", [
+    ({"success_needs_kept_grasp": True, "hindsight_grasp": True,
+      "via_point": {"enabled": True}, "sac": {"success_bc_weight": 1.0}},
+     "needs hindsight_grasp_kept=true"),
     ({"hindsight_grasp_kept": True, "via_point": {"enabled": True},
       "sac": {"success_bc_weight": 1.0}}, "needs hindsight_grasp=true"),
     ({"hindsight_held": True, "via_point": {"enabled": True},

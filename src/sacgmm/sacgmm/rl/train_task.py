@@ -140,6 +140,9 @@ class TrainConfig:
     # point the pull cannot follow (e.g. the far end of the door's bar, off the skill's arc)
     # slips, and labelling it would teach the approach to aim there again
     hindsight_grasp_kept: bool = False
+    # with hindsight_grasp_kept: an episode that succeeded although its grasp was lost (the
+    # door swung on after the hand slipped off) is not imitated either (the buffer of successes)
+    success_needs_kept_grasp: bool = False
     # with via_point.held: every training window that started and ended with the gripper
     # holding labels its decision with the via-point in the direction the handle let the hand
     # move, at the demonstrated skill's own travel (ViaPointSteering.held_label), as extra
@@ -192,6 +195,8 @@ class TrainConfig:
         if cfg.grasp_ends_window and cfg.agent != "sac-gmm":
             raise ValueError(f"grasp_ends_window is for the sac-gmm agent only, not "
                              f"{cfg.agent!r}")
+        if cfg.success_needs_kept_grasp and not cfg.hindsight_grasp_kept:
+            raise ValueError("success_needs_kept_grasp needs hindsight_grasp_kept=true")
         if cfg.hindsight_grasp_kept and not cfg.hindsight_grasp:
             raise ValueError("hindsight_grasp_kept filters the hindsight grasp labels: it needs "
                              "hindsight_grasp=true")
@@ -390,6 +395,7 @@ class TaskRun:
         approach = []        # (obs, next_obs, reward, terminated) of via-point decisions
         grasp_point = None   # where the hand first grasped (m, perceived target frame)
         kept = None          # hindsight_grasp_kept: the grasp's labels while it is still held
+        lost = False         # hindsight_grasp: the gripper opened again after the first grasp
         if train:
             self.exploration.start_episode()
         while True:
@@ -423,8 +429,8 @@ class TaskRun:
                             kept = (approach, grasp_point)
                         else:
                             self._add_hindsight(approach, grasp_point)
-                elif kept is not None and not info.get("held_end", True):
-                    kept = None                     # the gripper opened again: lost
+                elif grasp_point is not None and not info.get("held_end", True):
+                    kept, lost = None, True         # the gripper opened again: lost
                 if self.cfg.hindsight_held and info.get("held") and info.get("held_end"):
                     label = self.env.via_point.held_label(obs["position"], next_obs["position"])
                     if label is not None:
@@ -436,7 +442,8 @@ class TaskRun:
         if train:
             if kept is not None:
                 self._add_hindsight(*kept)
-            self.experience.end_episode(bool(info["success"]))
+            self.experience.end_episode(bool(info["success"]) and not (
+                self.cfg.success_needs_kept_grasp and lost))
         return {"success": bool(info["success"]), "return": ret, "decisions": decisions,
                 "control_steps": steps, "end_reason": info["end_reason"],
                 "grasp": grasp_outcome(info, grasped)}
