@@ -56,6 +56,18 @@ def test_grasp_outcome_classifies_failed_grasping_episodes():
     assert grasp_outcome({"grasped": True, "slips": 2}, True) == "slipped"
 
 
+def test_grasps_are_binned_by_where_on_the_bar_they_held():
+    from sacgmm.rl.train_task import grasps_by_offset
+    rows = [{"grasp_offset": -0.035, "grasp": "slipped", "success": False},
+            {"grasp_offset": -0.03, "grasp": "slipped", "success": True},
+            {"grasp_offset": 0.001, "grasp": "held", "success": True},
+            {"grasp_offset": None, "grasp": "never grasped", "success": False}]
+    assert grasps_by_offset(rows) == {
+        "< -2 cm": {"episodes": 2, "slipped": 2, "successes": 1},
+        "-2..2 cm": {"episodes": 1, "slipped": 0, "successes": 1}}
+    assert grasps_by_offset(rows[3:]) == {}
+
+
 def test_eval_reports_how_failed_lever_episodes_went(tmp_path):
     """A skill whose attractor is 15 cm above the target: every failure is 'never grasped'."""
     import os

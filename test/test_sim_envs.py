@@ -172,9 +172,13 @@ def test_door_bar_handle_is_grasped_off_centre_and_pulls_the_door():
     obs, info = env.reset(seed=3, options={"start": start.tolist()})
     obs, _, _, _, info = env.step(np.zeros(3))
     assert info["grasped"]
+    # held 3 cm from the bar's centre, towards the hinge (to within the capture's reach)
+    assert 0.015 < info["grasp_offset"] <= 0.035
     for _ in range(30):  # pull towards the robot: the door follows the grasp
         obs, _, term, trunc, info = env.step(np.array([-0.08, 0.0, 0.0]))
         if term or trunc:
             break
-    env.close()
     assert info["door_angle"] > 0.1
+    env.reset(seed=3)                                     # a far start: nothing is held
+    assert e.grasp.offset is None and env.step(np.zeros(3))[4]["grasp_offset"] is None
+    env.close()

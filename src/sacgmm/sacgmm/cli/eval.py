@@ -15,7 +15,9 @@ otherwise the checkpoint's setting is used.
 
 Episode ``i`` is reset with seed ``seed + i``. The GMM agent's action is the skill's velocity at
 the perceived TCP position, clipped to the task's maximum speed. Prints the success rate with a
-95 % Wilson score interval, the mean episode length (control steps) and the end reasons.
+95 % Wilson score interval, the mean episode length (control steps) and the end reasons; for
+a SAC-GMM policy on the door, also where on the handle bar the first grasps held (from the
+bar's centre, > 0 towards the hinge), with how many of them slipped and succeeded.
 """
 from __future__ import annotations
 
@@ -134,7 +136,7 @@ def evaluate_sac_gmm(checkpoint: str, episodes: int, seed: int, task: str | None
         "successes": res["successes"], "success_rate": res["success_rate"],
         "ci95": res["ci95"], "mean_length": res["mean_control_steps"],
         "end_reasons": res["end_reasons"], "wall_time_s": time.perf_counter() - t0,
-        **({"failures_by_grasp": res["failures_by_grasp"]} if "failures_by_grasp" in res else {}),
+        **({k: res[k] for k in ("failures_by_grasp", "grasps_by_offset") if k in res}),
     }
 
 
@@ -169,6 +171,9 @@ def _run(args) -> int:
         if "failures_by_grasp" in res:
             print("failed episodes by grasp: " + ", ".join(
                 f"{k}={v}" for k, v in res["failures_by_grasp"].items()))
+        for name, row in res.get("grasps_by_offset", {}).items():
+            print(f"first grasp {name} from the bar's centre: {row['episodes']} episodes, "
+                  f"{row['slipped']} slipped, {row['successes']} succeeded")
     return 0
 
 

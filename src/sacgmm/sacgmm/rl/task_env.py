@@ -141,11 +141,12 @@ class GMMWindowEnv(_TaskView):
 
     Tasks with a grasp: ``info["grasp_position"]`` is the hand's position (m, perceived target
     frame) at the control step in which the handle became held, when that happened in this
-    window (``None`` otherwise). With ``end_on_grasp`` the window ends early once, after such a
-    grasp, the gripper's opening has fallen below ``held_below`` (m; the via-point steering's,
-    else :data:`HELD_BELOW`): the agent decides again as soon as the gripper reports that it
-    holds (the fingers take a few control steps to close), instead of finishing the window
-    with the action meant for the approach.
+    window (``None`` otherwise), and ``info["grasp_offset"]`` where on the handle it held (m,
+    the task's ``grasp_offset`` at that step; ``None`` otherwise). With ``end_on_grasp`` the
+    window ends early once, after such a grasp, the gripper's opening has fallen below
+    ``held_below`` (m; the via-point steering's, else :data:`HELD_BELOW`): the agent decides
+    again as soon as the gripper reports that it holds (the fingers take a few control steps
+    to close), instead of finishing the window with the action meant for the approach.
     """
 
     def __init__(self, task_env: gym.Env, skill: GMMSkill, delta: DeltaTheta, window: int = 32,
@@ -180,7 +181,7 @@ class GMMWindowEnv(_TaskView):
             a = self.via_point.shift_action(self._position, a, held=holding)
         self.current_skill = self.delta.apply(self.skill, a)
         total, steps = 0.0, 0
-        grasp_position = None
+        grasp_position = grasp_offset = None
         has_sensor = self.sensor_obs.image_key is not None
         inside = []
         task.sensor = False          # the agent sees the sensor only at the window's end
@@ -193,6 +194,7 @@ class GMMWindowEnv(_TaskView):
                 held = bool(info.get("grasped", False))
                 if held and not self._held and grasp_position is None:
                     grasp_position = self._position.copy()
+                    grasp_offset = info.get("grasp_offset")
                 self._held = held
                 closed = (self.end_on_grasp and grasp_position is not None and held
                           and task.robot.gripper_opening() < self.held_below)
@@ -204,7 +206,7 @@ class GMMWindowEnv(_TaskView):
             task.sensor = has_sensor
         info = dict(info, control_steps=steps, shift_action=a.astype(np.float32), via_point=via,
                     held=holding, held_end=task.robot.gripper_opening() < self.held_below,
-                    grasp_position=grasp_position)
+                    grasp_position=grasp_position, grasp_offset=grasp_offset)
         if self.observe_every:
             info["window_observations"] = inside
         return self._observe(obs, has_sensor), total, term, trunc, info

@@ -261,6 +261,25 @@ def count_grasp_failures(outcomes: list[str | None]) -> dict[str, int]:
     return {k: outcomes.count(k) for k in GRASP_OUTCOMES if k in outcomes}
 
 
+#: cm: bins of where on a bar handle the first grasp held (> 0 towards the door's hinge)
+OFFSET_BINS = ((-math.inf, -2.0, "< -2 cm"), (-2.0, 2.0, "-2..2 cm"), (2.0, math.inf, "> 2 cm"))
+
+
+def grasps_by_offset(results: list[dict]) -> dict[str, dict[str, int]]:
+    """Episodes whose first grasp held a bar handle (``grasp_offset``, m, not None), per
+    :data:`OFFSET_BINS` bin: how many, how many of them slipped at least once, how many
+    succeeded (empty dict if no episode grasped a bar)."""
+    out: dict[str, dict[str, int]] = {}
+    for lo, hi, name in OFFSET_BINS:
+        rows = [r for r in results if r.get("grasp_offset") is not None
+                and lo <= 100.0 * r["grasp_offset"] < hi]
+        if rows:
+            out[name] = {"episodes": len(rows),
+                         "slipped": sum(r["grasp"] == "slipped" for r in rows),
+                         "successes": sum(bool(r["success"]) for r in rows)}
+    return out
+
+
 def warmup_action(rng: np.random.Generator, cfg: "TrainConfig", act_dim: int,
                   noise: np.ndarray | None = None) -> np.ndarray:
     """A warm-up action in ``[-1, 1]``: N(0, ``cfg.warmup_std``) clipped, or uniform if the
@@ -396,6 +415,7 @@ class TaskRun:
         grasp_point = None   # where the hand first grasped (m, perceived target frame)
         kept = None          # hindsight_grasp_kept: the grasp's labels while it is still held
         lost = False         # hindsight_grasp: the gripper opened again after the first grasp
+        offset = None        # where on the handle the first grasp held (m, the task's)
         if train:
             self.exploration.start_episode()
         while True:
@@ -413,6 +433,9 @@ class TaskRun:
             if train and not grasped and info.get("grasped", False):
                 reward += self.cfg.grasp_reward      # the first grasp of the episode
             grasped = grasped or bool(info.get("grasped", False))
+            if offset is None and info.get("grasp_offset") is not None \
+                    and info.get("grasp_position") is not None:
+                offset = float(info["grasp_offset"])
             if train:
                 self.decisions += 1
                 self.control_steps += info["control_steps"]
@@ -446,7 +469,7 @@ class TaskRun:
                 self.cfg.success_needs_kept_grasp and lost))
         return {"success": bool(info["success"]), "return": ret, "decisions": decisions,
                 "control_steps": steps, "end_reason": info["end_reason"],
-                "grasp": grasp_outcome(info, grasped)}
+                "grasp": grasp_outcome(info, grasped), "grasp_offset": offset}
 
     def _add_hindsight(self, approach: list, grasp_point: np.ndarray) -> None:
         """Imitation labels for the via-point decisions ``approach`` that led to a grasp at
@@ -507,6 +530,9 @@ class TaskRun:
         failures = count_grasp_failures([r["grasp"] for r in results if not r["success"]])
         if failures:      # where the failed episodes of a grasping task went wrong
             out["failures_by_grasp"] = failures
+        by_offset = grasps_by_offset(results)
+        if by_offset:
+            out["grasps_by_offset"] = by_offset
         return out
 
     # ------------------------------------------------------------------ persistence

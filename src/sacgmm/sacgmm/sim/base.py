@@ -120,6 +120,18 @@ class Grasp:
         u = float(np.clip((t_local - c) @ h / (h @ h), -1.0, 1.0))
         return (c + u * h).tolist()
 
+    @property
+    def offset(self) -> float | None:
+        """Where the held point is on a bar handle: its signed distance (m) from the bar's
+        centre along ``segment_half`` (0 for a point handle); None while nothing is held."""
+        if not self.held:
+            return None
+        if self.segment_half is None:
+            return 0.0
+        h = self.segment_half
+        d = np.asarray(self.held_point) - np.asarray(self.local_point)
+        return float(d @ h / np.linalg.norm(h))
+
     def release(self) -> None:
         if self.cid is not None:
             self.env.bullet.removeConstraint(self.cid)

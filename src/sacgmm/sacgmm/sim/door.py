@@ -216,7 +216,9 @@ class DoorOpeningEnv(SimTaskEnv):
 
     def _task_info(self) -> dict:
         return {"door_angle": self.door_angle(), "grasped": self.grasp.held,
-                "marker_detected": self._detected, "slips": self.grasp.n_slips}
+                "marker_detected": self._detected, "slips": self.grasp.n_slips,
+                # m along the bar from its centre, > 0 towards the hinge; None: not held
+                "grasp_offset": self.grasp.offset}
 
     def force_open(self, angle: float) -> None:
         """Set the door to ``angle`` (rad) at rest (for tests and calibration of the camera)."""
