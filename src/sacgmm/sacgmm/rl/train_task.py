@@ -261,6 +261,17 @@ def count_grasp_failures(outcomes: list[str | None]) -> dict[str, int]:
     return {k: outcomes.count(k) for k in GRASP_OUTCOMES if k in outcomes}
 
 
+def make_hindsight(cfg: "TrainConfig", steering):
+    """The :class:`~sacgmm.rl.hindsight.GraspHindsight` of ``cfg``'s hindsight options for
+    via-point ``steering`` (shared by ``sacgmm train`` and the ``sac_refiner`` node), or None
+    if neither ``hindsight_grasp`` nor ``hindsight_held`` is set."""
+    if not (cfg.hindsight_grasp or cfg.hindsight_held):
+        return None
+    from sacgmm.rl.hindsight import GraspHindsight
+    return GraspHindsight(steering, grasp=cfg.hindsight_grasp, kept_only=cfg.hindsight_grasp_kept,
+                          held=cfg.hindsight_held)
+
+
 #: cm: bins of where on a bar handle the first grasp held (> 0 towards the door's hinge)
 OFFSET_BINS = ((-math.inf, -2.0, "< -2 cm"), (-2.0, 2.0, "-2..2 cm"), (2.0, math.inf, "> 2 cm"))
 
@@ -318,6 +329,8 @@ class TaskRun:
         self.env = self.make_env(train=True)
         self.eval_env = self.make_env(train=False)
         self.learns = cfg.agent != "gmm"
+        #: the hindsight labels of training episodes (None unless hindsight_grasp/_held)
+        self.hindsight = make_hindsight(cfg, getattr(self.env, "via_point", None))
         obs_space = self.env.observation_space
         self.obs_shapes = {k: tuple(int(d) for d in sp.shape) for k, sp in obs_space.spaces.items()}
         self.act_dim = int(np.prod(self.env.action_space.shape))
@@ -411,10 +424,9 @@ class TaskRun:
         obs, info = env.reset(seed=seed)
         ret, decisions, steps = 0.0, 0, 0
         grasped = False      # tasks with a grasp (lever, door): held at the end of any decision
-        approach = []        # (obs, next_obs, reward, terminated) of via-point decisions
-        grasp_point = None   # where the hand first grasped (m, perceived target frame)
-        kept = None          # hindsight_grasp_kept: the grasp's labels while it is still held
-        lost = False         # hindsight_grasp: the gripper opened again after the first grasp
+        hindsight = self.hindsight if train else None
+        if hindsight is not None:
+            hindsight.start_episode()
         offset = None        # where on the handle the first grasp held (m, the task's)
         if train:
             self.exploration.start_episode()
@@ -443,41 +455,24 @@ class TaskRun:
                 if "window_observations" in info:
                     self.experience.add_labels(info["window_observations"], action, reward,
                                                next_obs, term)
-                if self.cfg.hindsight_grasp and grasp_point is None:
-                    if info.get("via_point", False) and not info.get("held", False):
-                        approach.append((obs, next_obs, reward, term))
-                    if info.get("grasp_position") is not None:
-                        grasp_point = info["grasp_position"]
-                        if self.cfg.hindsight_grasp_kept:
-                            kept = (approach, grasp_point)
-                        else:
-                            self._add_hindsight(approach, grasp_point)
-                elif grasp_point is not None and not info.get("held_end", True):
-                    kept, lost = None, True         # the gripper opened again: lost
-                if self.cfg.hindsight_held and info.get("held") and info.get("held_end"):
-                    label = self.env.via_point.held_label(obs["position"], next_obs["position"])
-                    if label is not None:
-                        self.experience.add_imitation(obs, label, reward, next_obs, term)
+                if hindsight is not None:
+                    for sample in hindsight.observe(obs, next_obs, reward, term, info):
+                        self.experience.add_imitation(*sample)
                 self._learn()
             obs = next_obs
             if term or trunc:
                 break
         if train:
-            if kept is not None:
-                self._add_hindsight(*kept)
+            lost = False
+            if hindsight is not None:
+                for sample in hindsight.end_episode():
+                    self.experience.add_imitation(*sample)
+                lost = hindsight.lost
             self.experience.end_episode(bool(info["success"]) and not (
                 self.cfg.success_needs_kept_grasp and lost))
         return {"success": bool(info["success"]), "return": ret, "decisions": decisions,
                 "control_steps": steps, "end_reason": info["end_reason"],
                 "grasp": grasp_outcome(info, grasped), "grasp_offset": offset}
-
-    def _add_hindsight(self, approach: list, grasp_point: np.ndarray) -> None:
-        """Imitation labels for the via-point decisions ``approach`` that led to a grasp at
-        ``grasp_point`` (m): each state labelled with the via-point there (``hindsight_grasp``)."""
-        via = self.env.via_point
-        for obs, next_obs, reward, term in approach:
-            label = via.hindsight_label(obs["position"], grasp_point)
-            self.experience.add_imitation(obs, label, reward, next_obs, term)
 
     def _learn(self) -> None:
         n, self.update_credit = updates_due(self.update_credit, self.decisions,
