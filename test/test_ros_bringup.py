@@ -230,14 +230,19 @@ def test_door_graph_refiner_uses_the_door_experiments_settings():
 
     import yaml
 
-    from sacgmm.experiments.grid import DOOR_SETTINGS
+    from sacgmm.experiments.grid import DOOR_VIA_SETTINGS
     params = yaml.safe_load((ROOT / "config" / "door_opening.yaml").read_text())
     refiner = params["sac_refiner"]["ros__parameters"]
-    as_set = {"n_step": refiner["n_step"], "window": refiner["window_steps"]}
-    as_set.update({f"sac.{k}": v for k, v in json.loads(refiner["sac"]).items()})
+    as_set = {k: refiner[k] for k in ("n_step", "gripper_obs", "hindsight_grasp", "warmup_std")}
+    as_set["window"] = refiner["window_steps"]
+    for section in ("sac", "delta_theta", "via_point"):
+        as_set.update({f"{section}.{k}": v for k, v in json.loads(refiner[section]).items()})
     # values compared as `--set` parses them (YAML scalars: 10, 1.0, false)
-    expected = {k: yaml.safe_load(v) for k, v in (x.split("=", 1) for x in DOOR_SETTINGS)}
+    expected = {k: yaml.safe_load(v) for k, v in (x.split("=", 1) for x in DOOR_VIA_SETTINGS)}
     assert as_set == expected
+    # the controller reports the sim_bridge's gripper opening in its windows
+    controller = params["gmm_controller"]["ros__parameters"]
+    assert controller["gripper_topic"] == "/sacgmm/gripper_state"
     assert params["gmm_controller"]["ros__parameters"]["window_steps"] == refiner["window_steps"]
 
 

@@ -4,6 +4,7 @@ Skipped when rclpy (the ROS 2 PyPI wheels of requirements.txt) is not importable
 """
 from __future__ import annotations
 
+import dataclasses
 import math
 import os
 import sys
@@ -23,8 +24,9 @@ from proc_helpers import ros_session  # noqa: E402
 from skill_helpers import make_skill  # noqa: E402,F401  (used by other ROS tests too)
 
 from sacgmm.ros import convert  # noqa: E402
-from sacgmm.ros.layouts import (DeltaTheta, WindowEnd, decode_delta, decode_window,  # noqa: E402
-                                encode_delta, encode_window)
+from sacgmm.ros.layouts import (DeltaTheta, EpisodeEnd, WindowEnd, decode_delta,  # noqa: E402
+                                decode_episode_end, decode_window, encode_delta,
+                                encode_episode_end, encode_window)
 
 
 # -- helpers ------------------------------------------------------------------------------
@@ -91,6 +93,39 @@ def test_layouts_roundtrip_and_rejections():
     w = WindowEnd(np.ones(3), np.zeros(3), np.ones(3) * 2, 1, 64, 0, 12.5)
     wb = decode_window(convert.from_multiarray(convert.to_multiarray(encode_window(w))))
     assert wb.step == 64 and wb.window_index == 1 and np.allclose(wb.target, 2)
+    assert wb.gripper is None and wb.grasp_position is None
+    w = dataclasses.replace(w, gripper=0.054, grasp_position=np.array([0.1, 0.2, 0.3]))
+    wb = decode_window(convert.from_multiarray(convert.to_multiarray(encode_window(w))))
+    assert wb.gripper == pytest.approx(0.054) and np.allclose(wb.grasp_position, [0.1, 0.2, 0.3])
+    seg = encode_window(w)
+    bad = type(seg)(seg.labels, seg.sizes[:-1] + (2,), seg.strides, np.r_[seg.data[:-3], 0, 0])
+    with pytest.raises(ValueError, match="grasp_position"):
+        decode_window(bad)
+    e = EpisodeEnd(3, 120, True, True, 1.0, np.zeros(3), 4.5, 0.06)
+    eb = decode_episode_end(encode_episode_end(e))
+    assert eb.gripper == pytest.approx(0.06) and eb.success and eb.steps == 120
+    assert decode_episode_end(encode_episode_end(dataclasses.replace(e, gripper=None))).gripper \
+        is None
+
+
+def test_controller_core_reports_the_gripper_and_where_it_closed():
+    from sacgmm.ros.controller_core import ControllerCore
+    core = ControllerCore(make_skill(), window_steps=4, clock=lambda: 0.0)
+    core.set_target(np.zeros(3), 0.0)
+    core.new_episode(0)
+    windows = []
+    for k in range(8):
+        core.set_pose([0.1 - 0.01 * k, 0.0, 0.05], 0.0)
+        core.set_gripper(0.108 if k < 2 else 0.06)         # closes before the third step
+        w = core.step(0.0).window
+        if w is not None:
+            windows.append(w)
+    assert [w.window_index for w in windows] == [0, 1]
+    assert windows[0].gripper == pytest.approx(0.06)
+    np.testing.assert_allclose(windows[0].grasp_position, [0.08, 0.0, 0.05])
+    assert windows[1].grasp_position is None                # still closed: no new grasp
+    core.set_gripper(float("nan"))                          # ignored
+    assert core.gripper == pytest.approx(0.06)
 
 
 # -- processes ----------------------------------------------------------------------------

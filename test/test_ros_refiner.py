@@ -196,7 +196,18 @@ def test_refiner_eval_mode_does_not_learn(ros, tmp_path):
         assert torch.equal(a[k], b[k]), k
 
 
-def test_refiner_refuses_a_policy_trained_with_via_point_steering(tmp_path):
+def _via_core(train: bool = True, **cfg_kw):
+    from sacgmm.rl.train_task import TrainConfig
+    from sacgmm.ros.sac_refiner import RefinerCore
+    cfg = TrainConfig(task="peg", seed=5, batch_size=8, sensor=False, gripper_obs=True,
+                      delta_theta={"attractor_scale": 0.1}, via_point={"enabled": True},
+                      sac={**json.loads(SMALL_SAC), "success_bc_weight": 1.0},
+                      **cfg_kw).resolved()
+    return RefinerCore(cfg, make_skill(), {"position": (3,), "gripper": (1,)}, train=train,
+                       timing=(1.0 / 30.0, 0.15))
+
+
+def test_refiner_refuses_a_policy_whose_actions_it_would_misread(tmp_path):
     from sacgmm.rl.checkpoint import save_checkpoint
     from sacgmm.rl.train_task import TrainConfig
     from sacgmm.ros.sac_refiner import RefinerCore
@@ -206,8 +217,91 @@ def test_refiner_refuses_a_policy_trained_with_via_point_steering(tmp_path):
     trained = dataclasses.asdict(cfg)
     trained["via_point"] = {"enabled": True}
     path = save_checkpoint(tmp_path / "via.pt", core.agent, None, extra={"config": trained})
-    with pytest.raises(ValueError, match="via_point.enabled"):
+    with pytest.raises(ValueError, match="trained with via-point steering"):
         core.load(str(path))
     plain = save_checkpoint(tmp_path / "plain.pt", core.agent, None,
                             extra={"config": dataclasses.asdict(cfg)})
     core.load(str(plain))
+    # a via-point refiner takes via-point policies and refuses the others
+    via = _via_core(train=False)
+    path = save_checkpoint(tmp_path / "via2.pt", via.agent, None,
+                           extra={"config": dataclasses.asdict(via.cfg)})
+    via.load(str(path))
+    trained = dataclasses.asdict(via.cfg)
+    trained["via_point"] = {}
+    path = save_checkpoint(tmp_path / "novia.pt", via.agent, None, extra={"config": trained})
+    with pytest.raises(ValueError, match="trained without via-point steering"):
+        via.load(str(path))
+    trained = dict(dataclasses.asdict(via.cfg), grasp_ends_window=True)
+    path = save_checkpoint(tmp_path / "gew.pt", via.agent, None, extra={"config": trained})
+    with pytest.raises(ValueError, match="grasp_ends_window"):
+        via.load(str(path))
+
+
+def test_refiner_core_steers_and_labels_like_the_trainer():
+    """Via-point actions become the look-ahead's attractor shift while the gripper is open,
+    stay shifts while it holds, and a reported grasp labels the approach decisions."""
+    core = _via_core(hindsight_grasp=True)
+    x, a = np.array([0.05, 0.02, 0.1]), np.array([0.3, -0.6, 0.2])
+    np.testing.assert_array_equal(core.shift(a, x, 0.108), core.steering.shift_action(x, a))
+    np.testing.assert_array_equal(core.shift(a, x, 0.05), a)      # holding: the shift itself
+    assert core.reads_via_point(0.108) and not core.reads_via_point(0.05)
+    with pytest.raises(ValueError, match="gripper_topic"):
+        core.reads_via_point(None)
+
+    def obs(p, g):
+        return {"position": np.asarray(p, np.float32), "gripper": np.array([g], np.float32)}
+
+    grasp = np.array([0.0, 0.01, 0.02])
+    o0, o1, o2 = obs([0.1, 0.1, 0.1], 0.108), obs([0.06, 0.05, 0.05], 0.108), obs(grasp, 0.05)
+    core.start_episode()
+    core.store(o0, a, 0.0, o1, False, info={"via_point": True, "held": False,
+                                             "held_end": False, "grasp_position": None})
+    assert len(core.experience.successes) == 0
+    core.store(o1, a, 0.0, o2, False, info={"via_point": True, "held": False,
+                                             "held_end": True, "grasp_position": grasp})
+    labels = core.experience.successes.action[:2]
+    want = [core.steering.hindsight_label(o["position"], grasp) for o in (o0, o1)]
+    np.testing.assert_allclose(labels, want, atol=1e-6)
+    core.end_episode(False)
+    assert len(core.experience.successes) == 2 and core.hindsight.grasp_position is None
+
+
+def test_door_graph_steers_by_via_points_with_the_gripper_in_the_windows(ros, tmp_path):
+    """sim_bridge (door) -> gmm_controller (gripper_topic) -> sac_refiner (via_point): every
+    window reports the gripper's opening, and the refiner publishes attractor shifts from the
+    look-ahead's grid (multiples of attractor_scale / 2 with 5 levels), not its raw actions."""
+    node, env, start, spin_until = ros
+    skill = tmp_path / "skill.yaml"
+    make_skill().save(skill)
+    refiner = {"mode": "train", "task": "door", "sensor": False, "skill_path": str(skill),
+               "seed": 0, "noise": False, "batch_size": 8, "learning_starts": 1000,
+               "warmup_std": 0.3, "sac": json.dumps({**json.loads(SMALL_SAC),
+                                                     "success_bc_weight": 1.0}),
+               "delta_theta": '{"attractor_scale": 0.1}', "gripper_obs": True,
+               "via_point": '{"enabled": true}', "hindsight_grasp": True, "window_steps": 8}
+    lines = ["sim_bridge:", "  ros__parameters:", "    task: door", "    noise: false",
+             "    sensor: false", "gmm_controller:", "  ros__parameters:",
+             f"    skill_path: {skill}", "    sync_windows: true", "    delta_wait: 5.0",
+             "    window_steps: 8", "    marker_rate_hz: 0.0",
+             "    gripper_topic: /sacgmm/gripper_state", "sac_refiner:", "  ros__parameters:"]
+    lines += [f"    {k}: {json.dumps(v)}" for k, v in refiner.items()]
+    pf = tmp_path / "params.yaml"
+    pf.write_text("\n".join(lines) + "\n")
+    windows, deltas = [], []
+    node.create_subscription(Float64MultiArray, "/sacgmm/window", lambda m: windows.append(
+        decode_window(convert.from_multiarray(m))), 100)
+    node.create_subscription(Float64MultiArray, "/sacgmm/delta_theta", lambda m: deltas.append(
+        decode_delta(convert.from_multiarray(m), 3, 3)), 100)
+    procs = {n: start(f"sacgmm.ros.{n}", "--params-file", str(pf))
+             for n in ("sac_refiner", "gmm_controller", "sim_bridge")}
+    assert spin_until(lambda: len(deltas) >= 4, 90.0), procs["sac_refiner"].output
+    assert all(w.gripper is not None and 0.09 < w.gripper < 0.12 for w in windows)  # open
+    grid = np.array([-0.1, -0.05, 0.0, 0.05, 0.1])
+    moved = 0
+    for d in deltas:
+        shift = d.d_means[:, :3]
+        assert np.allclose(shift, shift[0]) and np.allclose(d.d_means[:, 3:], 0.0)
+        assert np.abs(shift[0][:, None] - grid).min(axis=1).max() < 1e-9, shift[0]
+        moved += int(np.abs(shift[0]).max() > 0)
+    assert moved >= 1                     # the warm-up's via-points moved the attractor

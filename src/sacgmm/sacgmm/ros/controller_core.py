@@ -10,6 +10,11 @@ directly). Frames and units:
   ``use_target_orientation``, those of the target pose's orientation. The returned velocity is
   expressed in world axes (m/s).
 
+Gripper (optional, :meth:`ControllerCore.set_gripper`): the gripper's opening (m) last
+received goes into every window message, and so does the position at the step in which the
+opening first fell below ``held_below`` (a grasp) in that window, for the refiner's via-point
+steering and hindsight labels (:mod:`sacgmm.skill.via_point`).
+
 Safety: the command is zero when no skill is loaded, no pose or target was received, the pose
 is older than ``pose_timeout`` or the target older than ``target_timeout`` (if > 0), or the
 skill gives a non-finite velocity; otherwise its norm is clamped to ``max_speed``.
@@ -24,6 +29,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from sacgmm.ros.layouts import DeltaTheta, WindowEnd
+from sacgmm.skill.via_point import HELD_BELOW
 
 ZERO3 = np.zeros(3)
 
@@ -45,7 +51,8 @@ class ControllerCore:
     def __init__(self, skill=None, *, max_speed: float = 0.15, pose_timeout: float = 0.2,
                  target_timeout: float = 0.0, window_steps: int = 32,
                  stable_adaptation: bool = True, use_target_orientation: bool = False,
-                 sync_windows: bool = False, clock=time.monotonic):
+                 sync_windows: bool = False, held_below: float = HELD_BELOW,
+                 clock=time.monotonic):
         if skill is not None and skill.dim != 3:
             raise ValueError(f"the controller needs a 3-D position skill, got d={skill.dim}")
         self.base_skill = skill
@@ -74,6 +81,10 @@ class ControllerCore:
         self.apply_latencies: list[float] = []   # s, window end -> delta applied
         self.stale_deltas = 0     # deltas that arrived after a newer window had ended
         self.window_times: "OrderedDict[int, float]" = OrderedDict()
+        self.held_below = float(held_below)   # m: a gripper opening below this holds
+        self.gripper: float | None = None     # m, last received opening (None: no gripper)
+        self._closed = False                  # the opening was below held_below last step
+        self._grasp_position: np.ndarray | None = None   # this window's grasp (target frame)
 
     # -- inputs ---------------------------------------------------------------------------
     def set_pose(self, position, now: float, stamp: float = 0.0) -> None:
@@ -90,6 +101,26 @@ class ControllerCore:
             if rotation is not None and np.isfinite(rotation).all():
                 self.target_rot = np.asarray(rotation, dtype=np.float64)
 
+    def set_gripper(self, opening: float) -> None:
+        """The gripper's opening (m); NaN/inf or negative values are ignored."""
+        g = float(opening)
+        if math.isfinite(g) and g >= 0.0:
+            self.gripper = g
+
+    def _track_grasp(self, x: np.ndarray) -> None:
+        if self.gripper is None:
+            return
+        closed = self.gripper < self.held_below
+        if closed and not self._closed and self._grasp_position is None:
+            self._grasp_position = x.copy()
+        self._closed = closed
+
+    def _window_end(self, x, v, index: int) -> WindowEnd:
+        w = WindowEnd(x.copy(), v.copy(), self.target.copy(), index, self.steps, self.episode,
+                      self.ee_stamp, self.gripper, self._grasp_position)
+        self._grasp_position = None
+        return w
+
     def new_episode(self, index: int) -> None:
         """Start of an episode: window counter to 0 and the skill back to the loaded one."""
         self.episode = int(index)
@@ -98,6 +129,7 @@ class ControllerCore:
         self.last_window_index = -1
         self.window_times.clear()
         self.announced = -2
+        self._closed, self._grasp_position = False, None
 
     def load(self, skill) -> None:
         if skill.dim != 3:
@@ -138,12 +170,12 @@ class ControllerCore:
             v = v * (self.max_speed / speed)
         self.last_velocity = v
         self.steps += 1
+        self._track_grasp(x)
         window = None
         if self.steps % self.window_steps == 0 and not self.sync_windows:
             self.last_window_index = self.steps // self.window_steps - 1
             self._remember_window(self.last_window_index, now)
-            window = WindowEnd(x.copy(), v.copy(), self.target.copy(), self.last_window_index,
-                               self.steps, self.episode, self.ee_stamp)
+            window = self._window_end(x, v, self.last_window_index)
         return StepResult(v, True, "ok", window)
 
     def _remember_window(self, index: int, now: float) -> None:
@@ -171,8 +203,7 @@ class ControllerCore:
             return None
         self.announced = self.last_window_index = index
         self._remember_window(index, now)
-        return WindowEnd(x.copy(), self.last_velocity.copy(), self.target.copy(), index,
-                         self.steps, self.episode, self.ee_stamp)
+        return self._window_end(x, self.last_velocity, index)
 
     def apply_delta(self, delta: DeltaTheta, episode: int | None = None) -> None:
         """Adapt the loaded skill by ``delta`` (from the loaded skill, not accumulated).

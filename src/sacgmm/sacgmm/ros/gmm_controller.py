@@ -7,6 +7,11 @@ Subscribes
   ``/sacgmm/delta_theta`` (std_msgs/Float64MultiArray, :mod:`sacgmm.ros.layouts`): skill change;
   a NaN/inf or wrongly sized message is rejected with a logged error, the skill unchanged.
   ``/sacgmm/episode`` (std_msgs/Int64): start of an episode (window counter and skill reset).
+  ``gripper_topic`` (sensor_msgs/JointState, optional): the gripper's opening (m) is the sum
+  of the positions of ``gripper_joints`` (the sim_bridge publishes one joint,
+  ``sacgmm_gripper_opening``; for a gripper whose fingers each report their travel in m, list
+  both finger joints); it goes into every window message with the grasp position (the step at
+  which the opening first fell below ``held_below``), for the refiner's via-point steering.
 Publishes
   ``/sacgmm/cmd_vel`` (geometry_msgs/TwistStamped, m/s, world axes): clamped to ``max_speed``,
   never NaN, zero when the pose is stale, before any pose/target, or without a skill.
@@ -50,6 +55,7 @@ import numpy as np
 from geometry_msgs.msg import PoseStamped, TwistStamped
 from nav_msgs.msg import Path
 from rclpy.node import Node
+from sensor_msgs.msg import JointState
 from std_msgs.msg import Float64MultiArray, Int64
 from visualization_msgs.msg import MarkerArray
 
@@ -84,6 +90,12 @@ PARAMS = (
     Param("stable_adaptation", False, "project adapted skills onto the SEDS-stable set (must equal the refiner's delta_theta.stable; false keeps the attractor shift)"),
     Param("use_target_orientation", False,
           "express positions in the target pose's axes (false: world-aligned target frame)"),
+    Param("gripper_topic", "", "sensor_msgs/JointState of the gripper; empty: no gripper "
+          "opening in the window messages"),
+    Param("gripper_joints", ["sacgmm_gripper_opening"], "joints whose positions (m) sum to "
+          "the gripper's opening"),
+    Param("held_below", 0.08, "a gripper opening below this (m) holds something (grasp)",
+          range=(0.0, 1.0)),
     Param("frame_id", "world", "frame of the command and the RViz markers"),
     Param("marker_rate_hz", 2.0, "RViz marker/rollout rate (Hz); 0: off", range=(0.0, 30.0)),
     Param("n_sigma", 1.0, "ellipsoid size in standard deviations", range=(0.1, 5.0)),
@@ -118,7 +130,8 @@ class GMMController(Node):
                                    window_steps=p["window_steps"],
                                    stable_adaptation=p["stable_adaptation"],
                                    use_target_orientation=p["use_target_orientation"],
-                                   sync_windows=p["sync_windows"] and p["control_mode"] == "lockstep")
+                                   sync_windows=p["sync_windows"] and p["control_mode"] == "lockstep",
+                                   held_below=p["held_below"])
         self._held = None             # sync_windows: [stamp, time, window_index, episode]
         self._refiner_ok = True       # False after a delta_wait timeout until a delta arrives
         self.frame_id = p["frame_id"]
@@ -135,6 +148,9 @@ class GMMController(Node):
         self.create_subscription(PoseStamped, "/sacgmm/target_pose", self._on_target, 10)
         self.create_subscription(Float64MultiArray, "/sacgmm/delta_theta", self._on_delta, 10)
         self.create_subscription(Int64, "/sacgmm/episode", self._on_episode, 10)
+        self.gripper_joints = list(p["gripper_joints"])
+        if p["gripper_topic"]:
+            self.create_subscription(JointState, p["gripper_topic"], self._on_gripper, 10)
         self._periods: list[float] = []
         self._cmd_msg = TwistStamped()
         self._cmd_msg.header.frame_id = self.frame_id
@@ -168,6 +184,11 @@ class GMMController(Node):
             + f", max_speed {p['max_speed']:g} m/s, window {p['window_steps']} steps")
 
     # -- callbacks ------------------------------------------------------------------------
+    def _on_gripper(self, msg: JointState) -> None:
+        pos = dict(zip(msg.name, msg.position))
+        if all(j in pos for j in self.gripper_joints):
+            self.core.set_gripper(sum(float(pos[j]) for j in self.gripper_joints))
+
     def _on_pose(self, msg: PoseStamped) -> None:
         now = time.monotonic()
         self.core.set_pose(pose_position(msg.pose), now, stamp_seconds(msg.header.stamp))

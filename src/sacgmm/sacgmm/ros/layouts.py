@@ -15,6 +15,9 @@ length of one row of it (the segment is a row-major ``(size // stride, stride)``
     step          1   control steps since the start of the episode
     episode       1   episode index last received on /sacgmm/episode (-1 before any)
     stamp         1   ROS time of the pose used in the last step (s)
+    gripper       1   optional: the gripper's opening (m) last received (gripper_topic)
+    grasp_position d  optional: position (m, perceived target frame) at the step in which the
+                      gripper's opening first fell below held_below in this window (a grasp)
 
 With the controller's ``sync_windows`` (lock-step training through ROS) the message is sent at
 the *boundary*, before the first step of the next window: ``position`` is then the state the
@@ -33,6 +36,7 @@ next episode's ``/sacgmm/episode``)::
     return        1   sum of its rewards
     position      3   final end-effector position in the perceived target frame (m)
     stamp         1   ROS time of the final state (its pose and sensor image carry it) (s)
+    gripper       1   optional: the gripper's opening in the final state (m)
 
 ``/sacgmm/delta_theta`` (sac_refiner -> gmm_controller): a change of the skill's parameters
 theta = {pi_k, mu_k, Sigma_k} over the joint ``[x, x_dot]`` (K components, dimension d).
@@ -60,6 +64,7 @@ import numpy as np
 
 EPISODE_END_SEGMENTS = ("episode", "steps", "terminated", "success", "return", "position", "stamp")
 WINDOW_SEGMENTS = ("position", "velocity", "target", "window_index", "step", "episode", "stamp")
+WINDOW_OPTIONAL = ("gripper", "grasp_position")
 DELTA_SEGMENTS = ("d_priors", "d_means", "d_covariances", "window_index")
 
 
@@ -120,25 +125,38 @@ class WindowEnd:
     step: int
     episode: int
     stamp: float
+    gripper: float | None = None               # m; None: no gripper topic
+    grasp_position: np.ndarray | None = None   # m; None: no grasp in this window
 
 
 def encode_window(w: WindowEnd) -> Segmented:
     d = len(np.ravel(w.position))
-    return _pack([("position", w.position, d), ("velocity", w.velocity, d),
-                  ("target", w.target, 3), ("window_index", [w.window_index], 1),
-                  ("step", [w.step], 1), ("episode", [w.episode], 1), ("stamp", [w.stamp], 1)])
+    parts = [("position", w.position, d), ("velocity", w.velocity, d),
+             ("target", w.target, 3), ("window_index", [w.window_index], 1),
+             ("step", [w.step], 1), ("episode", [w.episode], 1), ("stamp", [w.stamp], 1)]
+    if w.gripper is not None:
+        parts.append(("gripper", [w.gripper], 1))
+    if w.grasp_position is not None:
+        parts.append(("grasp_position", w.grasp_position, d))
+    return _pack(parts)
 
 
 def decode_window(msg: Segmented) -> WindowEnd:
-    seg = _check_structure(msg, WINDOW_SEGMENTS, "window message")
+    seg = _check_structure(msg, WINDOW_SEGMENTS + WINDOW_OPTIONAL, "window message")
     missing = [l for l in WINDOW_SEGMENTS if l not in seg]
     if missing:
         raise ValueError(f"window message: missing segment(s) {missing}")
     if seg["target"].size != 3 or seg["position"].size != seg["velocity"].size:
         raise ValueError("window message: position/velocity sizes differ or target is not 3-D")
+    if "gripper" in seg and seg["gripper"].size != 1:
+        raise ValueError(f"window message: gripper has {seg['gripper'].size} values, expected 1")
+    if "grasp_position" in seg and seg["grasp_position"].size != seg["position"].size:
+        raise ValueError("window message: grasp_position and position sizes differ")
     return WindowEnd(seg["position"], seg["velocity"], seg["target"],
                      int(seg["window_index"][0]), int(seg["step"][0]), int(seg["episode"][0]),
-                     float(seg["stamp"][0]))
+                     float(seg["stamp"][0]),
+                     float(seg["gripper"][0]) if "gripper" in seg else None,
+                     seg.get("grasp_position"))
 
 
 # -- episode end ------------------------------------------------------------------------
@@ -153,24 +171,32 @@ class EpisodeEnd:
     ret: float
     position: np.ndarray
     stamp: float
+    gripper: float | None = None              # m; None: no gripper reported
 
 
 def encode_episode_end(e: EpisodeEnd) -> Segmented:
-    return _pack([("episode", [e.episode], 1), ("steps", [e.steps], 1),
-                  ("terminated", [float(e.terminated)], 1), ("success", [float(e.success)], 1),
-                  ("return", [e.ret], 1), ("position", e.position, 3), ("stamp", [e.stamp], 1)])
+    parts = [("episode", [e.episode], 1), ("steps", [e.steps], 1),
+             ("terminated", [float(e.terminated)], 1), ("success", [float(e.success)], 1),
+             ("return", [e.ret], 1), ("position", e.position, 3), ("stamp", [e.stamp], 1)]
+    if e.gripper is not None:
+        parts.append(("gripper", [e.gripper], 1))
+    return _pack(parts)
 
 
 def decode_episode_end(msg: Segmented) -> EpisodeEnd:
-    seg = _check_structure(msg, EPISODE_END_SEGMENTS, "episode_end message")
+    seg = _check_structure(msg, EPISODE_END_SEGMENTS + ("gripper",), "episode_end message")
     missing = [l for l in EPISODE_END_SEGMENTS if l not in seg]
     if missing:
         raise ValueError(f"episode_end message: missing segment(s) {missing}")
     if seg["position"].size != 3:
         raise ValueError("episode_end message: position is not 3-D")
+    if "gripper" in seg and seg["gripper"].size != 1:
+        raise ValueError(f"episode_end message: gripper has {seg['gripper'].size} values, "
+                         "expected 1")
     return EpisodeEnd(int(seg["episode"][0]), int(seg["steps"][0]), bool(seg["terminated"][0]),
                       bool(seg["success"][0]), float(seg["return"][0]), seg["position"],
-                      float(seg["stamp"][0]))
+                      float(seg["stamp"][0]),
+                      float(seg["gripper"][0]) if "gripper" in seg else None)
 
 
 # -- delta-theta ------------------------------------------------------------------------

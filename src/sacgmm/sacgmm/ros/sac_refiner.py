@@ -44,6 +44,17 @@ policy then lags the in-process order by one window's updates.
 
 The controller must apply deltas like :meth:`DeltaTheta.apply`: its ``stable_adaptation``
 has to equal ``delta_theta.stable`` here (both false by default in config/*.yaml).
+
+Via-point steering (``via_point``, e.g. ``'{"enabled": true}'``, with the attractor-shift
+layout, :mod:`sacgmm.skill.via_point`): the window messages must carry the gripper's opening
+(gmm_controller ``gripper_topic``). While it is open the policy's action names a via-point
+and the refiner publishes the attractor shift its look-ahead picks; ``gripper_obs`` adds the
+opening to the observation; ``hindsight_grasp`` labels the approach decisions with the grasp
+position the controller reports (:class:`sacgmm.rl.hindsight.GraspHindsight`, as in-process).
+Two differences from the in-process trainer: the grasp position is taken when the gripper
+*reports* closed (its opening below ``held_below``, a few control steps after the simulated
+grasp closes), and a grasp in an episode's last window is not labelled (``/sacgmm/episode_end``
+carries no gripper state).
 """
 from __future__ import annotations
 
@@ -108,6 +119,12 @@ PARAMS = (
     Param("update_order", "update_then_act", "update_then_act (in-process order, lock-step) "
           "or act_then_update (delta first, real time)",
           choices=("update_then_act", "act_then_update")),
+    Param("gripper_obs", False, "observe the gripper's opening (from the window messages; "
+          "TrainConfig.gripper_obs)"),
+    Param("via_point", "{}", "JSON object of ViaPointConfig overrides (via-point steering; "
+          "TrainConfig.via_point)"),
+    Param("hindsight_grasp", False, "with via_point: label the approach decisions with the "
+          "grasp position (TrainConfig.hindsight_grasp)"),
     Param("image_topic", "/sacgmm/camera/image_raw", "sensor image topic"),
     Param("image_wait", 0.5, "longest wait for the image stamped like the window (s)",
           range=(0.0, 10.0)),
@@ -120,6 +137,8 @@ class _Pending:
     action: np.ndarray
     episode: int
     window_index: int
+    via: bool = False          # the action was read as a via-point
+    held: bool = False         # the gripper held at the decision
 
 
 def _json_param(value: str, name: str) -> dict:
@@ -139,12 +158,17 @@ class RefinerCore:
     seeding and construction follow :class:`~sacgmm.rl.train_task.TaskRun`.
     """
 
-    def __init__(self, config, skill, obs_shapes: dict, train: bool, log=print):
+    def __init__(self, config, skill, obs_shapes: dict, train: bool, log=print,
+                 timing: tuple[float, float] | None = None):
+        """``timing``: the task's control period (s) and maximum speed (m/s), needed for
+        via-point steering's look-ahead (``config.via_point``)."""
         import torch
 
         from sacgmm.rl.experience import Experience
         from sacgmm.rl.sac import SACAgent, SACConfig
+        from sacgmm.rl.train_task import make_hindsight
         from sacgmm.skill.delta_theta import DeltaTheta, DeltaThetaConfig
+        from sacgmm.skill.via_point import ViaPointConfig, ViaPointSteering
 
         self.cfg, self.skill, self.train, self.log = config, skill, bool(train), log
         self.delta = DeltaTheta.for_skill(skill, DeltaThetaConfig.from_dict(config.delta_theta))
@@ -163,6 +187,15 @@ class RefinerCore:
         self.episodes_log: list[dict] = []
         self.last_losses: dict[str, float] = {}
         self.update_time = 0.0
+        via = ViaPointConfig.from_dict(config.via_point)
+        self.steering = None
+        if via.enabled:
+            if timing is None:
+                raise ValueError("via-point steering needs the task's control period and "
+                                 "maximum speed (timing)")
+            self.steering = ViaPointSteering(skill, self.delta, config.window, float(timing[0]),
+                                             float(timing[1]), via)
+        self.hindsight = make_hindsight(config, self.steering) if self.train else None
 
     def load(self, path: str) -> None:
         """Start from the agent of checkpoint ``path``; ``ValueError`` if it was trained with
@@ -171,14 +204,14 @@ class RefinerCore:
         payload = load_checkpoint(path)
         extra = payload.get("extra") or {}
         trained = extra.get("config") or {}
-        unsupported = [name for name, on in (
-            ("via-point steering (via_point.enabled)",
-             (trained.get("via_point") or {}).get("enabled", False)),
-            ("windows that end at a grasp (grasp_ends_window)",
-             trained.get("grasp_ends_window", False))) if on]
-        if unsupported:
-            raise ValueError(f"{path}: trained with {' and '.join(unsupported)}, which the ROS "
-                             "graph does not support yet: its actions would be misread here")
+        if trained.get("grasp_ends_window", False):
+            raise ValueError(f"{path}: trained with windows that end at a grasp "
+                             "(grasp_ends_window), which the ROS graph does not support yet")
+        via = bool((trained.get("via_point") or {}).get("enabled", False))
+        if via != (self.steering is not None):
+            raise ValueError(f"{path}: trained {'with' if via else 'without'} via-point "
+                             f"steering, but this refiner runs {'with' if not via else 'without'}"
+                             " it (parameter via_point): its actions would be misread here")
         self.agent.load_state_dict(payload["agent"])
         for key in ("decisions", "updates", "update_credit"):
             if key in extra:
@@ -196,17 +229,52 @@ class RefinerCore:
         """``(d_priors, d_means, d_covariances)`` of ``action`` (physical units)."""
         return self.delta.deltas(self.skill, action)
 
+    def reads_via_point(self, gripper: float | None) -> bool:
+        """Whether an action taken with the gripper's opening ``gripper`` (m) names a
+        via-point (the steering's rule: open, or holding with ``via_point.held``)."""
+        if self.steering is None:
+            return False
+        if gripper is None:
+            raise ValueError("via-point steering needs the gripper's opening in the window "
+                             "messages (gmm_controller gripper_topic)")
+        return gripper >= self.steering.config.held_below or self.steering.config.held
+
+    def shift(self, action: np.ndarray, position: np.ndarray, gripper: float | None) -> np.ndarray:
+        """The delta-theta action to publish for the policy's ``action`` taken at ``position``
+        (m, perceived target frame) with the gripper's opening ``gripper`` (m): the action
+        itself, or with via-point steering the attractor shift its look-ahead picks."""
+        if not self.reads_via_point(gripper):
+            return np.asarray(action, dtype=np.float64)
+        held = gripper < self.steering.config.held_below
+        return self.steering.shift_action(position, action, held=held)
+
     def store(self, obs, action, reward: float, next_obs, terminated: bool,
-              truncated: bool = False) -> None:
-        """One decision's transition (``truncated``: the episode ended without terminating)."""
+              truncated: bool = False, info: dict | None = None) -> None:
+        """One decision's transition (``truncated``: the episode ended without terminating);
+        ``info``: its window's report for the hindsight labels (``via_point``, ``held``,
+        ``held_end``, ``grasp_position``; :class:`sacgmm.rl.hindsight.GraspHindsight`)."""
         if not self.train:
             return
         self.decisions += 1
         self.experience.add(obs, action, reward, next_obs, terminated, truncated)
+        if self.hindsight is not None:
+            for sample in self.hindsight.observe(obs, next_obs, reward, terminated, info or {}):
+                self.experience.add_imitation(*sample)
+
+    def start_episode(self) -> None:
+        if self.hindsight is not None:
+            self.hindsight.start_episode()
 
     def end_episode(self, success: bool) -> None:
         if self.train:
-            self.experience.end_episode(success)
+            lost = False
+            if self.hindsight is not None:
+                for sample in self.hindsight.end_episode():
+                    self.experience.add_imitation(*sample)
+                lost = self.hindsight.lost
+                self.hindsight.start_episode()
+            self.experience.end_episode(success and not (self.cfg.success_needs_kept_grasp
+                                                         and lost))
 
     def learn(self) -> None:
         """The in-process schedule: ``updates_per_step`` updates per decision after warm-up."""
@@ -258,17 +326,21 @@ class SACRefiner(Node):
                               sensor=p["sensor"], window=p["window_steps"],
                               batch_size=p["batch_size"], n_step=p["n_step"],
                               delta_theta=_json_param(p["delta_theta"], "delta_theta"),
-                              sac=_json_param(p["sac"], "sac"),
+                              sac=_json_param(p["sac"], "sac"), gripper_obs=p["gripper_obs"],
+                              via_point=_json_param(p["via_point"], "via_point"),
+                              hindsight_grasp=p["hindsight_grasp"],
                               skill=str(Path(p["skill_path"]).resolve()), **opt).resolved()
         except (ValueError, TypeError) as exc:
             raise StartupError(f"refiner configuration: {exc}") from None
-        self.obs_conv = self._observation_converter(p["task"], p["sensor"])
+        self.obs_conv, timing = self._observation_converter(p["task"], p["sensor"])
         shapes = {k: tuple(int(d) for d in sp.shape) for k, sp in self.obs_conv.space.spaces.items()}
+        if cfg.gripper_obs:
+            shapes["gripper"] = (1,)
         try:
             self.core = RefinerCore(cfg, skill, shapes, p["mode"] == "train",
-                                    log=self.get_logger().info)
+                                    log=self.get_logger().info, timing=timing)
         except ValueError as exc:
-            raise StartupError(f"parameter 'delta_theta' or 'sac': {exc}") from None
+            raise StartupError(f"parameter 'delta_theta', 'sac' or 'via_point': {exc}") from None
         if p["policy_path"]:
             try:
                 self.core.load(p["policy_path"])
@@ -302,12 +374,15 @@ class SACRefiner(Node):
     # -- observation ----------------------------------------------------------------------
     @staticmethod
     def _observation_converter(task: str, sensor: bool):
-        """The task's :class:`SensorObservation` (the in-process observation layout)."""
+        """The task's :class:`SensorObservation` (the in-process observation layout) and its
+        timing: control period (s) and maximum speed (m/s)."""
         from sacgmm.rl.task_env import SensorObservation
         from sacgmm.sim import make_env
         env = make_env(task, noise=False, sensor=sensor)
         try:
-            return SensorObservation(env.observation_space)
+            task_env = env.unwrapped
+            return (SensorObservation(env.observation_space),
+                    (float(task_env.dt), float(task_env.max_speed)))
         finally:
             env.close()
 
@@ -329,7 +404,8 @@ class SACRefiner(Node):
                                   throttle_duration_sec=5.0)
         return latest
 
-    def observation(self, position: np.ndarray, stamp: float) -> dict | None:
+    def observation(self, position: np.ndarray, stamp: float,
+                    gripper: float | None = None) -> dict | None:
         task_obs = {"position": np.asarray(position, dtype=np.float64)}
         key = self.obs_conv.image_key
         if key is not None:
@@ -341,6 +417,13 @@ class SACRefiner(Node):
                 img = np.transpose(img, (2, 0, 1))
             task_obs[key] = img
         obs = self.obs_conv(task_obs)
+        if "gripper" in self.core.obs_shapes:
+            if gripper is None:
+                self.get_logger().error("gripper_obs: the window message has no gripper "
+                                        "opening (set gmm_controller gripper_topic)",
+                                        throttle_duration_sec=5.0)
+                return None
+            obs["gripper"] = np.array([gripper], dtype=np.float32)
         want = self.core.obs_shapes
         if any(obs[k].shape != want[k] for k in want):
             self.get_logger().error(f"observation shapes {[obs[k].shape for k in want]} do not "
@@ -417,14 +500,21 @@ class SACRefiner(Node):
 
     def _window(self, w, t_received: float) -> None:
         core, pend = self.core, self._pending
-        obs = self.observation(w.position, w.stamp)
+        obs = self.observation(w.position, w.stamp, w.gripper)
         if obs is None:
             self.get_logger().error(f"window {w.window_index}: no observation, no delta_theta")
+            return
+        try:
+            via = core.reads_via_point(w.gripper)
+        except ValueError as exc:
+            self.get_logger().error(f"window {w.window_index}: {exc}; no delta_theta",
+                                    throttle_duration_sec=5.0)
             return
         act_first = self.p["update_order"] == "act_then_update"
         if pend is not None and pend.episode == w.episode \
                 and w.window_index == pend.window_index + 1:
-            core.store(pend.obs, pend.action, self._take_reward(), obs, False)
+            core.store(pend.obs, pend.action, self._take_reward(), obs, False,
+                       info=self._window_report(pend, w.gripper, w.grasp_position))
             core.control_steps += core.cfg.window
             if not act_first:
                 core.learn()
@@ -437,11 +527,14 @@ class SACRefiner(Node):
             with self._reward_lock:                    # a new episode's first decision
                 self._reward_acc = 0.0
             self._attributed = 0.0
+            core.start_episode()
         action = core.act(obs)
-        self._publish(action, w.window_index)
+        self._publish(action, w.window_index, w.position, w.gripper)
         self.latencies.append(time.monotonic() - t_received)
+        held = (w.gripper is not None and core.steering is not None
+                and w.gripper < core.steering.config.held_below)
         self._pending = _Pending(obs, np.asarray(action, dtype=np.float32), w.episode,
-                                 w.window_index)
+                                 w.window_index, via, held)
         if act_first:
             core.learn()
 
@@ -449,12 +542,13 @@ class SACRefiner(Node):
         core, pend = self.core, self._pending
         self._pending = None
         if pend is not None and pend.episode == e.episode:
-            obs = self.observation(e.position, e.stamp)
+            obs = self.observation(e.position, e.stamp, e.gripper)
             if obs is not None:
                 with self._reward_lock:
                     self._reward_acc = 0.0
                 core.store(pend.obs, pend.action, e.ret - self._attributed, obs, e.terminated,
-                           truncated=not e.terminated)
+                           truncated=not e.terminated,
+                           info=self._window_report(pend, e.gripper, None))
                 core.learn()
         core.end_episode(bool(e.success))
         self._attributed = 0.0
@@ -476,11 +570,23 @@ class SACRefiner(Node):
         if core.train and every and core.episode % every == 0:
             core.save(self.p["save_path"], self.p["save_replay"])
 
-    def _publish(self, action: np.ndarray, window_index: int) -> None:
+    def _window_report(self, pend: _Pending, gripper: float | None, grasp_position) -> dict:
+        """The in-process window report (``GMMWindowEnv``'s info) of ``pend``'s window, ended
+        with the gripper's opening ``gripper`` (m) and ``grasp_position`` (m) if it grasped."""
+        steering = self.core.steering
+        held_end = (gripper is None or steering is None
+                    or gripper < steering.config.held_below)
+        return {"via_point": pend.via, "held": pend.held, "held_end": held_end,
+                "grasp_position": grasp_position}
+
+    def _publish(self, action: np.ndarray, window_index: int, position=None,
+                 gripper: float | None = None) -> None:
         a = np.asarray(action, dtype=np.float64)
         if not np.isfinite(a).all():
             self.get_logger().error("policy gave a non-finite action: publishing zero delta-theta")
             a = np.zeros(self.core.act_dim)
+        elif self.core.steering is not None:
+            a = self.core.shift(a, position, gripper)       # via-point -> attractor shift
         d_pi, d_mu, d_sigma = self.core.deltas(a)
         parts = [x for x in (d_pi, d_mu, d_sigma) if x is not None]
         if not all(np.isfinite(x).all() for x in parts):

@@ -9,6 +9,9 @@ Publishes (world frame, m)
   ``8UC2`` image (channel i = finger i); lever: depth ``32FC1`` (m); door: gripper ``rgb8``.
   ``/sacgmm/aruco_camera/image_raw`` + ``camera_info`` (door only): the static camera watching
   the door's ArUco marker, every ``aruco_camera.check_every`` steps, for aruco_reward_detector.
+  ``/sacgmm/gripper_state`` (sensor_msgs/JointState): one joint, ``sacgmm_gripper_opening``,
+  the distance between the fingertips (m; about 0.11 open, 0.05 closed on a handle), with
+  every pose (published before it).
   ``/sacgmm/reward`` (std_msgs/Float32, sparse: 1 on success) and ``/sacgmm/success``
   (std_msgs/Bool) after every step; ``/sacgmm/episode`` (std_msgs/Int64) at each reset;
   ``/sacgmm/episode_end`` (std_msgs/Float64MultiArray, :mod:`sacgmm.ros.layouts`) when an
@@ -35,14 +38,17 @@ import numpy as np
 from geometry_msgs.msg import PoseStamped, TwistStamped
 from rclpy.node import Node
 from rclpy.qos import qos_profile_sensor_data
-from sensor_msgs.msg import CameraInfo, Image
-from std_msgs.msg import Bool, Float32, Float64MultiArray, Int64
+from sensor_msgs.msg import CameraInfo, Image, JointState
+from std_msgs.msg import Bool, Float32, Float64MultiArray, Header, Int64
 from std_srvs.srv import Trigger
 
 from sacgmm.ros.convert import (camera_info, image_to_msg, pose_stamped, stamp_seconds,
                                 to_multiarray)
 from sacgmm.ros.layouts import EpisodeEnd, encode_episode_end
 from sacgmm.ros.params import Param, StartupError, declare, run_node
+
+#: the one joint of /sacgmm/gripper_state: the gripper's opening (m)
+GRIPPER_JOINT = "sacgmm_gripper_opening"
 
 PARAMS = (
     Param("task", "peg", "simulated task", choices=("peg", "lever", "door")),
@@ -92,6 +98,7 @@ class SimBridge(Node):
         self.frame_id = p["frame_id"]
         self.lockstep = p["mode"] == "lockstep"
         self.pose_pub = self.create_publisher(PoseStamped, "/sacgmm/ee_pose", 10)
+        self.gripper_pub = self.create_publisher(JointState, "/sacgmm/gripper_state", 10)
         self.target_pub = self.create_publisher(PoseStamped, "/sacgmm/target_pose", 10)
         self.reward_pub = self.create_publisher(Float32, "/sacgmm/reward", 10)
         self.success_pub = self.create_publisher(Bool, "/sacgmm/success", 10)
@@ -208,7 +215,7 @@ class SimBridge(Node):
             self.episode_end_pub.publish(to_multiarray(encode_episode_end(EpisodeEnd(
                 self.episode, int(info["steps"]), bool(terminated), bool(info["success"]),
                 float(self.episode_return), np.asarray(self.obs["position"], dtype=np.float64),
-                stamp_seconds(self.last_stamp)))))
+                stamp_seconds(self.last_stamp), self.sim.robot.gripper_opening()))))
             self.get_logger().info(
                 f"episode {self.episode} ended: {info['end_reason']} after {info['steps']} steps "
                 f"(return {self.episode_return:g}; successes {self.successes}/{self.episode + 1})")
@@ -224,6 +231,9 @@ class SimBridge(Node):
         stamp = self.last_stamp
         self._publish_images(stamp)
         tcp = sim.robot.tcp_position()
+        self.gripper_pub.publish(JointState(header=Header(stamp=stamp, frame_id=self.frame_id),
+                                            name=[GRIPPER_JOINT],
+                                            position=[sim.robot.gripper_opening()]))
         # gripper pointing down: 180 deg about y
         self.target_pub.publish(pose_stamped(sim.perceived_target, self.frame_id, stamp))
         if pose:
