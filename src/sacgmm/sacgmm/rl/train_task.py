@@ -272,6 +272,18 @@ def make_hindsight(cfg: "TrainConfig", steering):
                           held=cfg.hindsight_held)
 
 
+def close_episode(experience, hindsight, success: bool, cfg: "TrainConfig") -> None:
+    """End a training episode in ``experience``: the hindsight labels due at its end first
+    (``hindsight`` may be None), then the episode itself, imitated if it succeeded (and, with
+    ``success_needs_kept_grasp``, kept its grasp); shared with the ``sac_refiner`` node."""
+    lost = False
+    if hindsight is not None:
+        for sample in hindsight.end_episode():
+            experience.add_imitation(*sample)
+        lost = hindsight.lost
+    experience.end_episode(success and not (cfg.success_needs_kept_grasp and lost))
+
+
 #: cm: bins of where on a bar handle the first grasp held (> 0 towards the door's hinge)
 OFFSET_BINS = ((-math.inf, -2.0, "< -2 cm"), (-2.0, 2.0, "-2..2 cm"), (2.0, math.inf, "> 2 cm"))
 
@@ -463,13 +475,7 @@ class TaskRun:
             if term or trunc:
                 break
         if train:
-            lost = False
-            if hindsight is not None:
-                for sample in hindsight.end_episode():
-                    self.experience.add_imitation(*sample)
-                lost = hindsight.lost
-            self.experience.end_episode(bool(info["success"]) and not (
-                self.cfg.success_needs_kept_grasp and lost))
+            close_episode(self.experience, hindsight, bool(info["success"]), self.cfg)
         return {"success": bool(info["success"]), "return": ret, "decisions": decisions,
                 "control_steps": steps, "end_reason": info["end_reason"],
                 "grasp": grasp_outcome(info, grasped), "grasp_offset": offset}

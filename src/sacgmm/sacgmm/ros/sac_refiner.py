@@ -78,7 +78,8 @@ from sacgmm.ros.convert import from_multiarray, msg_to_image, stamp_seconds, to_
 from sacgmm.ros.layouts import DeltaTheta as DeltaMsg
 from sacgmm.ros.layouts import decode_episode_end, decode_window, encode_delta
 from sacgmm.ros.params import Param, StartupError, declare, run_node
-from sacgmm.rl.train_task import TrainConfig, actor_learns, updates_due, warmup_action
+from sacgmm.rl.train_task import (TrainConfig, actor_learns, close_episode, updates_due,
+                                  warmup_action)
 
 # TrainConfig's own defaults (never duplicated here)
 _TC_DEFAULTS = {f.name: f.default for f in fields(TrainConfig)}
@@ -267,14 +268,8 @@ class RefinerCore:
 
     def end_episode(self, success: bool) -> None:
         if self.train:
-            lost = False
-            if self.hindsight is not None:
-                for sample in self.hindsight.end_episode():
-                    self.experience.add_imitation(*sample)
-                lost = self.hindsight.lost
-                self.hindsight.start_episode()
-            self.experience.end_episode(success and not (self.cfg.success_needs_kept_grasp
-                                                         and lost))
+            close_episode(self.experience, self.hindsight, success, self.cfg)
+            self.start_episode()
 
     def learn(self) -> None:
         """The in-process schedule: ``updates_per_step`` updates per decision after warm-up."""
