@@ -22,7 +22,8 @@ def test_table_specs():
     door = table_specs("door", 3)
     assert {(s.task, s.condition) for s in door} == {
         ("door", "gmm+noise"), ("door", "sac-gmm+noise+w16-nstep10-selfimitation"),
-        ("door", "sac-gmm+noise+w16-viapoint-hindsight")}
+        ("door", "sac-gmm+noise+w16-viapoint-hindsight"),
+        ("door", "sac-gmm+noise+w16-viapoint20-hindsight")}
     tuned = next(s for s in door if s.condition == "sac-gmm+noise+w16-nstep10-selfimitation")
     assert tuned.train_args(150)[-8:] == ["--set", "window=16", "--set", "n_step=10",
                                           "--set", "sac.success_bc_weight=1.0",
@@ -30,7 +31,11 @@ def test_table_specs():
     via = next(s for s in door if s.condition == "sac-gmm+noise+w16-viapoint-hindsight")
     args = via.train_args(150)
     assert args[:len(tuned.train_args(150))] == tuned.train_args(150)
-    assert {"via_point.enabled=true", "hindsight_grasp=true", "gripper_obs=true"} <= set(args)
+    assert {"via_point.enabled=true", "hindsight_grasp=true", "gripper_obs=true",
+            "delta_theta.attractor_scale=0.1"} <= set(args)
+    via20 = next(s for s in door if s.condition == "sac-gmm+noise+w16-viapoint20-hindsight")
+    assert [a for a in via20.train_args(150) if a.startswith("delta_theta.attractor_scale")] \
+        == ["delta_theta.attractor_scale=0.2"]
     with pytest.raises(ValueError, match="tag"):
         RunSpec("door", "sac-gmm", 0, settings=("n_step=5",))
     assert all(s.sensor for s in door) and sorted(s.seed for s in door if s.agent == "gmm") == [0, 1, 2]
@@ -151,6 +156,7 @@ def test_reproduce_door_plots_the_runs_of_its_own_sac_gmm_condition(tmp_path, mo
     assert main(["reproduce", "door", "--seeds", "2", "--report-only", "--runs",
                  str(tmp_path / "runs"), "--results", str(tmp_path)]) == 0
     assert set(plotted) == {"sac-gmm+noise+w16-viapoint-hindsight",
+                            "sac-gmm+noise+w16-viapoint20-hindsight",
                             "sac-gmm+noise+w16-nstep10-selfimitation"}
     assert ("| sac-gmm+noise+w16-viapoint-hindsight | 40 +- 0 % (2 seeds) |"
             in (tmp_path / "door.md").read_text())
