@@ -54,7 +54,7 @@ position the controller reports (:class:`sacgmm.rl.hindsight.GraspHindsight`, as
 Two differences from the in-process trainer: the grasp position is taken when the gripper
 *reports* closed (its opening below ``held_below``, a few control steps after the simulated
 grasp closes), and a grasp in an episode's last window is not labelled (``/sacgmm/episode_end``
-carries no gripper state).
+carries the gripper's final opening but no grasp position).
 """
 from __future__ import annotations
 
