@@ -298,7 +298,8 @@ def write_report(table: str, specs: list[RunSpec], root: Path, results: Path, co
         w.writeheader()
         w.writerows(rows)
     atomic_write_text(results / f"{table}.csv", buf.getvalue())
-    conditions = sorted({(s.condition, s.agent) for s in specs},
+    # by agent, then in the specs' order (a set's order would change from run to run)
+    conditions = sorted(dict.fromkeys((s.condition, s.agent) for s in specs),
                         key=lambda c: ["gmm", "sac", "res-gmm", "sac-gmm"].index(c[1]))
     tasks = [t for t in (*TASKS, "door") if any(s.task == t for s in specs)]
     lines = [f"# {table}: final success over the final evaluation episodes (mean +- std over "
