@@ -144,9 +144,10 @@ class TrainConfig:
     # door swung on after the hand slipped off) is not imitated either (the buffer of successes)
     success_needs_kept_grasp: bool = False
     # with via_point.held: every training window that started and ended with the gripper
-    # holding labels its decision with the via-point in the direction the handle let the hand
-    # move, at the demonstrated skill's own travel (ViaPointSteering.held_label), as extra
-    # imitation samples (needs sac.success_bc_weight > 0), whatever the episode's outcome
+    # holding labels its decision with the via-point in the direction the hand moved, at the
+    # demonstrated skill's own travel (ViaPointSteering.held_label), as extra imitation samples
+    # (needs sac.success_bc_weight > 0), whatever the episode's outcome; it did not help on the
+    # door (results/door/README.md, eleventh session)
     hindsight_held: bool = False
     # SAC-GMM: after a grasp, a window ends early once the gripper reports closed (its opening
     # below 8 cm, a few control steps after the handle became held), so the agent decides again

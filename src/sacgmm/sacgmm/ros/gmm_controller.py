@@ -64,8 +64,9 @@ from sacgmm.fileio import atomic_write_text
 from sacgmm.ros.controller_core import ControllerCore
 from sacgmm.ros.convert import (from_multiarray, gmm_markers, path_msg, pose_position,
                                 pose_rotation, stamp_seconds, target_marker, to_multiarray)
-from sacgmm.ros.layouts import decode_delta, encode_window
+from sacgmm.ros.layouts import GRIPPER_JOINT, decode_delta, encode_window
 from sacgmm.ros.params import Param, StartupError, declare, run_node
+from sacgmm.skill.via_point import HELD_BELOW
 
 PARAMS = (
     Param("skill_path", "", "skill YAML file (sacgmm fit); empty: no skill, zero commands"),
@@ -92,9 +93,9 @@ PARAMS = (
           "express positions in the target pose's axes (false: world-aligned target frame)"),
     Param("gripper_topic", "", "sensor_msgs/JointState of the gripper; empty: no gripper "
           "opening in the window messages"),
-    Param("gripper_joints", ["sacgmm_gripper_opening"], "joints whose positions (m) sum to "
+    Param("gripper_joints", [GRIPPER_JOINT], "joints whose positions (m) sum to "
           "the gripper's opening"),
-    Param("held_below", 0.08, "a gripper opening below this (m) holds something (grasp)",
+    Param("held_below", HELD_BELOW, "a gripper opening below this (m) holds something (grasp)",
           range=(0.0, 1.0)),
     Param("frame_id", "world", "frame of the command and the RViz markers"),
     Param("marker_rate_hz", 2.0, "RViz marker/rollout rate (Hz); 0: off", range=(0.0, 30.0)),

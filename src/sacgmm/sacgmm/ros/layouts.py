@@ -63,6 +63,10 @@ from dataclasses import dataclass
 import numpy as np
 
 EPISODE_END_SEGMENTS = ("episode", "steps", "terminated", "success", "return", "position", "stamp")
+#: the joint name of the gripper's opening (m) on ``/sacgmm/gripper_state`` (sim_bridge), the
+#: default of gmm_controller's ``gripper_joints``
+GRIPPER_JOINT = "sacgmm_gripper_opening"
+
 WINDOW_SEGMENTS = ("position", "velocity", "target", "window_index", "step", "episode", "stamp")
 WINDOW_OPTIONAL = ("gripper", "grasp_position")
 DELTA_SEGMENTS = ("d_priors", "d_means", "d_covariances", "window_index")

@@ -230,6 +230,13 @@ class RefinerCore:
         """``(d_priors, d_means, d_covariances)`` of ``action`` (physical units)."""
         return self.delta.deltas(self.skill, action)
 
+    def holds(self, gripper: float | None) -> bool | None:
+        """Whether the gripper's opening ``gripper`` (m) means it holds, by the steering's
+        ``held_below``; None when that is unknown (no opening, or no via-point steering)."""
+        if gripper is None or self.steering is None:
+            return None
+        return gripper < self.steering.config.held_below
+
     def reads_via_point(self, gripper: float | None) -> bool:
         """Whether an action taken with the gripper's opening ``gripper`` (m) names a
         via-point (the steering's rule: open, or holding with ``via_point.held``)."""
@@ -238,7 +245,7 @@ class RefinerCore:
         if gripper is None:
             raise ValueError("via-point steering needs the gripper's opening in the window "
                              "messages (gmm_controller gripper_topic)")
-        return gripper >= self.steering.config.held_below or self.steering.config.held
+        return not self.holds(gripper) or self.steering.config.held
 
     def shift(self, action: np.ndarray, position: np.ndarray, gripper: float | None) -> np.ndarray:
         """The delta-theta action to publish for the policy's ``action`` taken at ``position``
@@ -246,8 +253,7 @@ class RefinerCore:
         itself, or with via-point steering the attractor shift its look-ahead picks."""
         if not self.reads_via_point(gripper):
             return np.asarray(action, dtype=np.float64)
-        held = gripper < self.steering.config.held_below
-        return self.steering.shift_action(position, action, held=held)
+        return self.steering.shift_action(position, action, held=self.holds(gripper))
 
     def store(self, obs, action, reward: float, next_obs, terminated: bool,
               truncated: bool = False, info: dict | None = None) -> None:
@@ -526,10 +532,8 @@ class SACRefiner(Node):
         action = core.act(obs)
         self._publish(action, w.window_index, w.position, w.gripper)
         self.latencies.append(time.monotonic() - t_received)
-        held = (w.gripper is not None and core.steering is not None
-                and w.gripper < core.steering.config.held_below)
         self._pending = _Pending(obs, np.asarray(action, dtype=np.float32), w.episode,
-                                 w.window_index, via, held)
+                                 w.window_index, via, core.holds(w.gripper) is True)
         if act_first:
             core.learn()
 
@@ -568,10 +572,8 @@ class SACRefiner(Node):
     def _window_report(self, pend: _Pending, gripper: float | None, grasp_position) -> dict:
         """The in-process window report (``GMMWindowEnv``'s info) of ``pend``'s window, ended
         with the gripper's opening ``gripper`` (m) and ``grasp_position`` (m) if it grasped."""
-        steering = self.core.steering
-        held_end = (gripper is None or steering is None
-                    or gripper < steering.config.held_below)
-        return {"via_point": pend.via, "held": pend.held, "held_end": held_end,
+        return {"via_point": pend.via, "held": pend.held,
+                "held_end": self.core.holds(gripper) is not False,   # unknown: still held
                 "grasp_position": grasp_position}
 
     def _publish(self, action: np.ndarray, window_index: int, position=None,

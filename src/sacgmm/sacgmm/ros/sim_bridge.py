@@ -44,11 +44,8 @@ from std_srvs.srv import Trigger
 
 from sacgmm.ros.convert import (camera_info, image_to_msg, pose_stamped, stamp_seconds,
                                 to_multiarray)
-from sacgmm.ros.layouts import EpisodeEnd, encode_episode_end
+from sacgmm.ros.layouts import GRIPPER_JOINT, EpisodeEnd, encode_episode_end
 from sacgmm.ros.params import Param, StartupError, declare, run_node
-
-#: the one joint of /sacgmm/gripper_state: the gripper's opening (m)
-GRIPPER_JOINT = "sacgmm_gripper_opening"
 
 PARAMS = (
     Param("task", "peg", "simulated task", choices=("peg", "lever", "door")),

@@ -31,13 +31,14 @@ it off the handle.
 
 Why: once a grasp has happened, where it happened is known (the hand's position when the
 gripper closed; :meth:`ViaPointSteering.hindsight_label` turns it into the via-point label of
-every earlier decision of that episode). The labels say "aim at the place where the hand grasped", which is
-nearly the same point from every start, so a handful of grasps teaches the approach from all
-starts. Likewise, while the hand holds a hinged handle, the handle moves it along the arc the
-hinge allows, whatever the skill commanded: :meth:`ViaPointSteering.held_label` labels a held
-window with the via-point in the direction the hand actually moved, at the distance the
-demonstrated skill would have covered, so the pull learns the door's arc from the door itself.
-Pure numpy; nothing here imports torch or ROS.
+every earlier decision of that episode). The labels say "aim at the place where the hand
+grasped", which is nearly the same point from every start, so a handful of grasps teaches the
+approach from all starts. :meth:`ViaPointSteering.held_label` labels a held window with the
+via-point in the direction the hand actually moved, at the distance the demonstrated skill
+would have covered: meant to teach the pull the handle's arc, it does not on the simulated
+door, where the stiff arm follows its command and the force-limited grasp lets the *handle*
+lag instead (results/door/README.md, eleventh session). Pure numpy; nothing here imports
+torch or ROS.
 """
 from __future__ import annotations
 
@@ -151,7 +152,7 @@ class ViaPointSteering:
         """The via-point (m, target frame) that ``action`` names from ``x`` (``held``: while
         holding, at ``held_scale``)."""
         a = np.clip(np.asarray(action, dtype=np.float64).reshape(3), -1.0, 1.0)
-        return self.nominal_end(x) + (self.held_scale if held else self.scale) * a
+        return self.nominal_end(x) + self._scale(held) * a
 
     def shift_action(self, x: np.ndarray, action: np.ndarray, held: bool = False) -> np.ndarray:
         """The attractor-shift action (``(3,)`` in [-1, 1]) whose roll-out from ``x`` (m) passes
@@ -171,9 +172,16 @@ class ViaPointSteering:
     def label(self, x: np.ndarray, goal: np.ndarray, held: bool = False) -> np.ndarray:
         """The via-point action (``(3,)`` float32 in [-1, 1]) from ``x`` that names ``goal``
         (m, target frame; ``held``: at ``held_scale``), clipped to the action range."""
+        return self._label(self.nominal_end(x), goal, held)
+
+    def _scale(self, held: bool) -> float:
+        """m of via-point offset per unit action (``held``: while holding)."""
+        return self.held_scale if held else self.scale
+
+    def _label(self, p0: np.ndarray, goal: np.ndarray, held: bool) -> np.ndarray:
+        """The via-point action naming ``goal`` (m) when the skill alone ends at ``p0`` (m)."""
         g = np.asarray(goal, dtype=np.float64).reshape(3)
-        scale = self.held_scale if held else self.scale
-        return np.clip((g - self.nominal_end(x)) / scale, -1.0, 1.0).astype(np.float32)
+        return np.clip((g - p0) / self._scale(held), -1.0, 1.0).astype(np.float32)
 
     def hindsight_label(self, x: np.ndarray, grasp_point: np.ndarray) -> np.ndarray:
         """The label of a decision taken at ``x`` (m) before a grasp made at ``grasp_point``
@@ -186,7 +194,7 @@ class ViaPointSteering:
     def held_label(self, x: np.ndarray, end: np.ndarray, min_travel: float = 1e-3):
         """The label of a decision taken at ``x`` (m) while holding a handle, when the window
         ended at ``end`` (m, same frame) still holding it: the via-point ``x + d * u``, with
-        ``u`` the unit direction from ``x`` to ``end`` (where the handle let the hand go) and
+        ``u`` the unit direction from ``x`` to ``end`` (where the hand went) and
         ``d = |p0(x) - x|`` the demonstrated skill's own travel over the window (the pull keeps
         its speed; only its direction is corrected). ``None`` when the hand moved less than
         ``min_travel`` (m): a handle that did not move says nothing about its direction."""
@@ -195,5 +203,6 @@ class ViaPointSteering:
         moved = float(np.linalg.norm(step))
         if not np.isfinite(moved) or moved < min_travel:
             return None
-        travel = float(np.linalg.norm(self.nominal_end(x) - x))
-        return self.label(x, x + travel * step / moved, held=True)
+        p0 = self.nominal_end(x)
+        travel = float(np.linalg.norm(p0 - x))
+        return self._label(p0, x + travel * step / moved, held=True)
