@@ -43,9 +43,9 @@ def domain_id(name: str) -> int:
 class Proc:
     """A node process whose merged output is collected in ``lines``."""
 
-    def __init__(self, argv: list[str], env: dict):
+    def __init__(self, argv: list[str], env: dict, cwd=None):
         self.p = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                  stdin=subprocess.DEVNULL, env=env, text=True)
+                                  stdin=subprocess.DEVNULL, env=env, text=True, cwd=cwd)
         self.lines: list[str] = []
         self.t = threading.Thread(target=self._read, daemon=True)
         self.t.start()

@@ -183,5 +183,5 @@ def test_dockerfile_follows_the_readme_ros_path():
     ignored = (ROOT / "docker" / "Dockerfile.dockerignore").read_text().split()
     for must in ("build", "install", "log", ".venv", "**/*.egg-info"):
         assert must in ignored, must
-    for kept in ("src", "config", "launch", "rviz", "colcon.meta", "requirements.txt"):
+    for kept in ("src", "colcon.meta", "requirements.txt"):
         assert kept not in ignored, kept

@@ -12,23 +12,24 @@ package_name = "sacgmm"
 here = os.path.dirname(os.path.abspath(__file__))
 
 
-def _shared(pattern: str) -> list[str]:
-    """Files from the repository's top level (config/, launch/) when building from a checkout."""
-    top = os.path.normpath(os.path.join(here, "..", ".."))
-    return sorted(os.path.relpath(p, here) for p in glob(os.path.join(top, pattern)))
+def _files(pattern: str) -> list[str]:
+    """Files of this package's folder (paths relative to setup.py, wherever it is run from)."""
+    return sorted(glob(pattern, root_dir=here))
 
 
 setup(
     name=package_name,
     version="0.1.0",
     packages=find_packages(exclude=["test"]),
+    # the task definitions are data of the Python package (sacgmm.sim.config reads them with
+    # importlib.resources); the ROS share holds what ros2 launch and RViz look up
+    package_data={package_name: ["tasks/*.yaml"]},
     data_files=[
         ("share/ament_index/resource_index/packages", ["resource/" + package_name]),
         ("share/" + package_name, ["package.xml"]),
-        ("share/" + package_name + "/config", _shared("config/*.yaml")),
-        ("share/" + package_name + "/config/tasks", _shared("config/tasks/*.yaml")),
-        ("share/" + package_name + "/launch", _shared("launch/*.launch.py")),
-        ("share/" + package_name + "/rviz", _shared("rviz/*.rviz")),
+        ("share/" + package_name + "/config", _files("config/*.yaml")),
+        ("share/" + package_name + "/launch", _files("launch/*.launch.py")),
+        ("share/" + package_name + "/rviz", _files("rviz/*.rviz")),
     ],
     python_requires=">=3.10",
     install_requires=["numpy", "scipy", "scikit-learn", "threadpoolctl", "PyYAML", "matplotlib"],

@@ -1,12 +1,17 @@
 """``sacgmm bringup GRAPH [key:=value ...]``: start a node graph without ROS launch tooling.
 
-Reads the same graph definition as ``launch/GRAPH.launch.py`` (:mod:`sacgmm.ros.graphs`) and
-starts every node as a separate process (``python -m sacgmm.ros.<node> --ros-args -r
-__node:=<name> --params-file config/GRAPH.yaml -p ... -r ...``), streams their logs prefixed
-with the node name, and shuts all of them down (SIGINT, then SIGTERM, then SIGKILL) on Ctrl-C,
-SIGTERM, after ``--duration`` seconds, or as soon as one node exits. Children die with this
-process even if it is killed (Linux parent-death signal), so no node is left orphaned.
-Exit status: 0 after a requested shutdown, 1 if a node exited by itself, 2 for bad arguments.
+Reads the same graph definition as ``launch/GRAPH.launch.py`` (:mod:`sacgmm.ros.graphs`),
+checks its arguments the same way before any node starts
+(:func:`sacgmm.ros.graphs.prepare`: files named on the command line, rviz2, the default skill)
+and starts every node as a separate process (``python -m sacgmm.ros.<node> --ros-args -r
+__node:=<name> --params-file config/GRAPH.yaml -p ... -r ...``), streaming their logs prefixed
+with the node name. The fault policy is launch's: a node marked ``respawn`` in the graph (the
+refiner, the camera encoder, the reward detector) is started again :data:`RESPAWN_DELAY` s
+after it exits; any other node that exits is reported and the rest run on. Everything is shut
+down (SIGINT, then SIGTERM, then SIGKILL) on Ctrl-C, SIGTERM, after ``--duration`` seconds, or
+once every node has exited. Children die with this process even if it is killed (Linux
+parent-death signal), so no node is left orphaned. Exit status: 0 after a requested shutdown,
+1 if every node exited by itself, 2 for bad arguments.
 """
 from __future__ import annotations
 
@@ -27,14 +32,15 @@ def _parse_assignments(items: list[str]) -> dict[str, str]:
     return out
 
 
-def build_commands(graph_name: str, assignments: dict[str, str],
-                   params_file: str | None = None) -> list[tuple[str, list[str]]]:
-    """``[(node name, argv), ...]`` for the graph's active nodes; ``ValueError`` if bad."""
-    from sacgmm.ros.graphs import active_nodes, find_share_file, get_graph, node_overrides
+def build_commands(graph_name: str, assignments: dict[str, str]) -> list[tuple[str, list[str]]]:
+    """``[(node name, argv), ...]`` for the graph's active nodes; ``ValueError`` if bad.
+
+    Builds the commands only; :func:`run` checks the arguments' files first."""
+    from sacgmm.ros.graphs import active_nodes, get_graph, node_overrides, params_file_path
 
     graph = get_graph(graph_name)
     args = graph.resolve_args(assignments)
-    pfile = params_file or str(find_share_file("config", graph.params_file))
+    pfile = str(params_file_path(graph, args))
     cmds = []
     for spec in active_nodes(graph, args):
         argv = [sys.executable, "-m", spec.module, "--ros-args", "-r", f"__node:={spec.name}",
@@ -48,13 +54,9 @@ def build_commands(graph_name: str, assignments: dict[str, str],
 
 
 def _child_setup() -> None:
-    """In the child before exec: die with the parent (PR_SET_PDEATHSIG = SIGTERM)."""
-    try:
-        import ctypes
-        libc = ctypes.CDLL("libc.so.6", use_errno=True)
-        libc.prctl(1, signal.SIGTERM, 0, 0, 0)
-    except OSError:  # not Linux: rely on the explicit shutdown
-        pass
+    """In the child before exec: die with the parent (the node then asks for SIGINT itself)."""
+    from sacgmm.processes import stop_with_parent
+    stop_with_parent(signal.SIGTERM)
 
 
 def child_env() -> dict[str, str]:
@@ -66,14 +68,20 @@ def child_env() -> dict[str, str]:
 
 
 class Supervisor:
-    """Starts the processes, prefixes their output, and shuts them all down."""
+    """Starts the processes, prefixes their output, restarts the ``respawn`` ones (after
+    ``respawn_delay`` s) and shuts them all down."""
 
-    def __init__(self, commands: list[tuple[str, list[str]]], out=None):
+    def __init__(self, commands: list[tuple[str, list[str]]], out=None,
+                 respawn: frozenset[str] = frozenset(), respawn_delay: float = 2.0):
         self.commands = commands
         self.out = out or sys.stdout
+        self.respawn = respawn
+        self.respawn_delay = respawn_delay
         self.procs: list[tuple[str, object]] = []
         self._lock = threading.Lock()
         self._threads: list[threading.Thread] = []
+        self._reported: set[int] = set()               # pids whose exit was reported
+        self._due: dict[int, float] = {}                # command index -> restart time
 
     def log(self, text: str) -> None:
         with self._lock:
@@ -89,18 +97,24 @@ class Supervisor:
                 self.out.flush()
         stream.close()
 
-    def start(self) -> None:
+    def _spawn(self, index: int) -> None:
         import subprocess
-        env = child_env()
-        for name, argv in self.commands:
-            proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                    stdin=subprocess.DEVNULL, env=env, start_new_session=True,
-                                    preexec_fn=_child_setup)
+        name, argv = self.commands[index]
+        proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                stdin=subprocess.DEVNULL, env=child_env(),
+                                start_new_session=True, preexec_fn=_child_setup)
+        if index < len(self.procs):
+            self.procs[index] = (name, proc)
+        else:
             self.procs.append((name, proc))
-            t = threading.Thread(target=self._pump, args=(name, proc.stdout), daemon=True)
-            t.start()
-            self._threads.append(t)
-            self.log(f"started {name} (pid {proc.pid})")
+        t = threading.Thread(target=self._pump, args=(name, proc.stdout), daemon=True)
+        t.start()
+        self._threads.append(t)
+        self.log(f"started {name} (pid {proc.pid})")
+
+    def start(self) -> None:
+        for i in range(len(self.commands)):
+            self._spawn(i)
 
     def first_exited(self):
         for name, proc in self.procs:
@@ -108,8 +122,28 @@ class Supervisor:
                 return name, proc.returncode
         return None
 
+    def supervise(self, now: float) -> bool:
+        """Report exits and restart the ``respawn`` nodes that are due; False once every node
+        has exited and none is due to restart."""
+        for i, (name, proc) in enumerate(self.procs):
+            if proc.poll() is None or proc.pid in self._reported:
+                continue
+            self._reported.add(proc.pid)
+            if name in self.respawn:
+                self._due[i] = now + self.respawn_delay
+                self.log(f"{name} exited with status {proc.returncode}: restarting it in "
+                         f"{self.respawn_delay:g} s")
+            else:
+                self.log(f"{name} exited with status {proc.returncode} (not restarted)")
+        for i, t in list(self._due.items()):
+            if now >= t:
+                del self._due[i]
+                self._spawn(i)
+        return bool(self._due) or any(p.poll() is None for _, p in self.procs)
+
     def shutdown(self, grace: float = 8.0) -> None:
         """SIGINT to every node, then SIGTERM, then SIGKILL (process groups) until all exit."""
+        self._due.clear()
         for sig, wait in ((signal.SIGINT, grace), (signal.SIGTERM, 3.0), (signal.SIGKILL, 3.0)):
             alive = [(n, p) for n, p in self.procs if p.poll() is None]
             if not alive:
@@ -136,9 +170,25 @@ class Supervisor:
 
 
 def run(graph_name: str, assignments: dict[str, str], duration: float | None = None,
-        params_file: str | None = None, out=None) -> int:
-    cmds = build_commands(graph_name, assignments, params_file)
-    sup = Supervisor(cmds, out)
+        out=None) -> int:
+    """Check the arguments (``GraphError`` before any node starts), then run the graph."""
+    from sacgmm.ros.graphs import (RESPAWN_DELAY, active_nodes, find_share_file, get_graph,
+                                   prepare, rviz_executable)
+
+    out = out or sys.stdout
+    graph = get_graph(graph_name)
+
+    def announce(text: str) -> None:
+        out.write(f"[bringup] {text}\n")
+        out.flush()
+
+    args = prepare(graph, graph.resolve_args(assignments), log=announce)
+    cmds = build_commands(graph_name, args)
+    if args["rviz"] == "true":
+        cmds.append(("rviz2", [str(rviz_executable()), "-d",
+                               str(find_share_file("rviz", "sacgmm.rviz"))]))
+    respawn = frozenset(n.name for n in active_nodes(graph, args) if n.respawn)
+    sup = Supervisor(cmds, out, respawn=respawn, respawn_delay=RESPAWN_DELAY)
     stop = threading.Event()
     reason = {"why": None}
 
@@ -153,9 +203,8 @@ def run(graph_name: str, assignments: dict[str, str], duration: float | None = N
         sup.start()
         t_end = time.monotonic() + duration if duration else None
         while not stop.is_set():
-            dead = sup.first_exited()
-            if dead is not None:
-                sup.log(f"{dead[0]} exited with status {dead[1]}: shutting the graph down")
+            if not sup.supervise(time.monotonic()):
+                sup.log("every node has exited")
                 status = 1
                 break
             if t_end is not None and time.monotonic() >= t_end:
@@ -180,14 +229,13 @@ def _run(args) -> int:
         args.dry_run = args.dry_run or extra.dry_run
     try:
         assignments = _parse_assignments(args.assignments)
+        if args.params_file:
+            assignments.setdefault("params_file", args.params_file)
         if args.dry_run:
-            for name, argv in build_commands(args.graph, assignments, args.params_file):
+            for name, argv in build_commands(args.graph, assignments):
                 print(f"{name}: {' '.join(argv)}")
             return 0
-        if assignments.get("rviz") == "true":
-            print("[bringup] rviz:=true is honoured by the launch files only (rviz2 is not "
-                  "installed here); use them on a ROS 2 install", file=sys.stderr)
-        return run(args.graph, assignments, args.duration, args.params_file)
+        return run(args.graph, assignments, args.duration)
     except (ValueError, FileNotFoundError) as exc:
         print(f"sacgmm bringup: error: {exc}", file=sys.stderr)
         return 2
@@ -199,7 +247,7 @@ def _options_parser(positional: bool = True):
     if positional:
         p.add_argument("assignments", nargs="*", metavar="key:=value")
     p.add_argument("--params-file", default=None,
-                   help="ROS parameter file instead of config/GRAPH.yaml")
+                   help="ROS parameter file instead of config/GRAPH.yaml (as params_file:=)")
     p.add_argument("--duration", type=float, default=None,
                    help="shut down after this many seconds (default: run until Ctrl-C)")
     p.add_argument("--dry-run", action="store_true", help="print the node commands and exit")
@@ -216,7 +264,7 @@ def register(subparsers) -> None:
     p.add_argument("graph", choices=sorted(GRAPHS))
     p.add_argument("assignments", nargs="*", metavar="key:=value",
                    help="graph arguments as for ros2 launch (use_sim, rviz, mode, skill, "
-                        "policy, control_mode, sim_mode)")
+                        "policy, params_file, control_mode, sim_mode, ...)")
     # options may come after key:=value assignments: re-parsed (intermixed) in _run
     p.add_argument("rest", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
     p.set_defaults(func=_run)

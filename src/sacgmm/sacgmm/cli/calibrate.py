@@ -33,9 +33,9 @@ def _git_commit() -> str | None:
     try:
         out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
                              text=True, cwd=Path(__file__).resolve().parent, timeout=10)
-        dirty = subprocess.run(["git", "status", "--porcelain", "--", "config/tasks",
-                                "src/sacgmm/sacgmm/sim"], capture_output=True, text=True,
-                               cwd=Path(__file__).resolve().parents[4], timeout=10)
+        dirty = subprocess.run(["git", "status", "--porcelain", "--", "tasks", "sim"],
+                               capture_output=True, text=True,
+                               cwd=Path(__file__).resolve().parents[1], timeout=10)
         if out.returncode == 0:
             return out.stdout.strip() + (" (+uncommitted sim/config changes)"
                                          if dirty.stdout.strip() else "")
@@ -167,7 +167,7 @@ def render_markdown(doc: dict) -> str:
         "at least 100 episodes, noise lowering the rate. The paper's geometry is fixed (peg "
         "50 mm, hole 56 mm, lever 50 mm above its base); only the per-episode robot-to-target "
         "randomisation and the natural task parameters below were chosen. The settings are "
-        "frozen in `config/tasks/*.yaml`: later work must not make the tasks easier.",
+        "frozen in `sacgmm/tasks/*.yaml`: later work must not make the tasks easier.",
         "",
         f"Command: `{doc.get('command') or 'sacgmm calibrate'}` (run from the repository root). "
         f"Machine: {doc['machine']['platform']}, Python {doc['machine']['python']}, "
@@ -275,5 +275,5 @@ def register(subparsers) -> None:
     p.add_argument("--json-out", default="results/calibration.json")
     p.add_argument("--md-out", default="results/calibration.md")
     p.add_argument("--no-update-config", dest="update_config", action="store_false",
-                   help="do not rewrite the calibration: note of config/tasks/<task>.yaml")
+                   help="do not rewrite the calibration: note of sacgmm/tasks/<task>.yaml")
     p.set_defaults(func=_run)

@@ -3,7 +3,7 @@
 ``default_skill(task)`` records the scripted expert's demonstrations (seed 0; 20 per task, 5 for
 the door, the paper's counts) and fits the stable GMM (K = 3, seed 0) the first time it is
 asked, under ``$SACGMM_CACHE`` (default ``~/.cache/sacgmm``) in a folder keyed by a hash of the
-task's frozen configuration, so a change to ``config/tasks/<task>.yaml`` gets a fresh skill.
+task's frozen configuration, so a change to ``sacgmm/tasks/<task>.yaml`` gets a fresh skill.
 Files are written atomically, so parallel workers asking at once are safe.
 """
 from __future__ import annotations
@@ -26,20 +26,28 @@ def cache_root() -> Path:
 def skill_dir(task: str) -> Path:
     """Where the task's demonstrations and skill live for the current task configuration."""
     from sacgmm.sim.config import load_task_config
-    # fit_version 2: fits with one BLAS thread (deterministic across machines)
-    cfg = {**load_task_config(task), "fit_version": 2}
+    # fit_version 2: fits with one BLAS thread (deterministic across machines); the file's
+    # location is left out, so every install of the same definition shares one skill
+    cfg = {k: v for k, v in load_task_config(task).items() if k != "_path"}
+    cfg["fit_version"] = 2
     digest = hashlib.sha256(json.dumps(cfg, sort_keys=True, default=str).encode()).hexdigest()[:12]
     return cache_root() / "skills" / f"{task}-{digest}"
 
 
 def default_skill(task: str, log: Callable[[str], None] | None = None):
     """The task's demonstrated GMM skill (recorded and fitted on first use)."""
-    from sacgmm.skill import fit_skill, load_demos, load_skill
+    from sacgmm.skill import load_skill
+    return load_skill(default_skill_path(task, log))
+
+
+def default_skill_path(task: str, log: Callable[[str], None] | None = None) -> Path:
+    """The file of the task's demonstrated GMM skill, recorded and fitted if not cached yet."""
+    from sacgmm.skill import fit_skill, load_demos
 
     folder = skill_dir(task)
     path = folder / "skill.yaml"
     if path.exists():
-        return load_skill(path)
+        return path
     demo_dir = folder / "demos"
     n = DEMO_COUNTS.get(task, 20)
     if len(list(demo_dir.glob("*.csv"))) < n:
@@ -54,4 +62,4 @@ def default_skill(task: str, log: Callable[[str], None] | None = None):
     skill.save(path)
     if log:
         log(f"fitted the {task} skill: {path}")
-    return skill
+    return path

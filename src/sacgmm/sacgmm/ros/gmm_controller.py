@@ -14,7 +14,10 @@ Subscribes
   which the opening first fell below ``held_below``), for the refiner's via-point steering.
 Publishes
   ``/sacgmm/cmd_vel`` (geometry_msgs/TwistStamped, m/s, world axes): clamped to ``max_speed``,
-  never NaN, zero when the pose is stale, before any pose/target, or without a skill.
+  never NaN, zero when the pose is stale, before any pose/target, or without a skill. When the
+  pose source stops (a dead bridge), zero is published within ``pose_timeout`` in both modes
+  (lock-step: by a watchdog timer) and the reason is logged again every
+  ``STOP_LOG_PERIOD`` s while the stop lasts.
   ``/sacgmm/window`` (std_msgs/Float64MultiArray): state at the end of every ``window_steps``
   active control steps (layout in :mod:`sacgmm.ros.layouts`).
   ``/sacgmm/markers`` (visualization_msgs/MarkerArray): Gaussian ellipsoids + target sphere.
@@ -45,6 +48,7 @@ Modes (``control_mode``)
 from __future__ import annotations
 
 import json
+import math
 import os
 import sys
 import threading
@@ -104,6 +108,10 @@ PARAMS = (
     Param("rollout_dt", 1.0 / 30.0, "predicted-rollout time step (s)", range=(1e-4, 1.0)),
     Param("timing_log", "", "if set, JSON file of loop periods written at shutdown"),
 )
+
+
+#: s between repeated warnings while the controller stays stopped for the same reason
+STOP_LOG_PERIOD = 5.0
 
 
 class GMMController(Node):
@@ -169,6 +177,7 @@ class GMMController(Node):
         self._markers_busy = threading.Event()
         self._last_tick = None
         self._last_reason = None
+        self._reason_logged = -math.inf   # monotonic time of the last stop warning
         self._stop = threading.Event()
         self._loop_thread = None
         if not self.lockstep:
@@ -178,6 +187,9 @@ class GMMController(Node):
                 self._loop_thread = threading.Thread(target=self._loop, name="sacgmm_ctrl_loop",
                                                      daemon=True)
                 self._loop_thread.start()
+        else:
+            # lock-step steps on poses: without one, nothing would be published at all
+            self.create_timer(p["pose_timeout"] / 4.0, self._watchdog)
         if p["marker_rate_hz"] > 0:
             self.create_timer(1.0 / p["marker_rate_hz"], self._publish_markers)
         self.get_logger().info(
@@ -329,13 +341,27 @@ class GMMController(Node):
         self._last_tick = t
         self._control_step()
 
+    def _watchdog(self) -> None:
+        """Lock-step: a zero command once the last pose is older than ``pose_timeout`` (not
+        while a step is held for the refiner's delta-theta, up to ``delta_wait``: the sim waits
+        for that step by design)."""
+        now = time.monotonic()
+        if self.core.ee is None or now - self.core.ee_time <= self.core.pose_timeout:
+            return
+        if self._held is not None and now - self._held[1] < self.p["delta_wait"]:
+            return
+        self._control_step(now=now)
+
     def _control_step(self, stamp=None, now: float | None = None) -> None:
-        res = self.core.step(time.monotonic() if now is None else now)
-        if res.reason != self._last_reason:
+        now = time.monotonic() if now is None else now
+        res = self.core.step(now)
+        if res.reason != self._last_reason or (
+                not res.active and now - self._reason_logged >= STOP_LOG_PERIOD):
             if res.active:
                 self.get_logger().info("control active")
             else:
                 self.get_logger().warning(f"control stopped (zero velocity): {res.reason}")
+                self._reason_logged = now
             self._last_reason = res.reason
         # one preallocated message (publish serialises it at once): no per-step allocations
         msg = self._cmd_msg

@@ -8,16 +8,36 @@ parameter overrides, parameters taken from launch arguments (empty values are no
 the parameter file's value stays), and an optional condition on a boolean argument
 (``"use_sim"`` or ``"!use_sim"``).
 
+Both start paths share one start-up check and one fault policy:
+
+* :func:`prepare` runs before any node starts. It checks every file given on the command line
+  (``skill:=``, ``policy:=``, ``params_file:=``) and ``rviz:=true`` (rviz2 installed), and
+  raises :class:`GraphError` naming the argument and the file; with no ``skill:=`` a simulated
+  graph runs its task's default demonstrated skill (recorded and fitted once, then cached).
+* The refiner, the camera encoder and the ArUco reward detector are restarted when they exit
+  (``respawn``, after :data:`RESPAWN_DELAY` s); the controller runs on with its last skill
+  meanwhile. The bridges and the controller are not restarted: when the pose source dies the
+  controller commands zero within its pose timeout and keeps logging why.
+
 This module imports no ROS package (the launch files and the CLI both import it).
 """
 from __future__ import annotations
 
 import os
+import shutil
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
 PACKAGE = "sacgmm"
+
+#: s before a node that exited is started again (``respawn``)
+RESPAWN_DELAY = 2.0
+
+
+class GraphError(ValueError):
+    """A graph cannot start: the message names the launch argument and the file."""
 
 
 @dataclass(frozen=True)
@@ -38,6 +58,7 @@ class NodeSpec:
     parameters: tuple[tuple[str, object], ...] = ()       # fixed overrides (after the file)
     arg_parameters: tuple[tuple[str, str], ...] = ()      # (launch argument, parameter)
     condition: str | None = None                          # "arg" or "!arg" (boolean argument)
+    respawn: bool = False                                 # restarted when it exits
 
     @property
     def module(self) -> str:
@@ -56,6 +77,7 @@ class Graph:
     name: str
     description: str
     params_file: str                                      # file name in config/
+    task: str                                             # simulated task (default skill)
     arguments: tuple[Argument, ...]
     nodes: tuple[NodeSpec, ...]
     notes: tuple[str, ...] = field(default_factory=tuple)
@@ -82,9 +104,13 @@ def _common_args(use_sim_choices: tuple[str, ...], use_sim_default: str = "true"
         Argument("rviz", "false", "start rviz2 with share/sacgmm/rviz/sacgmm.rviz", ("true", "false")),
         Argument("mode", "eval", "sac_refiner: train (refine online) or eval (act only, "
                  "deterministic policy)", ("train", "eval")),
-        Argument("skill", "", "skill YAML for gmm_controller (empty: the parameter file's)"),
+        Argument("skill", "", "skill YAML for gmm_controller and sac_refiner (empty: the "
+                 "parameter file's; if that is empty too, the simulated task's default "
+                 "demonstrated skill)"),
         Argument("policy", "", "SAC checkpoint for sac_refiner and camera_encoder (empty: the "
-                 "parameter file's)"),
+                 "parameter file's; if that is empty too, a fresh policy)"),
+        Argument("params_file", "", "ROS parameter file instead of the package's "
+                 "config/<graph>.yaml"),
         Argument("control_mode", "lockstep", "gmm_controller loop: lockstep with the sim or "
                  "timer (real time)", ("lockstep", "timer")),
         Argument("sim_mode", "lockstep", "sim_bridge stepping", ("lockstep", "realtime")),
@@ -95,8 +121,9 @@ _CONTROLLER = NodeSpec("gmm_controller", "gmm_controller",
                        arg_parameters=(("skill", "skill_path"), ("control_mode", "control_mode")))
 _REFINER = NodeSpec("sac_refiner", "sac_refiner",
                      arg_parameters=(("mode", "mode"), ("skill", "skill_path"),
-                                     ("policy", "policy_path")))
-_ENCODER = NodeSpec("camera_encoder", "camera_encoder", arg_parameters=(("policy", "policy_path"),))
+                                     ("policy", "policy_path")), respawn=True)
+_ENCODER = NodeSpec("camera_encoder", "camera_encoder", arg_parameters=(("policy", "policy_path"),),
+                    respawn=True)
 _BRIDGE = NodeSpec("sim_bridge", "sim_bridge", arg_parameters=(("sim_mode", "mode"),),
                    condition="use_sim")
 
@@ -119,17 +146,18 @@ _REAL_ARGS = (
 GRAPHS: dict[str, Graph] = {
     "sim_peg": Graph(
         "sim_peg", "peg insertion in simulation: sim_bridge (tactile images), gmm_controller, "
-        "camera_encoder, sac_refiner", "sim_peg.yaml", _common_args(("true",)),
+        "camera_encoder, sac_refiner", "sim_peg.yaml", "peg", _common_args(("true",)),
         (_BRIDGE, _CONTROLLER, _ENCODER, _REFINER)),
     "sim_lever": Graph(
         "sim_lever", "power-lever sliding in simulation: sim_bridge (static depth camera), "
-        "gmm_controller, camera_encoder, sac_refiner", "sim_lever.yaml", _common_args(("true",)),
+        "gmm_controller, camera_encoder, sac_refiner", "sim_lever.yaml", "lever",
+        _common_args(("true",)),
         (_BRIDGE, _CONTROLLER, _ENCODER, _REFINER)),
     "door_opening": Graph(
         "door_opening", "door opening: gripper RGB camera -> camera_encoder, ArUco marker on "
         "the door -> aruco_reward_detector; simulated (use_sim:=true) or a real KUKA iiwa "
         "(use_sim:=false: iiwa_bridge to the iiwa_ros2 velocity_controller)", "door_opening.yaml",
-        _common_args(("true", "false")) + _REAL_ARGS,
+        "door", _common_args(("true", "false")) + _REAL_ARGS,
         (
             # in simulation the detector is the reward source; the simulator's own success
             # (ground truth) stays visible on /sacgmm/sim/*
@@ -137,16 +165,17 @@ GRAPHS: dict[str, Graph] = {
                      arg_parameters=(("sim_mode", "mode"),),
                      remappings=(("/sacgmm/reward", "/sacgmm/sim/reward"),
                                  ("/sacgmm/success", "/sacgmm/sim/success"))),
-            NodeSpec("aruco_reward_detector", "aruco_reward_detector", condition="use_sim"),
+            NodeSpec("aruco_reward_detector", "aruco_reward_detector", condition="use_sim",
+                     respawn=True),
             NodeSpec("aruco_reward_detector", "aruco_reward_detector", condition="!use_sim",
-                     parameters=(("image_topic", "/door_camera/image_raw"),
+                     respawn=True, parameters=(("image_topic", "/door_camera/image_raw"),
                                  ("camera_info_topic", "/door_camera/camera_info")),
                      arg_parameters=(("door_image_topic", "image_topic"),
                                      ("door_camera_info_topic", "camera_info_topic"))),
             _CONTROLLER,
             NodeSpec("camera_encoder", "camera_encoder", arg_parameters=(("policy", "policy_path"),),
-                     condition="use_sim"),
-            NodeSpec("camera_encoder", "camera_encoder", condition="!use_sim",
+                     condition="use_sim", respawn=True),
+            NodeSpec("camera_encoder", "camera_encoder", condition="!use_sim", respawn=True,
                      arg_parameters=(("policy", "policy_path"), ("wrist_image_topic", "image_topic")),
                      parameters=(("image_topic", "/wrist_camera/image_raw"),)),
             # the real robot: the user runs the iiwa_ros2 driver (or sim_driver:=true) and the
@@ -155,10 +184,10 @@ GRAPHS: dict[str, Graph] = {
                      arg_parameters=(("target", "target_position"),
                                      ("episode_log", "episode_log"))),
             NodeSpec("iiwa_sim_driver", "iiwa_sim_driver", condition="sim_driver"),
-            NodeSpec("sac_refiner", "sac_refiner", condition="use_sim",
+            NodeSpec("sac_refiner", "sac_refiner", condition="use_sim", respawn=True,
                      arg_parameters=_REFINER.arg_parameters),
             # the refiner reads the same wrist camera as camera_encoder
-            NodeSpec("sac_refiner", "sac_refiner", condition="!use_sim",
+            NodeSpec("sac_refiner", "sac_refiner", condition="!use_sim", respawn=True,
                      arg_parameters=_REFINER.arg_parameters + (("wrist_image_topic",
                                                                 "image_topic"),),
                      parameters=(("image_topic", "/wrist_camera/image_raw"),
@@ -174,9 +203,10 @@ def get_graph(name: str) -> Graph:
 
 
 def share_dirs() -> list[Path]:
-    """Candidate ``share/sacgmm``-like roots: the source checkout, then installed prefixes."""
+    """Candidate ``share/sacgmm``-like roots: the package's source folder (``src/sacgmm`` of a
+    checkout), then the installed prefixes (this Python's and ``AMENT_PREFIX_PATH``)."""
     here = Path(__file__).resolve()
-    out = [here.parents[4]]                                  # repository top level
+    out = [here.parents[2]]                                  # the folder holding setup.py
     for prefix in [sys.prefix, *os.environ.get("AMENT_PREFIX_PATH", "").split(os.pathsep)]:
         if prefix:
             out.append(Path(prefix) / "share" / PACKAGE)
@@ -207,3 +237,97 @@ def node_overrides(spec: NodeSpec, args: dict[str, str]) -> dict[str, object]:
 def active_nodes(graph: Graph, args: dict[str, str]) -> list[NodeSpec]:
     """The nodes of ``graph`` whose condition holds for the resolved ``args``."""
     return [n for n in graph.nodes if n.enabled(args)]
+
+
+def rviz_executable() -> Path | None:
+    """rviz2's executable in a ROS install on ``AMENT_PREFIX_PATH`` (or on ``PATH``), else None."""
+    for prefix in os.environ.get("AMENT_PREFIX_PATH", "").split(os.pathsep):
+        exe = Path(prefix) / "lib" / "rviz2" / "rviz2"
+        if prefix and os.access(exe, os.X_OK):
+            return exe
+    found = shutil.which("rviz2")
+    return Path(found) if found else None
+
+
+def params_file_path(graph: Graph, args: dict[str, str]) -> Path:
+    """The parameter file the graph's nodes read: ``params_file:=`` or the package's own."""
+    given = args.get("params_file", "")
+    return Path(given) if given else find_share_file("config", graph.params_file)
+
+
+def _read_params_file(path: Path, given: bool) -> dict:
+    """The node sections of a ROS parameter file; GraphError naming the file if it is bad."""
+    import yaml
+    where = f"params_file:={path}" if given else str(path)
+    if not path.is_file():
+        raise GraphError(f"{where}: no such parameter file")
+    try:
+        doc = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError) as exc:
+        raise GraphError(f"{where}: not a readable YAML file ({exc})") from None
+    if not isinstance(doc, dict) or not all(
+            isinstance(v, dict) and isinstance(v.get("ros__parameters"), dict)
+            for v in doc.values()):
+        raise GraphError(f"{where}: expected '<node>: {{ros__parameters: {{...}}}}' sections")
+    return doc
+
+
+def _file_parameter(doc: dict, node: str, name: str) -> str:
+    return str(doc.get(node, {}).get("ros__parameters", {}).get(name, "") or "")
+
+
+def prepare(graph: Graph, args: dict[str, str], log: Callable[[str], None] = print) -> dict[str, str]:
+    """Check a graph's start-up inputs before any node starts; the arguments to start it with.
+
+    ``args`` as returned by :meth:`Graph.resolve_args`. Raises :class:`GraphError` naming the
+    argument and the file for a missing or unreadable skill, policy or parameter file, and for
+    ``rviz:=true`` without rviz2. With neither ``skill:=`` nor a ``skill_path`` in the
+    parameter file, a simulated graph (``use_sim:=true``, or the real-robot graph against the
+    simulated driver) gets its task's default demonstrated skill, announced in one ``log``
+    line; the real robot needs a skill of its own demonstrations.
+    """
+    out = dict(args)
+    if out.get("rviz") == "true" and rviz_executable() is None:
+        raise GraphError("rviz:=true: rviz2 is not installed (install ros-<distro>-rviz2 and "
+                         "source it, or leave rviz:=false)")
+    pfile = params_file_path(graph, out)
+    doc = _read_params_file(pfile, given=bool(out.get("params_file")))
+    if out.get("skill"):
+        _check_skill(out["skill"], "argument 'skill'")
+    elif _file_parameter(doc, "gmm_controller", "skill_path"):
+        _check_skill(_file_parameter(doc, "gmm_controller", "skill_path"),
+                     f"{pfile}: gmm_controller.skill_path")
+    elif out.get("use_sim", "true") == "true" or out.get("sim_driver") == "true":
+        from sacgmm.experiments.skills import default_skill_path
+        out["skill"] = str(default_skill_path(graph.task, log=log))
+        log(f"no skill:= given: running the {graph.task} task's default demonstrated skill "
+            f"{out['skill']}")
+    else:
+        raise GraphError("skill:= is required on the real robot: a skill fitted to your own "
+                         "demonstrations (sacgmm fit --demos DIR --out skill.yaml)")
+    if out.get("policy"):
+        _check_policy(out["policy"], "argument 'policy'")
+    elif _file_parameter(doc, "sac_refiner", "policy_path"):
+        _check_policy(_file_parameter(doc, "sac_refiner", "policy_path"),
+                      f"{pfile}: sac_refiner.policy_path")
+    return out
+
+
+def _check_skill(path: str, where: str) -> None:
+    """``where``: what named the file (``argument 'skill'``); errors name it and the file."""
+    from sacgmm.skill import load_skill
+    try:
+        skill = load_skill(path)
+    except (OSError, ValueError) as exc:
+        raise GraphError(f"{where}: {exc}") from None
+    if skill.dim != 3:
+        raise GraphError(f"{where}: {path}: a 3-D position skill is needed, this one has "
+                         f"d={skill.dim}")
+
+
+def _check_policy(path: str, where: str) -> None:
+    from sacgmm.rl.checkpoint import load_checkpoint
+    try:
+        load_checkpoint(path)
+    except (OSError, ValueError) as exc:
+        raise GraphError(f"{where}: {exc}") from None

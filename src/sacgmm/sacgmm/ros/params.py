@@ -20,6 +20,8 @@ import rclpy
 from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor
 from rclpy.exceptions import ParameterException
 
+from sacgmm.processes import stop_with_parent
+
 # rclpy's own parameters, always accepted in a parameter file
 _BUILTIN = {"use_sim_time", "start_type_description_service", "qos_overrides"}
 
@@ -106,9 +108,14 @@ def run_node(factory: Callable[[], Any], args: list[str] | None = None,
     type in ``take_message``), where it surfaces as an unrelated ``RuntimeError`` and the node
     would exit with a traceback instead of cleanly.
 
+    The node also stops (as on Ctrl-C) when the process that started it dies: ``ros2 launch``
+    stopped by SIGTERM or SIGKILL leaves its processes running, and a controller or refiner
+    nobody supervises must not run on.
+
     Returns 0 on a normal shutdown, 2 if the node could not start (the reason on stderr).
     """
     ensure_ros_environment()
+    stop_with_parent()
     stop = {"signal": None}
 
     def request_stop(signum, _frame):

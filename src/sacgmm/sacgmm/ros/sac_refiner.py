@@ -60,6 +60,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import queue
 import threading
 import time
@@ -93,7 +94,8 @@ PARAMS = (
     Param("skill_path", "", "skill YAML (the controller's); empty: the refiner stays idle"),
     Param("policy_path", "", "checkpoint to start from (sacgmm train or save_policy); empty: "
           "a fresh agent (zero-initialised actor: zero delta-theta)"),
-    Param("save_path", "sac_refiner_policy.pt", "file written by /sacgmm/save_policy"),
+    Param("save_path", "", "file written by /sacgmm/save_policy (empty: "
+          "$ROS_HOME/sacgmm/<task>_policy.pt, ROS_HOME defaulting to ~/.ros)"),
     Param("save_replay", False, "also save the replay buffer (large with images)"),
     Param("save_every_episodes", 0, "train mode: save every n episodes; 0: only on request",
           range=(0, 10**9)),
@@ -460,8 +462,15 @@ class SACRefiner(Node):
             return
         self._events.put(("episode_end", e, time.monotonic()))
 
+    def save_path(self) -> Path:
+        """Where the policy is saved: ``save_path``, or the task's file under ``ROS_HOME``."""
+        if self.p["save_path"]:
+            return Path(self.p["save_path"])
+        home = Path(os.environ.get("ROS_HOME") or Path.home() / ".ros")
+        return home / "sacgmm" / f"{self.p['task']}_policy.pt"
+
     def _on_save(self, request, response):
-        path = self.p["save_path"]
+        path = self.save_path()
         try:
             with self._agent_lock:
                 out = self.core.save(path, self.p["save_replay"])
@@ -567,7 +576,7 @@ class SACRefiner(Node):
             f"{core.updates}, alpha {core.agent.alpha:.4g}")
         every = self.p["save_every_episodes"]
         if core.train and every and core.episode % every == 0:
-            core.save(self.p["save_path"], self.p["save_replay"])
+            core.save(self.save_path(), self.p["save_replay"])
 
     def _window_report(self, pend: _Pending, gripper: float | None, grasp_position) -> dict:
         """The in-process window report (``GMMWindowEnv``'s info) of ``pend``'s window, ended
@@ -598,7 +607,7 @@ class SACRefiner(Node):
             self._worker.join(timeout=30.0)
         if self.core is not None and self.p.get("save_on_exit"):
             try:
-                out = self.core.save(self.p["save_path"], self.p["save_replay"])
+                out = self.core.save(self.save_path(), self.p["save_replay"])
                 print(f"[sac_refiner] saved {out} at exit", flush=True)
             except Exception as exc:  # noqa: BLE001
                 print(f"[sac_refiner] cannot save at exit: {exc}", flush=True)

@@ -11,7 +11,7 @@ id                         task name   sensor image (``sensor=True``)
 =========================  ==========  ==========================================
 
 Conventions (units, frames, action, termination) are documented in :mod:`sacgmm.sim.base`;
-the frozen task settings are in ``config/tasks/<task>.yaml``.
+the frozen task settings are in ``sacgmm/tasks/<task>.yaml``.
 """
 from __future__ import annotations
 
@@ -35,7 +35,7 @@ def register_envs() -> None:
 
     for task, env_id in ENV_IDS.items():
         if env_id not in gym.registry:
-            # the horizon is enforced by the env itself (config/tasks/*.yaml: control.horizon)
+            # the horizon is enforced by the env itself (sacgmm/tasks/*.yaml: control.horizon)
             gym.register(id=env_id, entry_point=_ENTRY_POINTS[task])
 
 

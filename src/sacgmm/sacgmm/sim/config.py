@@ -1,14 +1,15 @@
-"""Frozen task settings: ``config/tasks/<task>.yaml`` (geometry, randomisation, noise, horizon).
+"""Frozen task settings: ``sacgmm/tasks/<task>.yaml`` (geometry, randomisation, noise, horizon).
 
 Every number that defines a task lives in its YAML file, so that it is set in one place and the
-calibrated difficulty (``results/calibration.md``) cannot drift silently. The directory is found
-in this order: the ``SACGMM_TASK_CONFIG_DIR`` environment variable; ``config/tasks`` of the
-source checkout this package runs from; ``share/sacgmm/config/tasks`` of an installed prefix.
+calibrated difficulty (``results/calibration.md``) cannot drift silently. The files are data of
+the Python package, read with :mod:`importlib.resources`, so they are found the same way from a
+source checkout, an editable or plain ``pip install`` and a ``colcon build`` (with or without
+``--symlink-install``). A task of your own is a YAML file with the same sections, given by path.
 """
 from __future__ import annotations
 
 import os
-import sys
+from importlib import resources
 from pathlib import Path
 
 import yaml
@@ -24,18 +25,11 @@ def unknown_task_message(task: str) -> str:
     return f"unknown task {task!r}; valid tasks: {', '.join(TASKS)}"
 
 
-def config_dir() -> Path:
-    """The directory holding the task YAML files (see the module docstring)."""
-    env = os.environ.get("SACGMM_TASK_CONFIG_DIR")
-    if env:
-        return Path(env)
-    here = Path(__file__).resolve()
-    candidates = [here.parents[4] / "config" / "tasks",
-                  Path(sys.prefix) / "share" / "sacgmm" / "config" / "tasks"]
-    for c in candidates:
-        if c.is_dir():
-            return c
-    return candidates[0]
+def task_file(task: str):
+    """The packaged definition of a named task (a :class:`importlib.resources` traversable)."""
+    if task not in TASKS:
+        raise ValueError(unknown_task_message(task))
+    return resources.files("sacgmm").joinpath("tasks", f"{task}.yaml")
 
 
 def load_task_config(task_or_path: str | os.PathLike) -> dict:
@@ -46,14 +40,16 @@ def load_task_config(task_or_path: str | os.PathLike) -> dict:
     """
     name = str(task_or_path)
     if name in TASKS:
-        path = config_dir() / f"{name}.yaml"
+        path = task_file(name)
+        if not path.is_file():
+            raise FileNotFoundError(f"{path}: the packaged definition of task {name!r} is "
+                                    "missing (a broken install: reinstall sacgmm)")
     elif name.endswith((".yaml", ".yml")):
         path = Path(name)
+        if not path.is_file():
+            raise FileNotFoundError(f"{path}: task configuration file not found")
     else:
         raise ValueError(unknown_task_message(name))
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: task configuration file not found "
-                                "(set SACGMM_TASK_CONFIG_DIR to the directory holding it)")
     try:
         cfg = yaml.safe_load(path.read_text(encoding="utf-8"))
     except yaml.YAMLError as exc:

@@ -1,6 +1,6 @@
 """Door opening: pull a miniature spring-loaded door open by its handle.
 
-Geometry (``config/tasks/door.yaml``): a panel on a vertical hinge, opening towards the robot;
+Geometry (``sacgmm/tasks/door.yaml``): a panel on a vertical hinge, opening towards the robot;
 a closing spring (torque ``-(spring_preload + spring_stiffness * angle) - hinge_damping * rate``,
 applied at every physics step) swings it shut against a door stop when released. The handle is a
 horizontal bar ``handle_standoff`` in front of the panel, grasped by the force-limited grasp of

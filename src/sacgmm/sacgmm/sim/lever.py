@@ -1,7 +1,7 @@
 """Power-lever sliding: grasp a lever 50 mm above its base and slide it to the end of its
 travel, which turns a lamp on.
 
-Geometry (``config/tasks/lever.yaml``): a fixed base block with a prismatic slide along +y;
+Geometry (``sacgmm/tasks/lever.yaml``): a fixed base block with a prismatic slide along +y;
 the carriage carries a rod and a knob whose centre is ``lever_height`` above the base top.
 The slide has Coulomb friction ``slide_friction`` (a zero-velocity motor with that force
 limit). The grasp is force-limited (:class:`sacgmm.sim.base.Grasp`): pulling the knob across

@@ -1,6 +1,6 @@
 """Peg insertion: a 50 mm cylindrical peg held in the gripper, a board with a 56 mm hole.
 
-Geometry (``config/tasks/peg.yaml``): the board top is ``geometry.board_top`` above the
+Geometry (``sacgmm/tasks/peg.yaml``): the board top is ``geometry.board_top`` above the
 ground; the hole is a blind polygonal hole (``hole_sides`` sides, inscribed diameter
 ``hole_diameter``, depth ``hole_depth``). The peg is a dynamic rigid body attached to the
 gripper by a force-limited fixed constraint (``grasp_max_force``): contacts with the board

@@ -56,7 +56,7 @@ def connect_direct():
 class Robot:
     """iiwa + gripper loaded from ``pybullet_data`` (``kuka_iiwa/kuka_with_gripper2.sdf``).
 
-    Parameters come from the ``robot`` section of a task YAML (see ``config/tasks/``).
+    Parameters come from the ``robot`` section of a task YAML (see ``sacgmm/tasks/``).
     """
 
     def __init__(self, bullet: Any, cfg: dict):
