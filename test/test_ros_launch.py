@@ -365,3 +365,19 @@ def bringup_pids(lines: list[str]) -> dict[str, int]:
 def every_pid(lines: list[str], pids) -> set[int]:
     """Every pid a start path reported, the ones of restarted nodes included."""
     return {pid for line in list(lines) for pid in pids([line]).values()}
+
+
+def test_a_launch_stopped_by_sigterm_or_sigkill_leaves_no_node(workspace, tmp_path):
+    """``ros2 launch`` does not stop its processes on SIGTERM (it says they may be orphaned);
+    sacgmm's nodes stop themselves when the launch process is gone."""
+    env = base_env(domain_id("launch-sigterm"), tmp_path / "home")
+    proc = launch(workspace, env, "sim_peg.launch.py", cwd=workspace)
+    try:
+        assert wait_for(proc.lines, r"\[gmm_controller\]: control active", 120.0), proc.output
+        pids = launched_pids(proc.lines)
+        assert set(pids) == NODES["sim_peg"], proc.output
+        proc.p.send_signal(signal.SIGTERM)
+        proc.p.wait(20)
+    finally:
+        proc.stop()
+    assert not wait_gone(pids.values(), 15.0), proc.output

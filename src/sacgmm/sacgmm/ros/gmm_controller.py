@@ -239,12 +239,17 @@ class GMMController(Node):
         if now - self._held[1] < self.p["delta_wait"]:
             self._held[0] = stamp            # a re-sent state: answer the latest stamp
             return True
+        self._stop_waiting()
+        return False
+
+    def _stop_waiting(self) -> None:
+        """``delta_wait`` passed without the held window's delta-theta: go on with the
+        current skill and do not hold again until a delta-theta arrives."""
         self.get_logger().warning(
             f"no delta_theta for window {self._held[2]} within delta_wait="
             f"{self.p['delta_wait']:g} s: continuing with the current skill (not waiting "
             "again until a delta_theta arrives)")
         self._held, self._refiner_ok = None, False
-        return False
 
     def _on_target(self, msg: PoseStamped) -> None:
         self.core.set_target(pose_position(msg.pose), time.monotonic(),
@@ -342,15 +347,19 @@ class GMMController(Node):
         self._control_step()
 
     def _watchdog(self) -> None:
-        """Lock-step: a zero command once the last pose is older than ``pose_timeout`` (not
-        while a step is held for the refiner's delta-theta, up to ``delta_wait``: the sim waits
-        for that step by design)."""
+        """Lock-step: a step held for the refiner's delta-theta is released after
+        ``delta_wait`` (answering the simulator's latest state, which it waits for), and once
+        the last pose is older than ``pose_timeout`` outside such a hold (the pose source is
+        gone) a zero command is published."""
         now = time.monotonic()
-        if self.core.ee is None or now - self.core.ee_time <= self.core.pose_timeout:
+        held = self._held
+        if held is not None:
+            if now - held[1] >= self.p["delta_wait"]:
+                self._stop_waiting()
+                self._control_step(held[0], now=self.core.ee_time)
             return
-        if self._held is not None and now - self._held[1] < self.p["delta_wait"]:
-            return
-        self._control_step(now=now)
+        if self.core.ee is not None and now - self.core.ee_time > self.core.pose_timeout:
+            self._control_step(now=now)
 
     def _control_step(self, stamp=None, now: float | None = None) -> None:
         now = time.monotonic() if now is None else now
