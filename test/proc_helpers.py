@@ -35,9 +35,16 @@ def wait_for(lines, pattern: str, timeout: float) -> bool:
     return False
 
 
+_DOMAINS: dict[str, int] = {}
+
+
 def domain_id(name: str) -> int:
-    """A ROS_DOMAIN_ID private to one test (by its name and this pytest process)."""
-    return 1 + (zlib.crc32(name.encode()) + os.getpid()) % 200
+    """A ROS_DOMAIN_ID private to one test: the same for the same ``name``, different for every
+    other name asked for in this pytest process (up to 200), offset by the process id so that
+    two test runs on one machine are unlikely to share one."""
+    if name not in _DOMAINS:
+        _DOMAINS[name] = 1 + (zlib.crc32(str(os.getpid()).encode()) + len(_DOMAINS)) % 200
+    return _DOMAINS[name]
 
 
 class Proc:

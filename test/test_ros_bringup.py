@@ -9,11 +9,11 @@ import subprocess
 import sys
 import threading
 import time
-import zlib
 from pathlib import Path
 
 import pytest
 from proc_helpers import alive as _alive
+from proc_helpers import domain_id
 from proc_helpers import wait_for as _wait_for
 
 from sacgmm.cli.bringup import build_commands
@@ -24,7 +24,7 @@ PARAMS = ROOT / "src" / "sacgmm" / "config"
 
 def _start_bringup(tmp_path, name: str, *extra: str):
     pytest.importorskip("rclpy", reason="rclpy (ROS 2 PyPI wheels) not installed")
-    did = 1 + (zlib.crc32(name.encode()) + os.getpid()) % 200
+    did = domain_id(name)
     env = dict(os.environ, ROS_DOMAIN_ID=str(did), ROS_AUTOMATIC_DISCOVERY_RANGE="LOCALHOST",
                ROS_LOG_DIR=str(tmp_path / "ros_log"), PYTHONUNBUFFERED="1")
     sys.path.insert(0, str(Path(__file__).parent))
@@ -213,7 +213,6 @@ def test_bench_ros_measures_the_controller_in_the_sim_graph(tmp_path):
     pytest.importorskip("rclpy", reason="rclpy (ROS 2 PyPI wheels) not installed")
     import json
 
-    from proc_helpers import domain_id
     from test_ros_nodes import make_skill
     skill, out = tmp_path / "skill.yaml", tmp_path / "bench_ros.json"
     make_skill().save(skill)

@@ -11,12 +11,12 @@ import subprocess
 import sys
 import threading
 import time
-import zlib
 from pathlib import Path
 
 import numpy as np
 import pytest
 from proc_helpers import alive as _alive
+from proc_helpers import domain_id
 from proc_helpers import wait_for as _wait_for
 
 from sacgmm.cli.bringup import build_commands
@@ -64,7 +64,7 @@ def test_bringup_real_door_graph_against_sim_driver(tmp_path):
     skill = tmp_path / "skill.yaml"
     make_skill().save(skill)
     target = np.array([0.62, 0.05, 0.25])          # m, world; the home TCP is ~(0.54, 0, 0.27)
-    did = 1 + (zlib.crc32(b"door_graph_real") + os.getpid()) % 200
+    did = domain_id("door_graph_real")
     env = dict(os.environ, ROS_DOMAIN_ID=str(did), ROS_AUTOMATIC_DISCOVERY_RANGE="LOCALHOST",
                ROS_LOG_DIR=str(tmp_path / "ros_log"), PYTHONUNBUFFERED="1")
     p = subprocess.Popen(

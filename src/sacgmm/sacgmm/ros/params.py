@@ -150,7 +150,12 @@ def _build_and_spin(factory, executor_factory, stop: dict) -> int:
         executor = executor_factory() if executor_factory else rclpy.executors.SingleThreadedExecutor()
         executor.add_node(node)
         try:
-            executor.spin()
+            # bounded waits rather than executor.spin(): rclpy's signal handler wakes the
+            # executor *before* it shuts the context down, and a wait entered in between (the
+            # wake-up consumed, the context still ok) would sleep until the next message or
+            # timer, for ever in a node without timers
+            while rclpy.ok() and stop["signal"] is None:
+                executor.spin_once(timeout_sec=0.1)
         except (KeyboardInterrupt, ExternalShutdownException):
             pass
         except Exception:
