@@ -123,3 +123,30 @@ def ros_session(test_name: str, tmp_path: Path, node_name: str = "sacgmm_test"):
         executor.shutdown()
         node.destroy_node()
         rclpy.shutdown(context=ctx)
+
+
+def call_trigger(node, spin_until, name: str, timeout: float = 30.0, retry: bool = True):
+    """Call the ``std_srvs/Trigger`` service ``name`` from ``node``; its response.
+
+    DDS discovers a new client's response reader at the server some time after the client sees
+    the service: under load a response sent before that is dropped (the server logs "failed to
+    send response"). The client made here is kept for later calls and given a moment after the
+    service appears; with ``retry`` (idempotent services) a request whose answer did not come
+    within 3 s is sent again, until ``timeout``.
+    """
+    from std_srvs.srv import Trigger
+    clients = node.__dict__.setdefault("_sacgmm_trigger_clients", {})
+    fresh = name not in clients
+    if fresh:
+        clients[name] = node.create_client(Trigger, name)
+    cli = clients[name]
+    end = time.monotonic() + timeout
+    assert spin_until(cli.service_is_ready, timeout), f"service {name} not available"
+    if fresh:
+        spin_until(lambda: False, 0.5)
+    while True:
+        fut = cli.call_async(Trigger.Request())
+        wait = min(3.0, end - time.monotonic()) if retry else end - time.monotonic()
+        if spin_until(fut.done, max(wait, 0.1)):
+            return fut.result()
+        assert retry and time.monotonic() < end, f"no answer from {name} within {timeout} s"

@@ -13,10 +13,9 @@ from pathlib import Path
 
 import pytest
 from proc_helpers import alive as _alive
-from proc_helpers import domain_id
+from proc_helpers import call_trigger, domain_id
 from proc_helpers import wait_for as _wait_for
 
-from sacgmm.cli.bringup import build_commands
 
 ROOT = Path(__file__).resolve().parents[1]
 PARAMS = ROOT / "src" / "sacgmm" / "config"
@@ -82,7 +81,6 @@ def _check_graph_topics(did: int) -> int:
     import rclpy
     from geometry_msgs.msg import TwistStamped
     from nav_msgs.msg import Path as PathMsg
-    from std_srvs.srv import Trigger
     from visualization_msgs.msg import MarkerArray
     ctx = rclpy.Context()
     rclpy.init(context=ctx, domain_id=did)
@@ -93,7 +91,13 @@ def _check_graph_topics(did: int) -> int:
     node.create_subscription(TwistStamped, "/sacgmm/cmd_vel", got["cmd"].append, 10)
     node.create_subscription(MarkerArray, "/sacgmm/markers", got["markers"].append, 10)
     node.create_subscription(PathMsg, "/sacgmm/rollout", got["path"].append, 10)
-    client = node.create_client(Trigger, "/sacgmm/reset_episode")
+
+    def spin_until(pred, timeout):
+        end = time.monotonic() + timeout
+        while time.monotonic() < end and not pred():
+            ex.spin_once(timeout_sec=0.05)
+        return pred()
+
     try:
         end = time.monotonic() + 20.0
         while time.monotonic() < end and not (got["markers"] and got["path"] and any(
@@ -102,12 +106,10 @@ def _check_graph_topics(did: int) -> int:
             ex.spin_once(timeout_sec=0.05)
         assert got["markers"] and len(got["markers"][-1].markers) == 4     # K=3 + target
         assert got["path"] and len(got["path"][-1].poses) > 1
-        assert client.wait_for_service(timeout_sec=10.0)
-        future = client.call_async(Trigger.Request())
-        ex.spin_until_future_complete(future, timeout_sec=10.0)
-        assert future.result() is not None and future.result().success
-        started = re.search(r"episode (\d+) started", future.result().message)
-        assert started, future.result().message
+        result = call_trigger(node, spin_until, "/sacgmm/reset_episode")
+        assert result.success, result.message
+        started = re.search(r"episode (\d+) started", result.message)
+        assert started, result.message
         return int(started.group(1))      # episodes may also have ended on their own before
     finally:
         ex.shutdown()

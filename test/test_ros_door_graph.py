@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from proc_helpers import alive as _alive
-from proc_helpers import domain_id
+from proc_helpers import call_trigger, domain_id
 from proc_helpers import wait_for as _wait_for
 
 from sacgmm.cli.bringup import build_commands
@@ -57,7 +57,6 @@ def test_bringup_real_door_graph_against_sim_driver(tmp_path):
     rclpy = pytest.importorskip("rclpy", reason="rclpy (ROS 2 PyPI wheels) not installed")
     from geometry_msgs.msg import PoseStamped, TwistStamped
     from std_msgs.msg import Float64MultiArray, Int64
-    from std_srvs.srv import Trigger
     sys.path.insert(0, str(Path(__file__).parent))
     from test_ros_nodes import make_skill
 
@@ -90,10 +89,7 @@ def test_bringup_real_door_graph_against_sim_driver(tmp_path):
         return pred()
 
     def call(name):
-        cli = node.create_client(Trigger, name)
-        assert spin(cli.service_is_ready, 30.0), f"{name} not available\n" + "".join(lines)
-        fut = cli.call_async(Trigger.Request())
-        assert spin(fut.done, 10.0) and fut.result().success, "".join(lines)
+        assert call_trigger(node, spin, name).success, "".join(lines)
 
     tips, cmds, qdots, episodes = [], [], [], []
     node.create_subscription(PoseStamped, "/iiwa_sim_driver/tip_pose", lambda m: tips.append(

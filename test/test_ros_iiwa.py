@@ -15,10 +15,9 @@ rclpy = pytest.importorskip("rclpy", reason="rclpy (ROS 2 PyPI wheels) not insta
 
 from geometry_msgs.msg import PoseStamped, TwistStamped  # noqa: E402
 from std_msgs.msg import Bool, Float32, Float64MultiArray, Int64  # noqa: E402
-from std_srvs.srv import Trigger  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(__file__))
-from proc_helpers import ros_session  # noqa: E402
+from proc_helpers import call_trigger, ros_session  # noqa: E402
 
 
 @pytest.fixture
@@ -29,12 +28,8 @@ def ros(request, tmp_path):
         def spin(pred=lambda: False, timeout=1.0):
             return spin_until(pred, timeout)
 
-        def call(name, timeout=10.0):
-            cli = node.create_client(Trigger, name)
-            assert spin(cli.service_is_ready, timeout), f"service {name} not available"
-            fut = cli.call_async(Trigger.Request())
-            assert spin(fut.done, timeout)
-            return fut.result()
+        def call(name, timeout=30.0, retry=True):
+            return call_trigger(node, spin_until, name, timeout, retry)
 
         yield node, env, start, spin, call, procs
     print("\n".join(p.output for p in procs))      # shown by pytest only when the test fails
@@ -159,7 +154,7 @@ def test_demo_recorder_demo_fits_a_skill(ros, tmp_path):
             pub.publish(m)
             spin(timeout=0.02)
             t += 0.02
-        res = call("/demo_recorder/stop")
+        res = call("/demo_recorder/stop", retry=False)    # a second stop would say "not recording"
         assert res.success, res.message
     from sacgmm.skill.demos import load_demos
     demos = load_demos(out)

@@ -20,10 +20,10 @@ rclpy = pytest.importorskip("rclpy", reason="rclpy (ROS 2 PyPI wheels) not insta
 
 sys.path.insert(0, str(Path(__file__).parent))
 from test_ros_nodes import make_skill, ros, twist_vec  # noqa: E402,F401  (ros: fixture)
+from proc_helpers import call_trigger  # noqa: E402
 
 from geometry_msgs.msg import TwistStamped  # noqa: E402
 from std_msgs.msg import Float64MultiArray  # noqa: E402
-from std_srvs.srv import Trigger  # noqa: E402
 
 from sacgmm.ros import convert  # noqa: E402
 from sacgmm.ros.layouts import decode_delta, decode_window  # noqa: E402
@@ -73,12 +73,9 @@ def _graph(ros, tmp_path, mode: str, **refiner):
 
 
 def _save(node, spin_until, procs) -> str:
-    client = node.create_client(Trigger, "/sacgmm/save_policy")
-    assert spin_until(client.service_is_ready, 30.0), procs["sac_refiner"].output
-    fut = client.call_async(Trigger.Request())
-    assert spin_until(fut.done, 30.0), procs["sac_refiner"].output
-    assert fut.result().success, fut.result().message
-    return fut.result().message
+    result = call_trigger(node, spin_until, "/sacgmm/save_policy")
+    assert result.success, result.message
+    return result.message
 
 
 def test_refiner_trains_saves_and_the_controller_survives_its_death(ros, tmp_path):
@@ -88,10 +85,7 @@ def test_refiner_trains_saves_and_the_controller_survives_its_death(ros, tmp_pat
     # past the warm-up (3 decisions) and into the updates
     assert spin_until(lambda: len(deltas) >= 8, 120.0), out()
     # start a new episode mid-way: its first step must already use the reset skill
-    reset = node.create_client(Trigger, "/sacgmm/reset_episode")
-    assert spin_until(reset.service_is_ready, 30.0), out()
-    fut = reset.call_async(Trigger.Request())
-    assert spin_until(fut.done, 30.0) and fut.result().success, out()
+    assert call_trigger(node, spin_until, "/sacgmm/reset_episode").success, out()
     n = len(deltas)
     assert spin_until(lambda: len(deltas) >= n + 3, 120.0), out()
     assert spin_until(lambda: False, 0.5) is False            # let in-flight messages land
