@@ -31,8 +31,7 @@ step, so parameters are never corrupted and the caller can stop before writing a
 from __future__ import annotations
 
 import copy
-import math
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, fields
 from typing import Mapping
 
 import numpy as np
@@ -40,13 +39,12 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from sacgmm.retired import drop_retired
 from sacgmm.rl.encoder import ConvAutoencoder
 from sacgmm.rl.networks import SquashedGaussianActor, TwinQ
 from sacgmm.rl.replay import Batch, is_image_shape
 
-
-#: options no longer offered, with the value that turned them off (docs/findings.md says
-#: what they did and which commit still has them)
+#: options no longer offered, with the value that turned them off (:mod:`sacgmm.retired`)
 RETIRED = {"critic_on_successes": False, "image_shift": 0, "policy_average": 0.0,
            "actor_q_where": None}
 
@@ -106,7 +104,7 @@ class SACConfig:
         """Build from a plain dict (e.g. a YAML section); unknown keys are an error. Options
         that were removed are accepted at the value that left them off (older checkpoints)."""
         names = {f.name for f in fields(cls)}
-        d = {k: v for k, v in d.items() if not (k in RETIRED and v == RETIRED[k])}
+        d = drop_retired(d, RETIRED, "sac.")
         unknown = set(d) - names
         if unknown:
             raise ValueError(f"unknown SAC config keys {sorted(unknown)}")
@@ -218,18 +216,12 @@ class SACAgent:
 
     # ------------------------------------------------------------------ acting
     @torch.no_grad()
-    def act(self, obs: Mapping[str, np.ndarray], deterministic: bool = False,
-            noise: np.ndarray | None = None) -> np.ndarray:
-        """Action(s) in ``[-1, 1]``: ``(A,)`` for one observation, ``(B, A)`` for a batch.
-
-        ``noise``: the standard-normal draw of the pre-tanh Gaussian, ``(A,)`` (default: a
-        fresh one per call); hold one for an episode for temporally consistent exploration.
-        """
+    def act(self, obs: Mapping[str, np.ndarray], deterministic: bool = False) -> np.ndarray:
+        """Action(s) in ``[-1, 1]``: ``(A,)`` for one observation, ``(B, A)`` for a batch;
+        stochastic actions take a fresh draw of the pre-tanh Gaussian per call."""
         tensors, single = self._as_batch(obs)
-        eps = None if noise is None else torch.as_tensor(
-            np.asarray(noise, dtype=np.float32), device=self.device)
         action, _ = self.actor(self.features(tensors), deterministic=deterministic,
-                               with_log_prob=False, noise=eps)
+                               with_log_prob=False)
         action = action.cpu().numpy().astype(np.float32)
         return action[0] if single else action
 
