@@ -43,6 +43,18 @@ def test_eval_sac_gmm_checkpoint_matches_the_trainers_evaluation(tmp_path, capsy
     # text output names the Wilson interval
     assert main(["eval", "--agent", "sac-gmm", "--checkpoint", str(ckpt), "--episodes", "1"]) == 0
     assert "Wilson" in capsys.readouterr().out
+    # a checkpoint saved with removed options: evaluated at their off values, refused otherwise
+    import torch
+    payload = torch.load(ckpt, map_location="cpu", weights_only=True)
+    payload["extra"]["config"].update(lookahead=False, exploration="step")
+    torch.save(payload, ckpt)
+    assert main(["eval", "--agent", "sac-gmm", "--checkpoint", str(ckpt), "--episodes", "3",
+                 "--seed", "77", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["successes"] == expected["successes"]
+    payload["extra"]["config"]["lookahead"] = True
+    torch.save(payload, ckpt)
+    assert main(["eval", "--agent", "sac-gmm", "--checkpoint", str(ckpt), "--episodes", "1"]) != 0
+    assert "lookahead=True: this option was removed" in capsys.readouterr().err
 
 
 def test_eval_sac_gmm_errors(tmp_path, capsys):

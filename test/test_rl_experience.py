@@ -32,30 +32,6 @@ def test_only_successful_episodes_are_kept_for_imitation():
     assert exp.successes.reward[i] == pytest.approx(0.9) and exp.successes.steps[i] == 2
 
 
-def test_labels_inside_windows_go_to_the_successes_of_successful_episodes_only():
-    exp = Experience(100, {"x": (1,)}, 1, seed=0, n_step=2, gamma=0.9, keep_successes=True)
-    for success in (False, True):
-        for t in range(3):
-            last = t == 2
-            exp.add(o(t), [t / 10], float(success and last), o(t + 1), success and last,
-                    (not success) and last)
-            exp.add_labels([o(t + 0.25), o(t + 0.5)], [t / 10], float(success and last),
-                           o(t + 1), success and last)
-        exp.end_episode(success)
-    # the main buffer holds the decisions only; the successes hold the second episode's
-    # decisions and their labels, each state with the action that held in its window
-    assert len(exp) == 6 and len(exp.successes) == 3 + 6
-    states = exp.successes.obs["x"][:9, 0]
-    for s, a in zip(states, exp.successes.action[:9, 0]):
-        assert a == pytest.approx(np.floor(s) / 10)
-    assert sorted(states.tolist()) == [0, 0.25, 0.5, 1, 1.25, 1.5, 2, 2.25, 2.5]
-    # without a success buffer the labels are dropped
-    plain = Experience(100, {"x": (1,)}, 1, seed=0)
-    plain.add_labels([o(0.5)], [0.0], 0.0, o(1), False)
-    plain.end_episode(True)
-    assert len(plain) == 0
-
-
 def test_an_episode_cut_short_is_flushed_not_folded_into_the_next():
     exp = Experience(100, {"x": (1,)}, 1, seed=0, n_step=3, gamma=0.9)
     episode(exp, 0, 2, success=False, cut=True)       # no terminated/truncated flag
@@ -84,11 +60,11 @@ def test_update_samples_successes_only_when_there_are_any():
     assert len(again.successes) == 3
 
 
-def test_successes_are_kept_for_critics_that_train_on_them():
+def test_successes_are_kept_for_the_success_imitation_only():
     from sacgmm.rl.sac import SACAgent, SACConfig
 
     def kept(**cfg):
         agent = SACAgent({"x": (1,)}, 1, SACConfig(hidden=(8,), **cfg))
         return Experience.for_agent(agent, 10, seed=0).successes is not None
 
-    assert kept(critic_on_successes=True) and kept(success_bc_weight=1.0) and not kept()
+    assert kept(success_bc_weight=1.0) and not kept()

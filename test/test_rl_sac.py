@@ -176,36 +176,6 @@ def test_actor_q_weight_zero_leaves_the_actor_to_entropy_and_imitation():
         SACAgent({"pos": (3,)}, 2, SACConfig(hidden=(16,), actor_q_weight=-1.0))
 
 
-def test_critics_term_counts_only_where_asked():
-    import torch
-
-    from sacgmm.rl.replay import Batch
-
-    cfg = SACConfig(hidden=(16,), actor_q_where={"grip": 0.08})
-    torch.manual_seed(0)
-    agent = SACAgent({"pos": (3,), "grip": (1,)}, 2, cfg)
-    grip = torch.tensor([[0.05], [0.11], [0.06], [0.10]])
-    batch = Batch(obs={"pos": torch.zeros(4, 3), "grip": grip}, action=torch.zeros(4, 2),
-                  reward=torch.zeros(4), next_obs={"pos": torch.zeros(4, 3), "grip": grip},
-                  done=torch.zeros(4), steps=torch.ones(4))
-    assert agent._q_mask(batch, 4).tolist() == [1.0, 0.0, 1.0, 0.0]
-
-    def loss_with(bias: float, mask) -> float:
-        with torch.no_grad():
-            for q in (agent.critic.q1, agent.critic.q2):
-                list(q.modules())[-1].bias.fill_(bias)
-        torch.manual_seed(2)
-        return float(agent.actor_losses(torch.zeros(4, 4), mask)[0])
-
-    mask = agent._q_mask(batch, 4)
-    # the critics' rise lowers the loss by its masked share only (2 of 4 states)
-    assert loss_with(5.0, mask) == pytest.approx(loss_with(0.0, mask) - 2.5, abs=1e-4)
-    assert loss_with(5.0, None) == pytest.approx(loss_with(0.0, None) - 5.0, abs=1e-4)
-    assert SACAgent({"pos": (3,)}, 2, SACConfig(hidden=(16,)))._q_mask(batch, 4) is None
-    with pytest.raises(ValueError, match="not a vector part"):
-        SACAgent({"pos": (3,)}, 2, cfg)
-
-
 def test_vector_scale_is_applied_in_acting_and_in_learning_alike():
     """The features the critic and actor learn on are those the policy acts on."""
     import torch
@@ -266,33 +236,12 @@ def test_success_imitation_is_q_filtered_and_pulls_the_mean_to_kept_actions():
     assert float(loss) == pytest.approx(float(expected), rel=1e-5)
 
 
-def test_critics_fit_the_success_batch_only_when_asked():
-    from sacgmm.rl.replay import Batch
-
-    def q_on_successes(critic_on_successes: bool) -> float:
-        torch.manual_seed(0)
-        agent = SACAgent({"x": (2,)}, 1, SACConfig(hidden=(32, 32), gamma=0.0,
-                                                   critic_on_successes=critic_on_successes))
-        n = 32
-        fail_obs, win_obs = {"x": torch.randn(n, 2) - 3.0}, {"x": torch.randn(8, 2) + 3.0}
-        fails = Batch(fail_obs, torch.zeros(n, 1), torch.zeros(n), fail_obs, torch.ones(n))
-        wins = Batch(win_obs, torch.zeros(8, 1), torch.ones(8), win_obs, torch.ones(8))
-        for _ in range(200):
-            agent.update(fails, wins)
-        return float(torch.min(*agent.critic(win_obs["x"], torch.zeros(8, 1))).mean())
-
-    # gamma 0: Q = reward. Only the critics that see the success batch learn Q = 1 there
-    assert q_on_successes(True) == pytest.approx(1.0, abs=0.15)
-    assert q_on_successes(False) < 0.5
-
-
-@pytest.mark.parametrize("critic_on_successes", [False, True])
-def test_each_image_batch_is_encoded_once_per_update(monkeypatch, critic_on_successes):
-    """Images dominate an update's cost: the success batch is encoded once, by the critics
-    when they fit it too, else for the imitation (plus the target encoder's next states)."""
+def test_each_image_batch_is_encoded_once_per_update(monkeypatch):
+    """Images dominate an update's cost: the success batch is encoded once, for the imitation
+    (plus the critics' batch and the target encoder's next states)."""
     agent, rb = image_agent_and_batch()
     agent.config = SACConfig(hidden=(64, 64), latent_dim=8, encoder_channels=16,
-                             success_bc_weight=1.0, critic_on_successes=critic_on_successes)
+                             success_bc_weight=1.0)
     encoder = agent.autoencoders["cam"].encoder
     sizes = []
     original = encoder.forward
@@ -303,41 +252,7 @@ def test_each_image_batch_is_encoded_once_per_update(monkeypatch, critic_on_succ
     monkeypatch.setattr(encoder, "forward", counting)
     info = agent.update(rb.sample(16), rb.sample(8))
     assert np.isfinite(info["success_bc"])
-    assert sorted(sizes) == ([24] if critic_on_successes else [8, 16])
-
-
-def test_the_deterministic_policy_is_the_averaged_actor_when_asked():
-    import copy
-
-    from sacgmm.rl.replay import ReplayBuffer
-
-    shapes = {"pos": (3,)}
-    torch.manual_seed(0)
-    agent = SACAgent(shapes, 2, SACConfig(hidden=(16,), policy_average=0.25))
-    buf = ReplayBuffer(32, shapes, 2, seed=0)
-    rng = np.random.default_rng(0)
-    for _ in range(32):
-        buf.add({"pos": rng.normal(size=3)}, rng.uniform(-1, 1, 2), rng.normal(),
-                {"pos": rng.normal(size=3)}, False)
-    before = copy.deepcopy(agent.actor.state_dict())
-    agent.update(buf.sample(16))
-    after = agent.actor.state_dict()
-    for k, v in agent.actor_average.state_dict().items():
-        torch.testing.assert_close(v, 0.75 * before[k] + 0.25 * after[k])
-    obs = {"pos": np.array([0.1, -0.2, 0.3], np.float32)}
-    feat = torch.as_tensor(obs["pos"])[None]
-    mode_avg = agent.actor_average(feat, deterministic=True, with_log_prob=False)[0][0]
-    mode_now = agent.actor(feat, deterministic=True, with_log_prob=False)[0][0].detach()
-    np.testing.assert_allclose(agent.act(obs, deterministic=True), mode_avg.numpy(), rtol=1e-6)
-    assert not np.allclose(mode_avg.numpy(), mode_now.numpy())
-    # the average is saved and restored with the agent; an agent without it acts with its actor
-    clone = SACAgent.from_state_dict(agent.state_dict())
-    np.testing.assert_allclose(clone.act(obs, deterministic=True), mode_avg.numpy(), rtol=1e-6)
-    plain = SACAgent(shapes, 2, SACConfig(hidden=(16,)))
-    plain.actor.load_state_dict(after)
-    np.testing.assert_allclose(plain.act(obs, deterministic=True), mode_now.numpy(), rtol=1e-6)
-    with pytest.raises(ValueError, match="policy_average"):
-        SACAgent(shapes, 2, SACConfig(hidden=(16,), policy_average=1.5))
+    assert sorted(sizes) == [8, 16]
 
 
 def test_zero_initialised_actor_starts_at_the_requested_standard_deviation():
@@ -360,18 +275,16 @@ def test_zero_initialised_actor_starts_at_the_requested_standard_deviation():
                                            actor_init_std=0.0))
 
 
-def test_update_without_the_actor_steps_the_critics_only():
-    agent, rb = image_agent_and_batch()
-    actor0 = [p.clone() for p in agent.actor.parameters()]
-    critic0 = [p.clone() for p in agent.critic.parameters()]
-    alpha0 = agent.alpha
-    for _ in range(3):
-        info = agent.update(rb.sample(32), update_actor=False)
-    assert all(torch.equal(a, b) for a, b in zip(actor0, agent.actor.parameters()))
-    assert agent.alpha == alpha0 and "actor_loss" not in info
-    assert any(not torch.equal(a, b) for a, b in zip(critic0, agent.critic.parameters()))
-    agent.update(rb.sample(32))
-    assert any(not torch.equal(a, b) for a, b in zip(actor0, agent.actor.parameters()))
+def test_removed_options_are_accepted_only_at_their_off_values():
+    off = {"critic_on_successes": False, "image_shift": 0, "policy_average": 0.0,
+           "actor_q_where": None}
+    assert SACConfig.from_dict({"hidden": [16], **off}) == SACConfig(hidden=(16,))
+    for key, on in (("critic_on_successes", True), ("image_shift", 4),
+                    ("policy_average", 0.01), ("actor_q_where", {"gripper": 0.08})):
+        with pytest.raises(ValueError, match=f"sac.{key}=.*this option was removed"):
+            SACConfig.from_dict({key: on})
+    with pytest.raises(ValueError, match="unknown SAC config keys"):
+        SACConfig.from_dict({"no_such_key": 1})
 
 
 def test_actor_can_be_smaller_than_the_critics_down_to_linear():

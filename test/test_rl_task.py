@@ -178,15 +178,60 @@ def test_resume_accepts_a_checkpoint_older_than_a_new_setting(peg_skill, tmp_pat
     TaskRun(_cfg(episodes=2), tmp_path, skill=peg_skill).train(progress=False)
     path = tmp_path / "checkpoint.pt"
     payload = torch.load(path, map_location="cpu", weights_only=True)
-    for key in ("gripper_obs", "exploration"):            # written before these settings existed
+    for key in ("gripper_obs", "n_step", "via_point"):   # written before these settings existed
         del payload["extra"]["config"][key]
     torch.save(payload, path)
-    with pytest.raises(ValueError, match="different configuration .*exploration"):
-        TaskRun(_cfg(episodes=4, exploration="episode"), tmp_path, skill=peg_skill).train(
+    with pytest.raises(ValueError, match="different configuration .*n_step"):
+        TaskRun(_cfg(episodes=4, n_step=3), tmp_path, skill=peg_skill).train(
             resume=True, progress=False)                      # not the default: a real change
     run = TaskRun(_cfg(episodes=4), tmp_path, skill=peg_skill)
     run.train(resume=True, progress=False)
     assert run.episode == 4
+
+
+# removed options at the values that left them off, as older runs saved them
+OFF = {"exploration": "step", "exploration_correlation": 0.8, "lookahead": False,
+       "grasp_reward": 0.0, "success_labels_every": 0, "actor_after_successes": 0,
+       "hindsight_grasp_kept": False, "success_needs_kept_grasp": False,
+       "hindsight_held": False, "grasp_ends_window": False}
+
+
+def test_resume_accepts_removed_options_only_at_their_off_values(peg_skill, tmp_path):
+    import torch
+    TaskRun(_cfg(episodes=2), tmp_path, skill=peg_skill).train(progress=False)
+    path = tmp_path / "checkpoint.pt"
+    payload = torch.load(path, map_location="cpu", weights_only=True)
+    saved = payload["extra"]["config"]
+    saved.update(OFF)
+    saved["sac"]["critic_on_successes"] = False
+    saved["via_point"] = {"held": False, "held_scale": 0.03}
+    torch.save(payload, path)
+    run = TaskRun(_cfg(episodes=3), tmp_path, skill=peg_skill)
+    run.train(resume=True, progress=False)
+    assert run.episode == 3
+    saved["grasp_reward"] = 0.3
+    torch.save(payload, path)
+    with pytest.raises(ValueError, match="grasp_reward=0.3: this option was removed"):
+        TaskRun(_cfg(episodes=4), tmp_path, skill=peg_skill).train(resume=True, progress=False)
+
+
+@pytest.mark.parametrize("key, on", [("lookahead", True), ("exploration", "episode"),
+                                     ("actor_after_successes", 3), ("grasp_ends_window", True),
+                                     ("success_labels_every", 4), ("hindsight_held", True)])
+def test_saved_config_with_a_removed_option_on_is_refused(key, on):
+    cfg = TrainConfig.from_dict({"task": "door", **OFF})
+    assert cfg == TrainConfig(task="door")
+    with pytest.raises(ValueError, match=f"{key}={on!r}: this option was removed"):
+        TrainConfig.from_dict({"task": "door", **OFF, key: on})
+
+
+def test_saved_sections_with_a_removed_option_on_are_refused():
+    with pytest.raises(ValueError, match="via_point.held=True"):
+        TrainConfig.from_dict({"task": "door", "via_point": {"enabled": True, "held": True}})
+    with pytest.raises(ValueError, match="sac.image_shift=4"):
+        TrainConfig.from_dict({"task": "door", "sac": {"image_shift": 4}})
+    with pytest.raises(ValueError, match="unknown training setting"):
+        TrainConfig.from_dict({"task": "door", "no_such_setting": 1})
 
 
 def test_nan_loss_stops_training_without_a_checkpoint(peg_skill, tmp_path):
@@ -250,50 +295,22 @@ def _actions_per_episode(run):
 
 
 @pytest.mark.parametrize("warmup", [True, False])
-def test_episode_exploration_holds_one_draw_per_episode(peg_skill, tmp_path, warmup):
+def test_training_draws_fresh_exploration_per_decision(peg_skill, tmp_path, warmup):
     kw = dict(episodes=2, eval_every=100, final_episodes=0, learning_starts=10**6 if warmup else 0,
               updates_per_step=0.0)     # no updates: the policy (zero mean) is all that varies
-    held = TaskRun(_cfg(exploration="episode", **kw), tmp_path / "held", skill=peg_skill)
-    per_episode = _actions_per_episode(held)
-    held.train(progress=False)
-    train_eps = [a for a in per_episode if len(a) > 1][:2]
-    assert len(train_eps) == 2
-    for actions in train_eps:     # a constant delta-theta through the episode
-        assert all(np.array_equal(a, actions[0]) for a in actions)
-        assert np.abs(actions[0]).max() > 0
-    assert not np.array_equal(train_eps[0][0], train_eps[1][0])
-    fresh = TaskRun(_cfg(exploration="step", **kw), tmp_path / "fresh", skill=peg_skill)
-    per_episode = _actions_per_episode(fresh)
-    fresh.train(progress=False)
-    actions = [a for a in per_episode if len(a) > 1][0]
-    assert not all(np.array_equal(a, actions[0]) for a in actions)
-
-
-def test_correlated_exploration_drives_the_warm_up_actions(peg_skill, tmp_path):
-    from sacgmm.rl.exploration import ExplorationNoise
-    cfg = _cfg(exploration="correlated", exploration_correlation=0.9, episodes=2,
-               eval_every=100, final_episodes=0, learning_starts=10**6, updates_per_step=0.0)
-    run = TaskRun(cfg, tmp_path, skill=peg_skill)
+    run = TaskRun(_cfg(**kw), tmp_path, skill=peg_skill)
     per_episode = _actions_per_episode(run)
     run.train(progress=False)
     train_eps = [a for a in per_episode if len(a) > 1][:2]
     assert len(train_eps) == 2
-    # the same draws, replayed: each warm-up action is N(0, warmup_std) of the AR(1) sequence
-    replay = ExplorationNoise("correlated", run.act_dim,
-                              np.random.default_rng(cfg.seed + 12345), 0.9)
-    for actions in train_eps:
-        replay.start_episode()
-        for a in actions:
-            np.testing.assert_allclose(a, np.clip(run.cfg.warmup_std * replay.draw(), -1, 1),
-                                       rtol=1e-6)
+    for actions in train_eps:        # a new draw for every decision
         assert not all(np.array_equal(a, actions[0]) for a in actions)
-
-
-@pytest.mark.parametrize("kw", [{"exploration": "sometimes"},
-                                {"exploration": "correlated", "exploration_correlation": 1.5}])
-def test_bad_exploration_setting_is_rejected(kw):
-    with pytest.raises(ValueError, match="exploration"):
-        _cfg(**kw).resolved()
+    if warmup:     # the warm-up actions: N(0, warmup_std) from the run's action generator
+        rng = np.random.default_rng(run.cfg.seed + 12345)
+        for a in [a for actions in train_eps for a in actions]:
+            np.testing.assert_allclose(
+                a, np.clip(run.cfg.warmup_std * rng.standard_normal(run.act_dim), -1, 1),
+                rtol=1e-6)
 
 
 def test_gripper_observation_tells_open_from_holding():
@@ -339,81 +356,6 @@ def test_n_step_training_stores_every_decision_once_with_its_span(peg_skill, tmp
         _cfg(n_step=0).resolved()
 
 
-def test_window_observations_inside_the_window_leave_the_control_unchanged(peg_skill):
-    delta = DeltaTheta.for_skill(peg_skill)
-    action = np.array([0.5, -0.3, 0.8])
-    ends = []
-    for every in (0, 4):
-        env = GMMWindowEnv(make_env("peg", sensor=True), peg_skill, delta, window=16,
-                           observe_every=every)
-        try:
-            env.reset(seed=3)
-            obs, _, term, trunc, info = env.step(action)
-            ends.append(obs)
-            if every:
-                inside = info["window_observations"]
-                # steps 4, 8 and 12 of the 16 (the 16th is the window's own observation)
-                assert len(inside) == 3 and not (term or trunc)
-                assert all(o["image"].shape == (2, 64, 64) for o in inside)
-                path = [o["position"] for o in inside] + [obs["position"]]
-                assert all(np.linalg.norm(b - a) > 1e-4 for a, b in zip(path, path[1:]))
-            else:
-                assert "window_observations" not in info
-        finally:
-            env.close()
-    np.testing.assert_allclose(ends[0]["position"], ends[1]["position"], atol=1e-6)
-    np.testing.assert_array_equal(ends[0]["image"], ends[1]["image"])
-    with pytest.raises(ValueError, match="observe_every"):
-        GMMWindowEnv(make_env("peg", sensor=False), peg_skill, delta, 16, observe_every=-1)
-
-
-def test_success_labels_need_the_success_imitation():
-    with pytest.raises(ValueError, match="success_bc_weight"):
-        TrainConfig(task="door", success_labels_every=4).resolved()
-    with pytest.raises(ValueError, match="success_labels_every"):
-        TrainConfig(task="door", success_labels_every=-1).resolved()
-    cfg = TrainConfig(task="door", success_labels_every=4,
-                      sac={"success_bc_weight": 1.0}).resolved()
-    assert cfg.success_labels_every == 4
-
-class _ScriptedGrasp:
-    """A stand-in for GMMWindowEnv whose handle is held after decisions 2-3 and 5 (a slip in
-    between) and whose episode succeeds at decision 5."""
-
-    held = [False, True, True, False, True]
-
-    def reset(self, seed=None):
-        self.i = 0
-        return {"position": np.zeros(3, np.float32)}, {}
-
-    def step(self, action):
-        self.i += 1
-        done = self.i == len(self.held)
-        info = {"grasped": self.held[self.i - 1], "control_steps": 4, "success": done,
-                "end_reason": "success" if done else ""}
-        return {"position": np.full(3, 0.01 * self.i, np.float32)}, float(done), done, False, info
-
-
-def test_grasp_reward_is_paid_once_on_the_first_grasp_of_a_training_episode(peg_skill, tmp_path):
-    run = TaskRun(_cfg(grasp_reward=0.25, sensor=False, updates_per_step=0.0), tmp_path,
-                  skill=peg_skill)
-    try:
-        out = run.run_episode(_ScriptedGrasp(), seed=0, deterministic=False, train=True)
-        # stored: the bonus on the first grasp only (not again after the slip); logged: the
-        # task's return, the success alone
-        assert run.buffer.reward[:len(run.buffer)].tolist() == [0.0, 0.25, 0.0, 0.0, 1.0]
-        assert out["return"] == 1.0 and out["success"]
-        # evaluation episodes store nothing and earn no bonus
-        assert run.run_episode(_ScriptedGrasp(), seed=1, deterministic=True,
-                               train=False)["return"] == 1.0
-        assert len(run.buffer) == 5
-    finally:
-        run.env.close()
-        run.eval_env.close()
-    with pytest.raises(ValueError, match="grasp_reward"):
-        _cfg(grasp_reward=-0.1).resolved()
-
-
 def test_csv_log_keeps_columns_added_after_the_first_row(tmp_path):
     from sacgmm.rl.train_gym import _write_csv
     # a run resumed from an older checkpoint: its first rows lack the newer "entropy" column
@@ -423,21 +365,3 @@ def test_csv_log_keeps_columns_added_after_the_first_row(tmp_path):
         read = list(csv.DictReader(f))
     assert read == [{"episode": "1", "alpha": "0.05", "entropy": ""},
                     {"episode": "2", "alpha": "0.04", "entropy": "-1.5"}]
-
-
-def test_actor_waits_for_the_first_successes(peg_skill, tmp_path):
-    # peg's demonstrated skill succeeds in most of its episodes: with the gate at 1 success
-    # the actor starts learning during the run; with a gate no run can reach it never does
-    import torch
-    kept = TaskRun(_cfg(actor_after_successes=10**6), tmp_path / "never", skill=peg_skill)
-    zero = [p.detach().clone() for p in kept.agent.actor.parameters()]
-    alpha0 = kept.agent.alpha
-    kept.train(progress=False)
-    assert kept.updates > 0 and kept.agent.alpha == alpha0
-    assert all(torch.equal(a, b) for a, b in zip(zero, kept.agent.actor.parameters()))
-    gated = TaskRun(_cfg(actor_after_successes=1), tmp_path / "one", skill=peg_skill)
-    gated.train(progress=False)
-    assert sum(e["success"] for e in gated.episodes_log) >= 1
-    assert gated.agent.alpha != alpha0
-    with pytest.raises(ValueError, match="actor_after_successes"):
-        _cfg(actor_after_successes=-1).resolved()

@@ -226,9 +226,13 @@ def test_refiner_refuses_a_policy_whose_actions_it_would_misread(tmp_path):
     path = save_checkpoint(tmp_path / "novia.pt", via.agent, None, extra={"config": trained})
     with pytest.raises(ValueError, match="trained without via-point steering"):
         via.load(str(path))
+    # trained with an option that no longer exists: refused unless it was off
+    trained = dict(dataclasses.asdict(via.cfg), grasp_ends_window=False, lookahead=False)
+    path = save_checkpoint(tmp_path / "old.pt", via.agent, None, extra={"config": trained})
+    via.load(str(path))
     trained = dict(dataclasses.asdict(via.cfg), grasp_ends_window=True)
     path = save_checkpoint(tmp_path / "gew.pt", via.agent, None, extra={"config": trained})
-    with pytest.raises(ValueError, match="grasp_ends_window"):
+    with pytest.raises(ValueError, match="grasp_ends_window=True: this option was removed"):
         via.load(str(path))
 
 
@@ -250,10 +254,10 @@ def test_refiner_core_steers_and_labels_like_the_trainer():
     o0, o1, o2 = obs([0.1, 0.1, 0.1], 0.108), obs([0.06, 0.05, 0.05], 0.108), obs(grasp, 0.05)
     core.start_episode()
     core.store(o0, a, 0.0, o1, False, info={"via_point": True, "held": False,
-                                             "held_end": False, "grasp_position": None})
+                                             "grasp_position": None})
     assert len(core.experience.successes) == 0
     core.store(o1, a, 0.0, o2, False, info={"via_point": True, "held": False,
-                                             "held_end": True, "grasp_position": grasp})
+                                             "grasp_position": grasp})
     labels = core.experience.successes.action[:2]
     want = [core.steering.hindsight_label(o["position"], grasp) for o in (o0, o1)]
     np.testing.assert_allclose(labels, want, atol=1e-6)

@@ -68,42 +68,8 @@ def test_labels_name_the_goal_and_are_clipped_to_the_action_range():
     np.testing.assert_allclose(via.hindsight_label(x, grasp), [0.0, 0.2, 0.0], atol=1e-6)
 
 
-def test_end_matching_picks_the_shift_whose_window_ends_at_the_aim():
-    via = steering()
-    rng = np.random.default_rng(1)
-    checked = 0
-    for x in rng.uniform(-0.15, 0.15, (8, 3)):
-        assert not via.shift_action(x, np.zeros(3), held=True).any()
-        # a neighbour of the zero shift: its window ends within held_scale of the nominal end
-        near = np.flatnonzero(np.abs(via.candidates).sum(axis=1) == 0.5)
-        c = int(rng.choice(near))
-        end = via.paths(x)[-1, c]
-        a = (end - via.nominal_end(x)) / via.held_scale
-        if np.all(np.abs(a) <= 1.0):
-            chosen = via.shift_action(x, a, held=True)
-            assert np.linalg.norm(window_path(via, x, chosen)[-1] - end) < 1e-9
-            checked += 1
-    assert checked >= 3
-
-
-def test_a_held_window_is_labelled_with_the_handles_direction_at_the_skills_travel():
-    via = steering(held_scale=0.2)      # wide enough that this test skill's labels fit unclipped
-    x = np.array([0.05, 0.02, 0.1])
-    travel = np.linalg.norm(via.nominal_end(x) - x)
-    assert travel > 0.005
-    # the handle let the hand move 1 cm along +y (whatever the skill commanded)
-    label = via.held_label(x, x + np.array([0.0, 0.01, 0.0]))
-    goal = via.via_point(x, label, held=True)
-    np.testing.assert_allclose(goal, x + np.array([0.0, travel, 0.0]), atol=1e-6)
-    # the same direction, whatever distance the handle allowed
-    np.testing.assert_allclose(via.held_label(x, x + np.array([0.0, 0.04, 0.0])), label,
-                               atol=1e-6)
-    assert via.held_label(x, x + 1e-4) is None          # a handle that did not move
-
-
 @pytest.mark.parametrize("data, match", [
-    ({"held": 1}, "via_point.held"),
-    ({"held_scale": 0}, "via_point.held_scale"),
+    ({"held": True}, "via_point.held=True: this option was removed"),
     ({"enabeld": True}, "unknown via_point"),
     ({"scale": 0.0}, "via_point.scale"),
     ({"held_below": -1}, "via_point.held_below"),
@@ -114,6 +80,12 @@ def test_a_held_window_is_labelled_with_the_handles_direction_at_the_skills_trav
 def test_bad_settings_name_the_field(data, match):
     with pytest.raises(ValueError, match=match):
         ViaPointConfig.from_dict(data)
+
+
+def test_removed_settings_are_accepted_at_their_off_values():
+    # as runs saved them before held-phase steering was removed
+    assert ViaPointConfig.from_dict({"enabled": True, "held": False, "held_scale": 0.05}) \
+        == ViaPointConfig(enabled=True)
 
 
 def test_steering_needs_the_attractor_shift_layout():
@@ -134,14 +106,14 @@ from sacgmm.rl.train_task import TaskRun, TrainConfig  # noqa: E402
 from sacgmm.sim import make_env  # noqa: E402
 
 
-def door_envs(via_on: bool, end_on_grasp: bool = False):
+def door_envs(via_on: bool):
     from sacgmm.experiments.skills import default_skill
     skill = default_skill("door")
     delta = DeltaTheta.for_skill(skill, DeltaThetaConfig(attractor_scale=0.1))
     task = make_env("door")
     via = (ViaPointSteering(skill, delta, 8, float(task.unwrapped.dt),
                             float(task.unwrapped.max_speed)) if via_on else None)
-    return GMMWindowEnv(task, skill, delta, 8, via_point=via, end_on_grasp=end_on_grasp)
+    return GMMWindowEnv(task, skill, delta, 8, via_point=via)
 
 
 def test_window_env_reads_via_points_while_open_and_shifts_while_holding():
@@ -176,49 +148,6 @@ def test_window_env_reads_via_points_while_open_and_shifts_while_holding():
     finally:
         plain.close()
         steered.close()
-
-
-def test_with_held_steering_a_held_window_reads_its_action_as_the_windows_end():
-    from sacgmm.experiments.skills import default_skill
-    skill = default_skill("door")
-    delta = DeltaTheta.for_skill(skill, DeltaThetaConfig(attractor_scale=0.1))
-    env = GMMWindowEnv(make_env("door"), skill, delta, 8, end_on_grasp=True, via_point=(
-        ViaPointSteering(skill, delta, 8, 1.0 / 30.0, 0.15,
-                         ViaPointConfig(enabled=True, held=True))))
-    try:
-        task = env.task_env.unwrapped
-        env.reset(seed=3)
-        bar = task.grasp.point_world() - task.target
-        env.reset(seed=3, options={"start": bar.tolist()})
-        info = env.step(np.zeros(3))[4]
-        assert info["grasp_position"] is not None and not info["held"] and info["held_end"]
-        x = env._position.copy()
-        aim = np.array([0.0, 0.0, 0.5])
-        info = env.step(aim)[4]
-        assert info["held"] and info["via_point"]
-        np.testing.assert_array_equal(info["shift_action"],
-                                      env.via_point.shift_action(x, aim, held=True))
-    finally:
-        env.close()
-
-
-def test_a_grasp_can_end_the_window_so_the_agent_decides_again_at_once():
-    env = door_envs(True, end_on_grasp=True)
-    try:
-        task = env.task_env.unwrapped
-        env.reset(seed=3)                                # the episode's door, then its bar
-        bar = task.grasp.point_world() - task.target
-        env.reset(seed=3, options={"start": bar.tolist()})
-        info = env.step(np.zeros(3))[4]
-        assert info["grasped"] and info["grasp_position"] is not None
-        assert info["control_steps"] < 8                 # ended once the fingers closed
-        assert task.robot.gripper_opening() < env.held_below
-        info = env.step(np.zeros(3))[4]                  # holding: full windows again
-        assert info["control_steps"] == 8 and not info["via_point"]
-    finally:
-        env.close()
-    with pytest.raises(ValueError, match="grasp_ends_window"):
-        TrainConfig(task="door", agent="sac", grasp_ends_window=True).resolved()
 
 
 class _ScriptedApproach:
@@ -260,103 +189,9 @@ def test_a_grasp_labels_the_decisions_before_it_even_when_the_episode_fails(tmp_
         run.eval_env.close()
 
 
-class _ScriptedPull(_ScriptedApproach):
-    """Decision 1 approaches and grasps; 2-3 are held windows that move the hand along +y;
-    in 4 the handle slips (the window ends open), so only 2 and 3 are held labels."""
-
-    def step(self, action):
-        self.i += 1
-        done = self.i == 4
-        info = {"grasped": 1 <= self.i <= 3, "control_steps": 8, "success": False,
-                "end_reason": "time_limit" if done else "", "via_point": True,
-                "held": 2 <= self.i <= 4, "held_end": self.i <= 3,
-                "grasp_position": self.GRASP.copy() if self.i == 1 else None}
-        pos = np.array([0.1, 0.1 + 0.02 * self.i, 0.1], np.float32)
-        return {"position": pos}, 0.0, False, done, info
-
-
-def test_held_windows_label_their_decisions_with_the_handles_direction(tmp_path):
-    from skill_helpers import make_skill
-    cfg = TrainConfig(task="peg", seed=1, sensor=False, updates_per_step=0.0, learning_starts=0,
-                      buffer_size=100, via_point={"enabled": True, "held": True},
-                      hindsight_grasp=True, hindsight_held=True,
-                      sac={"hidden": [16], "success_bc_weight": 1.0})
-    run = TaskRun(cfg, tmp_path, skill=make_skill())
-    try:
-        run.run_episode(_ScriptedPull(), seed=0, deterministic=False, train=True)
-        # decision 1 (the approach, relabelled by the grasp), then held decisions 2 and 3
-        assert len(run.buffer) == 4 and len(run.successes) == 3
-        via = run.env.via_point
-        starts = [np.array([0.1, 0.12, 0.1]), np.array([0.1, 0.14, 0.1])]
-        want = [via.held_label(x, x + np.array([0.0, 0.02, 0.0])) for x in starts]
-        np.testing.assert_allclose(run.successes.action[1:3], want, atol=1e-6)
-    finally:
-        run.env.close()
-        run.eval_env.close()
-
-
-def test_kept_grasps_label_the_approach_and_lost_ones_do_not(tmp_path):
-    from skill_helpers import make_skill
-    cfg = TrainConfig(task="peg", seed=1, sensor=False, updates_per_step=0.0, learning_starts=0,
-                      buffer_size=100, via_point={"enabled": True}, hindsight_grasp=True,
-                      hindsight_grasp_kept=True, sac={"hidden": [16], "success_bc_weight": 1.0})
-    run = TaskRun(cfg, tmp_path, skill=make_skill())
-    try:
-        # the gripper opens again after the grasp (decision 4): nothing is labelled
-        run.run_episode(_ScriptedPull(), seed=0, deterministic=False, train=True)
-        assert len(run.successes) == 0
-        # kept to the episode's end: both approach decisions, labelled at the end
-        run.run_episode(_ScriptedApproach(), seed=0, deterministic=False, train=True)
-        assert len(run.successes) == 2
-        want = run.env.via_point.hindsight_label(np.full(3, 0.1), _ScriptedApproach.GRASP)
-        np.testing.assert_allclose(run.successes.action[0], want, atol=1e-6)
-    finally:
-        run.env.close()
-        run.eval_env.close()
-
-
-class _SlipThenSuccess(_ScriptedPull):
-    """As :class:`_ScriptedPull`, but the door swings on and the episode succeeds."""
-
-    def step(self, action):
-        obs, r, term, trunc, info = super().step(action)
-        if self.i == 4:
-            info.update(success=True, end_reason="success")
-            return obs, 1.0, True, False, info
-        return obs, r, term, trunc, info
-
-
-@pytest.mark.parametrize("needs_kept", [False, True])
-def test_a_success_after_a_lost_grasp_can_be_left_out_of_the_imitation(tmp_path, needs_kept):
-    from skill_helpers import make_skill
-    cfg = TrainConfig(task="peg", seed=1, sensor=False, updates_per_step=0.0, learning_starts=0,
-                      buffer_size=100, via_point={"enabled": True}, hindsight_grasp=True,
-                      hindsight_grasp_kept=True, success_needs_kept_grasp=needs_kept,
-                      sac={"hidden": [16], "success_bc_weight": 1.0})
-    run = TaskRun(cfg, tmp_path, skill=make_skill())
-    try:
-        out = run.run_episode(_SlipThenSuccess(), seed=0, deterministic=False, train=True)
-        assert out["success"]
-        assert len(run.successes) == (0 if needs_kept else 4)
-    finally:
-        run.env.close()
-        run.eval_env.close()
-
-
 @pytest.mark.parametrize("kw, match", [
-    ({"success_needs_kept_grasp": True, "hindsight_grasp": True,
-      "via_point": {"enabled": True}, "sac": {"success_bc_weight": 1.0}},
-     "needs hindsight_grasp_kept=true"),
-    ({"hindsight_grasp_kept": True, "via_point": {"enabled": True},
-      "sac": {"success_bc_weight": 1.0}}, "needs hindsight_grasp=true"),
-    ({"hindsight_held": True, "via_point": {"enabled": True},
-      "sac": {"success_bc_weight": 1.0}}, "via_point.held=true"),
-    ({"hindsight_held": True, "via_point": {"enabled": True, "held": True}},
-     "hindsight_held adds imitation labels"),
     ({"hindsight_grasp": True, "sac": {"success_bc_weight": 1.0}}, "via_point.enabled"),
     ({"hindsight_grasp": True, "via_point": {"enabled": True}}, "success_bc_weight"),
-    ({"hindsight_grasp": True, "via_point": {"enabled": True},
-      "sac": {"success_bc_weight": 1.0, "critic_on_successes": True}}, "critic_on_successes"),
     ({"agent": "res-gmm", "via_point": {"enabled": True}}, "sac-gmm agent only"),
     ({"via_point": {"scale": -1}}, "via_point.scale"),
 ])

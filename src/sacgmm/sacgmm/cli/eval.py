@@ -98,8 +98,6 @@ def evaluate_sac_gmm(checkpoint: str, episodes: int, seed: int, task: str | None
                      skill: str | None = None, noise: bool | None = None) -> dict:
     """The deterministic SAC-GMM policy of ``checkpoint`` over ``episodes`` episodes (episode
     ``i`` reset with seed ``seed + i``); returns a summary dict like :func:`evaluate_gmm`."""
-    from dataclasses import fields
-
     from sacgmm.rl.checkpoint import load_checkpoint
     from sacgmm.rl.train_task import TaskRun, TrainConfig
 
@@ -107,8 +105,10 @@ def evaluate_sac_gmm(checkpoint: str, episodes: int, seed: int, task: str | None
     saved = (payload.get("extra") or {}).get("config")
     if not isinstance(saved, dict):
         raise ValueError(f"{checkpoint}: no training configuration saved with the agent")
-    known = {f.name for f in fields(TrainConfig)}
-    cfg = TrainConfig(**{k: v for k, v in saved.items() if k in known})
+    try:
+        cfg = TrainConfig.from_dict(saved)
+    except ValueError as exc:
+        raise ValueError(f"{checkpoint}: {exc}") from None
     if cfg.agent != "sac-gmm":
         raise ValueError(f"{checkpoint}: a {cfg.agent!r} checkpoint, not sac-gmm")
     if task is not None and task != cfg.task:

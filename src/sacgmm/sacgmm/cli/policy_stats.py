@@ -47,12 +47,8 @@ def _stats(path: str, last: int, held_below: float | None = None) -> dict:
     if payload.get("replay") is None:
         raise ValueError(f"{file}: the checkpoint holds no replay buffer (saved without it), "
                          "so there are no visited states to evaluate the policy on")
-    state = payload["agent"]
-    if int(state.get("lookahead_dim", 0)):
-        raise ValueError(f"{file}: the agent uses the skill look-ahead (lookahead=true), "
-                         "which policy-stats does not rebuild")
     torch.set_num_threads(1)
-    agent = SACAgent.from_state_dict(state)
+    agent = SACAgent.from_state_dict(payload["agent"])
     obs = recent_observations(payload["replay"], last)
     actions = recent_actions(payload["replay"], last)
     row = {"checkpoint": str(file), **policy_stats(agent, obs),

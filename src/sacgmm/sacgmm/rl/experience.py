@@ -34,14 +34,12 @@ class Experience:
         self.successes = (ReplayBuffer(min(capacity, SUCCESS_BUFFER_SIZE), obs_shapes, act_dim,
                                        seed=seed + 1) if keep_successes else None)
         self._episode: list[Transition] = []
-        self._labels: list[Transition] = []
 
     @classmethod
     def for_agent(cls, agent, capacity: int, *, seed: int, n_step: int = 1) -> "Experience":
         """The replay for a :class:`~sacgmm.rl.sac.SACAgent`: its observation layout, action
-        size and discount; successes kept when its ``success_bc_weight`` is > 0 or its
-        critics also train on them (``critic_on_successes``)."""
-        keep = agent.config.success_bc_weight > 0 or agent.config.critic_on_successes
+        size and discount; successes kept when its ``success_bc_weight`` is > 0."""
+        keep = agent.config.success_bc_weight > 0
         return cls(capacity, agent.obs_shapes, agent.act_dim, seed=seed, n_step=n_step,
                    gamma=agent.config.gamma, keep_successes=keep)
 
@@ -53,19 +51,6 @@ class Experience:
         """One decision's transition; ``terminated``/``truncated`` as in gymnasium (either
         ends the episode's n-step folding)."""
         self._store(self.folder.push(obs, action, reward, next_obs, terminated, truncated))
-
-    def add_labels(self, observations, action, reward: float, next_obs,
-                   terminated: bool) -> None:
-        """Extra states of the decision just :meth:`add`-ed, observed inside its window while
-        ``action`` held (:class:`~sacgmm.rl.task_env.GMMWindowEnv`'s ``observe_every``). If
-        the episode succeeds, each goes to :attr:`successes` as a one-decision transition
-        ``(state, action, reward, next_obs, terminated)`` of the window's rest, labelling that
-        state with the action that led on to the success. Never stored in the main buffer."""
-        if self.successes is None:
-            return
-        for o in observations:
-            self._labels.append(Transition(o, action, float(reward), next_obs,
-                                           bool(terminated), 1))
 
     def add_imitation(self, obs, action, reward: float, next_obs, terminated: bool) -> None:
         """A labelled state for the imitation term, stored in :attr:`successes` at once, whatever
@@ -89,24 +74,19 @@ class Experience:
         as they stand."""
         self._store(self.folder.flush())
         if success and self.successes is not None:
-            for t in [*self._episode, *self._labels]:
+            for t in self._episode:
                 self.successes.add(*t)
-        self._episode, self._labels = [], []
+        self._episode = []
 
-    def update(self, agent, n: int, batch_size: int,
-               update_actor: bool = True) -> tuple[dict[str, float], float]:
+    def update(self, agent, n: int, batch_size: int) -> tuple[dict[str, float], float]:
         """``n`` SAC updates: ``(last losses or {}, seconds taken)``. While :attr:`successes`
-        holds any transition, each update also gets a half-size batch of them.
-        ``update_actor=False``: the critics alone learn (``SACAgent.update``)."""
+        holds any transition, each update also gets a half-size batch of them."""
         t0 = time.perf_counter()
         losses: dict[str, float] = {}
         for _ in range(n):
             wins = self.successes
             extra = wins.sample(max(1, batch_size // 2)) if wins is not None and len(wins) else None
-            batch = self.buffer.sample(batch_size)
-            # the keyword only when it is used: an agent without it still works by default
-            losses = (agent.update(batch, extra) if update_actor
-                      else agent.update(batch, extra, update_actor=False))
+            losses = agent.update(self.buffer.sample(batch_size), extra)
         return losses, time.perf_counter() - t0
 
     def successes_state(self) -> dict | None:

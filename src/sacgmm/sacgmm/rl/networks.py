@@ -103,19 +103,17 @@ class SquashedGaussianActor(nn.Module):
         return mean, log_std
 
     def forward(self, obs: torch.Tensor, deterministic: bool = False,
-                with_log_prob: bool = True, noise: torch.Tensor | None = None
-                ) -> tuple[torch.Tensor, torch.Tensor | None]:
+                with_log_prob: bool = True) -> tuple[torch.Tensor, torch.Tensor | None]:
         """Sample (reparameterised) or take the mode: returns ``(action (B, A), log_prob (B,))``.
 
         With ``deterministic=True`` the action is ``tanh(mean)``; its log-prob is still the
-        density at that point when requested. ``noise`` (broadcastable to ``(B, A)``, standard
-        normal) replaces the fresh draw, e.g. one draw held for a whole episode.
+        density at that point when requested.
         """
         mean, log_std = self.distribution_params(obs)
         if deterministic:      # the mode; no draw, so the random stream is left untouched
             u = mean
         else:
-            u = mean + torch.exp(log_std) * (torch.randn_like(mean) if noise is None else noise)
+            u = mean + torch.exp(log_std) * torch.randn_like(mean)
         action = torch.tanh(u)
         log_prob = squashed_gaussian_log_prob(u, mean, log_std) if with_log_prob else None
         return action, log_prob

@@ -5,8 +5,7 @@ and images ``(C, S, S)`` uint8. The feature vector fed to the actor and critics 
 concatenation, in sorted key order, of the vectors and of each image's latent ``z``
 (``latent_dim`` each). Actions are in ``[-1, 1]^A``.
 
-One :meth:`SACAgent.update` on a :class:`~sacgmm.rl.replay.Batch` does, in order (with
-``image_shift`` > 0 the batches' images are first randomly shifted, DrQ):
+One :meth:`SACAgent.update` on a :class:`~sacgmm.rl.replay.Batch` does, in order:
 
 1. **Critic + autoencoder**: target ``y = r + gamma^k (1 - done) (min_i Q'_i(s', a') - alpha log pi(a'|s'))``
    with ``a' ~ pi(.|s')`` and ``k`` the transition's decisions (``Batch.steps``; 1 unless n-step); the next observation's images are encoded once, by the target
@@ -22,9 +21,7 @@ One :meth:`SACAgent.update` on a :class:`~sacgmm.rl.replay.Batch` does, in order
    latents are those computed just before the critic step, saving one image pass). With
    ``success_bc_weight`` > 0 and a batch of transitions from successful episodes
    (``update(batch, successes)``), plus ``w E[1{Q(s, a_s) > Q(s, mu(s))} |tanh(mu(s)) - a_s|^2]``
-   (Q-filtered behaviour cloning of the agent's own successes). With ``policy_average`` > 0
-   an exponential moving average of the actor's weights is updated and is the policy that
-   acts deterministically (evaluation, deployment).
+   (Q-filtered behaviour cloning of the agent's own successes).
 3. **Temperature**: ``-log_alpha * (log pi + target_entropy)`` with target entropy ``-A``.
 4. **Targets**: polyak averaging, ``tau`` (0.005) for the critics, ``encoder_tau`` for encoders.
 
@@ -34,8 +31,7 @@ step, so parameters are never corrupted and the caller can stop before writing a
 from __future__ import annotations
 
 import copy
-import math
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, fields
 from typing import Mapping
 
 import numpy as np
@@ -43,10 +39,14 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from sacgmm.rl.augment import random_shift
+from sacgmm.retired import drop_retired
 from sacgmm.rl.encoder import ConvAutoencoder
 from sacgmm.rl.networks import SquashedGaussianActor, TwinQ
-from sacgmm.rl.replay import Batch, concat_batches, is_image_shape
+from sacgmm.rl.replay import Batch, is_image_shape
+
+#: options no longer offered, with the value that turned them off (:mod:`sacgmm.retired`)
+RETIRED = {"critic_on_successes": False, "image_shift": 0, "policy_average": 0.0,
+           "actor_q_where": None}
 
 
 @dataclass
@@ -92,35 +92,19 @@ class SACConfig:
     # the Q-filter of that term; False: every stored success action is imitated (self-imitation
     # of all successful episodes, like reward-weighted regression with 0/1 weights)
     success_bc_filter: bool = True
-    # LayerNorm in the critics' hidden layers
+    # LayerNorm in the critics' hidden layers (RLPD-style critics)
     critic_layer_norm: bool = False
-    # the critics (and encoders) also regress on the batch of successful episodes' transitions
-    # (appended to the main batch): rare successes are seen more often, like prioritised
-    # replay; the targets are unchanged, only how often each transition is fitted
-    critic_on_successes: bool = False
-    # random-shift augmentation of the images in every update (DrQ; sacgmm.rl.augment): each
-    # image of the critics' batch (obs and next obs) and of the success batch is shifted by up
-    # to this many pixels per axis; 0: off
-    image_shift: int = 0
     # weight of the critics' value in the actor loss (SAC: 1); 0 leaves the actor to the
     # entropy term and the success imitation alone (filtered behaviour cloning with SAC's
     # exploration), a diagnostic of what the critics add
     actor_q_weight: float = 1.0
-    # the deterministic policy (evaluation, deployment) is an exponential moving average of
-    # the actor's weights, updated at this rate after every actor step (Polyak averaging of
-    # the policy: smooths the update-to-update swings of a policy fitted to few successes);
-    # 0: the deterministic policy is the actor itself
-    policy_average: float = 0.0
-    # where the critics' term of the actor loss applies: None, every state; {part: threshold},
-    # only in states whose observation part ``part`` (its first value, raw units) is below
-    # ``threshold``, e.g. {"gripper": 0.08}: only while the hand holds, so that states whose
-    # actions other labels teach (via-point hindsight) are left to those
-    actor_q_where: dict | None = None
 
     @classmethod
     def from_dict(cls, d: Mapping) -> "SACConfig":
-        """Build from a plain dict (e.g. a YAML section); unknown keys are an error."""
+        """Build from a plain dict (e.g. a YAML section); unknown keys are an error. Options
+        that were removed are accepted at the value that left them off (older checkpoints)."""
         names = {f.name for f in fields(cls)}
+        d = drop_retired(d, RETIRED, "sac.")
         unknown = set(d) - names
         if unknown:
             raise ValueError(f"unknown SAC config keys {sorted(unknown)}")
@@ -139,8 +123,7 @@ class SACAgent:
     """
 
     def __init__(self, obs_shapes: Mapping[str, tuple[int, ...]], act_dim: int,
-                 config: SACConfig | None = None, device: str | torch.device = "cpu",
-                 lookahead: nn.Module | None = None, lookahead_key: str = "position"):
+                 config: SACConfig | None = None, device: str | torch.device = "cpu"):
         self.config = cfg = config or SACConfig()
         self.device = torch.device(device)
         self.obs_shapes = {k: tuple(int(d) for d in v) for k, v in obs_shapes.items()}
@@ -150,14 +133,6 @@ class SACAgent:
         for k in self.vector_keys:
             if len(self.obs_shapes[k]) != 1:
                 raise ValueError(f"vector part {k!r} must be 1-D, got shape {self.obs_shapes[k]}")
-        for k, threshold in (cfg.actor_q_where or {}).items():
-            if k not in self.vector_keys:
-                raise ValueError(f"sac.actor_q_where names {k!r}, which is not a vector part of "
-                                 f"the observation ({', '.join(self.vector_keys)})")
-            if isinstance(threshold, bool) or not isinstance(threshold, (int, float)) \
-                    or not math.isfinite(threshold):
-                raise ValueError(f"sac.actor_q_where[{k!r}] must be a finite number, "
-                                 f"got {threshold!r}")
         for k in self.image_keys:
             c, h, w = self.obs_shapes[k]
             if h != w:
@@ -169,24 +144,8 @@ class SACAgent:
         if not (np.isfinite(cfg.actor_q_weight) and cfg.actor_q_weight >= 0):
             raise ValueError("actor_q_weight must be a finite number >= 0, got "
                              f"{cfg.actor_q_weight}")
-        if not 0.0 <= float(cfg.policy_average) <= 1.0:
-            raise ValueError(f"policy_average must be a rate in [0, 1], got {cfg.policy_average}")
-        if int(cfg.image_shift) < 0:
-            raise ValueError(f"image_shift must be >= 0 pixels, got {cfg.image_shift}")
         self.target_entropy = (float(cfg.target_entropy) if cfg.target_entropy is not None
                                else -float(self.act_dim))
-        # a model of where an action takes the agent (e.g. sacgmm.rl.lookahead): its output
-        # (same units as the vector part ``lookahead_key``, scaled alike) is a critic input
-        self.lookahead = lookahead.to(self.device) if lookahead is not None else None
-        self.lookahead_dim = int(lookahead.out_dim) if lookahead is not None else 0
-        self._lookahead_slice = None
-        if lookahead is not None:
-            if lookahead_key not in self.vector_keys:
-                raise ValueError(f"the look-ahead reads vector part {lookahead_key!r}, which the "
-                                 f"observation lacks (vector parts: {self.vector_keys})")
-            start = sum(self.obs_shapes[k][0]
-                        for k in self.vector_keys[:self.vector_keys.index(lookahead_key)])
-            self._lookahead_slice = slice(start, start + self.obs_shapes[lookahead_key][0])
 
         self.autoencoders = nn.ModuleDict({
             k: ConvAutoencoder(self.obs_shapes[k][0], cfg.latent_dim, self.obs_shapes[k][1],
@@ -199,15 +158,10 @@ class SACAgent:
                                            cfg.activation, cfg.actor_zero_init,
                                            cfg.actor_init_std, cfg.actor_max_std
                                            ).to(self.device)
-        self.critic = TwinQ(self.feature_dim + self.lookahead_dim, self.act_dim, cfg.hidden,
+        self.critic = TwinQ(self.feature_dim, self.act_dim, cfg.hidden,
                             cfg.activation, cfg.critic_layer_norm).to(self.device)
         self.critic_target = copy.deepcopy(self.critic)
-        # the averaged policy that acts deterministically (None: the actor itself)
-        self.actor_average = copy.deepcopy(self.actor) if cfg.policy_average > 0 else None
-        frozen = [*self.critic_target.parameters(), *self.target_encoders.parameters()]
-        if self.actor_average is not None:
-            frozen += list(self.actor_average.parameters())
-        for p in frozen:
+        for p in [*self.critic_target.parameters(), *self.target_encoders.parameters()]:
             p.requires_grad_(False)
         self.log_alpha = torch.tensor(float(np.log(cfg.init_alpha)), device=self.device,
                                       requires_grad=True)
@@ -262,20 +216,12 @@ class SACAgent:
 
     # ------------------------------------------------------------------ acting
     @torch.no_grad()
-    def act(self, obs: Mapping[str, np.ndarray], deterministic: bool = False,
-            noise: np.ndarray | None = None) -> np.ndarray:
-        """Action(s) in ``[-1, 1]``: ``(A,)`` for one observation, ``(B, A)`` for a batch.
-
-        ``noise``: the standard-normal draw of the pre-tanh Gaussian, ``(A,)`` (default: a
-        fresh one per call); hold one for an episode for temporally consistent exploration.
-        """
+    def act(self, obs: Mapping[str, np.ndarray], deterministic: bool = False) -> np.ndarray:
+        """Action(s) in ``[-1, 1]``: ``(A,)`` for one observation, ``(B, A)`` for a batch;
+        stochastic actions take a fresh draw of the pre-tanh Gaussian per call."""
         tensors, single = self._as_batch(obs)
-        eps = None if noise is None else torch.as_tensor(
-            np.asarray(noise, dtype=np.float32), device=self.device)
-        actor = (self.actor_average if deterministic and self.actor_average is not None
-                 else self.actor)
-        action, _ = actor(self.features(tensors), deterministic=deterministic,
-                          with_log_prob=False, noise=eps)
+        action, _ = self.actor(self.features(tensors), deterministic=deterministic,
+                               with_log_prob=False)
         action = action.cpu().numpy().astype(np.float32)
         return action[0] if single else action
 
@@ -304,12 +250,7 @@ class SACAgent:
     def q_values(self, feat: torch.Tensor, action: torch.Tensor, target: bool = False
                  ) -> tuple[torch.Tensor, torch.Tensor]:
         """``(q1, q2)`` ``(B,)`` of the online (or ``target``) critics for features ``feat``
-        ``(B, feature_dim)`` and actions ``(B, A)``, with the look-ahead's prediction appended
-        to the features when the agent has one (differentiable in ``action``)."""
-        if self.lookahead is not None:
-            scale = self.config.vector_scale
-            ahead = self.lookahead(feat[:, self._lookahead_slice] / scale, action)
-            feat = torch.cat([feat, ahead * scale], dim=-1)
+        ``(B, feature_dim)`` and actions ``(B, A)``."""
         return (self.critic_target if target else self.critic)(feat, action)
 
     @torch.no_grad()
@@ -351,16 +292,12 @@ class SACAgent:
             total = total + ae_loss
         return total, info, feat.detach()
 
-    def success_bc_loss(self, successes: Batch, feat: torch.Tensor | None = None
-                        ) -> tuple[torch.Tensor, torch.Tensor]:
+    def success_bc_loss(self, successes: Batch) -> tuple[torch.Tensor, torch.Tensor]:
         """Q-filtered behaviour cloning on transitions of successful episodes:
         ``(loss, fraction of the batch the filter kept)``. The features are encoded with the
-        online encoders, detached (the encoder learns from the critic and reconstruction only);
-        ``feat``: those features when the caller already has them (``(B, feature_dim)``)."""
-        if feat is None:
-            with torch.no_grad():
-                feat = self.features(successes.obs)
-        feat = feat.detach()
+        online encoders, detached (the encoder learns from the critic and reconstruction only)."""
+        with torch.no_grad():
+            feat = self.features(successes.obs)
         a_s = successes.action.to(self.device)
         mode, _ = self.actor(feat, deterministic=True, with_log_prob=False)
         if not self.config.success_bc_filter:
@@ -372,13 +309,12 @@ class SACAgent:
         per = ((mode - a_s) ** 2).sum(-1)
         return (keep * per).mean(), keep.mean()
 
-    def actor_losses(self, feat: torch.Tensor, q_mask: torch.Tensor | None = None
+    def actor_losses(self, feat: torch.Tensor
                      ) -> tuple[torch.Tensor, torch.Tensor, dict[str, torch.Tensor]]:
         """``(actor_loss, alpha_loss, info)`` on features ``(B, feature_dim)``.
 
         The features must carry no gradient to the encoder (SAC-AE: the encoder is detached
-        for the actor); they are detached here again to make that certain. ``q_mask``
-        (``(B,)`` 0/1): the states in which the critics' term counts (None: all).
+        for the actor); they are detached here again to make that certain.
         """
         feat = feat.detach()
         action, logp = self.actor(feat)
@@ -397,22 +333,9 @@ class SACAgent:
                 for p in critic_params:
                     p.requires_grad_(True)
             q = torch.min(q1, q2)
-            if q_mask is not None:
-                q = q * q_mask
             actor_loss = (alpha * logp - weight * q).mean()
         alpha_loss = -(self.log_alpha * (logp.detach() + self.target_entropy)).mean()
         return actor_loss, alpha_loss, {"entropy": -logp.mean().detach()}
-
-    def _q_mask(self, batch: Batch, n: int) -> torch.Tensor | None:
-        """The 0/1 mask of ``config.actor_q_where`` on the first ``n`` states of ``batch``."""
-        where = self.config.actor_q_where
-        if not where:
-            return None
-        mask = torch.ones(n, device=self.device)
-        for key, threshold in where.items():
-            part = torch.as_tensor(batch.obs[key][:n], device=self.device).reshape(n, -1)
-            mask = mask * (part[:, 0] < float(threshold)).float()
-        return mask
 
     @torch.no_grad()
     def _polyak(self, target: nn.Module, source: nn.Module, tau: float) -> None:
@@ -423,64 +346,34 @@ class SACAgent:
         for tb, sb in zip(target.buffers(), source.buffers()):
             tb.copy_(sb)
 
-    def augmented(self, batch: Batch) -> Batch:
-        """``batch`` with its images randomly shifted by up to ``config.image_shift`` pixels
-        (obs and next obs drawn independently); the batch itself when the shift is 0 or the
-        observation has no image."""
-        pad = int(self.config.image_shift)
-        if pad == 0 or not self.image_keys:
-            return batch
-
-        def shift(obs: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-            return {k: random_shift(v, pad) if k in self.image_keys else v
-                    for k, v in obs.items()}
-        return Batch(obs=shift(batch.obs), action=batch.action, reward=batch.reward,
-                     next_obs=shift(batch.next_obs), done=batch.done, steps=batch.steps)
-
-    def update(self, batch: Batch, successes: Batch | None = None,
-               update_actor: bool = True) -> dict[str, float]:
+    def update(self, batch: Batch, successes: Batch | None = None) -> dict[str, float]:
         """One gradient step of critics (+ autoencoders), actor and temperature.
 
-        ``update_actor=False`` steps the critics (+ autoencoders) and the target networks
-        only: the actor, its average and the temperature are left as they are.
-
         ``successes``: transitions of successful episodes for the ``success_bc_weight`` term
-        (ignored when the weight is 0) and, with ``critic_on_successes``, appended to the
-        critics' batch. With ``image_shift`` both batches' images are randomly shifted first
-        (:meth:`augmented`).
-
-        Returns the losses and diagnostics as floats. Raises ``FloatingPointError`` on a
-        non-finite loss (before stepping the corresponding optimizer).
+        (ignored when the weight is 0). Returns the losses and diagnostics as floats. Raises
+        ``FloatingPointError`` on a non-finite loss (before stepping that optimizer).
         """
         cfg = self.config
-        n_main = len(batch.reward)
-        batch = self.augmented(batch)
-        successes = self.augmented(successes) if successes is not None else None
-        if cfg.critic_on_successes and successes is not None:
-            batch = concat_batches(batch, successes)
+        # 1. critics (+ autoencoders) on the soft Bellman target
         total, info, feat = self.critic_losses(batch)
-        # the actor trains on the main batch's states; the success imitation reuses the
-        # features of the success batch when the critics encoded it too
-        success_feat = feat[n_main:] if len(feat) > n_main else None
-        feat = feat[:n_main]
         for name in ["critic_loss", *(f"ae_loss/{k}" for k in self.image_keys)]:
             self._check(name, info[name])
         self._step(self.critic_opt, total)
 
-        if update_actor and self.num_updates % cfg.actor_update_every == 0:
-            actor_loss, alpha_loss, a_info = self.actor_losses(feat, self._q_mask(batch, n_main))
+        # 2. actor (+ imitation of the agent's own successes) and 3. temperature
+        if self.num_updates % cfg.actor_update_every == 0:
+            actor_loss, alpha_loss, a_info = self.actor_losses(feat)
             if cfg.success_bc_weight > 0 and successes is not None:
-                bc, kept = self.success_bc_loss(successes, success_feat)
+                bc, kept = self.success_bc_loss(successes)
                 actor_loss = actor_loss + cfg.success_bc_weight * bc
                 a_info.update(success_bc=bc.detach(), success_bc_kept=kept)
             self._check("actor_loss", actor_loss)
             self._check("alpha_loss", alpha_loss)
             self._step(self.actor_opt, actor_loss)
             self._step(self.alpha_opt, alpha_loss)
-            if self.actor_average is not None:
-                self._polyak(self.actor_average, self.actor, cfg.policy_average)
             info.update(actor_loss=actor_loss.detach(), alpha_loss=alpha_loss.detach(), **a_info)
 
+        # 4. target networks
         if self.num_updates % cfg.target_update_every == 0:
             self._polyak(self.critic_target, self.critic, cfg.tau)
             for k in self.image_keys:
@@ -497,11 +390,8 @@ class SACAgent:
         return {
             "config": asdict(self.config), "obs_shapes": dict(self.obs_shapes),
             "act_dim": self.act_dim, "num_updates": self.num_updates,
-            "lookahead_dim": self.lookahead_dim,
             "actor": self.actor.state_dict(), "critic": self.critic.state_dict(),
             "critic_target": self.critic_target.state_dict(),
-            "actor_average": (self.actor_average.state_dict()
-                              if self.actor_average is not None else None),
             "autoencoders": self.autoencoders.state_dict(),
             "target_encoders": self.target_encoders.state_dict(),
             "log_alpha": self.log_alpha.detach().clone(),
@@ -516,20 +406,10 @@ class SACAgent:
             raise ValueError(f"agent layout differs from the saved one: saved parts {shapes}, "
                              f"act_dim {state['act_dim']}; this agent: {self.obs_shapes}, "
                              f"act_dim {self.act_dim}")
-        saved_ahead = int(state.get("lookahead_dim", 0))
-        if saved_ahead != self.lookahead_dim:
-            raise ValueError(f"the saved critics read a look-ahead of {saved_ahead} values, this "
-                             f"agent's read {self.lookahead_dim}: build the agent with the same "
-                             "look-ahead (TrainConfig.lookahead) to load it")
         try:
             self.actor.load_state_dict(state["actor"])
             self.critic.load_state_dict(state["critic"])
             self.critic_target.load_state_dict(state["critic_target"])
-            if self.actor_average is not None:
-                # a checkpoint written without the average starts it at the actor
-                saved = state.get("actor_average")
-                self.actor_average.load_state_dict(saved if saved is not None
-                                                   else state["actor"])
             self.autoencoders.load_state_dict(state["autoencoders"])
             self.target_encoders.load_state_dict(state["target_encoders"])
         except RuntimeError as exc:   # missing/unexpected keys or shape mismatches
@@ -543,11 +423,9 @@ class SACAgent:
         self.num_updates = int(state["num_updates"])
 
     @classmethod
-    def from_state_dict(cls, state: Mapping, device: str | torch.device = "cpu",
-                        lookahead: nn.Module | None = None) -> "SACAgent":
-        """A new agent built from a saved :meth:`state_dict` (config and layout included; a
-        look-ahead, which is built from the skill, is not saved and must be given again)."""
+    def from_state_dict(cls, state: Mapping, device: str | torch.device = "cpu") -> "SACAgent":
+        """A new agent built from a saved :meth:`state_dict` (config and layout included)."""
         agent = cls(state["obs_shapes"], state["act_dim"], SACConfig.from_dict(state["config"]),
-                    device, lookahead)
+                    device)
         agent.load_state_dict(state)
         return agent

@@ -124,47 +124,31 @@ class GMMWindowEnv(_TaskView):
     ``skill`` is the demonstrated skill; each action is applied to it afresh (not accumulated).
     The reward is the sum of the window's rewards; ``info["control_steps"]`` counts the steps.
 
-    ``observe_every`` = ``k`` > 0: the agent's observation (sensor image rendered then) is also
-    taken every ``k`` control steps *inside* the window and returned, in order, as
-    ``info["window_observations"]``; they do not change the control (the action still holds for
-    the whole window). Training uses them as extra imitation labels of successful episodes
-    (``TrainConfig.success_labels_every``).
-
     ``via_point``: a :class:`~sacgmm.skill.via_point.ViaPointSteering`; while the gripper is
     open (its opening, m, at the window's start at least the steering's ``held_below``) the
     action is then a via-point, turned into the attractor shift applied for the window; while
-    it holds, the action is the shift itself (or, with the steering's ``held`` setting, a
-    via-point for the window's end). ``info["shift_action"]`` is the attractor-shift action
-    applied, ``info["via_point"]`` whether the action was read as a via-point, and
-    ``info["held"]`` / ``info["held_end"]`` whether the gripper held at the window's start / end
-    (its opening below ``held_below``).
+    it holds, the action is the shift itself. ``info["shift_action"]`` is the attractor-shift
+    action applied, ``info["via_point"]`` whether the action was read as a via-point, and
+    ``info["held"]`` whether the gripper held at the window's start (its opening below
+    ``held_below``).
 
     Tasks with a grasp: ``info["grasp_position"]`` is the hand's position (m, perceived target
     frame) at the control step in which the handle became held, when that happened in this
     window (``None`` otherwise), and ``info["grasp_offset"]`` where on the handle it held (m,
-    the task's ``grasp_offset`` at that step; ``None`` otherwise). With ``end_on_grasp`` the
-    window ends early once, after such a grasp, the gripper's opening has fallen below
-    ``held_below`` (m; the via-point steering's, else :data:`HELD_BELOW`): the agent decides
-    again as soon as the gripper reports that it holds (the fingers take a few control steps
-    to close), instead of finishing the window with the action meant for the approach.
+    the task's ``grasp_offset`` at that step; ``None`` otherwise).
     """
 
     def __init__(self, task_env: gym.Env, skill: GMMSkill, delta: DeltaTheta, window: int = 32,
-                 gripper: bool = False, observe_every: int = 0, via_point=None,
-                 end_on_grasp: bool = False):
+                 gripper: bool = False, via_point=None):
         super().__init__(task_env, gripper)
         if window < 1:
             raise ValueError(f"window must be >= 1 control step, got {window}")
-        if observe_every < 0:
-            raise ValueError(f"observe_every must be >= 0 control steps, got {observe_every}")
-        self.observe_every = int(observe_every)
         if skill.dim != 3:
             raise ValueError(f"the task needs a 3-D position skill, got d={skill.dim}")
         self.skill, self.delta, self.window = skill, delta, int(window)
         self.action_space = spaces.Box(-1.0, 1.0, (delta.size,), np.float32)
         self.current_skill = skill
         self.via_point = via_point
-        self.end_on_grasp = bool(end_on_grasp)
         self.held_below = via_point.config.held_below if via_point is not None else HELD_BELOW
         self._held = False
 
@@ -176,14 +160,13 @@ class GMMWindowEnv(_TaskView):
         task = self.task_env.unwrapped
         a = _check_action(action, self.delta.size)
         holding = task.robot.gripper_opening() < self.held_below
-        via = self.via_point is not None and (not holding or self.via_point.config.held)
+        via = self.via_point is not None and not holding
         if via:
-            a = self.via_point.shift_action(self._position, a, held=holding)
+            a = self.via_point.shift_action(self._position, a)
         self.current_skill = self.delta.apply(self.skill, a)
         total, steps = 0.0, 0
         grasp_position = grasp_offset = None
         has_sensor = self.sensor_obs.image_key is not None
-        inside = []
         task.sensor = False          # the agent sees the sensor only at the window's end
         try:
             while True:
@@ -196,19 +179,12 @@ class GMMWindowEnv(_TaskView):
                     grasp_position = self._position.copy()
                     grasp_offset = info.get("grasp_offset")
                 self._held = held
-                closed = (self.end_on_grasp and grasp_position is not None and held
-                          and task.robot.gripper_opening() < self.held_below)
-                if term or trunc or steps >= self.window or closed:
+                if term or trunc or steps >= self.window:
                     break
-                if self.observe_every and steps % self.observe_every == 0:
-                    inside.append(self._observe(obs, has_sensor))
         finally:
             task.sensor = has_sensor
         info = dict(info, control_steps=steps, shift_action=a.astype(np.float32), via_point=via,
-                    held=holding, held_end=task.robot.gripper_opening() < self.held_below,
-                    grasp_position=grasp_position, grasp_offset=grasp_offset)
-        if self.observe_every:
-            info["window_observations"] = inside
+                    held=holding, grasp_position=grasp_position, grasp_offset=grasp_offset)
         return self._observe(obs, has_sensor), total, term, trunc, info
 
     def _observe(self, obs: dict, has_sensor: bool) -> dict[str, np.ndarray]:

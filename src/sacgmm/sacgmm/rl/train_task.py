@@ -26,13 +26,14 @@ import io
 import json
 import math
 import time
-from dataclasses import MISSING, asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
 
 from sacgmm.fileio import atomic_write_text
+from sacgmm.retired import ANY, drop_retired
 
 AGENTS = ("sac-gmm", "res-gmm", "sac", "gmm")
 TRAIN_SEED_STRIDE = 1_000_000
@@ -66,6 +67,13 @@ AGENT_DEFAULTS: dict[str, dict[str, Any]] = {
             "sac": {}},
 }
 
+#: settings no longer offered, with the value that left them off (:mod:`sacgmm.retired`)
+RETIRED = {"exploration": "step", "exploration_correlation": ANY, "lookahead": False,
+           "grasp_reward": 0.0, "success_labels_every": 0, "actor_after_successes": 0,
+           "hindsight_grasp_kept": False, "success_needs_kept_grasp": False,
+           "hindsight_held": False, "grasp_ends_window": False}
+
+
 @dataclass
 class TrainConfig:
     """Everything a training run depends on (saved as ``config.json`` in the run directory)."""
@@ -93,11 +101,6 @@ class TrainConfig:
     # the policy of the final evaluation: "best" = the one with the highest periodic evaluation
     # (latest on ties; saved as best.pt), "last" = the policy at the end of training
     final_policy: str = "best"
-    # exploration noise of training episodes (sacgmm.rl.exploration): "step" = a fresh draw
-    # per agent decision (SAC), "episode" = one draw held for the whole episode (warm-up and
-    # policy), "correlated" = draws that follow each other with this correlation per decision
-    exploration: str = "step"
-    exploration_correlation: float = 0.8
     # give the agent the gripper's opening (m) with its position and sensor latent, so it can
     # tell whether it holds the handle (lever, door) without reading it off the image
     gripper_obs: bool = False
@@ -105,26 +108,6 @@ class TrainConfig:
     # a sparse success reaches the early decisions of an episode in one update instead of
     # one decision per round of target-network updates
     n_step: int = 1
-    # SAC-GMM: the critics also see where the adapted skill will take the end effector during
-    # the window (positions predicted by rolling the skill out, sacgmm.rl.lookahead); the
-    # attractor-shift layout only
-    lookahead: bool = False
-    # tasks with a grasp (lever, door): a one-off reward added to the training transition in
-    # which the handle is first held (a gripper that reports its width can tell); 0: only the
-    # task's success reward. Evaluations always count the task's success only.
-    grasp_reward: float = 0.0
-    # SAC-GMM with success imitation: every this many control steps inside a window the state
-    # is also observed (sensor image rendered), and in a successful episode each such state is
-    # labelled with the window's action as an extra imitation sample (denser labels from the
-    # same successes; the control is unchanged); 0: off
-    success_labels_every: int = 0
-    # the actor and the entropy temperature learn only once this many training episodes have
-    # succeeded; until then the critics alone learn and the policy stays the initial one (for
-    # SAC-GMM: zero delta-theta, explored with the actor's initial spread). Before the first
-    # success every return is 0, the critics' gradient for the actor is noise, and Adam turns
-    # noise into full-size steps: the policy drifts off the demonstrated skill (and the entropy
-    # term widens it) before there is anything to learn from. 0: the actor learns from the start
-    actor_after_successes: int = 0
     # SAC-GMM with the attractor-shift layout: while the gripper is open the action names a
     # via-point for the window, relative to where the demonstrated skill would go, and the shift
     # is chosen by look-ahead through the skill (sacgmm.skill.via_point; ViaPointConfig
@@ -135,25 +118,22 @@ class TrainConfig:
     # extra imitation samples (needs sac.success_bc_weight > 0), whether or not the episode
     # then succeeded: where the hand grasped is known once it has
     hindsight_grasp: bool = False
-    # with hindsight_grasp: label only the grasps the gripper kept until the episode ended
-    # (no later window ended with the gripper open again), at the episode's end: a grasp at a
-    # point the pull cannot follow (e.g. the far end of the door's bar, off the skill's arc)
-    # slips, and labelling it would teach the approach to aim there again
-    hindsight_grasp_kept: bool = False
-    # with hindsight_grasp_kept: an episode that succeeded although its grasp was lost (the
-    # door swung on after the hand slipped off) is not imitated either (the buffer of successes)
-    success_needs_kept_grasp: bool = False
-    # with via_point.held: every training window that started and ended with the gripper
-    # holding labels its decision with the via-point in the direction the hand moved, at the
-    # demonstrated skill's own travel (ViaPointSteering.held_label), as extra imitation samples
-    # (needs sac.success_bc_weight > 0), whatever the episode's outcome; it did not help on the
-    # door (results/door/README.md, eleventh session)
-    hindsight_held: bool = False
-    # SAC-GMM: after a grasp, a window ends early once the gripper reports closed (its opening
-    # below 8 cm, a few control steps after the handle became held), so the agent decides again
-    # at once with the gripper closed (sacgmm.rl.task_env.GMMWindowEnv end_on_grasp); training
-    # and evaluation alike
-    grasp_ends_window: bool = False
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "TrainConfig":
+        """The configuration saved as ``data`` (``config.json``, a checkpoint's extras); keys
+        missing from it take today's defaults. Removed settings, also those of its ``sac`` and
+        ``via_point`` sections, are dropped at the value that left them off; at any other
+        value, and for unknown keys, ``ValueError`` names the key."""
+        from sacgmm.rl.sac import RETIRED as SAC_RETIRED
+        from sacgmm.skill.via_point import RETIRED as VIA_RETIRED
+        data = drop_retired(data, RETIRED)
+        unknown = sorted(set(data) - {f.name for f in fields(cls)})
+        if unknown:
+            raise ValueError(f"unknown training setting(s) {unknown}")
+        data["sac"] = drop_retired(data.get("sac") or {}, SAC_RETIRED, "sac.")
+        data["via_point"] = drop_retired(data.get("via_point") or {}, VIA_RETIRED, "via_point.")
+        return cls(**data)
 
     def resolved(self) -> "TrainConfig":
         """A copy with the agent's defaults filled in; raises ``ValueError`` on bad values."""
@@ -169,52 +149,21 @@ class TrainConfig:
                     "batch_size", "buffer_size"):
             if int(getattr(cfg, key)) < (0 if key in ("episodes", "final_episodes") else 1):
                 raise ValueError(f"{key} must be positive, got {getattr(cfg, key)}")
-        from sacgmm.rl.exploration import check_exploration
-        check_exploration(cfg.exploration, float(cfg.exploration_correlation))
         if cfg.final_policy not in ("best", "last"):
             raise ValueError(f"final_policy must be 'best' or 'last', got {cfg.final_policy!r}")
-        if cfg.lookahead and cfg.agent != "sac-gmm":
-            raise ValueError(f"lookahead is for the sac-gmm agent only, not {cfg.agent!r}")
-        if not (math.isfinite(cfg.grasp_reward) and cfg.grasp_reward >= 0):
-            raise ValueError(f"grasp_reward must be >= 0, got {cfg.grasp_reward}")
         if int(cfg.n_step) < 1:
             raise ValueError(f"n_step must be >= 1, got {cfg.n_step}")
-        if int(cfg.success_labels_every) < 0:
-            raise ValueError(f"success_labels_every must be >= 0 control steps, got "
-                             f"{cfg.success_labels_every}")
-        if cfg.success_labels_every and (cfg.agent != "sac-gmm"
-                                         or not float(cfg.sac.get("success_bc_weight", 0))):
-            raise ValueError("success_labels_every labels states for the success imitation: it "
-                             "needs the sac-gmm agent and sac.success_bc_weight > 0")
-        if int(cfg.actor_after_successes) < 0:
-            raise ValueError(f"actor_after_successes must be >= 0 episodes, got "
-                             f"{cfg.actor_after_successes}")
         from sacgmm.skill.via_point import ViaPointConfig
         via = ViaPointConfig.from_dict(cfg.via_point)
         if via.enabled and cfg.agent != "sac-gmm":
             raise ValueError(f"via_point is for the sac-gmm agent only, not {cfg.agent!r}")
-        if cfg.grasp_ends_window and cfg.agent != "sac-gmm":
-            raise ValueError(f"grasp_ends_window is for the sac-gmm agent only, not "
-                             f"{cfg.agent!r}")
-        if cfg.success_needs_kept_grasp and not cfg.hindsight_grasp_kept:
-            raise ValueError("success_needs_kept_grasp needs hindsight_grasp_kept=true")
-        if cfg.hindsight_grasp_kept and not cfg.hindsight_grasp:
-            raise ValueError("hindsight_grasp_kept filters the hindsight grasp labels: it needs "
-                             "hindsight_grasp=true")
-        for name, needs in (("hindsight_grasp", via.enabled),
-                            ("hindsight_held", via.enabled and via.held)):
-            if not getattr(cfg, name):
-                continue
-            if not needs:
-                raise ValueError(f"{name} labels via-points: it needs via_point.enabled=true"
-                                 + (" and via_point.held=true" if name == "hindsight_held"
-                                    else ""))
+        if cfg.hindsight_grasp:
+            if not via.enabled:
+                raise ValueError("hindsight_grasp labels via-points: it needs "
+                                 "via_point.enabled=true")
             if not float(cfg.sac.get("success_bc_weight", 0)):
-                raise ValueError(f"{name} adds imitation labels: it needs "
+                raise ValueError("hindsight_grasp adds imitation labels: it needs "
                                  "sac.success_bc_weight > 0")
-            if cfg.sac.get("critic_on_successes", False):
-                raise ValueError(f"{name} labels are not transitions the critics may "
-                                 "learn from: turn sac.critic_on_successes off")
         if cfg.updates_per_step < 0 or not math.isfinite(cfg.updates_per_step):
             raise ValueError(f"updates_per_step must be >= 0, got {cfg.updates_per_step}")
         return cfg
@@ -232,14 +181,6 @@ def updates_due(credit: float, decisions: int, buffer_len: int, cfg: "TrainConfi
     credit += cfg.updates_per_step
     n = int(credit)
     return n, credit - n
-
-
-def actor_learns(episodes_log: list[dict], cfg: "TrainConfig") -> bool:
-    """Whether the actor and temperature update now (``cfg.actor_after_successes``), from the
-    training episodes logged so far; shared by ``sacgmm train`` and the ``sac_refiner`` node."""
-    if not cfg.actor_after_successes:
-        return True
-    return sum(e.get("success", 0) for e in episodes_log) >= cfg.actor_after_successes
 
 
 GRASP_OUTCOMES = ("never grasped", "slipped", "held")
@@ -263,26 +204,13 @@ def count_grasp_failures(outcomes: list[str | None]) -> dict[str, int]:
 
 
 def make_hindsight(cfg: "TrainConfig", steering):
-    """The :class:`~sacgmm.rl.hindsight.GraspHindsight` of ``cfg``'s hindsight options for
-    via-point ``steering`` (shared by ``sacgmm train`` and the ``sac_refiner`` node), or None
-    if neither ``hindsight_grasp`` nor ``hindsight_held`` is set."""
-    if not (cfg.hindsight_grasp or cfg.hindsight_held):
+    """The :class:`~sacgmm.rl.hindsight.GraspHindsight` for via-point ``steering`` if
+    ``cfg.hindsight_grasp`` is set, else None (shared by ``sacgmm train`` and the
+    ``sac_refiner`` node)."""
+    if not cfg.hindsight_grasp:
         return None
     from sacgmm.rl.hindsight import GraspHindsight
-    return GraspHindsight(steering, grasp=cfg.hindsight_grasp, kept_only=cfg.hindsight_grasp_kept,
-                          held=cfg.hindsight_held)
-
-
-def close_episode(experience, hindsight, success: bool, cfg: "TrainConfig") -> None:
-    """End a training episode in ``experience``: the hindsight labels due at its end first
-    (``hindsight`` may be None), then the episode itself, imitated if it succeeded (and, with
-    ``success_needs_kept_grasp``, kept its grasp); shared with the ``sac_refiner`` node."""
-    lost = False
-    if hindsight is not None:
-        for sample in hindsight.end_episode():
-            experience.add_imitation(*sample)
-        lost = hindsight.lost
-    experience.end_episode(success and not (cfg.success_needs_kept_grasp and lost))
+    return GraspHindsight(steering)
 
 
 #: cm: bins of where on a bar handle the first grasp held (> 0 towards the door's hinge)
@@ -304,13 +232,11 @@ def grasps_by_offset(results: list[dict]) -> dict[str, dict[str, int]]:
     return out
 
 
-def warmup_action(rng: np.random.Generator, cfg: "TrainConfig", act_dim: int,
-                  noise: np.ndarray | None = None) -> np.ndarray:
+def warmup_action(rng: np.random.Generator, cfg: "TrainConfig", act_dim: int) -> np.ndarray:
     """A warm-up action in ``[-1, 1]``: N(0, ``cfg.warmup_std``) clipped, or uniform if the
-    std is 0 (shared by ``sacgmm train`` and the ``sac_refiner`` node). ``noise``: a held
-    standard-normal draw to use instead of a fresh one (:mod:`sacgmm.rl.exploration`)."""
+    std is 0 (shared by ``sacgmm train`` and the ``sac_refiner`` node)."""
     if cfg.warmup_std > 0:
-        eps = rng.standard_normal(act_dim) if noise is None else np.asarray(noise)
+        eps = rng.standard_normal(act_dim)
         return np.clip(cfg.warmup_std * eps, -1.0, 1.0).astype(np.float32)
     return rng.uniform(-1.0, 1.0, act_dim).astype(np.float32)
 
@@ -342,24 +268,20 @@ class TaskRun:
         self.env = self.make_env(train=True)
         self.eval_env = self.make_env(train=False)
         self.learns = cfg.agent != "gmm"
-        #: the hindsight labels of training episodes (None unless hindsight_grasp/_held)
+        #: the hindsight labels of training episodes (None unless hindsight_grasp)
         self.hindsight = make_hindsight(cfg, getattr(self.env, "via_point", None))
         obs_space = self.env.observation_space
         self.obs_shapes = {k: tuple(int(d) for d in sp.shape) for k, sp in obs_space.spaces.items()}
         self.act_dim = int(np.prod(self.env.action_space.shape))
         torch.manual_seed(cfg.seed)
         np.random.seed(cfg.seed)
-        self.agent = (SACAgent(self.obs_shapes, self.act_dim, SACConfig.from_dict(cfg.sac),
-                               lookahead=self.make_lookahead())
+        self.agent = (SACAgent(self.obs_shapes, self.act_dim, SACConfig.from_dict(cfg.sac))
                       if self.learns else None)
         self.experience = (Experience.for_agent(self.agent, cfg.buffer_size, seed=cfg.seed,
                                                 n_step=cfg.n_step) if self.learns else None)
         self.buffer = self.experience.buffer if self.learns else None
         self.successes = self.experience.successes if self.learns else None
         self.action_rng = np.random.default_rng(cfg.seed + 12345)
-        from sacgmm.rl.exploration import ExplorationNoise
-        self.exploration = ExplorationNoise(cfg.exploration, self.act_dim, self.action_rng,
-                                            cfg.exploration_correlation)
         self.episode = 0
         self.decisions = 0
         self.control_steps = 0
@@ -396,9 +318,7 @@ class TaskRun:
         if cfg.agent == "sac-gmm":
             delta = DeltaTheta.for_skill(self.skill, DeltaThetaConfig.from_dict(cfg.delta_theta))
             return GMMWindowEnv(task_env, self.skill, delta, cfg.window, gripper=grip,
-                                observe_every=cfg.success_labels_every if train else 0,
-                                via_point=self.make_via_point(task_env, delta),
-                                end_on_grasp=cfg.grasp_ends_window)
+                                via_point=self.make_via_point(task_env, delta))
         if cfg.agent == "gmm":
             return GMMWindowEnv(task_env, self.skill, DeltaTheta.for_skill(self.skill), cfg.window)
         if cfg.agent == "res-gmm":
@@ -416,21 +336,11 @@ class TaskRun:
         return ViaPointSteering(self.skill, delta, self.cfg.window, float(task.dt),
                                 float(task.max_speed), via)
 
-    def make_lookahead(self):
-        """The critics' :class:`~sacgmm.rl.lookahead.SkillLookahead` (None unless
-        ``config.lookahead``), for this run's skill, action layout, window and task timing."""
-        if not self.cfg.lookahead:
-            return None
-        from sacgmm.rl.lookahead import SkillLookahead
-        task = self.env.task_env.unwrapped
-        return SkillLookahead(self.skill, self.env.delta, self.cfg.window, float(task.dt),
-                              self.env.max_speed)
-
     # ------------------------------------------------------------------ acting
-    def policy(self, obs: dict, deterministic: bool, noise: np.ndarray | None = None) -> np.ndarray:
+    def policy(self, obs: dict, deterministic: bool) -> np.ndarray:
         if not self.learns:
             return np.zeros(self.act_dim, dtype=np.float32)
-        return self.agent.act(obs, deterministic=deterministic, noise=noise)
+        return self.agent.act(obs, deterministic=deterministic)
 
     def run_episode(self, env, seed: int, deterministic: bool, train: bool) -> dict:
         """One episode; with ``train``, stores transitions and updates the agent."""
@@ -441,22 +351,17 @@ class TaskRun:
         if hindsight is not None:
             hindsight.start_episode()
         offset = None        # where on the handle the first grasp held (m, the task's)
-        if train:
-            self.exploration.start_episode()
         while True:
             t0 = time.perf_counter()
-            eps = self.exploration.draw() if train else None
             if train and self.decisions < self.cfg.learning_starts:
-                action = warmup_action(self.action_rng, self.cfg, self.act_dim, eps)
+                action = warmup_action(self.action_rng, self.cfg, self.act_dim)
             else:
-                action = self.policy(obs, deterministic, eps)
+                action = self.policy(obs, deterministic)
             next_obs, reward, term, trunc, info = env.step(action)
             self.time_env += time.perf_counter() - t0
             ret += reward
             decisions += 1
             steps += info["control_steps"]
-            if train and not grasped and info.get("grasped", False):
-                reward += self.cfg.grasp_reward      # the first grasp of the episode
             grasped = grasped or bool(info.get("grasped", False))
             if offset is None and info.get("grasp_offset") is not None \
                     and info.get("grasp_position") is not None:
@@ -465,9 +370,6 @@ class TaskRun:
                 self.decisions += 1
                 self.control_steps += info["control_steps"]
                 self.experience.add(obs, action, reward, next_obs, term, trunc)
-                if "window_observations" in info:
-                    self.experience.add_labels(info["window_observations"], action, reward,
-                                               next_obs, term)
                 if hindsight is not None:
                     for sample in hindsight.observe(obs, next_obs, reward, term, info):
                         self.experience.add_imitation(*sample)
@@ -476,7 +378,7 @@ class TaskRun:
             if term or trunc:
                 break
         if train:
-            close_episode(self.experience, hindsight, bool(info["success"]), self.cfg)
+            self.experience.end_episode(bool(info["success"]))
         return {"success": bool(info["success"]), "return": ret, "decisions": decisions,
                 "control_steps": steps, "end_reason": info["end_reason"],
                 "grasp": grasp_outcome(info, grasped), "grasp_offset": offset}
@@ -485,9 +387,8 @@ class TaskRun:
         n, self.update_credit = updates_due(self.update_credit, self.decisions,
                                             len(self.buffer), self.cfg)
         if n:
-            self.last_losses, seconds = self.experience.update(
-                self.agent, n, self.cfg.batch_size,
-                update_actor=actor_learns(self.episodes_log, self.cfg))
+            self.last_losses, seconds = self.experience.update(self.agent, n,
+                                                               self.cfg.batch_size)
             self.updates += n
             self.time_update += seconds
 
@@ -562,12 +463,11 @@ class TaskRun:
         if not self.learns:
             return
         extra = restore_checkpoint(path, self.agent, self.buffer)
-        saved = extra["config"]
-        mine = asdict(self.cfg)
         # a setting added after the checkpoint was written had its default value then
-        defaults = {f.name: f.default for f in fields(TrainConfig) if f.default is not MISSING}
+        saved = asdict(TrainConfig.from_dict(extra["config"]))
+        mine = asdict(self.cfg)
         diff = sorted(k for k in mine if k not in ("episodes", "final_episodes", "final_policy")
-                      and saved.get(k, defaults.get(k)) != mine[k])
+                      and saved[k] != mine[k])
         if diff:
             raise ValueError(f"{path}: cannot resume with a different configuration ({', '.join(diff)} "
                              "differ from the checkpoint's)")

@@ -79,8 +79,7 @@ from sacgmm.ros.convert import from_multiarray, msg_to_image, stamp_seconds, to_
 from sacgmm.ros.layouts import DeltaTheta as DeltaMsg
 from sacgmm.ros.layouts import decode_episode_end, decode_window, encode_delta
 from sacgmm.ros.params import Param, StartupError, declare, run_node
-from sacgmm.rl.train_task import (TrainConfig, actor_learns, close_episode, updates_due,
-                                  warmup_action)
+from sacgmm.rl.train_task import TrainConfig, updates_due, warmup_action
 
 # TrainConfig's own defaults (never duplicated here)
 _TC_DEFAULTS = {f.name: f.default for f in fields(TrainConfig)}
@@ -206,11 +205,11 @@ class RefinerCore:
         from sacgmm.rl.checkpoint import load_checkpoint
         payload = load_checkpoint(path)
         extra = payload.get("extra") or {}
-        trained = extra.get("config") or {}
-        if trained.get("grasp_ends_window", False):
-            raise ValueError(f"{path}: trained with windows that end at a grasp "
-                             "(grasp_ends_window), which the ROS graph does not support yet")
-        via = bool((trained.get("via_point") or {}).get("enabled", False))
+        try:      # e.g. trained with an option that no longer exists
+            trained = TrainConfig.from_dict(extra["config"]) if extra.get("config") else None
+        except ValueError as exc:
+            raise ValueError(f"{path}: {exc}") from None
+        via = trained is not None and bool(trained.via_point.get("enabled", False))
         if via != (self.steering is not None):
             raise ValueError(f"{path}: trained {'with' if via else 'without'} via-point "
                              f"steering, but this refiner runs {'with' if not via else 'without'}"
@@ -241,13 +240,13 @@ class RefinerCore:
 
     def reads_via_point(self, gripper: float | None) -> bool:
         """Whether an action taken with the gripper's opening ``gripper`` (m) names a
-        via-point (the steering's rule: open, or holding with ``via_point.held``)."""
+        via-point (the steering's rule: while the gripper is open)."""
         if self.steering is None:
             return False
         if gripper is None:
             raise ValueError("via-point steering needs the gripper's opening in the window "
                              "messages (gmm_controller gripper_topic)")
-        return not self.holds(gripper) or self.steering.config.held
+        return not self.holds(gripper)
 
     def shift(self, action: np.ndarray, position: np.ndarray, gripper: float | None) -> np.ndarray:
         """The delta-theta action to publish for the policy's ``action`` taken at ``position``
@@ -255,13 +254,13 @@ class RefinerCore:
         itself, or with via-point steering the attractor shift its look-ahead picks."""
         if not self.reads_via_point(gripper):
             return np.asarray(action, dtype=np.float64)
-        return self.steering.shift_action(position, action, held=self.holds(gripper))
+        return self.steering.shift_action(position, action)
 
     def store(self, obs, action, reward: float, next_obs, terminated: bool,
               truncated: bool = False, info: dict | None = None) -> None:
         """One decision's transition (``truncated``: the episode ended without terminating);
         ``info``: its window's report for the hindsight labels (``via_point``, ``held``,
-        ``held_end``, ``grasp_position``; :class:`sacgmm.rl.hindsight.GraspHindsight`)."""
+        ``grasp_position``; :class:`sacgmm.rl.hindsight.GraspHindsight`)."""
         if not self.train:
             return
         self.decisions += 1
@@ -276,7 +275,7 @@ class RefinerCore:
 
     def end_episode(self, success: bool) -> None:
         if self.train:
-            close_episode(self.experience, self.hindsight, success, self.cfg)
+            self.experience.end_episode(success)
             self.start_episode()
 
     def learn(self) -> None:
@@ -286,9 +285,8 @@ class RefinerCore:
         n, self.update_credit = updates_due(self.update_credit, self.decisions,
                                             len(self.buffer), self.cfg)
         if n:
-            self.last_losses, seconds = self.experience.update(
-                self.agent, n, self.cfg.batch_size,
-                update_actor=actor_learns(self.episodes_log, self.cfg))
+            self.last_losses, seconds = self.experience.update(self.agent, n,
+                                                               self.cfg.batch_size)
             self.updates += n
             self.update_time += seconds
 
@@ -524,7 +522,7 @@ class SACRefiner(Node):
         if pend is not None and pend.episode == w.episode \
                 and w.window_index == pend.window_index + 1:
             core.store(pend.obs, pend.action, self._take_reward(), obs, False,
-                       info=self._window_report(pend, w.gripper, w.grasp_position))
+                       info=self._window_report(pend, w.grasp_position))
             core.control_steps += core.cfg.window
             if not act_first:
                 core.learn()
@@ -556,7 +554,7 @@ class SACRefiner(Node):
                     self._reward_acc = 0.0
                 core.store(pend.obs, pend.action, e.ret - self._attributed, obs, e.terminated,
                            truncated=not e.terminated,
-                           info=self._window_report(pend, e.gripper, None))
+                           info=self._window_report(pend, None))
                 core.learn()
         core.end_episode(bool(e.success))
         self._attributed = 0.0
@@ -578,12 +576,10 @@ class SACRefiner(Node):
         if core.train and every and core.episode % every == 0:
             core.save(self.save_path(), self.p["save_replay"])
 
-    def _window_report(self, pend: _Pending, gripper: float | None, grasp_position) -> dict:
-        """The in-process window report (``GMMWindowEnv``'s info) of ``pend``'s window, ended
-        with the gripper's opening ``gripper`` (m) and ``grasp_position`` (m) if it grasped."""
-        return {"via_point": pend.via, "held": pend.held,
-                "held_end": self.core.holds(gripper) is not False,   # unknown: still held
-                "grasp_position": grasp_position}
+    def _window_report(self, pend: _Pending, grasp_position) -> dict:
+        """The in-process window report (``GMMWindowEnv``'s info) of ``pend``'s window, with
+        ``grasp_position`` (m) if it grasped."""
+        return {"via_point": pend.via, "held": pend.held, "grasp_position": grasp_position}
 
     def _publish(self, action: np.ndarray, window_index: int, position=None,
                  gripper: float | None = None) -> None:

@@ -22,23 +22,13 @@ demonstrated skill). The skill still drives the robot; the agent only picks amon
 adaptations, once per window.
 
 While the hand holds something (the gripper's opening, m, below ``held_below``) the action is
-the plain attractor shift again, unless ``held`` is set: then it is a via-point for the
-window's *end*, ``g = p0(x) + held_scale * a`` (the look-ahead matches each roll-out's last
-position to ``g``, not its closest pass, so the hand is not sent through ``g`` and beyond while
-a handle holds it back). ``held_scale`` is small (3 cm by default): a held hand needs
-corrections of a centimetre or two, and exploration noise at the approach's scale would tear
-it off the handle.
+the plain attractor shift again.
 
 Why: once a grasp has happened, where it happened is known (the hand's position when the
 gripper closed; :meth:`ViaPointSteering.hindsight_label` turns it into the via-point label of
 every earlier decision of that episode). The labels say "aim at the place where the hand
 grasped", which is nearly the same point from every start, so a handful of grasps teaches the
-approach from all starts. :meth:`ViaPointSteering.held_label` labels a held window with the
-via-point in the direction the hand actually moved, at the distance the demonstrated skill
-would have covered: meant to teach the pull the handle's arc, it does not on the simulated
-door, where the stiff arm follows its command and the force-limited grasp lets the *handle*
-lag instead (results/door/README.md, eleventh session). Pure numpy; nothing here imports
-torch or ROS.
+approach from all starts. Pure numpy; nothing here imports torch or ROS.
 """
 from __future__ import annotations
 
@@ -48,12 +38,16 @@ from typing import Any, Mapping
 
 import numpy as np
 
+from sacgmm.retired import ANY, drop_retired
 from sacgmm.skill.delta_theta import DeltaTheta
 from sacgmm.skill.model import GMMSkill
 
 #: m: a gripper opening below this means the hand holds something (0.108 m open, 0.054 m
 #: closed on the door's or lever's handle)
 HELD_BELOW = 0.08
+
+#: settings no longer offered, with the value that left them off (:mod:`sacgmm.retired`)
+RETIRED = {"held": False, "held_scale": ANY}
 
 
 @dataclass(frozen=True)
@@ -65,22 +59,20 @@ class ViaPointConfig:
     levels: int = 5            # attractor shifts searched per axis (levels ** 3 candidates)
     held_below: float = HELD_BELOW   # m: a gripper opening below this means the hand holds
     label_height: float = 0.0  # m added to z of the grasp point in hindsight labels
-    held: bool = False         # steer while holding too (via-point for the window's end)
-    held_scale: float = 0.03   # m of via-point offset per unit action while holding
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any] | None) -> "ViaPointConfig":
-        data = dict(data or {})
+        """Build from a plain dict; unknown keys and bad values are a ``ValueError``. Removed
+        settings are accepted at the value that left them off (older runs)."""
+        data = drop_retired(data or {}, RETIRED, "via_point.")
         unknown = sorted(set(data) - set(cls.__dataclass_fields__))
         if unknown:
             raise ValueError(f"unknown via_point setting(s) {unknown}; "
                              f"valid: {sorted(cls.__dataclass_fields__)}")
         cfg = cls(**data)
-        for name in ("enabled", "held"):
-            if not isinstance(getattr(cfg, name), bool):
-                raise ValueError(f"via_point.{name} must be true or false, "
-                                 f"got {getattr(cfg, name)!r}")
-        for name in ("scale", "held_below", "held_scale"):
+        if not isinstance(cfg.enabled, bool):
+            raise ValueError(f"via_point.enabled must be true or false, got {cfg.enabled!r}")
+        for name in ("scale", "held_below"):
             value = getattr(cfg, name)
             if isinstance(value, bool) or not isinstance(value, (int, float)) \
                     or not np.isfinite(value) or value <= 0:
@@ -124,7 +116,6 @@ class ViaPointSteering:
         self.candidates = np.vstack([np.zeros((1, 3)), grid])
         self._shifts = self.candidates * delta.attractor_scale     # (C, 3) m
         self.scale = float(self.config.scale)
-        self.held_scale = float(self.config.held_scale)
 
     def paths(self, x: np.ndarray) -> np.ndarray:
         """``(window, C, 3)`` positions (m) of every candidate's roll-out from ``x`` (m), after
@@ -148,40 +139,26 @@ class ViaPointSteering:
         x = np.asarray(x, dtype=np.float64).reshape(1, 3)
         return self._rollout(x)[-1, 0]
 
-    def via_point(self, x: np.ndarray, action: np.ndarray, held: bool = False) -> np.ndarray:
-        """The via-point (m, target frame) that ``action`` names from ``x`` (``held``: while
-        holding, at ``held_scale``)."""
+    def via_point(self, x: np.ndarray, action: np.ndarray) -> np.ndarray:
+        """The via-point (m, target frame) that ``action`` names from ``x`` (m)."""
         a = np.clip(np.asarray(action, dtype=np.float64).reshape(3), -1.0, 1.0)
-        return self.nominal_end(x) + self._scale(held) * a
+        return self.nominal_end(x) + self.scale * a
 
-    def shift_action(self, x: np.ndarray, action: np.ndarray, held: bool = False) -> np.ndarray:
+    def shift_action(self, x: np.ndarray, action: np.ndarray) -> np.ndarray:
         """The attractor-shift action (``(3,)`` in [-1, 1]) whose roll-out from ``x`` (m) passes
-        closest to the via-point of ``action`` (``held``: ends closest to the held via-point);
-        the zero shift on ties."""
+        closest to the via-point of ``action``; the zero shift on ties."""
         a = np.asarray(action, dtype=np.float64).reshape(-1)
         if a.shape != (3,) or not np.isfinite(a).all():
             raise ValueError(f"a via-point action must be 3 finite numbers, got {action!r}")
-        goal = self.via_point(x, a, held)
-        paths = self.paths(x)
-        if held:
-            dist = np.linalg.norm(paths[-1] - goal, axis=1)                      # (C,)
-        else:
-            dist = np.min(np.linalg.norm(paths - goal, axis=2), axis=0)          # (C,)
+        goal = self.via_point(x, a)
+        dist = np.min(np.linalg.norm(self.paths(x) - goal, axis=2), axis=0)     # (C,)
         return self.candidates[int(np.argmin(dist))].copy()
 
-    def label(self, x: np.ndarray, goal: np.ndarray, held: bool = False) -> np.ndarray:
-        """The via-point action (``(3,)`` float32 in [-1, 1]) from ``x`` that names ``goal``
-        (m, target frame; ``held``: at ``held_scale``), clipped to the action range."""
-        return self._label(self.nominal_end(x), goal, held)
-
-    def _scale(self, held: bool) -> float:
-        """m of via-point offset per unit action (``held``: while holding)."""
-        return self.held_scale if held else self.scale
-
-    def _label(self, p0: np.ndarray, goal: np.ndarray, held: bool) -> np.ndarray:
-        """The via-point action naming ``goal`` (m) when the skill alone ends at ``p0`` (m)."""
+    def label(self, x: np.ndarray, goal: np.ndarray) -> np.ndarray:
+        """The via-point action (``(3,)`` float32 in [-1, 1]) from ``x`` (m) that names ``goal``
+        (m, target frame), clipped to the action range."""
         g = np.asarray(goal, dtype=np.float64).reshape(3)
-        return np.clip((g - p0) / self._scale(held), -1.0, 1.0).astype(np.float32)
+        return np.clip((g - self.nominal_end(x)) / self.scale, -1.0, 1.0).astype(np.float32)
 
     def hindsight_label(self, x: np.ndarray, grasp_point: np.ndarray) -> np.ndarray:
         """The label of a decision taken at ``x`` (m) before a grasp made at ``grasp_point``
@@ -190,19 +167,3 @@ class ViaPointSteering:
         goal = np.asarray(grasp_point, dtype=np.float64).reshape(3).copy()
         goal[2] += self.config.label_height
         return self.label(x, goal)
-
-    def held_label(self, x: np.ndarray, end: np.ndarray, min_travel: float = 1e-3):
-        """The label of a decision taken at ``x`` (m) while holding a handle, when the window
-        ended at ``end`` (m, same frame) still holding it: the via-point ``x + d * u``, with
-        ``u`` the unit direction from ``x`` to ``end`` (where the hand went) and
-        ``d = |p0(x) - x|`` the demonstrated skill's own travel over the window (the pull keeps
-        its speed; only its direction is corrected). ``None`` when the hand moved less than
-        ``min_travel`` (m): a handle that did not move says nothing about its direction."""
-        x = np.asarray(x, dtype=np.float64).reshape(3)
-        step = np.asarray(end, dtype=np.float64).reshape(3) - x
-        moved = float(np.linalg.norm(step))
-        if not np.isfinite(moved) or moved < min_travel:
-            return None
-        p0 = self.nominal_end(x)
-        travel = float(np.linalg.norm(p0 - x))
-        return self._label(p0, x + travel * step / moved, held=True)
