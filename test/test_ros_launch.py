@@ -47,7 +47,7 @@ def workspace(tmp_path_factory):
 
 
 def _node_names(ws, env) -> set[str]:
-    out = ros2(ws, env, "node", "list", "--no-daemon").stdout
+    out = ros2(ws, env, "node", "list", "--no-daemon", "--spin-time", "3").stdout
     return {line.strip().lstrip("/") for line in out.splitlines() if line.startswith("/")}
 
 
@@ -102,7 +102,7 @@ def test_plain_launch_runs_the_default_skill_from_outside(workspace, tmp_path, g
         assert wait_for(proc.lines, r"\[gmm_controller\]: control active", 60.0), proc.output
         window = {"door_opening": 16}.get(graph, 32)          # the parameter file's N
         got = ros2_until(workspace, env, "value is", "param", "get", "--no-daemon",
-                         "/gmm_controller", "window_steps").stdout
+                         "--spin-time", "3", "/gmm_controller", "window_steps").stdout
         assert f"Integer value is: {window}" in got, got
         rates, hz = topic_rates(workspace, env, ["/sacgmm/cmd_vel", "/sacgmm/delta_theta",
                                                  "/sacgmm/markers"], 8.0)
