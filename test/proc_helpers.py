@@ -38,6 +38,21 @@ def wait_for(lines, pattern: str, timeout: float) -> bool:
 _DOMAINS: dict[str, int] = {}
 
 
+#: how ``sacgmm bringup`` and ``ros2 launch`` report a started node: groups (name, pid)
+BRINGUP_STARTED = r"\[bringup\] started (\w+) \(pid (\d+)\)"
+LAUNCH_STARTED = r"\[INFO\] \[(\w+)-\d+\]: process started with pid \[(\d+)\]"
+
+
+def started_pids(lines: list[str], pattern: str = BRINGUP_STARTED) -> dict[str, int]:
+    """``{node name: pid}`` of the nodes a start path reported started (a restart wins)."""
+    out = {}
+    for line in list(lines):
+        m = re.search(pattern, line)
+        if m:
+            out[m.group(1)] = int(m.group(2))
+    return out
+
+
 def domain_id(name: str) -> int:
     """A ROS_DOMAIN_ID private to one test: the same for the same ``name``, different for every
     other name asked for in this pytest process (up to 200), offset by the process id so that

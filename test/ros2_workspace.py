@@ -18,7 +18,7 @@ import sys
 import time
 from pathlib import Path
 
-from proc_helpers import Proc, alive
+from proc_helpers import LAUNCH_STARTED, Proc, alive, started_pids
 
 ROOT = Path(__file__).resolve().parents[1]
 VENV_BIN = Path(sys.executable).parent
@@ -117,12 +117,7 @@ def launch(ws: Path, env: dict, args: str, cwd: Path) -> Proc:
 
 def launched_pids(lines: list[str]) -> dict[str, int]:
     """``{node name: pid}`` of the processes ``ros2 launch`` reported started (latest wins)."""
-    out = {}
-    for line in list(lines):
-        m = re.search(r"\[INFO\] \[(\w+)-\d+\]: process started with pid \[(\d+)\]", line)
-        if m:
-            out[m.group(1)] = int(m.group(2))
-    return out
+    return started_pids(lines, LAUNCH_STARTED)
 
 
 def wait_gone(pids, timeout: float) -> list[int]:

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 from proc_helpers import alive as _alive
-from proc_helpers import call_trigger, domain_id
+from proc_helpers import call_trigger, domain_id, started_pids
 from proc_helpers import wait_for as _wait_for
 
 
@@ -40,11 +40,6 @@ def _start_bringup(tmp_path, name: str, *extra: str):
     return p, lines, t, did
 
 
-def _pids(lines) -> dict[str, int]:
-    return {m.group(1): int(m.group(2)) for l in list(lines)
-            if (m := re.search(r"\[bringup\] started (\w+) \(pid (\d+)\)", l))}
-
-
 def test_bringup_sim_peg_runs_and_shuts_down_cleanly(tmp_path):
     p, lines, t, did = _start_bringup(tmp_path, "bringup_clean")
     try:
@@ -53,7 +48,7 @@ def test_bringup_sim_peg_runs_and_shuts_down_cleanly(tmp_path):
         assert _wait_for(lines, r"\[camera_encoder\s*\].*no policy_path", 5.0), "".join(lines)
         # the refiner is up (torch loaded, parameters read) before Ctrl-C is tested
         assert _wait_for(lines, r"\[sac_refiner\s*\].* mode, peg observation", 40.0), "".join(lines)
-        pids = _pids(lines)
+        pids = started_pids(lines)
         assert set(pids) == {"sim_bridge", "gmm_controller", "camera_encoder", "sac_refiner"}
         episode = _check_graph_topics(did)
         assert _wait_for(lines, rf"\[sim_bridge\s*\].*reset requested: episode {episode - 1} abandoned",
@@ -122,7 +117,7 @@ def test_bringup_killed_leaves_no_orphans(tmp_path):
     try:
         assert _wait_for(lines, r"started camera_encoder", 30.0), "".join(lines)
         assert _wait_for(lines, r"\[gmm_controller\s*\].*lockstep mode", 60.0), "".join(lines)
-        pids = _pids(lines)
+        pids = started_pids(lines)
         p.kill()                                   # no chance to clean up: parent-death signal
         p.wait(10)
     finally:

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from proc_helpers import alive as _alive
-from proc_helpers import call_trigger, domain_id
+from proc_helpers import call_trigger, domain_id, started_pids
 from proc_helpers import wait_for as _wait_for
 
 from sacgmm.cli.bringup import build_commands
@@ -105,8 +105,7 @@ def test_bringup_real_door_graph_against_sim_driver(tmp_path):
         names = {"iiwa_bridge", "iiwa_sim_driver", "gmm_controller", "camera_encoder",
                  "aruco_reward_detector", "sac_refiner"}
         assert _wait_for(lines, r"started sac_refiner", 30.0), "".join(lines)
-        pids = {m.group(1): int(m.group(2)) for l in list(lines)
-                if (m := re.search(r"\[bringup\] started (\w+) \(pid (\d+)\)", l))}
+        pids = started_pids(lines)
         assert set(pids) == names, pids
         assert spin(lambda: len(tips) > 5, 40.0), "no pose from iiwa_sim_driver\n" + "".join(lines)
         call("/sacgmm/arm")

@@ -15,7 +15,7 @@ import time
 
 import numpy as np
 import pytest
-from proc_helpers import Proc, domain_id, wait_for
+from proc_helpers import Proc, domain_id, started_pids, wait_for
 from ros2_workspace import (ROOT, base_env, colcon_build, copy_repository, launch, launched_pids,
                             ros2, ros2_until, tooling_problem, topic_rates, wait_gone)
 
@@ -279,7 +279,7 @@ def test_one_fault_policy_for_both_start_paths(workspace, tmp_path, start):
     else:
         proc = Proc([sys.executable, "-m", "sacgmm.cli", "bringup", "sim_peg", args], env,
                     cwd=tmp_path)
-        pids = bringup_pids
+        pids = started_pids
         restarted = r"\[bringup\] started sac_refiner"
     ctx = rclpy.Context()
     rclpy.init(context=ctx, domain_id=did)
@@ -350,16 +350,6 @@ def test_one_fault_policy_for_both_start_paths(workspace, tmp_path, start):
     assert not wait_gone(everyone, 10.0), proc.output
     speeds = np.array([np.linalg.norm(v) for _, v in cmds])
     assert len(speeds) > 100 and np.isfinite(speeds).all() and speeds.max() <= 0.15 + 1e-9
-
-
-def bringup_pids(lines: list[str]) -> dict[str, int]:
-    """``{node: pid}`` that ``sacgmm bringup`` reported started (latest wins)."""
-    out = {}
-    for line in list(lines):
-        m = re.search(r"\[bringup\] started (\w+) \(pid (\d+)\)", line)
-        if m:
-            out[m.group(1)] = int(m.group(2))
-    return out
 
 
 def every_pid(lines: list[str], pids) -> set[int]:
