@@ -19,7 +19,7 @@ from proc_helpers import alive as _alive
 from proc_helpers import call_trigger, domain_id
 from proc_helpers import wait_for as _wait_for
 
-from sacgmm.cli.bringup import build_commands
+from sacgmm.ros.bringup import build_commands
 
 ROOT = Path(__file__).resolve().parents[1]
 

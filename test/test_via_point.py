@@ -107,7 +107,7 @@ from sacgmm.sim import make_env  # noqa: E402
 
 
 def door_envs(via_on: bool):
-    from sacgmm.experiments.skills import default_skill
+    from sacgmm.sim.default_skill import default_skill
     skill = default_skill("door")
     delta = DeltaTheta.for_skill(skill, DeltaThetaConfig(attractor_scale=0.1))
     task = make_env("door")
