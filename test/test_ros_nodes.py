@@ -78,6 +78,24 @@ def test_ellipsoid_markers_scale_and_rotation():
     assert len(path.poses) == 5
 
 
+def test_quaternion_matrix_round_trip():
+    """Quaternions are (x, y, z, w) as in geometry_msgs/Quaternion; matrix -> quaternion ->
+    matrix is the identity map, and the quaternion comes back up to its sign."""
+    s = math.sqrt(0.5)
+    assert np.allclose(convert.quaternion_from_matrix(
+        np.array([[0.0, -1, 0], [1, 0, 0], [0, 0, 1]])), [0, 0, s, s])   # +90 deg about z
+    rng = np.random.default_rng(1)
+    for q in rng.normal(size=(20, 4)):
+        q /= np.linalg.norm(q)
+        pose = PoseStamped().pose
+        pose.orientation.x, pose.orientation.y, pose.orientation.z, pose.orientation.w = q
+        r = convert.pose_rotation(pose)
+        back = convert.quaternion_from_matrix(r)
+        assert np.allclose(back, q) or np.allclose(back, -q)
+        assert np.allclose(convert.pose_rotation(convert.pose_stamped(
+            np.zeros(3), "world", quaternion=back).pose), r)
+
+
 def test_layouts_roundtrip_and_rejections():
     d = DeltaTheta(np.array([0.1, -0.05, -0.05]), np.ones((3, 6)) * 0.01, None, 4)
     msg = convert.to_multiarray(encode_delta(d))

@@ -91,6 +91,12 @@ def test_door_aruco_fires_when_open_not_when_shut():
     env.close()
 
 
+def test_door_opening_rotation_turns_about_minus_z():
+    from sacgmm.sim.door import rot_open
+    assert np.allclose(rot_open(np.pi / 2, [1.0, 0.0, 0.3]), [0.0, -1.0, 0.3])
+    assert np.allclose(rot_open(-0.4, rot_open(0.4, [0.2, -0.5, 0.1])), [0.2, -0.5, 0.1])
+
+
 def test_door_spring_closes_the_door():
     env = make_env("door")
     e = env.unwrapped
