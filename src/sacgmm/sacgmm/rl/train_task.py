@@ -597,7 +597,7 @@ class TaskRun:
         return summary
 
     def summary(self, final: dict | None) -> dict:
-        from sacgmm.rl.train_gym import machine_info
+        from sacgmm.machine import machine_info
         cfg = self.cfg
         return {
             "task": cfg.task, "agent": cfg.agent, "seed": cfg.seed, "noise": cfg.noise,
