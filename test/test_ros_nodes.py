@@ -24,8 +24,8 @@ from proc_helpers import ros_session  # noqa: E402
 from skill_helpers import make_skill  # noqa: E402,F401  (used by other ROS tests too)
 
 from sacgmm.ros import convert  # noqa: E402
-from sacgmm.ros.layouts import (DeltaTheta, EpisodeEnd, WindowEnd, decode_delta,  # noqa: E402
-                                decode_episode_end, decode_window, encode_delta,
+from sacgmm.ros.layouts import (DeltaThetaMessage, EpisodeEnd, WindowEnd,  # noqa: E402
+                                decode_delta, decode_episode_end, decode_window, encode_delta,
                                 encode_episode_end, encode_window)
 
 
@@ -97,7 +97,7 @@ def test_quaternion_matrix_round_trip():
 
 
 def test_layouts_roundtrip_and_rejections():
-    d = DeltaTheta(np.array([0.1, -0.05, -0.05]), np.ones((3, 6)) * 0.01, None, 4)
+    d = DeltaThetaMessage(np.array([0.1, -0.05, -0.05]), np.ones((3, 6)) * 0.01, None, 4)
     msg = convert.to_multiarray(encode_delta(d))
     assert [x.label for x in msg.layout.dim] == ["d_priors", "d_means", "window_index"]
     back = decode_delta(convert.from_multiarray(msg), 3, 3)
@@ -288,13 +288,15 @@ def test_controller_windows_and_delta_theta(ros, tmp_path):
     # bad deltas: NaN, wrong size -> logged error, skill unchanged
     nan = np.full((3, 6), 0.01)
     nan[1, 2] = np.nan
-    delta_pub.publish(convert.to_multiarray(encode_delta(DeltaTheta(d_means=nan))))
-    delta_pub.publish(convert.to_multiarray(encode_delta(DeltaTheta(d_means=np.zeros((2, 6))))))
+    delta_pub.publish(convert.to_multiarray(encode_delta(DeltaThetaMessage(d_means=nan))))
+    delta_pub.publish(convert.to_multiarray(
+        encode_delta(DeltaThetaMessage(d_means=np.zeros((2, 6))))))
     assert spin_until(lambda: proc.output.count("delta_theta rejected") >= 2, 5.0), proc.output
     assert np.allclose(step(), v_ref)
     assert "NaN" in proc.output and "expected 18" in proc.output
     # a valid delta changes the command
-    delta_pub.publish(convert.to_multiarray(encode_delta(DeltaTheta(d_priors=np.array([0.5, -0.25, -0.25])))))
+    delta_pub.publish(convert.to_multiarray(
+        encode_delta(DeltaThetaMessage(d_priors=np.array([0.5, -0.25, -0.25])))))
     assert spin_until(lambda: not np.allclose(step(), v_ref), 5.0), proc.output
 
 

@@ -38,7 +38,7 @@ def run_benchmark(args) -> int:
     from std_msgs.msg import Float64MultiArray
 
     from sacgmm.ros.convert import from_multiarray, to_multiarray
-    from sacgmm.ros.layouts import DeltaTheta, decode_window, encode_delta
+    from sacgmm.ros.layouts import DeltaThetaMessage, decode_window, encode_delta
     from sacgmm.skill import load_skill
 
     skill = load_skill(args.skill)
@@ -73,10 +73,11 @@ def run_benchmark(args) -> int:
         if train:               # the sac_refiner node answers
             return
         w = decode_window(from_multiarray(msg))
-        d = DeltaTheta(d_priors=rng.uniform(-0.05, 0.05, skill.n_components),
-                       d_means=np.concatenate([rng.uniform(-0.01, 0.01, (skill.n_components, skill.dim)),
-                                               np.zeros((skill.n_components, skill.dim))], 1),
-                       window_index=w.window_index)
+        k, dim = skill.n_components, skill.dim
+        d = DeltaThetaMessage(d_priors=rng.uniform(-0.05, 0.05, k),
+                              d_means=np.concatenate([rng.uniform(-0.01, 0.01, (k, dim)),
+                                                      np.zeros((k, dim))], 1),
+                              window_index=w.window_index)
         pub.publish(to_multiarray(encode_delta(d)))
 
     node.create_subscription(Float64MultiArray, "/sacgmm/window", on_window, 10)
