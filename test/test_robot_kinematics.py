@@ -23,7 +23,7 @@ def chain():
 
 
 def test_fk_matches_pybullet_link_pose(chain):
-    pb = pytest.importorskip("pybullet")
+    import pybullet as pb
     c = pb.connect(pb.DIRECT)
     try:
         base = [0.1, -0.2, 0.3]

@@ -1,6 +1,7 @@
 """ROS 2 node tests with real processes talking over DDS (each test on its own ROS_DOMAIN_ID).
 
-Skipped when rclpy (the ROS 2 PyPI wheels of requirements.txt) is not importable.
+rclpy and the message packages are ROS 2 PyPI wheels of requirements.txt: a broken install
+fails these tests.
 """
 from __future__ import annotations
 
@@ -12,12 +13,9 @@ import time
 
 import numpy as np
 import pytest
-
-rclpy = pytest.importorskip("rclpy", reason="rclpy (ROS 2 PyPI wheels) not installed")
-
-from geometry_msgs.msg import PoseArray, PoseStamped, TwistStamped  # noqa: E402
-from sensor_msgs.msg import CameraInfo, Image  # noqa: E402
-from std_msgs.msg import Bool, Float32, Float64MultiArray  # noqa: E402
+from geometry_msgs.msg import PoseArray, PoseStamped, TwistStamped
+from sensor_msgs.msg import CameraInfo, Image
+from std_msgs.msg import Bool, Float32, Float64MultiArray
 
 sys.path.insert(0, os.path.dirname(__file__))
 from proc_helpers import ros_session  # noqa: E402
@@ -370,7 +368,7 @@ def test_bad_parameter_file_fails_naming_parameter(ros, tmp_path, bad, name):
 
 def test_camera_encoder_publishes_latent_of_checkpoint(ros, tmp_path):
     node, env, start, spin_until = ros
-    torch = pytest.importorskip("torch")
+    import torch
     from std_msgs.msg import Float32MultiArray
 
     from sacgmm.rl.checkpoint import save_checkpoint

@@ -1,16 +1,13 @@
 """Simulated tasks: gymnasium API, determinism, bad input, expert, sensors, ArUco."""
 import math
 
+import gymnasium as gym
 import numpy as np
 import pytest
+from gymnasium.utils.env_checker import check_env
 
-pytest.importorskip("pybullet")
-gym = pytest.importorskip("gymnasium")
-
-from gymnasium.utils.env_checker import check_env  # noqa: E402
-
-from sacgmm.sim import ENV_IDS, env_id, make_env  # noqa: E402
-from sacgmm.sim.expert import run_expert_episode  # noqa: E402
+from sacgmm.sim import ENV_IDS, env_id, make_env
+from sacgmm.sim.expert import run_expert_episode
 
 TASKS = ["peg", "lever", "door"]
 
