@@ -2,14 +2,10 @@
 import json
 
 import numpy as np
-import pytest
 
-pytest.importorskip("torch")
-pytest.importorskip("pybullet")
-
-from sacgmm.cli.main import main  # noqa: E402
-from sacgmm.rl.train_task import TaskRun, TrainConfig  # noqa: E402
-from sacgmm.skill.model import GMMSkill, _joint_from_linear  # noqa: E402
+from sacgmm.cli.main import main
+from sacgmm.rl.train_task import TaskRun, TrainConfig
+from sacgmm.skill.model import GMMSkill, _joint_from_linear
 
 
 def _skill(path):

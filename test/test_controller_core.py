@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from sacgmm.ros.controller_core import ControllerCore
-from sacgmm.ros.layouts import DeltaTheta
+from sacgmm.ros.layouts import DeltaThetaMessage
 
 sys.path.insert(0, os.path.dirname(__file__))
 from skill_helpers import make_skill  # noqa: E402
@@ -53,16 +53,16 @@ def test_windows_and_latency_of_current_and_late_deltas():
     shift = np.zeros((3, 6))
     shift[:, 2] = 0.01
     clock.t += 0.005                                           # answer to the latest window
-    core.apply_delta(DeltaTheta(d_means=shift, window_index=1), core.episode)
+    core.apply_delta(DeltaThetaMessage(d_means=shift, window_index=1), core.episode)
     clock.t += 0.020                                           # a late answer to window 0
-    core.apply_delta(DeltaTheta(d_means=shift, window_index=0), core.episode)
+    core.apply_delta(DeltaThetaMessage(d_means=shift, window_index=0), core.episode)
     assert core.deltas_applied == 2 and core.stale_deltas == 1
     np.testing.assert_allclose(core.apply_latencies,
                                [clock.t - 0.020 - windows[1][1], clock.t - windows[0][1]])
     # a new episode forgets the old windows: an answer to one is applied without a latency
     core.new_episode(1)
-    core.apply_delta(DeltaTheta(d_means=shift, window_index=0), 1)
+    core.apply_delta(DeltaThetaMessage(d_means=shift, window_index=0), 1)
     assert len(core.apply_latencies) == 2 and core.deltas_applied == 3
     # a delta received for an episode that has ended is not applied
-    core.apply_delta(DeltaTheta(d_means=shift, window_index=0), 0)
+    core.apply_delta(DeltaThetaMessage(d_means=shift, window_index=0), 0)
     assert core.deltas_applied == 3

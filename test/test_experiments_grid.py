@@ -101,7 +101,6 @@ def test_door_report_names_the_settings_beyond_the_defaults(tmp_path):
 
 
 def test_grid_runs_a_real_run_once(tmp_path, monkeypatch):
-    pytest.importorskip("pybullet")
     from sacgmm.sim.expert import record_demos
     from sacgmm.skill import fit_skill, load_demos
     record_demos("peg", 3, 0, tmp_path / "demos")

@@ -73,7 +73,6 @@ def test_oracle_rejects_a_bad_pull_lead_or_held_action_by_name():
 
 @pytest.mark.parametrize("task", ["peg"])
 def test_oracle_refuses_a_task_without_a_handle(task):
-    pytest.importorskip("pybullet")
     from sacgmm.experiments.oracle import run_oracle
     with pytest.raises(ValueError, match="handle"):
         run_oracle(task, 32, 1, 0, skill=make_skill())
@@ -83,7 +82,6 @@ def test_oracle_refuses_a_task_without_a_handle(task):
 
 def test_oracle_reaches_the_lever_knob_only_when_the_layout_can_shift_far_enough(tmp_path,
                                                                                  capsys):
-    pytest.importorskip("pybullet")
     from sacgmm.cli.main import main
     out = tmp_path / "oracle.json"
     skill = make_skill()
@@ -146,7 +144,6 @@ def test_fit_policy_clones_a_two_region_steering_rule_and_rejects_bad_data():
 
 
 def test_oracle_records_its_decisions_and_a_policy_distilled_from_them_steers_alike(tmp_path):
-    pytest.importorskip("pybullet")
     from sacgmm.cli.main import main
     from sacgmm.experiments.distil import distil_oracle
     from sacgmm.experiments.oracle import run_oracle

@@ -1,12 +1,7 @@
 """The ``train-gym`` and ``bench-rl`` subcommands, end to end on tiny budgets."""
 import json
 
-import pytest
-
-pytest.importorskip("torch")
-pytest.importorskip("gymnasium")
-
-from sacgmm.cli.main import main  # noqa: E402
+from sacgmm.cli.main import main
 
 
 def test_train_gym_pendulum_tiny_run_writes_summary(tmp_path, capsys):

@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-torch = pytest.importorskip("torch")
+import torch
 torch.set_num_threads(1)   # 2-core machine: more threads only contend with other workers
 
 from sacgmm.rl.encoder import ConvAutoencoder, ConvEncoder, SpatialSoftmax  # noqa: E402

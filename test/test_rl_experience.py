@@ -2,9 +2,7 @@
 import numpy as np
 import pytest
 
-torch = pytest.importorskip("torch")
-
-from sacgmm.rl.experience import Experience  # noqa: E402
+from sacgmm.rl.experience import Experience
 
 
 def o(i):

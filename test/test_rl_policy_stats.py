@@ -5,7 +5,7 @@ import math
 import numpy as np
 import pytest
 
-torch = pytest.importorskip("torch")
+import torch
 torch.set_num_threads(1)
 
 from sacgmm.cli.main import main  # noqa: E402

@@ -4,7 +4,7 @@ import math
 import numpy as np
 import pytest
 
-torch = pytest.importorskip("torch")
+import torch
 torch.set_num_threads(1)   # 2-core machine: more threads only contend with other workers
 
 from sacgmm.rl.replay import ReplayBuffer  # noqa: E402

@@ -5,14 +5,11 @@ import math
 import numpy as np
 import pytest
 
-pytest.importorskip("torch")
-pytest.importorskip("pybullet")
-
-from sacgmm.rl.task_env import GMMWindowEnv, ResidualGMMEnv, VelocityEnv  # noqa: E402
-from sacgmm.rl.train_task import TaskRun, TrainConfig  # noqa: E402
-from sacgmm.sim import make_env  # noqa: E402
-from sacgmm.skill import fit_skill, load_demos  # noqa: E402
-from sacgmm.skill.delta_theta import PAPER_LAYOUT, DeltaTheta, DeltaThetaConfig  # noqa: E402
+from sacgmm.rl.task_env import GMMWindowEnv, ResidualGMMEnv, VelocityEnv
+from sacgmm.rl.train_task import TaskRun, TrainConfig
+from sacgmm.sim import make_env
+from sacgmm.skill import fit_skill, load_demos
+from sacgmm.skill.delta_theta import PAPER_LAYOUT, DeltaTheta, DeltaThetaConfig
 
 
 @pytest.fixture(scope="module")

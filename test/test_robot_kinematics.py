@@ -12,7 +12,7 @@ from sacgmm.robot.bridge import (HALTED, HOMING, IDLE, RUNNING, BridgeConfig, Br
 from sacgmm.robot.episodes import EpisodeLog, read_log
 from sacgmm.robot.kinematics import (KinematicChain, default_urdf, dls_joint_velocities,
                                      rotation_error, rpy_matrix)
-from sacgmm.robot.recording import gripper_position, resample
+from sacgmm.robot.recording import gripper_position, quaternion_matrix, resample
 
 HOME = np.array([0.0, 0.45, 0.0, -1.6, 0.0, 1.1, 0.0])
 
@@ -23,7 +23,7 @@ def chain():
 
 
 def test_fk_matches_pybullet_link_pose(chain):
-    pb = pytest.importorskip("pybullet")
+    import pybullet as pb
     c = pb.connect(pb.DIRECT)
     try:
         base = [0.1, -0.2, 0.3]
@@ -100,6 +100,32 @@ def test_urdf_errors(tmp_path):
     with pytest.raises(ValueError, match="no link"):
         KinematicChain.from_urdf("", tip_link="tool0")
     assert np.allclose(rpy_matrix([0, 0, np.pi / 2]) @ [1, 0, 0], [0, 1, 0])
+
+
+def test_rotation_helpers_round_trip():
+    """rpy (fixed axes x, y, z), quaternions (x, y, z, w) and rotation vectors agree."""
+    s = np.sqrt(0.5)
+    assert np.allclose(quaternion_matrix([0, 0, s, s]), rpy_matrix([0, 0, np.pi / 2]))
+    assert np.allclose(quaternion_matrix([s, 0, 0, s]) @ [0, 1, 0], [0, 0, 1])
+    assert np.allclose(quaternion_matrix([0, 0, 0, 0]), np.eye(3))          # degenerate input
+    assert np.allclose(quaternion_matrix([0, 0, 2 * s, 2 * s]), quaternion_matrix([0, 0, s, s]))
+    # Rz(y) Ry(p) Rx(r)
+    r, p, y = 0.3, -0.4, 1.2
+    rx = np.array([[1, 0, 0], [0, np.cos(r), -np.sin(r)], [0, np.sin(r), np.cos(r)]])
+    ry = np.array([[np.cos(p), 0, np.sin(p)], [0, 1, 0], [-np.sin(p), 0, np.cos(p)]])
+    rz = np.array([[np.cos(y), -np.sin(y), 0], [np.sin(y), np.cos(y), 0], [0, 0, 1]])
+    assert np.allclose(rpy_matrix([r, p, y]), rz @ ry @ rx)
+    rng = np.random.default_rng(0)
+    for _ in range(20):
+        a, b = rpy_matrix(rng.uniform(-3, 3, 3)), rpy_matrix(rng.uniform(-3, 3, 3))
+        w = rotation_error(a, b)                      # rotates b onto a
+        angle = np.linalg.norm(w)
+        axis = w / angle
+        k = np.array([[0, -axis[2], axis[1]], [axis[2], 0, -axis[0]], [-axis[1], axis[0], 0]])
+        rot = np.eye(3) + np.sin(angle) * k + (1 - np.cos(angle)) * k @ k   # Rodrigues
+        assert np.allclose(rot @ b, a)
+    assert np.allclose(np.abs(rotation_error(rpy_matrix([0, 0, np.pi]), np.eye(3))),
+                       [0, 0, np.pi])                  # half a turn
 
 
 def _core(chain, **kw):

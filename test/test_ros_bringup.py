@@ -11,7 +11,6 @@ import threading
 import time
 from pathlib import Path
 
-import pytest
 from proc_helpers import alive as _alive
 from proc_helpers import call_trigger, domain_id, started_pids
 from proc_helpers import wait_for as _wait_for
@@ -22,7 +21,6 @@ PARAMS = ROOT / "src" / "sacgmm" / "config"
 
 
 def _start_bringup(tmp_path, name: str, *extra: str):
-    pytest.importorskip("rclpy", reason="rclpy (ROS 2 PyPI wheels) not installed")
     did = domain_id(name)
     env = dict(os.environ, ROS_DOMAIN_ID=str(did), ROS_AUTOMATIC_DISCOVERY_RANGE="LOCALHOST",
                ROS_LOG_DIR=str(tmp_path / "ros_log"), PYTHONUNBUFFERED="1")
@@ -207,7 +205,6 @@ def test_door_graph_refiner_uses_the_door_experiments_settings():
 def test_bench_ros_measures_the_controller_in_the_sim_graph(tmp_path):
     """``sacgmm bench-ros`` (short, no training load) writes the controller's achieved rate,
     jitter and delta latency, and the bare comparison loop measured in its own process."""
-    pytest.importorskip("rclpy", reason="rclpy (ROS 2 PyPI wheels) not installed")
     import json
 
     from test_ros_nodes import make_skill

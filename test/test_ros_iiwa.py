@@ -10,11 +10,8 @@ import time
 
 import numpy as np
 import pytest
-
-rclpy = pytest.importorskip("rclpy", reason="rclpy (ROS 2 PyPI wheels) not installed")
-
-from geometry_msgs.msg import PoseStamped, TwistStamped  # noqa: E402
-from std_msgs.msg import Bool, Float32, Float64MultiArray, Int64  # noqa: E402
+from geometry_msgs.msg import PoseStamped, TwistStamped
+from std_msgs.msg import Bool, Float32, Float64MultiArray, Int64
 
 sys.path.insert(0, os.path.dirname(__file__))
 from proc_helpers import call_trigger, ros_session  # noqa: E402

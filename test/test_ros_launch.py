@@ -267,7 +267,7 @@ def test_one_fault_policy_for_both_start_paths(workspace, tmp_path, start):
     from std_msgs.msg import Float64MultiArray
 
     from sacgmm.ros.convert import to_multiarray
-    from sacgmm.ros.layouts import DeltaTheta, encode_delta
+    from sacgmm.ros.layouts import DeltaThetaMessage, encode_delta
 
     did = domain_id(f"faults-{start}")
     env = base_env(did, tmp_path / "home")
@@ -319,10 +319,10 @@ def test_one_fault_policy_for_both_start_paths(workspace, tmp_path, start):
         n_deltas = len(deltas)
         assert spin(60.0, lambda: len(deltas) > n_deltas + 3), "the new refiner never acted"
         # 2) NaN and wrongly sized delta-theta: rejected, the skill unchanged
-        good = encode_delta(DeltaTheta(d_priors=np.zeros(3), d_means=np.zeros((3, 6))))
+        good = encode_delta(DeltaThetaMessage(d_priors=np.zeros(3), d_means=np.zeros((3, 6))))
         nan = to_multiarray(good)
         nan.data = [float("nan")] * len(nan.data)
-        short = to_multiarray(encode_delta(DeltaTheta(d_priors=np.zeros(2))))
+        short = to_multiarray(encode_delta(DeltaThetaMessage(d_priors=np.zeros(2))))
         for msg in (nan, short):
             bad_pub.publish(msg)
         assert wait_for(proc.lines, r"delta_theta rejected", 10.0), proc.output

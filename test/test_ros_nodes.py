@@ -1,6 +1,7 @@
 """ROS 2 node tests with real processes talking over DDS (each test on its own ROS_DOMAIN_ID).
 
-Skipped when rclpy (the ROS 2 PyPI wheels of requirements.txt) is not importable.
+rclpy and the message packages are ROS 2 PyPI wheels of requirements.txt: a broken install
+fails these tests.
 """
 from __future__ import annotations
 
@@ -12,20 +13,17 @@ import time
 
 import numpy as np
 import pytest
-
-rclpy = pytest.importorskip("rclpy", reason="rclpy (ROS 2 PyPI wheels) not installed")
-
-from geometry_msgs.msg import PoseArray, PoseStamped, TwistStamped  # noqa: E402
-from sensor_msgs.msg import CameraInfo, Image  # noqa: E402
-from std_msgs.msg import Bool, Float32, Float64MultiArray  # noqa: E402
+from geometry_msgs.msg import PoseArray, PoseStamped, TwistStamped
+from sensor_msgs.msg import CameraInfo, Image
+from std_msgs.msg import Bool, Float32, Float64MultiArray
 
 sys.path.insert(0, os.path.dirname(__file__))
 from proc_helpers import ros_session  # noqa: E402
 from skill_helpers import make_skill  # noqa: E402,F401  (used by other ROS tests too)
 
 from sacgmm.ros import convert  # noqa: E402
-from sacgmm.ros.layouts import (DeltaTheta, EpisodeEnd, WindowEnd, decode_delta,  # noqa: E402
-                                decode_episode_end, decode_window, encode_delta,
+from sacgmm.ros.layouts import (DeltaThetaMessage, EpisodeEnd, WindowEnd,  # noqa: E402
+                                decode_delta, decode_episode_end, decode_window, encode_delta,
                                 encode_episode_end, encode_window)
 
 
@@ -78,8 +76,26 @@ def test_ellipsoid_markers_scale_and_rotation():
     assert len(path.poses) == 5
 
 
+def test_quaternion_matrix_round_trip():
+    """Quaternions are (x, y, z, w) as in geometry_msgs/Quaternion; matrix -> quaternion ->
+    matrix is the identity map, and the quaternion comes back up to its sign."""
+    s = math.sqrt(0.5)
+    assert np.allclose(convert.quaternion_from_matrix(
+        np.array([[0.0, -1, 0], [1, 0, 0], [0, 0, 1]])), [0, 0, s, s])   # +90 deg about z
+    rng = np.random.default_rng(1)
+    for q in rng.normal(size=(20, 4)):
+        q /= np.linalg.norm(q)
+        pose = PoseStamped().pose
+        pose.orientation.x, pose.orientation.y, pose.orientation.z, pose.orientation.w = q
+        r = convert.pose_rotation(pose)
+        back = convert.quaternion_from_matrix(r)
+        assert np.allclose(back, q) or np.allclose(back, -q)
+        assert np.allclose(convert.pose_rotation(convert.pose_stamped(
+            np.zeros(3), "world", quaternion=back).pose), r)
+
+
 def test_layouts_roundtrip_and_rejections():
-    d = DeltaTheta(np.array([0.1, -0.05, -0.05]), np.ones((3, 6)) * 0.01, None, 4)
+    d = DeltaThetaMessage(np.array([0.1, -0.05, -0.05]), np.ones((3, 6)) * 0.01, None, 4)
     msg = convert.to_multiarray(encode_delta(d))
     assert [x.label for x in msg.layout.dim] == ["d_priors", "d_means", "window_index"]
     back = decode_delta(convert.from_multiarray(msg), 3, 3)
@@ -270,13 +286,15 @@ def test_controller_windows_and_delta_theta(ros, tmp_path):
     # bad deltas: NaN, wrong size -> logged error, skill unchanged
     nan = np.full((3, 6), 0.01)
     nan[1, 2] = np.nan
-    delta_pub.publish(convert.to_multiarray(encode_delta(DeltaTheta(d_means=nan))))
-    delta_pub.publish(convert.to_multiarray(encode_delta(DeltaTheta(d_means=np.zeros((2, 6))))))
+    delta_pub.publish(convert.to_multiarray(encode_delta(DeltaThetaMessage(d_means=nan))))
+    delta_pub.publish(convert.to_multiarray(
+        encode_delta(DeltaThetaMessage(d_means=np.zeros((2, 6))))))
     assert spin_until(lambda: proc.output.count("delta_theta rejected") >= 2, 5.0), proc.output
     assert np.allclose(step(), v_ref)
     assert "NaN" in proc.output and "expected 18" in proc.output
     # a valid delta changes the command
-    delta_pub.publish(convert.to_multiarray(encode_delta(DeltaTheta(d_priors=np.array([0.5, -0.25, -0.25])))))
+    delta_pub.publish(convert.to_multiarray(
+        encode_delta(DeltaThetaMessage(d_priors=np.array([0.5, -0.25, -0.25])))))
     assert spin_until(lambda: not np.allclose(step(), v_ref), 5.0), proc.output
 
 
@@ -350,7 +368,7 @@ def test_bad_parameter_file_fails_naming_parameter(ros, tmp_path, bad, name):
 
 def test_camera_encoder_publishes_latent_of_checkpoint(ros, tmp_path):
     node, env, start, spin_until = ros
-    torch = pytest.importorskip("torch")
+    import torch
     from std_msgs.msg import Float32MultiArray
 
     from sacgmm.rl.checkpoint import save_checkpoint

@@ -14,10 +14,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-pytest.importorskip("torch")
-pytest.importorskip("pybullet")
-rclpy = pytest.importorskip("rclpy", reason="rclpy (ROS 2 PyPI wheels) not installed")
-
 sys.path.insert(0, str(Path(__file__).parent))
 from test_ros_nodes import make_skill, ros, twist_vec  # noqa: E402,F401  (ros: fixture)
 from proc_helpers import call_trigger  # noqa: E402

@@ -15,8 +15,6 @@ import textwrap
 
 import pytest
 
-pytest.importorskip("rclpy", reason="rclpy (ROS 2 PyPI wheels) not installed")
-
 sys.path.insert(0, os.path.dirname(__file__))
 from proc_helpers import domain_id  # noqa: E402
 

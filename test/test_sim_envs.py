@@ -1,16 +1,13 @@
 """Simulated tasks: gymnasium API, determinism, bad input, expert, sensors, ArUco."""
 import math
 
+import gymnasium as gym
 import numpy as np
 import pytest
+from gymnasium.utils.env_checker import check_env
 
-pytest.importorskip("pybullet")
-gym = pytest.importorskip("gymnasium")
-
-from gymnasium.utils.env_checker import check_env  # noqa: E402
-
-from sacgmm.sim import ENV_IDS, env_id, make_env  # noqa: E402
-from sacgmm.sim.expert import run_expert_episode  # noqa: E402
+from sacgmm.sim import ENV_IDS, env_id, make_env
+from sacgmm.sim.expert import run_expert_episode
 
 TASKS = ["peg", "lever", "door"]
 
@@ -89,6 +86,12 @@ def test_door_aruco_fires_when_open_not_when_shut():
     e.force_open(math.radians(50))
     assert e.marker_visible()
     env.close()
+
+
+def test_door_opening_rotation_turns_about_minus_z():
+    from sacgmm.sim.door import rot_open
+    assert np.allclose(rot_open(np.pi / 2, [1.0, 0.0, 0.3]), [0.0, -1.0, 0.3])
+    assert np.allclose(rot_open(-0.4, rot_open(0.4, [0.2, -0.5, 0.1])), [0.2, -0.5, 0.1])
 
 
 def test_door_spring_closes_the_door():

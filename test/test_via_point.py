@@ -4,6 +4,9 @@ import pytest
 
 from skill_helpers import make_skill
 
+from sacgmm.rl.task_env import GMMWindowEnv
+from sacgmm.rl.train_task import TaskRun, TrainConfig
+from sacgmm.sim import make_env
 from sacgmm.skill.delta_theta import DeltaTheta, DeltaThetaConfig
 from sacgmm.skill.via_point import ViaPointConfig, ViaPointSteering
 
@@ -98,16 +101,8 @@ def test_steering_needs_the_attractor_shift_layout():
 
 
 # ------------------------------------------------------------ in the window env and training
-torch = pytest.importorskip("torch")
-pytest.importorskip("pybullet")
-
-from sacgmm.rl.task_env import GMMWindowEnv  # noqa: E402
-from sacgmm.rl.train_task import TaskRun, TrainConfig  # noqa: E402
-from sacgmm.sim import make_env  # noqa: E402
-
-
 def door_envs(via_on: bool):
-    from sacgmm.experiments.skills import default_skill
+    from sacgmm.sim.default_skill import default_skill
     skill = default_skill("door")
     delta = DeltaTheta.for_skill(skill, DeltaThetaConfig(attractor_scale=0.1))
     task = make_env("door")

@@ -8,7 +8,13 @@ from typing import Any
 
 
 def machine_info() -> dict[str, Any]:
-    """Platform, CPU, Python and library versions, and the load when measured."""
+    """Platform, CPU, Python and library versions, and the load when measured.
+
+    Keys: ``platform``, ``machine``, ``processor``, ``cpu_count``, ``cpu_model`` (Linux),
+    ``python``, ``numpy`` (versions), ``load_average`` (1, 5, 15 min); when the measuring
+    process has imported them, ``torch`` with ``torch_threads`` (intra-op threads) and
+    ``pybullet`` (versions).
+    """
     import numpy
 
     info: dict[str, Any] = {
@@ -31,4 +37,14 @@ def machine_info() -> dict[str, Any]:
         info["load_average"] = list(os.getloadavg())
     except OSError:
         pass
+    torch = sys.modules.get("torch")
+    if torch is not None:
+        info["torch"] = torch.__version__
+        info["torch_threads"] = torch.get_num_threads()
+    if "pybullet" in sys.modules:
+        from importlib.metadata import PackageNotFoundError, version
+        try:
+            info["pybullet"] = version("pybullet")
+        except PackageNotFoundError:
+            pass
     return info

@@ -117,7 +117,7 @@ def run(args: argparse.Namespace) -> int:
 
     from sacgmm.fileio import atomic_write_text
     from sacgmm.rl.sac import SACConfig
-    from sacgmm.rl.train_gym import machine_info
+    from sacgmm.machine import machine_info
 
     torch.set_num_threads(args.threads)
     config = SACConfig(latent_dim=args.latent_dim)

@@ -7,8 +7,6 @@ process, one core) and milliseconds per 64x64 sensor image, plus the door's ArUc
 from __future__ import annotations
 
 import json
-import os
-import platform
 import sys
 import time
 
@@ -74,15 +72,15 @@ def _run(args) -> int:
         results[task] = _bench_task(task, args.steps, args.images, args.seed)
         print(f"{task}: " + ", ".join(f"{k}={v:.2f}" if isinstance(v, float) else f"{k}={v}"
                                       for k, v in results[task].items()))
-    import pybullet  # noqa: F401  (version below)
+    import pybullet  # noqa: F401  (its version is in machine_info())
+
+    from sacgmm.machine import machine_info
     doc = {
         "command": "sacgmm " + " ".join(sys.argv[1:]) if sys.argv[0].endswith("sacgmm")
         else " ".join(["sacgmm", "bench-sim"] + sys.argv[2:]),
         "seed": args.seed,
         "steps": args.steps, "images": args.images,
-        "machine": {"platform": platform.platform(), "python": platform.python_version(),
-                    "processor": platform.processor(), "cpu_count": os.cpu_count(),
-                    "load_average_1_5_15min": list(os.getloadavg())},
+        "machine": machine_info(),
         "note": ("steps_per_s_* and ms_per_* are wall-clock; the cpu_* / *_per_cpu_s_* figures "
                  "use this process's CPU time (one core), which is what the targets mean "
                  "when the machine is shared (see load_average)"),

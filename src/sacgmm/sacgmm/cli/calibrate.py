@@ -18,8 +18,6 @@ from __future__ import annotations
 
 import datetime as _dt
 import json
-import os
-import platform
 import subprocess
 import sys
 from pathlib import Path
@@ -148,12 +146,6 @@ def update_config_note(rec: dict) -> Path:
     return path
 
 
-def _machine() -> dict:
-    return {"platform": platform.platform(), "python": platform.python_version(),
-            "processor": platform.processor() or platform.machine(),
-            "cpu_count": os.cpu_count()}
-
-
 def render_markdown(doc: dict) -> str:
     """``results/calibration.md`` from the calibration JSON document."""
     lines = [
@@ -223,6 +215,7 @@ def render_markdown(doc: dict) -> str:
 
 def _run(args) -> int:
     from sacgmm.fileio import atomic_write_text
+    from sacgmm.machine import machine_info
     from sacgmm.sim.config import TASKS, unknown_task_message
 
     tasks = list(TASKS) if args.task == "all" else [args.task]
@@ -253,7 +246,7 @@ def _run(args) -> int:
             print(f"{t} {k}: {r['successes']}/{r['episodes']} = {100 * r['success_rate']:.1f} % "
                   f"(95 % CI {100 * lo:.1f}-{100 * hi:.1f} %) {r['end_reasons']}")
         print(f"{t}: in band {rec['in_band']}, noise lowers the rate {rec['noise_lowers_rate']}")
-    doc["machine"] = _machine()
+    doc["machine"] = machine_info()
     doc["command"] = "sacgmm calibrate " + " ".join(sys.argv[2:]) if len(sys.argv) > 2 else None
     atomic_write_text(json_path, json.dumps(doc, indent=2) + "\n")
     atomic_write_text(md_path, render_markdown(doc))

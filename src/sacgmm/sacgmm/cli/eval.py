@@ -25,7 +25,7 @@ import json
 import sys
 import time
 
-from sacgmm.experiments.stats import wilson_interval
+from sacgmm.stats import wilson_interval
 
 AGENTS = ("gmm", "sac-gmm")
 

@@ -1,1 +1,1 @@
-"""Experiment plumbing shared by the commands: default skills, statistics, grids, plots."""
+"""Experiment plumbing shared by the commands: grids, the oracle, distillation, plots."""

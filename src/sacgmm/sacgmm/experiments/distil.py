@@ -68,7 +68,7 @@ def distil_oracle(task: str, window: int, records: list[dict], eval_episodes: in
     import time
 
     from sacgmm.experiments.oracle import decision_features, oracle_env, run_episodes
-    from sacgmm.experiments.stats import wilson_interval
+    from sacgmm.stats import wilson_interval
 
     if not records:
         raise ValueError("no oracle episodes were recorded to distil")

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterable
 
-from sacgmm.experiments.stats import mean_std
+from sacgmm.stats import mean_std
 from sacgmm.fileio import atomic_write_bytes, atomic_write_text
 
 

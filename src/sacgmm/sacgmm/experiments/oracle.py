@@ -40,7 +40,7 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from sacgmm.experiments.stats import wilson_interval
+from sacgmm.stats import wilson_interval
 from sacgmm.skill.delta_theta import DeltaTheta, DeltaThetaConfig
 from sacgmm.skill.model import GMMSkill
 
@@ -145,7 +145,7 @@ def oracle_env(task: str, window: int, noise: bool, skill: GMMSkill | None = Non
                delta_theta: dict | None = None, gripper: bool = False):
     """``(env, skill, delta)``: the :class:`GMMWindowEnv` (no sensor image; ``gripper``: the
     gripper opening in the observation) the oracle steers; refuses tasks without a handle."""
-    from sacgmm.experiments.skills import default_skill
+    from sacgmm.sim.default_skill import default_skill
     from sacgmm.rl.task_env import GMMWindowEnv
     from sacgmm.sim import make_env
 

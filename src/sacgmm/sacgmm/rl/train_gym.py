@@ -33,15 +33,10 @@ import numpy as np
 import torch
 
 from sacgmm.fileio import atomic_write_text
+from sacgmm.machine import machine_info
 from sacgmm.rl.checkpoint import restore_checkpoint, save_checkpoint
 from sacgmm.rl.replay import ReplayBuffer
 from sacgmm.rl.sac import SACAgent, SACConfig
-
-
-def machine_info() -> dict:
-    """:func:`sacgmm.machine.machine_info` plus torch's version and thread count."""
-    from sacgmm.machine import machine_info as base
-    return {**base(), "torch": torch.__version__, "torch_threads": torch.get_num_threads()}
 
 
 class ActionScaler:

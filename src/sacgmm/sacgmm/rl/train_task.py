@@ -302,7 +302,7 @@ class TaskRun:
         from sacgmm.skill import load_skill
         if self.cfg.skill:
             return load_skill(self.cfg.skill)
-        from sacgmm.experiments.skills import default_skill
+        from sacgmm.sim.default_skill import default_skill
         return default_skill(self.cfg.task, log=self.log)
 
     def make_env(self, train: bool):
@@ -425,7 +425,7 @@ class TaskRun:
         reasons: dict[str, int] = {}
         for r in results:
             reasons[r["end_reason"]] = reasons.get(r["end_reason"], 0) + 1
-        from sacgmm.experiments.stats import wilson_interval
+        from sacgmm.stats import wilson_interval
         lo, hi = wilson_interval(successes, episodes)
         out = {"episodes": episodes, "successes": successes, "success_rate": successes / episodes,
                "ci95": [lo, hi], "mean_control_steps": float(np.mean([r["control_steps"] for r in results])),
@@ -597,7 +597,7 @@ class TaskRun:
         return summary
 
     def summary(self, final: dict | None) -> dict:
-        from sacgmm.rl.train_gym import machine_info
+        from sacgmm.machine import machine_info
         cfg = self.cfg
         return {
             "task": cfg.task, "agent": cfg.agent, "seed": cfg.seed, "noise": cfg.noise,

@@ -2,6 +2,6 @@
 velocity bridge with its safety limits and episode state machine (:mod:`.bridge`), the
 crash-safe episode log (:mod:`.episodes`) and demonstration resampling (:mod:`.recording`).
 
-Only numpy (and pybullet_data for the default URDF path); the ROS shells live in
+Only numpy and scipy (and pybullet_data for the default URDF path); the ROS shells live in
 :mod:`sacgmm.ros` (``iiwa_bridge``, ``iiwa_sim_driver``, ``demo_recorder``).
 """

@@ -1,7 +1,7 @@
 """Serial-chain kinematics read from a URDF: forward kinematics, the geometric Jacobian, and
 damped-least-squares (DLS) Cartesian -> joint velocities with joint position/velocity limits.
 
-Pure numpy (plus ``xml.etree``): no ROS, no PyBullet.
+numpy and scipy (plus ``xml.etree``): no ROS, no PyBullet.
 
 Model
 -----
@@ -24,12 +24,14 @@ Jacobian rows are ``[v (3, m/s); omega (3, rad/s)]`` of the TCP in the world fra
 """
 from __future__ import annotations
 
+import functools
 import math
 import os
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 
 import numpy as np
+from scipy.spatial.transform import Rotation
 
 ACTUATED = ("revolute", "continuous", "prismatic")
 
@@ -43,21 +45,7 @@ def default_urdf() -> str:
 # -- small rotation helpers -------------------------------------------------------------
 def rpy_matrix(rpy) -> np.ndarray:
     """URDF roll-pitch-yaw (fixed axes x, y, z; rad) -> 3x3 rotation ``Rz(y) Ry(p) Rx(r)``."""
-    r, p, y = (float(v) for v in rpy)
-    cr, sr, cp, sp, cy, sy = math.cos(r), math.sin(r), math.cos(p), math.sin(p), math.cos(y), math.sin(y)
-    return np.array([[cy * cp, cy * sp * sr - sy * cr, cy * sp * cr + sy * sr],
-                     [sy * cp, sy * sp * sr + cy * cr, sy * sp * cr - cy * sr],
-                     [-sp, cp * sr, cp * cr]])
-
-
-def axis_angle_matrix(axis: np.ndarray, angle: float) -> np.ndarray:
-    """Rotation by ``angle`` (rad) about the unit vector ``axis`` (Rodrigues)."""
-    x, y, z = axis
-    c, s = math.cos(angle), math.sin(angle)
-    C = 1.0 - c
-    return np.array([[c + x * x * C, x * y * C - z * s, x * z * C + y * s],
-                     [y * x * C + z * s, c + y * y * C, y * z * C - x * s],
-                     [z * x * C - y * s, z * y * C + x * s, c + z * z * C]])
+    return Rotation.from_euler("xyz", np.asarray(rpy, dtype=float)).as_matrix()
 
 
 def transform(xyz=(0.0, 0.0, 0.0), rpy=(0.0, 0.0, 0.0)) -> np.ndarray:
@@ -69,17 +57,7 @@ def transform(xyz=(0.0, 0.0, 0.0), rpy=(0.0, 0.0, 0.0)) -> np.ndarray:
 
 def rotation_error(r_ref: np.ndarray, r: np.ndarray) -> np.ndarray:
     """Rotation vector (world frame, rad) that rotates ``r`` onto ``r_ref`` (``log(r_ref r^T)``)."""
-    e = r_ref @ r.T
-    cos = max(-1.0, min(1.0, 0.5 * (np.trace(e) - 1.0)))
-    angle = math.acos(cos)
-    w = np.array([e[2, 1] - e[1, 2], e[0, 2] - e[2, 0], e[1, 0] - e[0, 1]])
-    if angle < 1e-9:
-        return 0.5 * w
-    if math.pi - angle < 1e-6:            # 180 deg: axis from the symmetric part
-        k = int(np.argmax(np.diag(e)))
-        v = (e[:, k] + np.eye(3)[:, k]) / math.sqrt(max(2.0 * (1.0 + e[k, k]), 1e-12))
-        return angle * v / np.linalg.norm(v)
-    return angle * w / (2.0 * math.sin(angle))
+    return Rotation.from_matrix(np.asarray(r_ref) @ np.asarray(r).T).as_rotvec()
 
 
 # -- chain ------------------------------------------------------------------------------
@@ -202,6 +180,11 @@ class KinematicChain:
     def velocity_limits(self) -> np.ndarray:
         return np.array([j.velocity for j in self.joints])
 
+    @functools.cached_property
+    def _axes(self) -> np.ndarray:
+        """(n, 3) unit joint axes, each in its joint frame."""
+        return np.array([j.axis for j in self.joints], dtype=float)
+
     # -- kinematics -----------------------------------------------------------------
     def _check(self, q) -> np.ndarray:
         q = np.asarray(q, dtype=float).ravel()
@@ -213,14 +196,16 @@ class KinematicChain:
         """World transforms of each actuated joint frame (before its motion) and the TCP."""
         t = self.base.copy()
         frames = []
-        for j, qi in zip(self.joints, q):
+        # every joint's rotation by q_i (rad) about its unit axis, in one call
+        rotations = Rotation.from_rotvec(self._axes * q[:, None]).as_matrix()
+        for j, qi, rot in zip(self.joints, q, rotations):
             t = t @ j.origin
             frames.append(t)
             m = np.eye(4)
             if j.type == "prismatic":
                 m[:3, 3] = j.axis * qi
             else:
-                m[:3, :3] = axis_angle_matrix(j.axis, qi)
+                m[:3, :3] = rot
             t = t @ m
         return frames, t @ self.tip @ self.tool
 

@@ -11,6 +11,7 @@ with ``use_target_orientation: false``.
 from __future__ import annotations
 
 import numpy as np
+from scipy.spatial.transform import Rotation
 
 
 def quaternion_matrix(q) -> np.ndarray:
@@ -19,11 +20,7 @@ def quaternion_matrix(q) -> np.ndarray:
     n = float(np.linalg.norm(q))
     if not np.isfinite(n) or n < 1e-12:
         return np.eye(3)
-    x, y, z, w = q / n
-    return np.array([
-        [1 - 2 * (y * y + z * z), 2 * (x * y - z * w), 2 * (x * z + y * w)],
-        [2 * (x * y + z * w), 1 - 2 * (x * x + z * z), 2 * (y * z - x * w)],
-        [2 * (x * z - y * w), 2 * (y * z + x * w), 1 - 2 * (x * x + y * y)]])
+    return Rotation.from_quat(q).as_matrix()
 
 
 def gripper_position(position, quaternion, offset, offset_frame: str = "pose") -> np.ndarray:

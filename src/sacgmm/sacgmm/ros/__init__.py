@@ -4,6 +4,9 @@ This sub-package is the only part of sacgmm that imports rclpy. Its modules:
 
 - :mod:`sacgmm.ros.graphs`: the node graphs (``sim_peg``, ``sim_lever``, ``door_opening``),
   read by ``launch/*.launch.py`` and by ``sacgmm bringup``. Imports no ROS module.
+- :mod:`sacgmm.ros.bringup`: runs a graph's nodes as supervised processes (``sacgmm bringup``,
+  ``sacgmm bench-ros``). Imports no ROS module.
+- :mod:`sacgmm.ros.bench_controller`: the controller loop benchmark (``sacgmm bench-ros``).
 - :mod:`sacgmm.ros.layouts`: the documented layouts of the Float64MultiArray messages
   (window end, delta-theta). Imports no ROS module.
 - :mod:`sacgmm.ros.convert`: numpy <-> message conversions (Image, MarkerArray, Path, ...).

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from sacgmm.ros.layouts import DeltaTheta, WindowEnd
+from sacgmm.ros.layouts import DeltaThetaMessage, WindowEnd
 from sacgmm.skill.via_point import HELD_BELOW
 
 ZERO3 = np.zeros(3)
@@ -205,7 +205,7 @@ class ControllerCore:
         self._remember_window(index, now)
         return self._window_end(x, self.last_velocity, index)
 
-    def apply_delta(self, delta: DeltaTheta, episode: int | None = None) -> None:
+    def apply_delta(self, delta: DeltaThetaMessage, episode: int | None = None) -> None:
         """Adapt the loaded skill by ``delta`` (from the loaded skill, not accumulated).
 
         Raises ``ValueError`` (skill unchanged) if no skill is loaded or the delta is invalid.

@@ -13,6 +13,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+from scipy.spatial.transform import Rotation
 from builtin_interfaces.msg import Time
 from geometry_msgs.msg import Point, Pose, PoseStamped, Quaternion, Vector3
 from nav_msgs.msg import Path
@@ -65,23 +66,8 @@ def pose_rotation(pose: Pose) -> np.ndarray:
 
 
 def quaternion_from_matrix(r: np.ndarray) -> np.ndarray:
-    """(x, y, z, w) unit quaternion of a proper rotation matrix (Shepperd's method)."""
-    r = np.asarray(r, dtype=np.float64)
-    tr = np.trace(r)
-    if tr > 0:
-        s = 2.0 * math.sqrt(tr + 1.0)
-        q = [(r[2, 1] - r[1, 2]) / s, (r[0, 2] - r[2, 0]) / s, (r[1, 0] - r[0, 1]) / s, 0.25 * s]
-    elif r[0, 0] > r[1, 1] and r[0, 0] > r[2, 2]:
-        s = 2.0 * math.sqrt(1.0 + r[0, 0] - r[1, 1] - r[2, 2])
-        q = [0.25 * s, (r[0, 1] + r[1, 0]) / s, (r[0, 2] + r[2, 0]) / s, (r[2, 1] - r[1, 2]) / s]
-    elif r[1, 1] > r[2, 2]:
-        s = 2.0 * math.sqrt(1.0 + r[1, 1] - r[0, 0] - r[2, 2])
-        q = [(r[0, 1] + r[1, 0]) / s, 0.25 * s, (r[1, 2] + r[2, 1]) / s, (r[0, 2] - r[2, 0]) / s]
-    else:
-        s = 2.0 * math.sqrt(1.0 + r[2, 2] - r[0, 0] - r[1, 1])
-        q = [(r[0, 2] + r[2, 0]) / s, (r[1, 2] + r[2, 1]) / s, 0.25 * s, (r[1, 0] - r[0, 1]) / s]
-    q = np.asarray(q)
-    return q / np.linalg.norm(q)
+    """(x, y, z, w) unit quaternion (w >= 0) of a proper rotation matrix."""
+    return Rotation.from_matrix(np.asarray(r, dtype=np.float64)).as_quat(canonical=True)
 
 
 # -- images -----------------------------------------------------------------------------

@@ -63,7 +63,7 @@ from sensor_msgs.msg import JointState
 from std_msgs.msg import Float64MultiArray, Int64
 from visualization_msgs.msg import MarkerArray
 
-from sacgmm.experiments.stats import period_jitter
+from sacgmm.stats import period_jitter
 from sacgmm.fileio import atomic_write_text
 from sacgmm.ros.controller_core import ControllerCore
 from sacgmm.ros.convert import (from_multiarray, gmm_markers, path_msg, pose_position,

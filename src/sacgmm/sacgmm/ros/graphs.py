@@ -298,7 +298,7 @@ def prepare(graph: Graph, args: dict[str, str], log: Callable[[str], None] = pri
         _check_skill(_file_parameter(doc, "gmm_controller", "skill_path"),
                      f"{pfile}: gmm_controller.skill_path")
     elif out.get("use_sim", "true") == "true" or out.get("sim_driver") == "true":
-        from sacgmm.experiments.skills import default_skill_path
+        from sacgmm.sim.default_skill import default_skill_path
         out["skill"] = str(default_skill_path(graph.task, log=log))
         log(f"no skill:= given: running the {graph.task} task's default demonstrated skill "
             f"{out['skill']}")

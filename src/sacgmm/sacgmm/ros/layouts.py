@@ -205,8 +205,9 @@ def decode_episode_end(msg: Segmented) -> EpisodeEnd:
 
 # -- delta-theta ------------------------------------------------------------------------
 @dataclass(frozen=True)
-class DeltaTheta:
-    """A parameter change for a skill with K components over positions of dimension d."""
+class DeltaThetaMessage:
+    """The payload of a delta-theta message: a parameter change for a skill with K components
+    over positions of dimension d (the action's layout is :mod:`sacgmm.skill.delta_theta`)."""
 
     d_priors: np.ndarray | None = None        # (K,)
     d_means: np.ndarray | None = None         # (K, 2d)
@@ -214,7 +215,7 @@ class DeltaTheta:
     window_index: int | None = None
 
 
-def encode_delta(delta: DeltaTheta) -> Segmented:
+def encode_delta(delta: DeltaThetaMessage) -> Segmented:
     parts = []
     if delta.d_priors is not None:
         parts.append(("d_priors", delta.d_priors, 1))
@@ -227,7 +228,7 @@ def encode_delta(delta: DeltaTheta) -> Segmented:
     return _pack(parts)
 
 
-def decode_delta(msg: Segmented, n_components: int, dim: int) -> DeltaTheta:
+def decode_delta(msg: Segmented, n_components: int, dim: int) -> DeltaThetaMessage:
     """Check a delta-theta message against a skill with ``n_components`` K and dimension ``dim``.
 
     Raises ``ValueError`` explaining what is wrong (the caller logs it and keeps its skill).
@@ -242,7 +243,7 @@ def decode_delta(msg: Segmented, n_components: int, dim: int) -> DeltaTheta:
                              f"{expected[label]} for a skill with K={k}, d={dim}")
     if not any(l in seg for l in ("d_priors", "d_means", "d_covariances")):
         raise ValueError("delta_theta: no d_priors, d_means or d_covariances segment")
-    return DeltaTheta(
+    return DeltaThetaMessage(
         seg.get("d_priors"),
         seg["d_means"].reshape(k, two_d) if "d_means" in seg else None,
         seg["d_covariances"].reshape(k, two_d, two_d) if "d_covariances" in seg else None,

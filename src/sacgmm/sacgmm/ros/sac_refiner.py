@@ -42,8 +42,9 @@ which holds the robot until the delta arrives). ``act_then_update`` acts and pub
 (the delta arrives within milliseconds, for real-time control) and learns afterwards; the
 policy then lags the in-process order by one window's updates.
 
-The controller must apply deltas like :meth:`DeltaTheta.apply`: its ``stable_adaptation``
-has to equal ``delta_theta.stable`` here (both false by default in config/*.yaml).
+The controller must apply deltas like :meth:`sacgmm.skill.delta_theta.DeltaTheta.apply`: its
+``stable_adaptation`` has to equal ``delta_theta.stable`` here (both false by default in
+config/*.yaml).
 
 Via-point steering (``via_point``, e.g. ``'{"enabled": true}'``, with the attractor-shift
 layout, :mod:`sacgmm.skill.via_point`): the window messages must carry the gripper's opening
@@ -76,7 +77,7 @@ from std_msgs.msg import Float32, Float64MultiArray
 from std_srvs.srv import Trigger
 
 from sacgmm.ros.convert import from_multiarray, msg_to_image, stamp_seconds, to_multiarray
-from sacgmm.ros.layouts import DeltaTheta as DeltaMsg
+from sacgmm.ros.layouts import DeltaThetaMessage
 from sacgmm.ros.layouts import decode_episode_end, decode_window, encode_delta
 from sacgmm.ros.params import Param, StartupError, declare, run_node
 from sacgmm.rl.train_task import TrainConfig, updates_due, warmup_action
@@ -594,8 +595,8 @@ class SACRefiner(Node):
         if not all(np.isfinite(x).all() for x in parts):
             self.get_logger().error("non-finite delta-theta not published")
             return
-        self.delta_pub.publish(to_multiarray(encode_delta(DeltaMsg(d_pi, d_mu, d_sigma,
-                                                                   window_index))))
+        self.delta_pub.publish(to_multiarray(encode_delta(
+            DeltaThetaMessage(d_pi, d_mu, d_sigma, window_index))))
 
     def close(self) -> None:
         self._stop.set()

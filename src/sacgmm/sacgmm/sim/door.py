@@ -34,6 +34,7 @@ import math
 
 import numpy as np
 from gymnasium import spaces
+from scipy.spatial.transform import Rotation
 
 from sacgmm.sim.aruco import MarkerDetector, marker_assets
 from sacgmm.sim.base import Grasp, SimTaskEnv
@@ -42,10 +43,8 @@ from sacgmm.sim.sensors import GripperRGBCamera, look_at, render_rgb
 
 
 def rot_open(angle: float, v) -> np.ndarray:
-    """Rotate a world-frame xy vector by the door opening ``angle`` (rad, about -z)."""
-    c, s = math.cos(angle), math.sin(angle)
-    x, y = v[0], v[1]
-    return np.array([x * c + y * s, -x * s + y * c] + list(v[2:]))
+    """Rotate a world-frame 3-vector ``v`` by the door opening ``angle`` (rad, about -z)."""
+    return Rotation.from_rotvec([0.0, 0.0, -float(angle)]).apply(np.asarray(v, dtype=float))
 
 
 class DoorOpeningEnv(SimTaskEnv):

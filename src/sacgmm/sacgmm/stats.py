@@ -5,15 +5,15 @@ import math
 from typing import Sequence
 
 
-def wilson_interval(successes: int, n: int, z: float = 1.959963984540054) -> tuple[float, float]:
-    """95% (by default) Wilson score interval of a binomial proportion ``successes / n``."""
+def wilson_interval(successes: int, n: int, confidence_level: float = 0.95) -> tuple[float, float]:
+    """Wilson score interval ``(low, high)`` of the binomial proportion ``successes / n``
+    (95 % by default; ``(0, 1)`` when ``n`` is 0)."""
     if n <= 0:
         return 0.0, 1.0
-    p = successes / n
-    den = 1 + z * z / n
-    centre = (p + z * z / (2 * n)) / den
-    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / den
-    return max(0.0, centre - half), min(1.0, centre + half)
+    from scipy.stats import binomtest
+    ci = binomtest(int(successes), int(n)).proportion_ci(confidence_level=confidence_level,
+                                                         method="wilson")
+    return float(ci.low), float(ci.high)
 
 
 def mean_std(values: Sequence[float]) -> tuple[float, float]:
