@@ -82,9 +82,9 @@ EXPERIMENTS = ("table1", "table2", "table3", "door")
 PER_STEP_AGENTS = ("res-gmm", "sac")
 
 # SAC-GMM with n-step returns over 5 decisions and Q-filtered imitation of its own successful
-# episodes (off by default for every task). The door experiment uses it (chosen on the door's
-# exploration runs, results/door/README.md: one success in ten episodes is too little for
-# one-step TD alone); Table I has it as an extra SAC-GMM row on peg and lever.
+# episodes (off by default for every task). The door's SAC-GMM conditions build on it (with
+# one success in ten episodes one-step TD alone moves too little credit; docs/door.md);
+# Table I has it as an extra SAC-GMM row on peg and lever.
 NSTEP_IMITATION_SETTINGS = ("n_step=5", "sac.success_bc_weight=1.0")
 NSTEP_IMITATION_TAG = "nstep5-imitation"
 
@@ -97,15 +97,15 @@ DOOR_W16_SETTINGS = ("window=16", "n_step=10", "sac.success_bc_weight=1.0")
 
 # ... and without the Q-filter on that imitation: every action of a successful episode is
 # imitated, not only those the critics rate above the policy's own (the critics of 150
-# sparse-reward episodes rejected 55-89 % of the success batch). Seventh session,
-# results/door/README.md: 44 +- 10 % on 5 seeds against 40 +- 10 % with the filter, a gain
-# within the spread of the seeds (better on 3 of 5, worst seed 30 % instead of 23 %); at
-# 300 episodes the filter is ahead, 60 +- 13 % against 53 +- 10 %, also within the spread
+# sparse-reward episodes rejected 55-89 % of the success batch). On seeds 0-4 (docs/door.md):
+# 44 +- 10 % against 40 +- 10 % with the filter, a gain within the spread of the seeds (better
+# on 3 of 5, worst seed 30 % instead of 23 %); at 300 episodes the filter is ahead,
+# 60 +- 13 % against 53 +- 10 %, also within the spread
 DOOR_SETTINGS = (*DOOR_W16_SETTINGS, "sac.success_bc_filter=false")
 DOOR_TAG = "w16-nstep10-selfimitation"
 
 
-# The door's SAC-GMM with via-point steering (tenth session, results/door/README.md): while the
+# The door's SAC-GMM with via-point steering (docs/door.md): while the
 # gripper is open the agent names a via-point for the window (relative to where the skill would
 # go) and look-ahead through the skill picks a 10 cm attractor shift; once the gripper reports
 # that it holds, the action is the shift itself. Every grasp of a training episode labels the
@@ -119,10 +119,10 @@ DOOR_VIA10_SETTINGS = (*DOOR_SETTINGS, "gripper_obs=true", "delta_theta.attracto
                        "sac.actor_q_weight=0")
 DOOR_VIA10_TAG = "w16-viapoint-hindsight"
 
-# ... with a 20 cm attractor shift (eleventh session, results/door/README.md): the look-ahead
-# reaches further and the held-phase shifts are twice as large per action unit; chosen on
-# seeds 0-4 among 15, 20, 25 and 30 cm and checked against 10 cm on fresh seeds 5-9. The door
-# graph's refiner uses these settings (config/door_opening.yaml).
+# ... with a 20 cm attractor shift (docs/door.md): the look-ahead reaches further and the
+# held-phase shifts are twice as large per action unit; chosen on seeds 0-4 among 15, 20, 25
+# and 30 cm and checked against 10 cm on seeds 5-9, which the choice did not use. The door
+# graph's refiner uses these settings (src/sacgmm/config/door_opening.yaml).
 DOOR_VIA_SETTINGS = tuple("delta_theta.attractor_scale=0.2"
                           if s.startswith("delta_theta.attractor_scale=") else s
                           for s in DOOR_VIA10_SETTINGS)

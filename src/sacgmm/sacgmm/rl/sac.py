@@ -76,7 +76,7 @@ class SACConfig:
     actor_init_std: float | None = None
     # the largest pre-tanh standard deviation the actor may have (None: exp(2)). With sparse
     # rewards the entropy term is the only gradient on the spread, and Adam takes full-size
-    # steps on it however small alpha is, so the spread grows to this bound (results/door)
+    # steps on it however small alpha is, so the spread grows to this bound (docs/door.md)
     actor_max_std: float | None = None
     vector_scale: float = 1.0             # vector observation parts are multiplied by this
     # image sensors (used only when the observation has image parts)

@@ -51,7 +51,7 @@ FINAL_SEED = 900_000
 # on peg with the tactile sensor, seeds 2 and 4 went from 28% and 0% to 90-100% evaluations.
 AGENT_DEFAULTS: dict[str, dict[str, Any]] = {
     # 1 update per decision and a slower actor (1e-4): 4 updates per decision with the
-    # paper's 3e-4 oscillated between 0% and 100% and ended at 4% (results/explore/README.md)
+    # paper's 3e-4 oscillated between 0% and 100% and ended at 4% (docs/findings.md)
     "sac-gmm": {"updates_per_step": 1.0, "learning_starts": 50, "buffer_size": 20_000,
                 "warmup_std": 0.6,
                 "sac": {"init_alpha": 0.05, "latent_dim": 8, "actor_zero_init": True,
@@ -475,7 +475,7 @@ class TaskRun:
             setattr(self, key, extra[key])
         self.episodes_log, self.evals_log = list(extra["episodes_log"]), list(extra["evals_log"])
         self.best = extra.get("best")
-        self._wall_before = float(extra.get("wall_time_s", 0.0))   # earlier sessions of the run
+        self._wall_before = float(extra.get("wall_time_s", 0.0))   # wall time before the resume
         if self.best is not None:
             from sacgmm.rl.checkpoint import load_checkpoint
             self._best_state = load_checkpoint(self.out / "best.pt")["agent"]
@@ -528,7 +528,7 @@ class TaskRun:
             save_checkpoint(self.out / "best.pt", self.agent, None, extra=self._extra())
 
     def wall_time(self) -> float:
-        """Seconds of wall time of the run, over all its sessions when resumed (s)."""
+        """Seconds of wall time of the run, including the parts before each resume (s)."""
         return time.perf_counter() - self._t_start + self._wall_before
 
     # ------------------------------------------------------------------ main loop

@@ -24,7 +24,7 @@ The paper adapts all three (``{d_pi, d_mu, d_Sigma}``); the authors' code adapte
 shared shift of the position means that translates the whole skill by up to 5 cm, so its
 attractor moves by that shift. A refinement such as "approach from higher up while the peg is
 off the hole axis" is then one coordinate instead of a coordinated change of 3 x 6 mean
-entries. This is a measured deviation from the paper (results/explore/README.md): on peg
+entries. This is a measured deviation from the paper (docs/findings.md): on peg
 insertion the shift alone reaches 100% final success in 100-120 episodes, while the paper's
 layout (priors, means and covariances, with or without the shift, at the paper's or at 5x
 smaller scales) stayed at 0-20% with the same budget and hyper-parameters. The paper's layout
