@@ -1,5 +1,4 @@
 """n-step folding of an episode's transitions and the critic's gamma ** k bootstrap."""
-import numpy as np
 import pytest
 
 from sacgmm.rl.nstep import NStepFolder

@@ -23,11 +23,10 @@ from __future__ import annotations
 import csv
 import json
 import os
-import sys
 import time
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any, Callable
 
 import numpy as np
 import torch

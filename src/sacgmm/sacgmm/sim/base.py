@@ -28,7 +28,6 @@ Conventions shared by every task
 """
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import gymnasium as gym
