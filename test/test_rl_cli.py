@@ -43,3 +43,25 @@ def test_bench_rl_writes_json(tmp_path, capsys):
     assert train["sac-gmm"]["control_steps"] > 10 * train["sac-gmm"]["agent_decisions"]
     assert train["sac"]["control_steps"] == train["sac"]["agent_decisions"]
     assert data["machine"]["cpu_count"] >= 1
+
+
+def test_pipeline_refines_the_skill_and_shows_it(tmp_path, capsys):
+    """The main job on a tiny budget: demonstrations -> skill -> GMM agent -> SAC-GMM
+    refinement -> refined agent on the same episodes, the figure and a GIF of one episode."""
+    from PIL import Image
+    out = tmp_path / "pipeline"
+    assert main(["pipeline", "--task", "peg", "--train-episodes", "2", "--episodes", "1",
+                 "--seed", "3", "--out", str(out)]) == 0
+    log = capsys.readouterr().out
+    peg = out / "peg"
+    before = json.loads((peg / "eval_gmm.json").read_text())
+    summary = json.loads((peg / "refine" / "summary.json").read_text())
+    assert before["episodes"] == summary["final"]["episodes"] == 1
+    assert before["seed"] == 900_000                  # the refined agent's final episodes
+    assert summary["training"]["episodes"] == 2 and summary["seed"] == 3
+    assert f"GMM agent {100 * before['success_rate']:.0f}% -> SAC-GMM " \
+           f"{100 * summary['final']['success_rate']:.0f}%" in log
+    assert Image.open(peg / "before_after.png").format == "PNG"
+    gif = Image.open(peg / "refined_episode.gif")
+    assert gif.format == "GIF" and gif.n_frames > 10
+    assert oct((peg / "skill.yaml").stat().st_mode & 0o777) != oct(0o600)   # umask, not 0600

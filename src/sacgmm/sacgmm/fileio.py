@@ -6,17 +6,31 @@ import tempfile
 from pathlib import Path
 
 
+def _umask() -> int:
+    """The process's umask, read without changing it (``os.umask`` sets it while it reads,
+    which other threads would see); 0o022 where /proc does not tell."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    return 0o022
+
+
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
     """Write ``data`` to ``path`` atomically.
 
     The bytes go to a temporary file in the same directory, which is flushed, fsynced and
     renamed over ``path`` (``os.replace`` is atomic on POSIX). A crash at any point leaves
-    either the previous file or the new one, never a truncated file.
+    either the previous file or the new one, never a truncated file. The file gets the
+    permissions of a plainly created one (0666 less the umask), not the temporary's 0600.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
+        os.fchmod(fd, 0o666 & ~_umask())
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()

@@ -71,17 +71,8 @@ def evaluate_gmm(task: str, skill_path: str, episodes: int, seed: int, noise: bo
     finally:
         env.close()
     if video:
-        from pathlib import Path
-
-        import imageio.v2 as imageio
-
-        from sacgmm.fileio import atomic_write_bytes
-        ext = Path(video).suffix.lower()
-        if ext not in (".gif", ".mp4"):
-            raise ValueError(f"{video}: video must end in .gif or .mp4")
-        data = imageio.mimwrite("<bytes>", frames, extension=ext, **(
-            {"duration": 1000 * 2 / 30, "loop": 0} if ext == ".gif" else {"fps": 15}))
-        atomic_write_bytes(video, data)
+        from sacgmm.sim.video import save_video
+        save_video(frames, video, every=2)
     lo, hi = wilson_interval(successes, episodes)
     failures = count_grasp_failures(kinds)
     return {

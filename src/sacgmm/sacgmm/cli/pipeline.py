@@ -1,16 +1,21 @@
 """``sacgmm pipeline``: the main job, end to end on one task.
 
-Stages (each skipped if its output already exists, unless ``--force``):
+Stages:
 
-1. demonstrations: a simulated task's scripted expert (peg, lever, door) or a synthetic shape;
+1. demonstrations: a simulated task's scripted expert (peg, lever, door; recorded with the
+   run's seed) or a synthetic shape (kept if already there, unless ``--force``);
 2. the GMM agent: a stable skill fitted to them (``skill.yaml``, ``skill.png``, ``fit.json``);
-3. for simulated tasks, the GMM agent's success rate (``eval_gmm.json``).
-
-Later stages (SAC-GMM refinement) will join here as they land.
+3. for simulated tasks, the GMM agent's success rate on the final-evaluation episodes
+   (``eval_gmm.json``);
+4. SAC-GMM refinement of that skill from sparse success rewards (``refine/``: the run
+   directory of ``sacgmm train``), with a progress bar and periodic evaluations;
+5. the refined agent's success on the same episodes as stage 3, a before/after figure
+   (``before_after.png``) and a GIF of the first of those episodes (``refined_episode.gif``).
 """
 from __future__ import annotations
 
 import argparse
+import io
 import json
 from pathlib import Path
 
@@ -19,13 +24,17 @@ from sacgmm.skill.synthetic import SHAPES
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("pipeline", help="the main job: demos -> stable skill -> evaluation",
+    p = sub.add_parser("pipeline", help="the main job: demos -> stable skill -> GMM agent -> "
+                       "SAC-GMM refinement -> refined agent",
                        description=__doc__.split("\n\n")[0])
     p.add_argument("--task", default="peg", choices=SIM_TASKS + SHAPES)
     p.add_argument("--out", default="out/pipeline", help="output directory (default out/pipeline)")
     p.add_argument("--n-demos", type=int, default=None,
                    help="number of demonstrations (default: 5 for door, else 20)")
-    p.add_argument("--episodes", type=int, default=30, help="evaluation episodes (default 30)")
+    p.add_argument("--episodes", type=int, default=50,
+                   help="evaluation episodes before and after refinement (default 50)")
+    p.add_argument("--train-episodes", type=int, default=80,
+                   help="SAC-GMM training episodes (default 80; 0: stop after the GMM agent)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--force", action="store_true", help="redo stages whose outputs exist")
     p.set_defaults(func=run)
@@ -71,16 +80,99 @@ def run(args: argparse.Namespace) -> int:
     print(format_summary(summary))
     print(f"      wrote {skill_path} and {out / 'skill.png'}")
 
-    if args.task in SIM_TASKS:
-        print(f"[3/3] evaluating the GMM agent on {args.episodes} episodes ...", flush=True)
-        from sacgmm.cli.eval import evaluate_gmm
-        res = evaluate_gmm(args.task, str(skill_path), args.episodes, 10_000 + args.seed,
-                           noise=args.task == "door")
-        _write_json(out / "eval_gmm.json", res)
-        lo, hi = res["ci95"]
-        print(f"      GMM agent success {100 * res['success_rate']:.0f}% "
-              f"(95% CI {100 * lo:.0f}-{100 * hi:.0f}%), end reasons {res['end_reasons']}")
-    else:
-        print("[3/3] (synthetic shape: no simulator evaluation)")
+    if args.task not in SIM_TASKS:
+        print("[3/5] (synthetic shape: no simulator, no refinement)")
+        print(f"== done: results in {out}")
+        return 0
+    from sacgmm.cli.eval import evaluate_gmm
+    from sacgmm.rl.train_task import FINAL_SEED
+
+    noise = args.task == "door"      # the door is judged under perception noise
+    print(f"[3/5] evaluating the GMM agent on {args.episodes} episodes ...", flush=True)
+    before = evaluate_gmm(args.task, str(skill_path), args.episodes, FINAL_SEED, noise=noise)
+    _write_json(out / "eval_gmm.json", before)
+    print(f"      GMM agent: {_rate(before)}, end reasons {before['end_reasons']}")
+    if args.train_episodes <= 0:
+        print(f"== done: results in {out}")
+        return 0
+
+    run, after = _refine(args, skill_path, out, noise)
+    print(f"[5/5] refined agent (SAC-GMM): {_rate(after)}, end reasons {after['end_reasons']}")
+    print(f"      GMM agent {100 * before['success_rate']:.0f}% -> SAC-GMM "
+          f"{100 * after['success_rate']:.0f}% on the same {args.episodes} episodes, after "
+          f"{run.cfg.episodes} training episodes ({run.updates} updates, "
+          f"{run.wall_time() / 60:.1f} min)")
+    plot_before_after(before, after, run.evals_log, out / "before_after.png", args.task)
+    outcome = record_episode(run, FINAL_SEED, out / "refined_episode.gif")
+    print(f"      wrote {out / 'before_after.png'} and {out / 'refined_episode.gif'} "
+          f"(episode {FINAL_SEED}: {outcome})")
     print(f"== done: results in {out}")
     return 0
+
+
+def _rate(res: dict) -> str:
+    lo, hi = res["ci95"]
+    return (f"success {100 * res['success_rate']:.0f}% ({res['successes']}/{res['episodes']}, "
+            f"95% CI {100 * lo:.0f}-{100 * hi:.0f}%)")
+
+
+def _refine(args, skill_path: Path, out: Path, noise: bool):
+    """Stage 4: ``sacgmm train``'s SAC-GMM run on the fitted skill; the run and its final
+    evaluation (the policy of the best periodic evaluation, on the final-evaluation seeds)."""
+    from sacgmm.rl.train_task import TaskRun, TrainConfig
+
+    cfg = TrainConfig(task=args.task, agent="sac-gmm", seed=args.seed, noise=noise,
+                      episodes=args.train_episodes, eval_every=10, eval_episodes=10,
+                      final_episodes=args.episodes, skill=str(skill_path))
+    print(f"[4/5] refining the skill with SAC-GMM: {cfg.episodes} training episodes, sparse "
+          "success reward, an evaluation every 10 ...", flush=True)
+    run = TaskRun(cfg, out / "refine")
+    summary = run.train(progress=True)
+    return run, summary["final"]
+
+
+def record_episode(run, seed: int, path: Path) -> str:
+    """The run's deterministic policy on episode ``seed``, rendered to ``path``; its outcome."""
+    from sacgmm.sim.video import save_video
+
+    env = run.make_env(train=False, video_every=2)
+    try:
+        result = run.run_episode(env, seed, deterministic=True, train=False)
+        save_video(env.task_env.frames, path, every=2)
+    finally:
+        env.close()
+    return "success" if result["success"] else f"failed ({result['end_reason']})"
+
+
+def plot_before_after(before: dict, after: dict, evals: list[dict], path: Path,
+                      task: str) -> None:
+    """Success of the GMM agent and of the refined agent (95 % Wilson intervals), and the
+    periodic evaluations during refinement."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from sacgmm.fileio import atomic_write_bytes
+
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(9, 3.6), gridspec_kw={"width_ratios": [1, 2]})
+    names, results = ["GMM agent", "SAC-GMM"], [before, after]
+    rates = [100 * r["success_rate"] for r in results]
+    errs = [[rates[i] - 100 * r["ci95"][0] for i, r in enumerate(results)],
+            [100 * r["ci95"][1] - rates[i] for i, r in enumerate(results)]]
+    ax1.bar(names, rates, yerr=errs, capsize=6, color=["#999999", "#1f77b4"])
+    ax1.set_ylim(0, 105)
+    ax1.set_ylabel(f"success (%), {before['episodes']} episodes")
+    ax1.set_title(f"{task}: before / after")
+    ax2.plot([e["episode"] for e in evals], [100 * e["success_rate"] for e in evals], "o-",
+             color="#1f77b4", label="SAC-GMM (10 evaluation episodes)")
+    ax2.axhline(rates[0], ls="--", color="#999999", label="GMM agent")
+    ax2.set_ylim(0, 105)
+    ax2.set_xlabel("training episodes")
+    ax2.set_ylabel("success (%)")
+    ax2.set_title("refinement")
+    ax2.legend(loc="lower right", fontsize=8)
+    fig.tight_layout()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=110)
+    plt.close(fig)
+    atomic_write_bytes(path, buf.getvalue())

@@ -305,15 +305,23 @@ class TaskRun:
         from sacgmm.sim.default_skill import default_skill
         return default_skill(self.cfg.task, log=self.log)
 
-    def make_env(self, train: bool):
-        """The agent's view of a fresh task environment (see :mod:`sacgmm.rl.task_env`)."""
+    def make_env(self, train: bool, video_every: int = 0):
+        """The agent's view of a fresh task environment (see :mod:`sacgmm.rl.task_env`).
+
+        ``video_every`` > 0: the task renders, and every that many control steps a frame is
+        kept (``env.task_env.frames``, RGB arrays; :class:`sacgmm.sim.video.FrameRecorder`).
+        """
         from sacgmm.rl.task_env import GMMWindowEnv, ResidualGMMEnv, VelocityEnv
         from sacgmm.sim import make_env
         from sacgmm.skill.delta_theta import DeltaTheta, DeltaThetaConfig
 
         cfg = self.cfg
         sensor = cfg.sensor and cfg.agent != "gmm"
-        task_env = make_env(cfg.task, noise=cfg.noise, sensor=sensor, dense=cfg.dense and train)
+        task_env = make_env(cfg.task, noise=cfg.noise, sensor=sensor, dense=cfg.dense and train,
+                            **({"render_mode": "rgb_array"} if video_every else {}))
+        if video_every:
+            from sacgmm.sim.video import FrameRecorder
+            task_env = FrameRecorder(task_env, video_every)
         grip = cfg.gripper_obs and cfg.agent != "gmm"
         if cfg.agent == "sac-gmm":
             delta = DeltaTheta.for_skill(self.skill, DeltaThetaConfig.from_dict(cfg.delta_theta))
