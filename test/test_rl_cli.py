@@ -65,3 +65,9 @@ def test_pipeline_refines_the_skill_and_shows_it(tmp_path, capsys):
     gif = Image.open(peg / "refined_episode.gif")
     assert gif.format == "GIF" and gif.n_frames > 10
     assert oct((peg / "skill.yaml").stat().st_mode & 0o777) != oct(0o600)   # umask, not 0600
+    record = json.loads((peg / "pipeline.json").read_text())
+    assert record["command"] == "sacgmm pipeline --episodes 1 --seed 3 --task peg " \
+                                "--train-episodes 2"
+    assert record["gmm_agent"]["successes"] == before["successes"]
+    assert record["sac_gmm"]["success_rate"] == summary["final"]["success_rate"]
+    assert record["training"]["episodes"] == 2 and record["machine"]["cpu_count"] >= 1

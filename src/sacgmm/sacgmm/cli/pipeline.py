@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import io
 import json
+import time
 from pathlib import Path
 
 from sacgmm.cli.demos import SIM_TASKS
@@ -50,6 +51,7 @@ def run(args: argparse.Namespace) -> int:
     from sacgmm.skill.plot import plot_skill
     from sacgmm.skill.summary import format_summary, summarize_fit
 
+    t_start = time.perf_counter()
     out = Path(args.out) / args.task
     demo_dir = out / "demos"
     n = args.n_demos or (5 if args.task == "door" else 20)
@@ -106,7 +108,19 @@ def run(args: argparse.Namespace) -> int:
     outcome = record_episode(run, FINAL_SEED, out / "refined_episode.gif")
     print(f"      wrote {out / 'before_after.png'} and {out / 'refined_episode.gif'} "
           f"(episode {FINAL_SEED}: {outcome})")
-    print(f"== done: results in {out}")
+    from sacgmm.machine import machine_info
+    _write_json(out / "pipeline.json", {
+        "command": "sacgmm pipeline " + " ".join(
+            f"--{k.replace('_', '-')} {v}" for k, v in sorted(vars(args).items())
+            if k in ("task", "seed", "episodes", "train_episodes")),
+        "task": args.task, "seed": args.seed, "demonstrations": n,
+        "evaluation_seeds": [FINAL_SEED, FINAL_SEED + args.episodes - 1],
+        "gmm_agent": {k: before[k] for k in ("successes", "episodes", "success_rate", "ci95")},
+        "sac_gmm": {k: after[k] for k in ("successes", "episodes", "success_rate", "ci95")},
+        "training": run.summary(None)["training"], "video_episode": {"seed": FINAL_SEED,
+                                                                   "outcome": outcome},
+        "wall_time_s": round(time.perf_counter() - t_start, 1), "machine": machine_info()})
+    print(f"== done in {(time.perf_counter() - t_start) / 60:.1f} min: results in {out}")
     return 0
 
 
