@@ -45,7 +45,7 @@ exec > >(tee "$out")
     ros2 param get --no-daemon --spin-time 3 /gmm_controller window_steps
     for srv in save_policy reset_episode; do
         echo "\$ ros2 service call /sacgmm/$srv std_srvs/srv/Trigger"
-        ros2 service call "/sacgmm/$srv" std_srvs/srv/Trigger | grep -m1 "Response("
+        ros2 service call "/sacgmm/$srv" std_srvs/srv/Trigger | grep "Response("
     done
     echo '$ kill -INT <ros2 launch>'
     kill -INT "$launch_pid"
