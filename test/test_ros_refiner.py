@@ -68,6 +68,22 @@ def _graph(ros, tmp_path, mode: str, **refiner):
     return node, spin_until, procs, cmds, windows, deltas, skill, save
 
 
+def _answered_window(events: list, i: int):
+    """The window message that the delta-theta ``events[i]`` answers: the last window with its
+    index since the previous delta, or, as the two topics come from two processes and are not
+    ordered with respect to each other, one that arrived just after it; None if there is none."""
+    d = events[i]
+    for ev in reversed(events[:i]):
+        if hasattr(ev, "d_means"):
+            break
+        if ev.window_index == d.window_index:
+            return ev
+    for ev in events[i + 1:i + 3]:
+        if not hasattr(ev, "d_means") and ev.window_index == d.window_index:
+            return ev
+    return None
+
+
 def _save(node, spin_until, procs) -> str:
     result = call_trigger(node, spin_until, "/sacgmm/save_policy")
     assert result.success, result.message
@@ -87,7 +103,7 @@ def test_refiner_trains_saves_and_the_controller_survives_its_death(ros, tmp_pat
     assert spin_until(lambda: False, 0.5) is False            # let in-flight messages land
     base = make_skill()
     cmd_t = {k[0] + 1e-9 * k[1]: v for k, v in cmds.items()}
-    checked, starts, last, ok, seen = 0, 0, None, [], []
+    checked, starts, ok, seen = 0, 0, [], []
     prev_d = None
 
     def prev_v(x):
@@ -95,13 +111,13 @@ def test_refiner_trains_saves_and_the_controller_survives_its_death(ros, tmp_pat
             return None
         return base.adapted(prev_d.d_priors, prev_d.d_means, prev_d.d_covariances,
                             stable=False).velocity(x)
-    for ev in list(_graph.events):
+    events = list(_graph.events)
+    for i, ev in enumerate(events):
         if not hasattr(ev, "d_means"):
-            last = ev
             continue
-        d, w = ev, last
+        d, w = ev, _answered_window(events, i)
         # each delta answers the window announced just before it
-        assert w is not None and d.window_index == w.window_index, (d.window_index, w)
+        assert w is not None, (d.window_index, events[max(0, i - 3):i + 3])
         near = [t for t in cmd_t if abs(t - w.stamp) < 1e-6]
         if len(near) != 1:
             continue

@@ -185,3 +185,28 @@ def test_door_bar_handle_is_grasped_off_centre_and_pulls_the_door():
     env.reset(seed=3)                                     # a far start: nothing is held
     assert e.grasp.offset is None and env.step(np.zeros(3))[4]["grasp_offset"] is None
     env.close()
+
+
+@pytest.mark.parametrize("task", ["peg", "lever", "door"])
+def test_task_layout_comes_from_the_definition_without_a_simulator(task, monkeypatch):
+    """The refiner learns the observation layout and timing of a task without PyBullet (on the
+    real robot there is none): the same spaces and timing as the running task's."""
+    import sacgmm.sim.base as base
+    from sacgmm.sim import make_env, task_layout
+    envs = {s: make_env(task, sensor=s) for s in (True, False)}
+    try:
+        def refuse(*_a, **_k):
+            raise AssertionError("task_layout started a simulator")
+        with monkeypatch.context() as m:
+            m.setattr(base, "connect_direct", refuse)
+            layouts = {s: task_layout(task, s) for s in (True, False)}
+        for s, env in envs.items():
+            assert layouts[s].observation_space == env.observation_space
+            assert layouts[s].dt == env.unwrapped.dt
+            assert layouts[s].max_speed == env.unwrapped.max_speed
+        assert len(layouts[True].observation_space.spaces) == 2
+    finally:
+        for env in envs.values():
+            env.close()
+    with pytest.raises(ValueError, match="unknown task"):
+        task_layout("drawer")

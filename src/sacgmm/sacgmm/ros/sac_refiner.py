@@ -377,16 +377,12 @@ class SACRefiner(Node):
     @staticmethod
     def _observation_converter(task: str, sensor: bool):
         """The task's :class:`SensorObservation` (the in-process observation layout) and its
-        timing: control period (s) and maximum speed (m/s)."""
+        timing: control period (s) and maximum speed (m/s), from the task's definition (no
+        simulator is started, so this holds on the real robot too)."""
         from sacgmm.rl.task_env import SensorObservation
-        from sacgmm.sim import make_env
-        env = make_env(task, noise=False, sensor=sensor)
-        try:
-            task_env = env.unwrapped
-            return (SensorObservation(env.observation_space),
-                    (float(task_env.dt), float(task_env.max_speed)))
-        finally:
-            env.close()
+        from sacgmm.sim import task_layout
+        layout = task_layout(task, sensor)
+        return SensorObservation(layout.observation_space), (layout.dt, layout.max_speed)
 
     def _image_for(self, stamp: float):
         """The image stamped ``stamp`` (waiting up to ``image_wait``), else the latest."""

@@ -15,7 +15,11 @@ the frozen task settings are in ``sacgmm/tasks/<task>.yaml``.
 """
 from __future__ import annotations
 
-from sacgmm.sim.config import TASKS, unknown_task_message
+from dataclasses import dataclass
+from importlib import import_module
+from typing import Any
+
+from sacgmm.sim.config import TASKS, load_task_config, unknown_task_message
 
 ENV_IDS = {
     "peg": "sacgmm/PegInsertion-v0",
@@ -37,6 +41,28 @@ def register_envs() -> None:
         if env_id not in gym.registry:
             # the horizon is enforced by the env itself (sacgmm/tasks/*.yaml: control.horizon)
             gym.register(id=env_id, entry_point=_ENTRY_POINTS[task])
+
+
+@dataclass(frozen=True)
+class TaskLayout:
+    """What an agent needs to know of a task without running it: ``observation_space`` (a
+    gymnasium Dict), the control period ``dt`` (s) and the per-axis speed limit ``max_speed``
+    (m/s)."""
+
+    observation_space: Any
+    dt: float
+    max_speed: float
+
+
+def task_layout(task: str, sensor: bool = True) -> TaskLayout:
+    """The :class:`TaskLayout` of a task name, read from its definition (no simulator)."""
+    env_id(task)                               # a clear error for an unknown name
+    module, name = _ENTRY_POINTS[task].split(":")
+    env_class = getattr(import_module(module), name)
+    cfg = load_task_config(task)
+    ctrl = cfg["control"]
+    return TaskLayout(env_class.observation_space_of(cfg, sensor), 1.0 / int(ctrl["control_hz"]),
+                      float(ctrl["max_speed"]))
 
 
 def env_id(task: str) -> str:

@@ -212,10 +212,7 @@ class SimTaskEnv(gym.Env):
 
         self.action_space = spaces.Box(-self.max_speed, self.max_speed, shape=(3,),
                                        dtype=np.float32)
-        obs_spaces = {"position": spaces.Box(-2.0, 2.0, shape=(3,), dtype=np.float32)}
-        if self.sensor:
-            obs_spaces.update(self._sensor_spaces())
-        self.observation_space = spaces.Dict(obs_spaces)
+        self.observation_space = self.observation_space_of(self.cfg, self.sensor)
 
         self._target = self._target_center.copy()
         self._perceived = self._target.copy()
@@ -224,7 +221,21 @@ class SimTaskEnv(gym.Env):
         self._done = True
         self._view_camera = None
 
+    @classmethod
+    def observation_space_of(cls, cfg: dict, sensor: bool) -> spaces.Dict:
+        """The observation space of the task defined by ``cfg``, from the definition alone
+        (no simulator is started): the position, and the sensor image with ``sensor``."""
+        parts = {"position": spaces.Box(-2.0, 2.0, shape=(3,), dtype=np.float32)}
+        if sensor:
+            parts.update(cls.sensor_spaces(cfg))
+        return spaces.Dict(parts)
+
     # ------------------------------------------------------------ task hooks
+    @staticmethod
+    def sensor_spaces(cfg: dict) -> dict:
+        """The sensor image's space(s) of a task defined by ``cfg``."""
+        raise NotImplementedError
+
     def _build_scene(self) -> None:
         raise NotImplementedError
 

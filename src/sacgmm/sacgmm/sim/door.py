@@ -205,8 +205,9 @@ class DoorOpeningEnv(SimTaskEnv):
     def _shaping(self, tcp: np.ndarray) -> float:
         return -float(np.linalg.norm(tcp - self.grasp.point_world())) + 0.5 * self.door_angle()
 
-    def _sensor_spaces(self) -> dict:
-        s = int(self.cfg["sensor"]["size"])
+    @staticmethod
+    def sensor_spaces(cfg: dict) -> dict:
+        s = int(cfg["sensor"]["size"])
         return {"rgb": spaces.Box(0, 255, shape=(s, s, 3), dtype=np.uint8)}
 
     def _sensor_obs(self) -> dict:

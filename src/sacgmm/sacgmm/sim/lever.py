@@ -136,9 +136,10 @@ class LeverSlidingEnv(SimTaskEnv):
         left = max(self.g["slide_length"] - self.slide_position(), 0.0)
         return -float(np.linalg.norm(tcp - self.grasp.point_world())) - left
 
-    def _sensor_spaces(self) -> dict:
-        s = int(self.cfg["sensor"]["size"])
-        return {"depth": spaces.Box(0.0, float(self.cfg["sensor"]["far"]), shape=(s, s),
+    @staticmethod
+    def sensor_spaces(cfg: dict) -> dict:
+        s = int(cfg["sensor"]["size"])
+        return {"depth": spaces.Box(0.0, float(cfg["sensor"]["far"]), shape=(s, s),
                                     dtype=np.float32)}
 
     def _sensor_obs(self) -> dict:

@@ -161,8 +161,9 @@ class PegInsertionEnv(SimTaskEnv):
     def _shaping(self, tcp: np.ndarray) -> float:
         return -float(np.linalg.norm(self.peg_tip() - self._goal_tip()))
 
-    def _sensor_spaces(self) -> dict:
-        s = int(self.cfg["sensor"]["size"])
+    @staticmethod
+    def sensor_spaces(cfg: dict) -> dict:
+        s = int(cfg["sensor"]["size"])
         return {"tactile": spaces.Box(0, 255, shape=(2, s, s), dtype=np.uint8)}
 
     def _sensor_obs(self) -> dict:
