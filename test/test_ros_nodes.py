@@ -172,8 +172,8 @@ def test_controller_clamps_and_stops_on_stale_pose(ros, tmp_path):
     spin_until(lambda: False, 1.0)
     active = [v for t, v in cmds if t < t_stop and np.linalg.norm(v) > 0]
     assert len(active) > 20, proc.output
-    norms = np.linalg.norm(active, axis=1)
-    assert np.all(norms <= 0.05 + 1e-9) and norms.max() > 0.049
+    largest = np.abs(active).max(axis=1)                      # per axis, as the task clips
+    assert np.all(largest <= 0.05 + 1e-9) and largest.max() > 0.049
     assert np.all(np.isfinite(np.array([v for _, v in cmds])))
     # timeout 0.3 s + 0.2 s slack for DDS delivery and scheduling on a loaded 2-core machine
     after = [v for t, v in cmds if t > t_stop + 0.3 + 0.2]

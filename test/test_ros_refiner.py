@@ -127,8 +127,7 @@ def test_refiner_trains_saves_and_the_controller_survives_its_death(ros, tmp_pat
         key = near[0]
         # the command answering the boundary's pose is the delta-adapted skill's velocity
         v = base.adapted(d.d_priors, d.d_means, d.d_covariances, stable=False).velocity(w.position)
-        n = np.linalg.norm(v)
-        v = v * min(1.0, 0.15 / n) if n > 0 else v
+        v = np.clip(v, -0.15, 0.15)
         ok.append(bool(np.allclose(cmd_t[key], v, atol=1e-9)))
         seen.append((w.episode, w.window_index, ok[-1]))
         if not ok[-1]:
@@ -158,7 +157,7 @@ def test_refiner_trains_saves_and_the_controller_survives_its_death(ros, tmp_pat
     n0 = len(cmds)
     assert spin_until(lambda: len(cmds) >= n0 + 100, 60.0), out()
     v = np.array(list(cmds.values()))
-    assert np.isfinite(v).all() and (np.linalg.norm(v, axis=1) <= 0.15 + 1e-9).all()
+    assert np.isfinite(v).all() and (np.abs(v) <= 0.15 + 1e-9).all()
     # (if DDS still lists the dead refiner, one boundary waits delta_wait, then no more)
     assert "control stopped" not in procs["gmm_controller"].output.split("episode")[-1]
     assert procs["gmm_controller"].p.poll() is None and procs["sim_bridge"].p.poll() is None

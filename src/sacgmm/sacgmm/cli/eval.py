@@ -37,6 +37,7 @@ def evaluate_gmm(task: str, skill_path: str, episodes: int, seed: int, noise: bo
 
     from sacgmm.sim import make_env
     from sacgmm.skill import load_skill
+    from sacgmm.skill.speed import limit_velocity
 
     skill = load_skill(skill_path)
     env = make_env(task, noise=noise, render_mode="rgb_array" if video else None)
@@ -52,8 +53,7 @@ def evaluate_gmm(task: str, skill_path: str, episodes: int, seed: int, noise: bo
                 frames.append(env.render())
             grasped = False
             while True:
-                v = np.clip(np.asarray(skill.velocity(obs["position"].astype(np.float64)),
-                                       dtype=np.float64).reshape(3), -vmax, vmax)
+                v = limit_velocity(skill.velocity(obs["position"].astype(np.float64)), vmax)
                 obs, _, term, trunc, info = env.step(v)
                 grasped = grasped or bool(info.get("grasped", False))
                 if video and i == 0 and info["steps"] % 2 == 0:

@@ -24,6 +24,7 @@ from gymnasium import spaces
 
 from sacgmm.skill.delta_theta import DeltaTheta
 from sacgmm.skill.model import GMMSkill
+from sacgmm.skill.speed import limit_velocity
 from sacgmm.skill.via_point import HELD_BELOW
 
 IMAGE_KEYS = ("tactile", "depth", "rgb")
@@ -98,7 +99,7 @@ class _TaskView(gym.Env):
 
     def _control_step(self, velocity: np.ndarray):
         obs, reward, term, trunc, info = self.task_env.step(
-            np.clip(velocity, -self.max_speed, self.max_speed))
+            limit_velocity(velocity, self.max_speed))
         self._position = np.asarray(obs["position"], dtype=np.float64)
         return obs, float(reward), bool(term), bool(trunc), info
 

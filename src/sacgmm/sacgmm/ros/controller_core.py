@@ -17,7 +17,8 @@ steering and hindsight labels (:mod:`sacgmm.skill.via_point`).
 
 Safety: the command is zero when no skill is loaded, no pose or target was received, the pose
 is older than ``pose_timeout`` or the target older than ``target_timeout`` (if > 0), or the
-skill gives a non-finite velocity; otherwise its norm is clamped to ``max_speed``.
+skill gives a non-finite velocity; otherwise each component is clipped to ``+-max_speed``
+(:func:`sacgmm.skill.speed.limit_velocity`, the rule the in-process training applies).
 """
 from __future__ import annotations
 
@@ -29,6 +30,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from sacgmm.ros.layouts import DeltaThetaMessage, WindowEnd
+from sacgmm.skill.speed import limit_velocity
 from sacgmm.skill.via_point import HELD_BELOW
 
 ZERO3 = np.zeros(3)
@@ -163,11 +165,9 @@ class ControllerCore:
         v = self.skill.velocity(x)
         if self.use_target_orientation:
             v = self.target_rot @ v
-        speed = math.sqrt(float(v @ v))
-        if not math.isfinite(speed):
+        if not np.isfinite(v).all():
             return self._stop("nonfinite")
-        if speed > self.max_speed:
-            v = v * (self.max_speed / speed)
+        v = limit_velocity(v, self.max_speed)
         self.last_velocity = v
         self.steps += 1
         self._track_grasp(x)

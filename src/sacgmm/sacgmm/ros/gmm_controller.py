@@ -13,7 +13,8 @@ Subscribes
   both finger joints); it goes into every window message with the grasp position (the step at
   which the opening first fell below ``held_below``), for the refiner's via-point steering.
 Publishes
-  ``/sacgmm/cmd_vel`` (geometry_msgs/TwistStamped, m/s, world axes): clamped to ``max_speed``,
+  ``/sacgmm/cmd_vel`` (geometry_msgs/TwistStamped, m/s, world axes): each component within
+  ``+-max_speed`` (:mod:`sacgmm.skill.speed`, as in training),
   never NaN, zero when the pose is stale, before any pose/target, or without a skill. When the
   pose source stops (a dead bridge), zero is published within ``pose_timeout`` in both modes
   (lock-step: by a watchdog timer) and the reason is logged again every
@@ -83,7 +84,8 @@ PARAMS = (
     Param("rt_priority", 0, "SCHED_FIFO priority of the timer-mode loop thread; the node's "
           "other Python threads run one below it (they share the GIL with the loop). Needs "
           "CAP_SYS_NICE or an rtprio limit; 0: normal scheduling", range=(0, 98)),
-    Param("max_speed", 0.15, "norm limit of the commanded velocity (m/s)", range=(0.0, 1.0)),
+    Param("max_speed", 0.15, "limit of each component of the commanded velocity (m/s; the "
+          "task's control.max_speed)", range=(0.0, 1.0)),
     Param("pose_timeout", 0.2, "ee pose older than this stops the robot (s)", range=(0.001, 10.0)),
     Param("target_timeout", 0.0, "target older than this stops the robot (s); 0: never stale",
           range=(0.0, 3600.0)),

@@ -41,6 +41,7 @@ import numpy as np
 from sacgmm.retired import ANY, drop_retired
 from sacgmm.skill.delta_theta import DeltaTheta
 from sacgmm.skill.model import GMMSkill
+from sacgmm.skill.speed import limit_velocity
 
 #: m: a gripper opening below this means the hand holds something (0.108 m open, 0.054 m
 #: closed on the door's or lever's handle)
@@ -130,7 +131,7 @@ class ViaPointSteering:
         y = np.array(starts, dtype=np.float64)
         out = np.empty((self.window,) + y.shape)
         for t in range(self.window):
-            y = y + self.dt * np.clip(self.skill.velocity(y), -self.max_speed, self.max_speed)
+            y = y + self.dt * limit_velocity(self.skill.velocity(y), self.max_speed)
             out[t] = y
         return out
 
