@@ -121,6 +121,9 @@ def test_plain_launch_runs_the_default_skill_from_outside(workspace, tmp_path, g
         reset = ros2(workspace, env, "service", "call", "/sacgmm/reset_episode",
                      "std_srvs/srv/Trigger").stdout
         assert "success=True" in reset, reset
+        # the fresh refiner acts (eval mode: it decides, stores nothing, learns nothing)
+        assert wait_for(proc.lines, r"\[sac_refiner\]: episode \d+ ended .* [1-9]\d* actions, "
+                        r"0 stored, 0 updates", 30.0), proc.output
         assert proc.p.poll() is None, proc.output
     finally:
         _stop_and_check(proc, workspace)
@@ -306,7 +309,7 @@ def test_one_fault_policy_for_both_start_paths(workspace, tmp_path, start):
 
     try:
         # the fresh refiner acts and, in train mode, learns
-        assert wait_for(proc.lines, r"\[sac_refiner\S*\].*episode \d+ ended .*updates [1-9]",
+        assert wait_for(proc.lines, r"\[sac_refiner\S*\].*episode \d+ ended .* [1-9]\d* updates",
                         120.0), proc.output
         # 1) the refiner dies: restarted, the controller runs on with its skill meanwhile
         first = pids(proc.lines)

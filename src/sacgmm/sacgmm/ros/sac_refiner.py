@@ -186,6 +186,7 @@ class RefinerCore:
         self.buffer = self.experience.buffer if self.train else None
         self.action_rng = np.random.default_rng(config.seed + 12345)
         self.decisions = self.updates = self.episode = self.control_steps = 0
+        self.actions = 0          # delta-thetas decided (training or not); decisions: stored
         self.update_credit = 0.0
         self.episodes_log: list[dict] = []
         self.last_losses: dict[str, float] = {}
@@ -224,6 +225,7 @@ class RefinerCore:
         """Training: warm-up N(0, warmup_std) for ``learning_starts`` decisions, then the
         stochastic policy; evaluation: the deterministic policy."""
         cfg = self.cfg
+        self.actions += 1
         if self.train and self.decisions < cfg.learning_starts:
             return warmup_action(self.action_rng, cfg, self.act_dim)
         return self.agent.act(obs, deterministic=not self.train)
@@ -474,8 +476,9 @@ class SACRefiner(Node):
             self.get_logger().error(response.message)
             return response
         response.success = True
-        response.message = (f"saved {out} (episode {self.core.episode}, decisions "
-                            f"{self.core.decisions}, updates {self.core.updates})")
+        response.message = (f"saved {out} (episode {self.core.episode}, {self.core.actions} "
+                            f"actions, {self.core.decisions} stored, {self.core.updates} "
+                            "updates)")
         self.get_logger().info(response.message)
         return response
 
@@ -567,8 +570,8 @@ class SACRefiner(Node):
                                       "entropy", math.nan)), 4)})
         self.get_logger().info(
             f"episode {e.episode} ended ({'success' if e.success else 'no success'}, "
-            f"{e.steps} steps, return {e.ret:g}); decisions {core.decisions}, updates "
-            f"{core.updates}, alpha {core.agent.alpha:.4g}")
+            f"{e.steps} steps, return {e.ret:g}); {core.actions} actions, {core.decisions} "
+            f"stored, {core.updates} updates, alpha {core.agent.alpha:.4g}")
         every = self.p["save_every_episodes"]
         if core.train and every and core.episode % every == 0:
             core.save(self.save_path(), self.p["save_replay"])
