@@ -16,9 +16,10 @@ Publishes
   ``/sacgmm/cmd_vel`` (geometry_msgs/TwistStamped, m/s, world axes): each component within
   ``+-max_speed`` (:mod:`sacgmm.skill.speed`, as in training),
   never NaN, zero when the pose is stale, before any pose/target, or without a skill. When the
-  pose source stops (a dead bridge), zero is published within ``pose_timeout`` in both modes
-  (lock-step: by a watchdog timer) and the reason is logged again every
-  ``STOP_LOG_PERIOD`` s while the stop lasts.
+  pose source stops (a dead bridge), zero is published within ``pose_timeout`` (timer mode) or
+  ``lockstep_timeout`` (lock-step: a watchdog timer; the simulator sends a pose at least every
+  ``resend_period`` = 0.5 s while it lives, also while it waits) and the reason is logged again
+  every ``STOP_LOG_PERIOD`` s while the stop lasts.
   ``/sacgmm/window`` (std_msgs/Float64MultiArray): state at the end of every ``window_steps``
   active control steps (layout in :mod:`sacgmm.ros.layouts`).
   ``/sacgmm/markers`` (visualization_msgs/MarkerArray): Gaussian ellipsoids + target sphere.
@@ -87,6 +88,9 @@ PARAMS = (
     Param("max_speed", 0.15, "limit of each component of the commanded velocity (m/s; the "
           "task's control.max_speed)", range=(0.0, 1.0)),
     Param("pose_timeout", 0.2, "ee pose older than this stops the robot (s)", range=(0.001, 10.0)),
+    Param("lockstep_timeout", 1.0, "lockstep mode: no pose for this long means the simulator is "
+          "gone, and zero is published (s; longer than the sim_bridge's resend_period, since "
+          "a slow simulator step is not a dead one)", range=(0.01, 60.0)),
     Param("target_timeout", 0.0, "target older than this stops the robot (s); 0: never stale",
           range=(0.0, 3600.0)),
     Param("window_steps", 32, "control steps per refinement window N", range=(1, 100000)),
@@ -191,7 +195,8 @@ class GMMController(Node):
                 self._loop_thread.start()
         else:
             # lock-step steps on poses: without one, nothing would be published at all
-            self.create_timer(p["pose_timeout"] / 4.0, self._watchdog)
+            self.create_timer(min(p["pose_timeout"], p["lockstep_timeout"]) / 4.0,
+                              self._watchdog)
         if p["marker_rate_hz"] > 0:
             self.create_timer(1.0 / p["marker_rate_hz"], self._publish_markers)
         self.get_logger().info(
@@ -351,8 +356,9 @@ class GMMController(Node):
     def _watchdog(self) -> None:
         """Lock-step: a step held for the refiner's delta-theta is released after
         ``delta_wait`` (answering the simulator's latest state, which it waits for), and once
-        the last pose is older than ``pose_timeout`` outside such a hold (the pose source is
-        gone) a zero command is published."""
+        the last pose is older than ``lockstep_timeout`` outside such a hold (the simulator is
+        gone) a zero command is published. Each pose is a simulator state to answer, and a slow
+        simulator step is not a dead simulator, hence not ``pose_timeout`` here."""
         now = time.monotonic()
         held = self._held
         if held is not None:
@@ -360,7 +366,7 @@ class GMMController(Node):
                 self._stop_waiting()
                 self._control_step(held[0], now=self.core.ee_time)
             return
-        if self.core.ee is not None and now - self.core.ee_time > self.core.pose_timeout:
+        if self.core.ee is not None and now - self.core.ee_time > self.p["lockstep_timeout"]:
             self._control_step(now=now)
 
     def _control_step(self, stamp=None, now: float | None = None) -> None:
