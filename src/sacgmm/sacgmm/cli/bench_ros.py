@@ -1,14 +1,7 @@
 """``sacgmm bench-ros``: the gmm_controller's loop in real-time mode while the sim graph runs.
 
-Starts the ``sim_peg`` graph with a private ROS_DOMAIN_ID: ``sim_bridge`` in real time at
-30 Hz with tactile images, ``gmm_controller`` in timer mode at ``--rate`` Hz,
-``camera_encoder`` and, by default (``--refiner train``), ``sac_refiner`` *training* online
-(SAC-AE updates on the tactile images, acting before updating so that a window's delta is not
-delayed by the gradient step). With ``--refiner stub`` this process answers every window end
-with a random delta-theta instead (the controller's own cost without the training load). The
-controller measures its own timer periods; written to ``--out``: achieved rate, p50/p99/max of
-|period - nominal| and the window-end -> delta-applied latency, next to a bare rclpy timer
-measured on the same machine just before (the machine is shared: its load average is recorded).
+The options are defined here; the benchmark itself, and what it measures and writes, is
+:mod:`sacgmm.ros.bench_controller`.
 """
 from __future__ import annotations
 
