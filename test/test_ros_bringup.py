@@ -11,6 +11,7 @@ import threading
 import time
 from pathlib import Path
 
+import pytest
 from proc_helpers import alive as _alive
 from proc_helpers import call_trigger, domain_id, started_pids
 from proc_helpers import wait_for as _wait_for
@@ -243,3 +244,28 @@ def test_package_xml_declares_every_ros_package_the_code_imports():
                                    r"ament_index_python)\b", text, re.M))
     assert imported >= {"rclpy", "launch", "launch_ros", "std_msgs", "geometry_msgs"}
     assert imported <= declared, imported - declared
+
+
+def test_prepare_checks_every_file_the_parameter_file_names(tmp_path):
+    """A policy named for any node in the parameter file is checked before the start, and a
+    skill named for the controller goes to the refiner too (it must be the controller's)."""
+    import yaml
+
+    from sacgmm.ros.graphs import GraphError, get_graph, prepare
+    from test_ros_nodes import make_skill
+    graph = get_graph("sim_peg")
+    doc = yaml.safe_load((PARAMS / "sim_peg.yaml").read_text())
+    skill = tmp_path / "skill.yaml"
+    make_skill().save(skill)
+    doc["gmm_controller"]["ros__parameters"]["skill_path"] = str(skill)
+    doc["camera_encoder"]["ros__parameters"]["policy_path"] = str(tmp_path / "missing.pt")
+    pfile = tmp_path / "params.yaml"
+    pfile.write_text(yaml.safe_dump(doc))
+    args = graph.resolve_args({"params_file": str(pfile)})
+    with pytest.raises(GraphError, match=r"camera_encoder\.policy_path: checkpoint .*missing\.pt"):
+        prepare(graph, args, log=lambda _m: None)
+    doc["camera_encoder"]["ros__parameters"]["policy_path"] = ""
+    pfile.write_text(yaml.safe_dump(doc))
+    logged: list[str] = []
+    out = prepare(graph, args, log=logged.append)
+    assert out["skill"] == str(skill) and not logged       # no default skill announced

@@ -278,12 +278,10 @@ def test_one_fault_policy_for_both_start_paths(workspace, tmp_path, start):
     if start == "ros2 launch":
         proc = launch(workspace, env, f"sim_peg.launch.py {args}", cwd=workspace)
         pids = launched_pids
-        restarted = r"\[sac_refiner-\d+\]: process started with pid"
     else:
         proc = Proc([sys.executable, "-m", "sacgmm.cli", "bringup", "sim_peg", args], env,
                     cwd=tmp_path)
         pids = started_pids
-        restarted = r"\[bringup\] started sac_refiner"
     ctx = rclpy.Context()
     rclpy.init(context=ctx, domain_id=did)
     node = rclpy.create_node("fault_probe", context=ctx)
@@ -317,8 +315,8 @@ def test_one_fault_policy_for_both_start_paths(workspace, tmp_path, start):
         os.kill(first["sac_refiner"], signal.SIGKILL)
         spin(2.0 + 3.0)                      # respawn delay; delta_wait (2 s) for a dead refiner
         assert moving_after(killed + 2.5) > 10, proc.output
-        assert wait_for(proc.lines, restarted, 30.0) and \
-            pids(proc.lines)["sac_refiner"] != first["sac_refiner"], proc.output
+        assert spin(30.0, lambda: pids(proc.lines).get("sac_refiner") not in (
+            None, first["sac_refiner"])), proc.output                 # a new refiner process
         n_deltas = len(deltas)
         assert spin(60.0, lambda: len(deltas) > n_deltas + 3), "the new refiner never acted"
         # 2) NaN and wrongly sized delta-theta: rejected, the skill unchanged
@@ -360,7 +358,7 @@ def every_pid(lines: list[str], pids) -> set[int]:
     return {pid for line in list(lines) for pid in pids([line]).values()}
 
 
-def test_a_launch_stopped_by_sigterm_or_sigkill_leaves_no_node(workspace, tmp_path):
+def test_a_launch_stopped_by_sigterm_leaves_no_node(workspace, tmp_path):
     """``ros2 launch`` does not stop its processes on SIGTERM (it says they may be orphaned);
     sacgmm's nodes stop themselves when the launch process is gone."""
     env = base_env(domain_id("launch-sigterm"), tmp_path / "home")

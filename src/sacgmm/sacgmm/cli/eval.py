@@ -39,9 +39,12 @@ def evaluate_gmm(task: str, skill_path: str, episodes: int, seed: int, noise: bo
     from sacgmm.skill import load_skill
     from sacgmm.skill.speed import limit_velocity
 
+    if video:                    # a bad name fails before the episodes run, not after
+        from sacgmm.sim.video import check_video_path
+        check_video_path(video)
     skill = load_skill(skill_path)
     env = make_env(task, noise=noise, render_mode="rgb_array" if video else None)
-    vmax = env.unwrapped.max_speed
+    vmax, fps = env.unwrapped.max_speed, 1.0 / (2 * env.unwrapped.dt)   # a frame per 2 steps
     from sacgmm.rl.train_task import count_grasp_failures, grasp_outcome
     reasons: dict[str, int] = {}
     lengths, successes, frames, kinds = [], 0, [], []
@@ -72,7 +75,7 @@ def evaluate_gmm(task: str, skill_path: str, episodes: int, seed: int, noise: bo
         env.close()
     if video:
         from sacgmm.sim.video import save_video
-        save_video(frames, video, every=2)
+        save_video(frames, video, fps)
     lo, hi = wilson_interval(successes, episodes)
     failures = count_grasp_failures(kinds)
     return {

@@ -57,7 +57,7 @@ def run(args: argparse.Namespace) -> int:
     n = args.n_demos or (5 if args.task == "door" else 20)
     print(f"== sacgmm pipeline: task {args.task}, seed {args.seed}, output {out}")
     if args.force or not any(demo_dir.glob("*.csv")):
-        print(f"[1/3] recording {n} demonstrations ...", flush=True)
+        print(f"[1/5] recording {n} demonstrations ...", flush=True)
         if args.task in SIM_TASKS:
             from sacgmm.sim.expert import record_demos
             record_demos(args.task, n, args.seed, demo_dir)
@@ -66,11 +66,11 @@ def run(args: argparse.Namespace) -> int:
             from sacgmm.skill.synthetic import make_demos
             save_demos(demo_dir, make_demos(args.task, n, 3, args.seed), 1.0 / 30.0)
     else:
-        print(f"[1/3] demonstrations already in {demo_dir}")
+        print(f"[1/5] demonstrations already in {demo_dir}")
     demos = load_demos(demo_dir)
 
     skill_path = out / "skill.yaml"
-    print("[2/3] fitting the stable GMM skill (K=3) ...", flush=True)
+    print("[2/5] fitting the stable GMM skill (K=3) ...", flush=True)
     skill = fit_skill(demos.positions, demos.dt, n_components=3, stable=True, seed=args.seed,
                       frame=demos.frame)
     skill.meta["demos"] = str(demo_dir)
@@ -98,14 +98,15 @@ def run(args: argparse.Namespace) -> int:
         print(f"== done: results in {out}")
         return 0
 
-    run, after = _refine(args, skill_path, out, noise)
+    refined, summary = _refine(args, skill_path, out, noise)
+    after = summary["final"]
     print(f"[5/5] refined agent (SAC-GMM): {_rate(after)}, end reasons {after['end_reasons']}")
     print(f"      GMM agent {100 * before['success_rate']:.0f}% -> SAC-GMM "
           f"{100 * after['success_rate']:.0f}% on the same {args.episodes} episodes, after "
-          f"{run.cfg.episodes} training episodes ({run.updates} updates, "
-          f"{run.wall_time() / 60:.1f} min)")
-    plot_before_after(before, after, run.evals_log, out / "before_after.png", args.task)
-    outcome = record_episode(run, FINAL_SEED, out / "refined_episode.gif")
+          f"{refined.cfg.episodes} training episodes ({refined.updates} updates, "
+          f"{refined.wall_time() / 60:.1f} min)")
+    plot_before_after(before, after, refined.evals_log, out / "before_after.png", args.task)
+    outcome = record_episode(refined, FINAL_SEED, out / "refined_episode.gif")
     print(f"      wrote {out / 'before_after.png'} and {out / 'refined_episode.gif'} "
           f"(episode {FINAL_SEED}: {outcome})")
     from sacgmm.machine import machine_info
@@ -117,7 +118,7 @@ def run(args: argparse.Namespace) -> int:
         "evaluation_seeds": [FINAL_SEED, FINAL_SEED + args.episodes - 1],
         "gmm_agent": {k: before[k] for k in ("successes", "episodes", "success_rate", "ci95")},
         "sac_gmm": {k: after[k] for k in ("successes", "episodes", "success_rate", "ci95")},
-        "training": run.summary(None)["training"], "video_episode": {"seed": FINAL_SEED,
+        "training": summary["training"], "video_episode": {"seed": FINAL_SEED,
                                                                    "outcome": outcome},
         "wall_time_s": round(time.perf_counter() - t_start, 1), "machine": machine_info()})
     print(f"== done in {(time.perf_counter() - t_start) / 60:.1f} min: results in {out}")
@@ -131,8 +132,8 @@ def _rate(res: dict) -> str:
 
 
 def _refine(args, skill_path: Path, out: Path, noise: bool):
-    """Stage 4: ``sacgmm train``'s SAC-GMM run on the fitted skill; the run and its final
-    evaluation (the policy of the best periodic evaluation, on the final-evaluation seeds)."""
+    """Stage 4: ``sacgmm train``'s SAC-GMM run on the fitted skill; the run and its summary
+    (``final``: the policy of the best periodic evaluation on the final-evaluation seeds)."""
     from sacgmm.rl.train_task import TaskRun, TrainConfig
 
     cfg = TrainConfig(task=args.task, agent="sac-gmm", seed=args.seed, noise=noise,
@@ -140,9 +141,8 @@ def _refine(args, skill_path: Path, out: Path, noise: bool):
                       final_episodes=args.episodes, skill=str(skill_path))
     print(f"[4/5] refining the skill with SAC-GMM: {cfg.episodes} training episodes, sparse "
           "success reward, an evaluation every 10 ...", flush=True)
-    run = TaskRun(cfg, out / "refine")
-    summary = run.train(progress=True)
-    return run, summary["final"]
+    refined = TaskRun(cfg, out / "refine")
+    return refined, refined.train(progress=True)
 
 
 def record_episode(run, seed: int, path: Path) -> str:
@@ -152,7 +152,7 @@ def record_episode(run, seed: int, path: Path) -> str:
     env = run.make_env(train=False, video_every=2)
     try:
         result = run.run_episode(env, seed, deterministic=True, train=False)
-        save_video(env.task_env.frames, path, every=2)
+        save_video(env.task_env.frames, path, env.task_env.fps)
     finally:
         env.close()
     return "success" if result["success"] else f"failed ({result['end_reason']})"

@@ -21,6 +21,8 @@ import sys
 import threading
 import time
 
+from sacgmm.ros.graphs import RESPAWN_DELAY
+
 
 def build_commands(graph_name: str, assignments: dict[str, str]) -> list[tuple[str, list[str]]]:
     """``[(node name, argv), ...]`` for the graph's active nodes; ``ValueError`` if bad.
@@ -62,7 +64,8 @@ class Supervisor:
     ``respawn_delay`` s) and shuts them all down."""
 
     def __init__(self, commands: list[tuple[str, list[str]]], out=None,
-                 respawn: frozenset[str] = frozenset(), respawn_delay: float = 2.0):
+                 respawn: frozenset[str] = frozenset(),
+                 respawn_delay: float = RESPAWN_DELAY):
         self.commands = commands
         self.out = out or sys.stdout
         self.respawn = respawn
@@ -162,7 +165,7 @@ class Supervisor:
 def run(graph_name: str, assignments: dict[str, str], duration: float | None = None,
         out=None) -> int:
     """Check the arguments (``GraphError`` before any node starts), then run the graph."""
-    from sacgmm.ros.graphs import (RESPAWN_DELAY, active_nodes, find_share_file, get_graph,
+    from sacgmm.ros.graphs import (active_nodes, find_share_file, get_graph,
                                    prepare, rviz_executable)
 
     out = out or sys.stdout

@@ -127,6 +127,9 @@ class GMMController(Node):
         super().__init__("gmm_controller", **kwargs)
         p = declare(self, PARAMS)
         self.p = p
+        if p["lockstep_timeout"] < p["pose_timeout"]:
+            raise StartupError(f"parameter 'lockstep_timeout': {p['lockstep_timeout']:g} s is "
+                               f"below pose_timeout ({p['pose_timeout']:g} s)")
         skill = None
         if p["skill_path"]:
             from sacgmm.skill import load_skill
@@ -195,7 +198,7 @@ class GMMController(Node):
                 self._loop_thread.start()
         else:
             # lock-step steps on poses: without one, nothing would be published at all
-            self.create_timer(min(p["pose_timeout"], p["lockstep_timeout"]) / 4.0,
+            self.create_timer(min(p["delta_wait"], p["lockstep_timeout"]) / 4.0,
                               self._watchdog)
         if p["marker_rate_hz"] > 0:
             self.create_timer(1.0 / p["marker_rate_hz"], self._publish_markers)

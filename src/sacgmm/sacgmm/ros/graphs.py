@@ -292,11 +292,13 @@ def prepare(graph: Graph, args: dict[str, str], log: Callable[[str], None] = pri
                          "source it, or leave rviz:=false)")
     pfile = params_file_path(graph, out)
     doc = _read_params_file(pfile, given=bool(out.get("params_file")))
+    # the controller's skill is the refiner's too: one from the parameter file goes to both
+    controller_skill = _file_parameter(doc, "gmm_controller", "skill_path")
+    if not out.get("skill") and controller_skill:
+        out["skill"] = controller_skill
     if out.get("skill"):
-        _check_skill(out["skill"], "argument 'skill'")
-    elif _file_parameter(doc, "gmm_controller", "skill_path"):
-        _check_skill(_file_parameter(doc, "gmm_controller", "skill_path"),
-                     f"{pfile}: gmm_controller.skill_path")
+        where = "argument 'skill'" if args.get("skill") else f"{pfile}: gmm_controller.skill_path"
+        _check_skill(out["skill"], where)
     elif out.get("use_sim", "true") == "true" or out.get("sim_driver") == "true":
         from sacgmm.sim.default_skill import default_skill_path
         out["skill"] = str(default_skill_path(graph.task, log=log))
@@ -307,9 +309,12 @@ def prepare(graph: Graph, args: dict[str, str], log: Callable[[str], None] = pri
                          "demonstrations (sacgmm fit --demos DIR --out skill.yaml)")
     if out.get("policy"):
         _check_policy(out["policy"], "argument 'policy'")
-    elif _file_parameter(doc, "sac_refiner", "policy_path"):
-        _check_policy(_file_parameter(doc, "sac_refiner", "policy_path"),
-                      f"{pfile}: sac_refiner.policy_path")
+    else:   # every node reading a policy checks the one its section of the file names
+        for spec in active_nodes(graph, out):
+            for arg, param in spec.arg_parameters:
+                value = _file_parameter(doc, spec.name, param)
+                if arg == "policy" and value:
+                    _check_policy(value, f"{pfile}: {spec.name}.{param}")
     return out
 
 

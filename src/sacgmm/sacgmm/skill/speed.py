@@ -5,7 +5,8 @@ the rule of the simulated tasks (``control.max_speed`` of ``sacgmm/tasks/*.yaml`
 the skills were fitted, the tasks calibrated and the agents trained. The in-process window
 environment, ``sacgmm eval``, the via-point look-ahead and the ROS ``gmm_controller`` all apply
 it, so a policy runs as it was trained. On a real robot ``iiwa_bridge`` adds its own limit on
-the norm (``max_cart_speed``) as the safety layer.
+the norm (``max_cart_speed``) as the safety layer. (``GMMSkill.rollout(max_speed=...)`` caps
+the norm instead: it predicts paths for RViz and the door oracle, it sends no command.)
 """
 from __future__ import annotations
 
