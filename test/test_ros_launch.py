@@ -153,7 +153,7 @@ def test_real_robot_door_graph_against_the_simulated_driver(workspace, tmp_path)
             out = ros2(workspace, env, "service", "call", service, "std_srvs/srv/Trigger").stdout
             assert "success=True" in out, out + proc.output
         # homing, settle_time (3 s), then episode 0: the controller drives the arm
-        assert wait_for(proc.lines, r"\[gmm_controller\]: control active", 40.0), proc.output
+        assert wait_for(proc.lines, r"\[iiwa_bridge\]: episode \d+ started", 60.0), proc.output
         rates, hz = topic_rates(workspace, env, ["/sacgmm/cmd_vel",
                                                  "/velocity_controller/commands"], 4.0)
         assert rates.get("/sacgmm/cmd_vel", 0) > 20 and \
