@@ -20,7 +20,7 @@ def _skill(path):
 
 def test_eval_sac_gmm_checkpoint_matches_the_trainers_evaluation(tmp_path, capsys):
     skill = _skill(tmp_path / "skill.yaml")
-    cfg = TrainConfig(task="peg", agent="sac-gmm", seed=3, episodes=2, eval_every=2,
+    cfg = TrainConfig.named("sac-gmm", task="peg", seed=3, episodes=2, eval_every=2,
                       eval_episodes=1, final_episodes=0, learning_starts=3, updates_per_step=1.0,
                       batch_size=8, buffer_size=200, skill=skill,
                       sac={"hidden": [32, 32], "latent_dim": 8, "encoder_channels": 8})

@@ -12,7 +12,7 @@ def test_table_specs():
     assert len(t1) == 5 * 2 * 5
     assert {s.agent for s in t1} == {"gmm", "sac", "res-gmm", "sac-gmm"}
     assert {s.condition for s in t1 if s.agent == "sac-gmm"} == {"sac-gmm",
-                                                                 "sac-gmm+nstep5-imitation"}
+                                                                 "sac-gmm+sac-gmm-nstep5-imitation"}
     t2 = table_specs("table2", 1)
     assert {s.condition for s in t2} == {"gmm", "gmm+noise", "sac-gmm", "sac-gmm-sensor",
                                          "sac-gmm+noise", "sac-gmm+noise-sensor"}
@@ -21,23 +21,12 @@ def test_table_specs():
         table_specs("table9", 1)
     door = table_specs("door", 3)
     assert {(s.task, s.condition) for s in door} == {
-        ("door", "gmm+noise"), ("door", "sac-gmm+noise+w16-nstep10-selfimitation"),
-        ("door", "sac-gmm+noise+w16-viapoint-hindsight"),
-        ("door", "sac-gmm+noise+w16-viapoint20-hindsight")}
-    tuned = next(s for s in door if s.condition == "sac-gmm+noise+w16-nstep10-selfimitation")
-    assert tuned.train_args(150)[-8:] == ["--set", "window=16", "--set", "n_step=10",
-                                          "--set", "sac.success_bc_weight=1.0",
-                                          "--set", "sac.success_bc_filter=false"]
-    via = next(s for s in door if s.condition == "sac-gmm+noise+w16-viapoint-hindsight")
-    args = via.train_args(150)
-    assert args[:len(tuned.train_args(150))] == tuned.train_args(150)
-    assert {"via_point.enabled=true", "hindsight_grasp=true", "gripper_obs=true",
-            "delta_theta.attractor_scale=0.1"} <= set(args)
-    via20 = next(s for s in door if s.condition == "sac-gmm+noise+w16-viapoint20-hindsight")
-    assert [a for a in via20.train_args(150) if a.startswith("delta_theta.attractor_scale")] \
-        == ["delta_theta.attractor_scale=0.2"]
-    with pytest.raises(ValueError, match="tag"):
-        RunSpec("door", "sac-gmm", 0, settings=("n_step=5",))
+        ("door", "gmm+noise"), ("door", "sac-gmm+noise+door-attractor-shift"),
+        ("door", "sac-gmm+noise+door-via-point-10cm"), ("door", "sac-gmm+noise+door-via-point")}
+    via = next(s for s in door if s.condition == "sac-gmm+noise+door-via-point")
+    assert via.train_args(150)[:4] == ["train", "--task", "door", "--config"]
+    assert via.train_args(150)[4] == "door-via-point" and "--noise" in via.train_args(150)
+    assert RunSpec("peg", "sac", 0).train_args(5)[3:5] == ["--config", "sac"]
     assert all(s.sensor for s in door) and sorted(s.seed for s in door if s.agent == "gmm") == [0, 1, 2]
     cheap = table_specs("table1", 5, tasks=["peg"], baseline_seeds=2)
     assert {s.task for s in cheap} == {"peg"}
@@ -53,7 +42,7 @@ def test_table_specs():
             budget_with_overrides(100, [bad])
     spec = RunSpec("peg", "sac-gmm", 3, noise=True, sensor=False)
     assert spec.run_dir(__import__("pathlib").Path("r")).as_posix() == "r/peg/sac-gmm+noise-sensor/seed3"
-    assert spec.train_args(50) == ["train", "--task", "peg", "--agent", "sac-gmm", "--seed", "3",
+    assert spec.train_args(50) == ["train", "--task", "peg", "--config", "sac-gmm", "--seed", "3",
                                    "--episodes", "50", "--noise", "--no-sensor"]
 
 
@@ -88,16 +77,23 @@ def test_report_and_curves_from_run_directories(tmp_path):
     assert list(ep) == [0, 10] and abs(mean[1] - 0.85) < 1e-9
 
 
-def test_door_report_names_the_settings_beyond_the_defaults(tmp_path):
+def test_door_report_names_the_agent_configurations(tmp_path):
     specs = table_specs("door", 2)
     for s in specs:
         _fake_run(tmp_path / "runs", s, 0.5 if s.agent == "sac-gmm" else 0.1)
     md = write_report("door", specs, tmp_path / "runs", tmp_path, "sacgmm reproduce door").read_text()
-    assert "| sac-gmm+noise+w16-viapoint-hindsight | 50 +- 0 % (2 seeds) |" in md
-    assert ("- sac-gmm+noise+w16-nstep10-selfimitation: `--set window=16` `--set n_step=10` "
-            "`--set sac.success_bc_weight=1.0` `--set sac.success_bc_filter=false`") in md
-    assert "`--set via_point.enabled=true` `--set hindsight_grasp=true`" in md
-    assert (tmp_path / "runs" / "door" / "sac-gmm+noise+w16-viapoint-hindsight" / "seed1").is_dir()
+    assert "| sac-gmm+noise+door-via-point-10cm | 50 +- 0 % (2 seeds) |" in md
+    assert "- sac-gmm+noise+door-attractor-shift: `door-attractor-shift`" in md
+    assert (tmp_path / "runs" / "door" / "sac-gmm+noise+door-via-point" / "seed1").is_dir()
+
+
+def test_every_grid_configuration_is_a_packaged_agent_configuration():
+    from sacgmm.rl.config import TrainConfig, agent_config_names
+    specs = [s for t in ("table1", "table2", "table3", "door") for s in table_specs(t, 1)]
+    for spec in specs:
+        name = spec.config or spec.agent
+        assert name in agent_config_names()
+        assert TrainConfig.named(name, task=spec.task).agent == spec.agent
 
 
 def test_grid_runs_a_real_run_once(tmp_path, monkeypatch):
@@ -154,8 +150,7 @@ def test_reproduce_door_plots_the_runs_of_its_own_sac_gmm_condition(tmp_path, mo
                         lambda curves, path, title, flat=None: plotted.update(curves) or None)
     assert main(["reproduce", "door", "--seeds", "2", "--report-only", "--runs",
                  str(tmp_path / "runs"), "--results", str(tmp_path)]) == 0
-    assert set(plotted) == {"sac-gmm+noise+w16-viapoint-hindsight",
-                            "sac-gmm+noise+w16-viapoint20-hindsight",
-                            "sac-gmm+noise+w16-nstep10-selfimitation"}
-    assert ("| sac-gmm+noise+w16-viapoint-hindsight | 40 +- 0 % (2 seeds) |"
+    assert set(plotted) == {"sac-gmm+noise+door-via-point-10cm", "sac-gmm+noise+door-via-point",
+                            "sac-gmm+noise+door-attractor-shift"}
+    assert ("| sac-gmm+noise+door-via-point | 40 +- 0 % (2 seeds) |"
             in (tmp_path / "door.md").read_text())

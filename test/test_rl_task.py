@@ -105,10 +105,10 @@ def _cfg(**kw):
                 final_episodes=0, learning_starts=3, updates_per_step=1.0, batch_size=8,
                 buffer_size=500, sac={"hidden": [32, 32], "latent_dim": 8, "encoder_channels": 8})
     base.update(kw)
-    return TrainConfig(**base)
+    return TrainConfig.named("sac-gmm", **base)
 
 
-@pytest.mark.parametrize("kw", [{}, {"n_step": 3, "sac": {**_cfg().sac, "success_bc_weight": 1.0}}],
+@pytest.mark.parametrize("kw", [{}, {"n_step": 3, "sac": {"success_bc_weight": 1.0}}],
                          ids=["plain", "nstep_success_bc"])
 def test_resume_continues_exactly(peg_skill, tmp_path, kw):
     straight = TaskRun(_cfg(**kw), tmp_path / "a", skill=peg_skill)
@@ -161,7 +161,7 @@ def test_final_evaluation_uses_the_best_evaluated_policy(peg_skill, tmp_path):
     last = TaskRun(_cfg(final_episodes=1, final_policy="last"), tmp_path / "last", skill=peg_skill)
     assert last.train(progress=False)["final_policy"]["kind"] == "last"
     with pytest.raises(ValueError, match="final_policy"):
-        _cfg(final_policy="median").resolved()
+        _cfg(final_policy="median")
 
 
 def test_resume_refuses_a_different_configuration(peg_skill, tmp_path):
@@ -350,7 +350,7 @@ def test_n_step_training_stores_every_decision_once_with_its_span(peg_skill, tmp
     steps = run.buffer.steps[:n]
     assert set(np.unique(steps)) <= {1.0, 2.0, 3.0} and (steps == 3.0).sum() >= n - 4
     with pytest.raises(ValueError, match="n_step"):
-        _cfg(n_step=0).resolved()
+        _cfg(n_step=0).checked()
 
 
 def test_csv_log_keeps_columns_added_after_the_first_row(tmp_path):

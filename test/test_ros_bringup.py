@@ -181,26 +181,31 @@ def test_parameter_files_match_declared_parameters():
             assert set(params) <= declared[spec.executable], (g.name, spec.name)
 
 
-def test_door_graph_refiner_uses_the_door_experiments_settings():
-    """The real-robot door graph's refiner learns as `sacgmm reproduce door` does."""
-    import json
-
+@pytest.mark.parametrize("change, match", [
+    ({"sac_refiner": {"agent_config": "door-via-pint"}}, r"unknown agent configuration 'door-via-pint'"),
+    ({"sac_refiner": {"agent": {"window": 32}}}, r"gmm_controller.window_steps is 16 .* window = 32"),
+    ({"gmm_controller": {"stable_adaptation": True}}, r"delta_theta.stable = False"),
+    ({"sac_refiner": {"agent": {"sac": {"lr_alpa": 0.1}}}}, r"unknown SAC config keys \['lr_alpa'\]"),
+])
+def test_prepare_refuses_a_refiner_configuration_the_controller_would_misapply(tmp_path, change,
+                                                                               match):
+    """The door graph's refiner runs the agent configuration door-via-point; a parameter file
+    whose refiner and controller disagree on the window or the adaptation rule, or that names
+    a configuration or setting that does not exist, stops before any node starts."""
     import yaml
 
-    from sacgmm.experiments.grid import DOOR_VIA_SETTINGS
-    params = yaml.safe_load((PARAMS / "door_opening.yaml").read_text())
-    refiner = params["sac_refiner"]["ros__parameters"]
-    as_set = {k: refiner[k] for k in ("n_step", "gripper_obs", "hindsight_grasp", "warmup_std")}
-    as_set["window"] = refiner["window_steps"]
-    for section in ("sac", "delta_theta", "via_point"):
-        as_set.update({f"{section}.{k}": v for k, v in json.loads(refiner[section]).items()})
-    # values compared as `--set` parses them (YAML scalars: 10, 1.0, false)
-    expected = {k: yaml.safe_load(v) for k, v in (x.split("=", 1) for x in DOOR_VIA_SETTINGS)}
-    assert as_set == expected
-    # the controller reports the sim_bridge's gripper opening in its windows
-    controller = params["gmm_controller"]["ros__parameters"]
-    assert controller["gripper_topic"] == "/sacgmm/gripper_state"
-    assert params["gmm_controller"]["ros__parameters"]["window_steps"] == refiner["window_steps"]
+    from sacgmm.ros.graphs import GraphError, get_graph, prepare
+    graph = get_graph("door_opening")
+    doc = yaml.safe_load((PARAMS / "door_opening.yaml").read_text())
+    assert doc["sac_refiner"]["ros__parameters"]["agent_config"] == "door-via-point"
+    args = graph.resolve_args({})
+    prepare(graph, args, log=lambda _m: None)                # the shipped file is consistent
+    for node, params in change.items():
+        doc[node]["ros__parameters"].update(params)
+    pfile = tmp_path / "params.yaml"
+    pfile.write_text(yaml.safe_dump(doc))
+    with pytest.raises(GraphError, match=match):
+        prepare(graph, graph.resolve_args({"params_file": str(pfile)}), log=lambda _m: None)
 
 
 def test_bench_ros_measures_the_controller_in_the_sim_graph(tmp_path):

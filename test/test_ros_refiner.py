@@ -4,7 +4,6 @@ the controller; /sacgmm/save_policy writes a checkpoint that ``sacgmm eval`` loa
 refiner leaves the controller running on its last skill; eval mode never learns."""
 from __future__ import annotations
 
-import dataclasses
 import json
 import signal
 import sys
@@ -24,7 +23,7 @@ from std_msgs.msg import Float64MultiArray  # noqa: E402
 from sacgmm.ros import convert  # noqa: E402
 from sacgmm.ros.layouts import decode_delta, decode_window  # noqa: E402
 
-SMALL_SAC = '{"hidden": [32, 32], "latent_dim": 8, "encoder_channels": 8}'
+SMALL_SAC = {"hidden": [32, 32], "latent_dim": 8, "encoder_channels": 8}
 
 
 def _params(path: Path, skill: Path, mode: str, save: Path, **refiner) -> Path:
@@ -35,8 +34,9 @@ def _params(path: Path, skill: Path, mode: str, save: Path, **refiner) -> Path:
     controller step a boundary on the previous skill, which this test counts as a failure.
     """
     r = {"mode": mode, "task": "peg", "skill_path": str(skill), "save_path": str(save),
-         "seed": 0, "noise": False, "batch_size": 8, "learning_starts": 3,
-         "updates_per_step": 1.0, "sac": SMALL_SAC, **refiner}
+         "seed": 0, "noise": False, "agent": {"batch_size": 8, "learning_starts": 3,
+                                             "updates_per_step": 1.0, "sac": SMALL_SAC},
+         **refiner}
     lines = ["sim_bridge:", "  ros__parameters:", "    task: peg", "    noise: false",
              "    seed: 1000000", "gmm_controller:", "  ros__parameters:",
              f"    skill_path: {skill}", "    stable_adaptation: false", "    sync_windows: true",
@@ -117,7 +117,7 @@ def test_refiner_trains_saves_and_the_controller_survives_its_death(ros, tmp_pat
             continue
         d, w = ev, _answered_window(events, i)
         # each delta answers the window announced just before it
-        assert w is not None, (d.window_index, events[max(0, i - 3):i + 3])
+        assert w is not None, (d.window_index, [(type(e).__name__, e.window_index, getattr(e, "episode", None)) for e in events])
         near = [t for t in cmd_t if abs(t - w.stamp) < 1e-6]
         if len(near) != 1:
             continue
@@ -164,21 +164,32 @@ def test_refiner_trains_saves_and_the_controller_survives_its_death(ros, tmp_pat
     print(f"refiner train test: {time.monotonic() - t0:.1f} s, {len(deltas)} deltas")
 
 
+def _learner(train: bool, **settings):
+    """The refiner's learner and adaptation for the small sac-gmm configuration."""
+    from sacgmm.rl.config import TrainConfig
+    from sacgmm.rl.learner import Learner
+    from sacgmm.skill.adaptation import SkillAdaptation
+    cfg = TrainConfig.named("sac-gmm", task="peg", seed=5, batch_size=8,
+                            **{"sac": SMALL_SAC, **settings})
+    adaptation = SkillAdaptation.from_settings(make_skill(), cfg.delta_theta, cfg.via_point,
+                                               cfg.window, 1.0 / 30.0, 0.15)
+    shapes = {"position": (3,), **({"gripper": (1,)} if cfg.gripper_obs else {}),
+              **({"image": (2, 64, 64)} if cfg.sensor else {})}
+    return Learner(cfg, shapes, adaptation.size, train=train,
+                   steering=adaptation.steering), adaptation
+
+
 def test_refiner_eval_mode_does_not_learn(ros, tmp_path):
     import torch
 
     from sacgmm.rl.checkpoint import load_checkpoint
-    from sacgmm.rl.train_task import TrainConfig
-    from sacgmm.ros.sac_refiner import RefinerCore
 
-    skill = make_skill()
-    cfg = TrainConfig(task="peg", seed=5, batch_size=8, sac=json.loads(SMALL_SAC)).resolved()
-    core = RefinerCore(cfg, skill, {"position": (3,), "image": (2, 64, 64)}, train=False)
+    learner, _ = _learner(train=False)
     with torch.no_grad():                     # a non-trivial policy: the actor acts
-        for p in core.agent.actor.parameters():
+        for p in learner.agent.actor.parameters():
             p.add_(0.05 * torch.randn_like(p))
     start_pt = tmp_path / "start.pt"
-    core.save(str(start_pt))
+    learner.save(start_pt, {}, replay=False)
     node, spin_until, procs, cmds, windows, deltas, _, save = _graph(
         ros, tmp_path, "eval", policy_path=str(start_pt))
     out = lambda: "".join(p.output for p in procs.values())  # noqa: E731
@@ -201,79 +212,66 @@ def test_refiner_eval_mode_does_not_learn(ros, tmp_path):
         assert torch.equal(a[k], b[k]), k
 
 
-def _via_core(train: bool = True, **cfg_kw):
-    from sacgmm.rl.train_task import TrainConfig
-    from sacgmm.ros.sac_refiner import RefinerCore
-    cfg = TrainConfig(task="peg", seed=5, batch_size=8, sensor=False, gripper_obs=True,
-                      delta_theta={"attractor_scale": 0.1}, via_point={"enabled": True},
-                      sac={**json.loads(SMALL_SAC), "success_bc_weight": 1.0},
-                      **cfg_kw).resolved()
-    return RefinerCore(cfg, make_skill(), {"position": (3,), "gripper": (1,)}, train=train,
-                       timing=(1.0 / 30.0, 0.15))
+VIA = {"sensor": False, "gripper_obs": True, "delta_theta": {"attractor_scale": 0.1},
+       "via_point": {"enabled": True}, "sac": {**SMALL_SAC, "success_bc_weight": 1.0}}
 
 
-def test_refiner_refuses_a_policy_whose_actions_it_would_misread(tmp_path):
+def test_a_policy_is_refused_where_its_actions_would_be_misread(tmp_path):
+    """A checkpoint loads only into a learner whose actions mean what they meant in training
+    (window, gripper observation, via-point steering, delta-theta layout); one trained with a
+    removed option loads only if that option was off."""
+    plain, _ = _learner(train=False)
+    via, _ = _learner(train=False, **VIA)
+    via_pt = via.save(tmp_path / "via.pt", {}, replay=False)
+    plain_pt = plain.save(tmp_path / "plain.pt", {}, replay=False)
+    with pytest.raises(ValueError, match=r"via.pt: trained with window=32, but this configuration has window=16"):
+        _learner(train=False, **VIA, window=16)[0].load(via_pt)
+    with pytest.raises(ValueError, match=r"trained with gripper_obs=True"):
+        plain.load(via_pt)
+    with pytest.raises(ValueError, match=r"trained with gripper_obs=False"):
+        via.load(plain_pt)
+    plain.load(plain_pt)
+    extra = via.load(via_pt)
+    assert extra["config"]["via_point"]["enabled"] is True
     from sacgmm.rl.checkpoint import save_checkpoint
-    from sacgmm.rl.train_task import TrainConfig
-    from sacgmm.ros.sac_refiner import RefinerCore
-
-    cfg = TrainConfig(task="peg", seed=5, batch_size=8, sac=json.loads(SMALL_SAC)).resolved()
-    core = RefinerCore(cfg, make_skill(), {"position": (3,), "image": (2, 64, 64)}, train=False)
-    trained = dataclasses.asdict(cfg)
-    trained["via_point"] = {"enabled": True}
-    path = save_checkpoint(tmp_path / "via.pt", core.agent, None, extra={"config": trained})
-    with pytest.raises(ValueError, match="trained with via-point steering"):
-        core.load(str(path))
-    plain = save_checkpoint(tmp_path / "plain.pt", core.agent, None,
-                            extra={"config": dataclasses.asdict(cfg)})
-    core.load(str(plain))
-    # a via-point refiner takes via-point policies and refuses the others
-    via = _via_core(train=False)
-    path = save_checkpoint(tmp_path / "via2.pt", via.agent, None,
-                           extra={"config": dataclasses.asdict(via.cfg)})
-    via.load(str(path))
-    trained = dataclasses.asdict(via.cfg)
-    trained["via_point"] = {}
-    path = save_checkpoint(tmp_path / "novia.pt", via.agent, None, extra={"config": trained})
-    with pytest.raises(ValueError, match="trained without via-point steering"):
-        via.load(str(path))
-    # trained with an option that no longer exists: refused unless it was off
-    trained = dict(dataclasses.asdict(via.cfg), grasp_ends_window=False, lookahead=False)
-    path = save_checkpoint(tmp_path / "old.pt", via.agent, None, extra={"config": trained})
-    via.load(str(path))
-    trained = dict(dataclasses.asdict(via.cfg), grasp_ends_window=True)
-    path = save_checkpoint(tmp_path / "gew.pt", via.agent, None, extra={"config": trained})
+    old = dict(via.cfg.to_dict(), grasp_ends_window=False, lookahead=False)
+    via.load(save_checkpoint(tmp_path / "old.pt", via.agent, None, extra={"config": old}))
+    old["grasp_ends_window"] = True
+    path = save_checkpoint(tmp_path / "gew.pt", via.agent, None, extra={"config": old})
     with pytest.raises(ValueError, match="grasp_ends_window=True: this option was removed"):
-        via.load(str(path))
+        via.load(path)
 
 
-def test_refiner_core_steers_and_labels_like_the_trainer():
+def test_the_refiners_core_steers_and_labels_like_the_trainer():
     """Via-point actions become the look-ahead's attractor shift while the gripper is open,
     stay shifts while it holds, and a reported grasp labels the approach decisions."""
-    core = _via_core(hindsight_grasp=True)
+    learner, adaptation = _learner(train=True, hindsight_grasp=True, **VIA)
     x, a = np.array([0.05, 0.02, 0.1]), np.array([0.3, -0.6, 0.2])
-    np.testing.assert_array_equal(core.shift(a, x, 0.108), core.steering.shift_action(x, a))
-    np.testing.assert_array_equal(core.shift(a, x, 0.05), a)      # holding: the shift itself
-    assert core.reads_via_point(0.108) and not core.reads_via_point(0.05)
-    with pytest.raises(ValueError, match="gripper_topic"):
-        core.reads_via_point(None)
+    open_ = adaptation.decide(a, x, 0.108)
+    np.testing.assert_array_equal(open_.action, adaptation.steering.shift_action(x, a))
+    assert open_.via and not open_.held
+    held = adaptation.decide(a, x, 0.05)
+    np.testing.assert_array_equal(held.action, a)            # holding: the shift itself
+    assert held.held and not held.via
+    with pytest.raises(ValueError, match="gripper's opening"):
+        adaptation.decide(a, x, None)
 
     def obs(p, g):
         return {"position": np.asarray(p, np.float32), "gripper": np.array([g], np.float32)}
 
     grasp = np.array([0.0, 0.01, 0.02])
     o0, o1, o2 = obs([0.1, 0.1, 0.1], 0.108), obs([0.06, 0.05, 0.05], 0.108), obs(grasp, 0.05)
-    core.start_episode()
-    core.store(o0, a, 0.0, o1, False, info={"via_point": True, "held": False,
-                                             "grasp_position": None})
-    assert len(core.experience.successes) == 0
-    core.store(o1, a, 0.0, o2, False, info={"via_point": True, "held": False,
-                                             "grasp_position": grasp})
-    labels = core.experience.successes.action[:2]
-    want = [core.steering.hindsight_label(o["position"], grasp) for o in (o0, o1)]
+    learner.start_episode()
+    learner.store(o0, a, 0.0, o1, False, report={"via_point": True, "held": False,
+                                                  "grasp_position": None})
+    assert len(learner.experience.successes) == 0
+    learner.store(o1, a, 0.0, o2, False, report={"via_point": True, "held": False,
+                                                  "grasp_position": grasp})
+    labels = learner.experience.successes.action[:2]
+    want = [adaptation.steering.hindsight_label(o["position"], grasp) for o in (o0, o1)]
     np.testing.assert_allclose(labels, want, atol=1e-6)
-    core.end_episode(False)
-    assert len(core.experience.successes) == 2 and core.hindsight.grasp_position is None
+    learner.end_episode(False)
+    assert len(learner.experience.successes) == 2 and learner.hindsight.grasp_position is None
 
 
 def test_door_graph_steers_by_via_points_with_the_gripper_in_the_windows(ros, tmp_path):
@@ -284,11 +282,10 @@ def test_door_graph_steers_by_via_points_with_the_gripper_in_the_windows(ros, tm
     skill = tmp_path / "skill.yaml"
     make_skill().save(skill)
     refiner = {"mode": "train", "task": "door", "sensor": False, "skill_path": str(skill),
-               "seed": 0, "noise": False, "batch_size": 8, "learning_starts": 1000,
-               "warmup_std": 0.3, "sac": json.dumps({**json.loads(SMALL_SAC),
-                                                     "success_bc_weight": 1.0}),
-               "delta_theta": '{"attractor_scale": 0.1}', "gripper_obs": True,
-               "via_point": '{"enabled": true}', "hindsight_grasp": True, "window_steps": 8}
+               "seed": 0, "noise": False,
+               "agent": {"batch_size": 8, "learning_starts": 1000, "warmup_std": 0.3,
+                         "hindsight_grasp": True, "window": 8,
+                         **{k: v for k, v in VIA.items() if k != "sensor"}}}
     lines = ["sim_bridge:", "  ros__parameters:", "    task: door", "    noise: false",
              "    sensor: false", "gmm_controller:", "  ros__parameters:",
              f"    skill_path: {skill}", "    sync_windows: true", "    delta_wait: 5.0",

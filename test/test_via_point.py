@@ -166,9 +166,9 @@ class _ScriptedApproach:
 
 def test_a_grasp_labels_the_decisions_before_it_even_when_the_episode_fails(tmp_path):
     from skill_helpers import make_skill
-    cfg = TrainConfig(task="peg", seed=1, sensor=False, updates_per_step=0.0, learning_starts=0,
-                      buffer_size=100, via_point={"enabled": True}, hindsight_grasp=True,
-                      sac={"hidden": [16], "success_bc_weight": 1.0})
+    cfg = TrainConfig.named("sac-gmm", task="peg", seed=1, sensor=False, updates_per_step=0.0,
+                            learning_starts=0, buffer_size=100, via_point={"enabled": True},
+                            hindsight_grasp=True, sac={"hidden": [16], "success_bc_weight": 1.0})
     run = TaskRun(cfg, tmp_path, skill=make_skill())
     try:
         out = run.run_episode(_ScriptedApproach(), seed=0, deterministic=False, train=True)
@@ -192,16 +192,17 @@ def test_a_grasp_labels_the_decisions_before_it_even_when_the_episode_fails(tmp_
 ])
 def test_training_settings_that_cannot_work_are_refused(kw, match):
     with pytest.raises(ValueError, match=match):
-        TrainConfig(task="door", **kw).resolved()
+        TrainConfig.named("sac-gmm", task="door", **kw)
 
 
-def test_cli_sets_via_point_settings():
-    from sacgmm.cli.train import apply_overrides
-    cfg = TrainConfig(task="door")
-    apply_overrides(cfg, ["via_point.enabled=true", "via_point.scale=0.1", "hindsight_grasp=true"])
-    assert cfg.via_point == {"enabled": True, "scale": 0.1} and cfg.hindsight_grasp
-    with pytest.raises(ValueError, match="via_point"):
-        apply_overrides(cfg, ["grasp.x=1"])
+def test_overrides_set_via_point_settings():
+    cfg = TrainConfig.named("sac-gmm", ["via_point.enabled=true", "via_point.scale=0.1",
+                                        "hindsight_grasp=true", "sac.success_bc_weight=1"],
+                            task="door")
+    assert cfg.via_point.enabled and cfg.via_point.scale == 0.1 and cfg.hindsight_grasp
+    assert cfg.sac.init_alpha == 0.05                     # the rest of sac-gmm.yaml's section
+    with pytest.raises(ValueError, match="grasp.x=1"):
+        TrainConfig.named("sac-gmm", ["grasp.x=1"], task="door")
 
 
 def test_imitation_labels_need_the_buffer_of_successes():

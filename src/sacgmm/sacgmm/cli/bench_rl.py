@@ -88,8 +88,8 @@ def _bench_training(task: str, agent: str, seconds: float, seed: int) -> dict:
     from sacgmm.rl.train_task import TaskRun, TrainConfig
 
     start = {"sac-gmm": 2, "res-gmm": 64, "sac": 64}[agent]
-    run = TaskRun(TrainConfig(task=task, agent=agent, seed=seed, episodes=1_000_000,
-                              learning_starts=start))
+    run = TaskRun(TrainConfig.named(agent, task=task, seed=seed, episodes=1_000_000,
+                                    learning_starts=start))
     try:
         t0, c0 = time.perf_counter(), time.process_time()
         episodes = 0

@@ -61,9 +61,12 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def _delta_settings(overrides: list[str]) -> dict:
     """``--set`` items as DeltaThetaConfig overrides (``delta_theta.`` prefix optional)."""
-    from sacgmm.cli.train import parse_setting
-    return {key.removeprefix("delta_theta."): value
-            for key, value in map(parse_setting, overrides)}
+    from sacgmm.rl.config import parse_override
+    out: dict = {}
+    for item in overrides:
+        item = item if item.startswith("delta_theta.") else "delta_theta." + item
+        out.update(parse_override(item)["delta_theta"])
+    return out
 
 
 def _command(args: argparse.Namespace) -> str:

@@ -136,9 +136,9 @@ def _refine(args, skill_path: Path, out: Path, noise: bool):
     (``final``: the policy of the best periodic evaluation on the final-evaluation seeds)."""
     from sacgmm.rl.train_task import TaskRun, TrainConfig
 
-    cfg = TrainConfig(task=args.task, agent="sac-gmm", seed=args.seed, noise=noise,
-                      episodes=args.train_episodes, eval_every=10, eval_episodes=10,
-                      final_episodes=args.episodes, skill=str(skill_path))
+    cfg = TrainConfig.named("sac-gmm", task=args.task, seed=args.seed, noise=noise,
+                            episodes=args.train_episodes, eval_every=10, eval_episodes=10,
+                            final_episodes=args.episodes, skill=str(skill_path))
     print(f"[4/5] refining the skill with SAC-GMM: {cfg.episodes} training episodes, sparse "
           "success reward, an evaluation every 10 ...", flush=True)
     refined = TaskRun(cfg, out / "refine")

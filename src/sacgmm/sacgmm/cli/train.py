@@ -12,7 +12,12 @@ def register(sub: argparse._SubParsersAction) -> None:
         description="Train an agent on a simulated task with the paper's protocol (evaluation "
                     "every 10 episodes on 10 episodes, 100 final episodes); resumable.")
     p.add_argument("--task", required=True, help="peg, lever or door")
-    p.add_argument("--agent", default="sac-gmm", help="sac-gmm, res-gmm, sac or gmm")
+    p.add_argument("--agent", metavar="NAME",
+                   help="sac-gmm (default), res-gmm, sac or gmm: the agent's configuration "
+                        "(same as --config NAME)")
+    p.add_argument("--config", metavar="NAME|FILE",
+                   help="agent configuration: a name in sacgmm/agents (e.g. door-via-point) "
+                        "or a YAML file of settings (see docs/options.md)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--noise", action="store_true", help="perceived target noise N(0, 1 cm)")
     p.add_argument("--no-sensor", dest="sensor", action="store_false",
@@ -22,13 +27,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--final-episodes", type=int, default=100)
     p.add_argument("--eval-every", type=int, default=10)
     p.add_argument("--eval-episodes", type=int, default=10)
-    p.add_argument("--window", type=int, default=32, help="SAC-GMM window N (control steps)")
-    p.add_argument("--updates-per-step", type=float, default=None,
-                   help="gradient updates per agent decision (default per agent)")
     p.add_argument("--skill", help="skill file (default: the task's demonstrated skill)")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                   help="override a setting, e.g. delta_theta.adapt_attractor=true, "
-                        "sac.init_alpha=0.1, batch_size=64 (repeatable; values are YAML)")
+                   help="override a setting of the configuration, e.g. window=16, "
+                        "sac.init_alpha=0.1, delta_theta.adapt_attractor=true (repeatable; "
+                        "values are YAML)")
     p.add_argument("--out", required=True, help="run directory")
     p.add_argument("--resume", action="store_true", help="continue from RUN_DIR/checkpoint.pt")
     p.add_argument("--no-progress", dest="progress", action="store_false")
@@ -36,42 +39,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
-def parse_setting(item: str) -> tuple[str, object]:
-    """``KEY=VALUE`` of a ``--set`` option as ``(key, YAML-parsed value)``; ``ValueError``
-    naming the option for a missing ``=`` or key, or a value that is not valid YAML."""
-    import yaml
-
-    key, sep, text = item.partition("=")
-    if not sep or not key:
-        raise ValueError(f"--set expects KEY=VALUE, got {item!r}")
-    try:
-        return key, yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise ValueError(f"--set {item!r}: value is not valid YAML ({exc})") from None
-
-
-#: the TrainConfig fields that are dicts of settings (``--set section.key=value``)
-SECTIONS = ("delta_theta", "sac", "via_point")
-
-
-def apply_overrides(cfg, overrides: list[str]) -> None:
-    """Apply ``KEY=VALUE`` settings (``section.key`` for the dict sections ``delta_theta``,
-    ``sac`` and ``via_point``) to ``cfg``."""
-    from dataclasses import fields
-
-    names = {f.name for f in fields(cfg)}
-    for item in overrides:
-        key, value = parse_setting(item)
-        section, dot, sub = key.partition(".")
-        if dot:
-            if section not in SECTIONS:
-                raise ValueError(f"--set {item!r}: only {', '.join(s + '.*' for s in SECTIONS)} "
-                                 "have sub-keys")
-            getattr(cfg, section)[sub] = value
-        elif key in names and key not in SECTIONS:
-            setattr(cfg, key, value)
-        else:
-            raise ValueError(f"--set {item!r}: unknown setting {key!r}")
+def config_name(args: argparse.Namespace) -> str:
+    """The agent configuration named by ``--config`` and ``--agent`` (one of them, or both the
+    same); ``ValueError`` if they differ."""
+    if args.config and args.agent and args.config != args.agent:
+        raise ValueError(f"--agent {args.agent} and --config {args.config}: give one of them")
+    return args.config or args.agent or "sac-gmm"
 
 
 def run(args: argparse.Namespace) -> int:
@@ -80,12 +53,11 @@ def run(args: argparse.Namespace) -> int:
 
     if args.task not in TASKS:
         raise ValueError(unknown_task_message(args.task))
-    cfg = TrainConfig(task=args.task, agent=args.agent, seed=args.seed, noise=args.noise,
-                      sensor=args.sensor, dense=args.dense, episodes=args.episodes,
-                      final_episodes=args.final_episodes, eval_every=args.eval_every,
-                      eval_episodes=args.eval_episodes, window=args.window,
-                      updates_per_step=args.updates_per_step, skill=args.skill)
-    apply_overrides(cfg, args.overrides)
+    cfg = TrainConfig.named(config_name(args), args.overrides, task=args.task, seed=args.seed,
+                            noise=args.noise, sensor=args.sensor, dense=args.dense,
+                            episodes=args.episodes, final_episodes=args.final_episodes,
+                            eval_every=args.eval_every, eval_episodes=args.eval_episodes,
+                            skill=args.skill)
     run_ = TaskRun(cfg, args.out, log=lambda m: print(m, file=sys.stderr, flush=True))
     summary = run_.train(resume=args.resume, progress=args.progress)
     if args.json:
@@ -94,7 +66,7 @@ def run(args: argparse.Namespace) -> int:
         f, t = summary["final"], summary["training"]
         if f:
             lo, hi = f["ci95"]
-            print(f"{args.task}/{args.agent} seed {args.seed}: final success "
+            print(f"{args.task}/{cfg.config} seed {args.seed}: final success "
                   f"{100 * f['success_rate']:.0f}% (95% CI {100 * lo:.0f}-{100 * hi:.0f}%) over "
                   f"{f['episodes']} episodes")
         print(f"training: {t['episodes']} episodes, {t['agent_decisions']} agent decisions, "

@@ -33,20 +33,14 @@ class RunSpec:
     noise: bool = False
     sensor: bool = True
     dense: bool = False
-    # ``sacgmm train --set KEY=VALUE`` overrides of the agent's defaults, and the short name
-    # that marks them in the condition label (so such runs never share a directory with runs
-    # of the defaults)
-    settings: tuple[str, ...] = ()
-    tag: str = ""
-
-    def __post_init__(self):
-        if bool(self.settings) != bool(self.tag):
-            raise ValueError("a RunSpec with settings needs a tag naming them, and vice versa")
+    # the agent configuration (sacgmm/agents/NAME.yaml) when it is not the agent's own; its
+    # name marks the condition label (so such runs never share a directory with the agent's)
+    config: str = ""
 
     @property
     def condition(self) -> str:
         """The row label without the seed, e.g. ``sac-gmm``, ``sac-gmm+noise-sensor``,
-        ``sac-gmm+noise+nstep5-imitation`` (with ``tag``)."""
+        ``sac-gmm+noise+door-via-point`` (with ``config``)."""
         label = self.agent
         if self.dense:
             label += "+dense"
@@ -54,24 +48,22 @@ class RunSpec:
             label += "+noise"
         if not self.sensor and self.agent not in ("gmm",):
             label += "-sensor"
-        if self.tag:
-            label += f"+{self.tag}"
+        if self.config and self.config != self.agent:
+            label += f"+{self.config}"
         return label
 
     def run_dir(self, root: Path) -> Path:
         return root / self.task / self.condition / f"seed{self.seed}"
 
     def train_args(self, episodes: int) -> list[str]:
-        args = ["train", "--task", self.task, "--agent", self.agent, "--seed", str(self.seed),
-                "--episodes", str(episodes)]
+        args = ["train", "--task", self.task, "--config", self.config or self.agent,
+                "--seed", str(self.seed), "--episodes", str(episodes)]
         if self.noise:
             args.append("--noise")
         if not self.sensor:
             args.append("--no-sensor")
         if self.dense:
             args.append("--dense")
-        for setting in self.settings:
-            args += ["--set", setting]
         return args
 
 
@@ -81,73 +73,25 @@ EXPERIMENTS = ("table1", "table2", "table3", "door")
 
 PER_STEP_AGENTS = ("res-gmm", "sac")
 
-# SAC-GMM with n-step returns over 5 decisions and Q-filtered imitation of its own successful
-# episodes (off by default for every task). The door's SAC-GMM conditions build on it (with
-# one success in ten episodes one-step TD alone moves too little credit; docs/door.md);
-# Table I has it as an extra SAC-GMM row on peg and lever.
-NSTEP_IMITATION_SETTINGS = ("n_step=5", "sac.success_bc_weight=1.0")
-NSTEP_IMITATION_TAG = "nstep5-imitation"
-
-# The door's SAC-GMM: decisions every 16 control steps (0.53 s at the door's 30 Hz) instead of
-# 32 (1.07 s), n-step returns over 10 decisions (the same 160 control steps as 5 windows of
-# 32) and the same imitation. ``sacgmm oracle`` shows why (results/door/oracle.json): a
-# privileged look-ahead policy steering through the same attractor shift reaches the bar
-# and opens the door in 22/30 episodes with windows of 16 or 8 steps, and 11/30 with 32.
-DOOR_W16_SETTINGS = ("window=16", "n_step=10", "sac.success_bc_weight=1.0")
-
-# ... and without the Q-filter on that imitation: every action of a successful episode is
-# imitated, not only those the critics rate above the policy's own (the critics of 150
-# sparse-reward episodes rejected 55-89 % of the success batch). On seeds 0-4 (docs/door.md):
-# 44 +- 10 % against 40 +- 10 % with the filter, a gain within the spread of the seeds (better
-# on 3 of 5, worst seed 30 % instead of 23 %); at 300 episodes the filter is ahead,
-# 60 +- 13 % against 53 +- 10 %, also within the spread
-DOOR_SETTINGS = (*DOOR_W16_SETTINGS, "sac.success_bc_filter=false")
-DOOR_TAG = "w16-nstep10-selfimitation"
-
-
-# The door's SAC-GMM with via-point steering (docs/door.md): while the
-# gripper is open the agent names a via-point for the window (relative to where the skill would
-# go) and look-ahead through the skill picks a 10 cm attractor shift; once the gripper reports
-# that it holds, the action is the shift itself. Every grasp of a training episode labels the
-# decisions before it with the via-point at the grasp position (hindsight imitation). The
-# gripper's opening is observed, the entropy temperature adapts 10x faster, the policy's
-# pre-tanh spread is capped at 0.2, and the actor learns from the imitation terms alone (the
-# critics' term moved the approach off the hindsight labels: 55 % against 67 % on 3 seeds).
-DOOR_VIA10_SETTINGS = (*DOOR_SETTINGS, "gripper_obs=true", "delta_theta.attractor_scale=0.1",
-                       "via_point.enabled=true", "hindsight_grasp=true", "warmup_std=0.3",
-                       "sac.lr_alpha=0.003", "sac.actor_init_std=0.15", "sac.actor_max_std=0.2",
-                       "sac.actor_q_weight=0")
-DOOR_VIA10_TAG = "w16-viapoint-hindsight"
-
-# ... with a 20 cm attractor shift (docs/door.md): the look-ahead reaches further and the
-# held-phase shifts are twice as large per action unit; chosen on seeds 0-4 among 15, 20, 25
-# and 30 cm and checked against 10 cm on seeds 5-9, which the choice did not use. The door
-# graph's refiner uses these settings (src/sacgmm/config/door_opening.yaml).
-DOOR_VIA_SETTINGS = tuple("delta_theta.attractor_scale=0.2"
-                          if s.startswith("delta_theta.attractor_scale=") else s
-                          for s in DOOR_VIA10_SETTINGS)
-DOOR_VIA_TAG = "w16-viapoint20-hindsight"
+# the agent configurations of the door experiment (sacgmm/agents/*.yaml, docs/door.md)
+DOOR_CONFIGS = ("door-attractor-shift", "door-via-point-10cm", "door-via-point")
 
 
 def table_specs(table: str, seeds: int, tasks: Iterable[str] = TASKS,
                 baseline_seeds: int | None = None) -> list[RunSpec]:
     """The runs of Table I, II or III (paper section V) for ``seeds`` seeds each, or of the door
     experiment (``door``: the GMM agent and SAC-GMM with the wrist camera, both from the door's
-    5 demonstrations and under perception noise, as on the paper's real robot; SAC-GMM with the
-    attractor shift (:data:`DOOR_SETTINGS`) and with via-point steering over a 10 cm
-    (:data:`DOOR_VIA10_SETTINGS`) and a 20 cm shift (:data:`DOOR_VIA_SETTINGS`, the door
-    graph's refiner); ``tasks`` is ignored).
+    5 demonstrations and under perception noise, as on the paper's real robot; SAC-GMM in the
+    configurations :data:`DOOR_CONFIGS`; ``tasks`` is ignored). Table I has an extra SAC-GMM
+    row, ``sac-gmm-nstep5-imitation``.
 
     ``baseline_seeds`` (default ``seeds``) limits the per-step agents (Res-GMM, SAC), which
     cost 5-10x more CPU per episode than SAC-GMM, to their first seeds.
     """
     if table == "door":
         return [RunSpec("door", "gmm", seed, noise=True) for seed in range(seeds)] + \
-            [RunSpec("door", "sac-gmm", seed, noise=True, settings=settings, tag=tag)
-             for settings, tag in ((DOOR_SETTINGS, DOOR_TAG),
-                                   (DOOR_VIA10_SETTINGS, DOOR_VIA10_TAG),
-                                   (DOOR_VIA_SETTINGS, DOOR_VIA_TAG))
-             for seed in range(seeds)]
+            [RunSpec("door", "sac-gmm", seed, noise=True, config=config)
+             for config in DOOR_CONFIGS for seed in range(seeds)]
     tasks = list(tasks)
     unknown = sorted(set(tasks) - set(TASKS))
     if unknown or not tasks:
@@ -158,8 +102,7 @@ def table_specs(table: str, seeds: int, tasks: Iterable[str] = TASKS,
         for task in tasks:
             if table == "table1":
                 specs += [RunSpec(task, a, seed) for a in ("sac-gmm", "res-gmm", "sac", "gmm")]
-                specs.append(RunSpec(task, "sac-gmm", seed, settings=NSTEP_IMITATION_SETTINGS,
-                                     tag=NSTEP_IMITATION_TAG))
+                specs.append(RunSpec(task, "sac-gmm", seed, config="sac-gmm-nstep5-imitation"))
             elif table == "table2":
                 for noise in (False, True):
                     specs.append(RunSpec(task, "gmm", seed, noise=noise))
@@ -321,11 +264,11 @@ def write_report(table: str, specs: list[RunSpec], root: Path, results: Path, co
             else:
                 cells.append("-")
         lines.append(f"| {cond} | " + " | ".join(cells) + " |")
-    tagged = sorted({(s.condition, s.settings) for s in specs if s.settings})
-    if tagged:
-        lines += ["", "Settings beyond the agents' defaults:", ""]
-        lines += [f"- {cond}: " + " ".join(f"`--set {x}`" for x in settings)
-                  for cond, settings in tagged]
+    named = sorted({(s.condition, s.config) for s in specs if s.config})
+    if named:
+        lines += ["", "Agent configurations beyond the agents' own (`sacgmm train --config "
+                  "NAME`; `sacgmm/agents/NAME.yaml`):", ""]
+        lines += [f"- {cond}: `{config}`" for cond, config in named]
     lines += ["", "Budget per run (averages over the seeds of each row):", "",
               "| condition | task | seeds | training episodes | agent decisions | control steps | "
               "gradient updates | wall time per run |", "|---|---|---|---|---|---|---|---|"]

@@ -16,18 +16,17 @@ gripper reports its width. Nothing here imports torch.
 """
 from __future__ import annotations
 
-from typing import Any
-
 import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
 from sacgmm.skill.delta_theta import DeltaTheta
 from sacgmm.skill.model import GMMSkill
+from sacgmm.skill.adaptation import SkillAdaptation, check_action, command
 from sacgmm.skill.speed import limit_velocity
-from sacgmm.skill.via_point import HELD_BELOW
 
 IMAGE_KEYS = ("tactile", "depth", "rgb")
+ZERO3 = np.zeros(3)
 
 
 class SensorObservation:
@@ -110,15 +109,6 @@ class _TaskView(gym.Env):
         self.task_env.close()
 
 
-def _check_action(action: Any, size: int) -> np.ndarray:
-    a = np.asarray(action, dtype=np.float64).reshape(-1)
-    if a.shape != (size,):
-        raise ValueError(f"action has shape {np.shape(action)}, expected ({size},)")
-    if not np.isfinite(a).all():
-        raise ValueError("action contains NaN or inf")
-    return np.clip(a, -1.0, 1.0)
-
-
 class GMMWindowEnv(_TaskView):
     """SAC-GMM's environment: ``step(delta_theta)`` runs one window of the adapted GMM agent.
 
@@ -147,10 +137,10 @@ class GMMWindowEnv(_TaskView):
         if skill.dim != 3:
             raise ValueError(f"the task needs a 3-D position skill, got d={skill.dim}")
         self.skill, self.delta, self.window = skill, delta, int(window)
+        self.adaptation = SkillAdaptation(skill, delta, via_point)
         self.action_space = spaces.Box(-1.0, 1.0, (delta.size,), np.float32)
         self.current_skill = skill
         self.via_point = via_point
-        self.held_below = via_point.config.held_below if via_point is not None else HELD_BELOW
         self._held = False
 
     def reset(self, *, seed: int | None = None, options: dict | None = None):
@@ -159,20 +149,16 @@ class GMMWindowEnv(_TaskView):
 
     def step(self, action):
         task = self.task_env.unwrapped
-        a = _check_action(action, self.delta.size)
-        holding = task.robot.gripper_opening() < self.held_below
-        via = self.via_point is not None and not holding
-        if via:
-            a = self.via_point.shift_action(self._position, a)
-        self.current_skill = self.delta.apply(self.skill, a)
+        decision = self.adaptation.decide(action, self._position, task.robot.gripper_opening())
+        self.current_skill = self.adaptation.skill_for(decision)
         total, steps = 0.0, 0
         grasp_position = grasp_offset = None
         has_sensor = self.sensor_obs.image_key is not None
         task.sensor = False          # the agent sees the sensor only at the window's end
         try:
             while True:
-                v = self.current_skill.velocity(self._position)
-                obs, r, term, trunc, info = self._control_step(v)
+                v = command(self.current_skill, self._position, self.max_speed)
+                obs, r, term, trunc, info = self._control_step(ZERO3 if v is None else v)
                 total += r
                 steps += 1
                 held = bool(info.get("grasped", False))
@@ -184,8 +170,9 @@ class GMMWindowEnv(_TaskView):
                     break
         finally:
             task.sensor = has_sensor
-        info = dict(info, control_steps=steps, shift_action=a.astype(np.float32), via_point=via,
-                    held=holding, grasp_position=grasp_position, grasp_offset=grasp_offset)
+        info = dict(info, control_steps=steps, shift_action=decision.action.astype(np.float32),
+                    via_point=decision.via, held=decision.held, grasp_position=grasp_position,
+                    grasp_offset=grasp_offset)
         return self._observe(obs, has_sensor), total, term, trunc, info
 
     def _observe(self, obs: dict, has_sensor: bool) -> dict[str, np.ndarray]:
@@ -206,7 +193,7 @@ class ResidualGMMEnv(_TaskView):
         self.action_space = spaces.Box(-1.0, 1.0, (3,), np.float32)
 
     def step(self, action):
-        a = _check_action(action, 3)
+        a = check_action(action, 3)
         v = self.skill.velocity(self._position) + self.residual_scale * self.max_speed * a
         obs, r, term, trunc, info = self._control_step(v)
         return self.agent_observation(obs), r, term, trunc, dict(info, control_steps=1)
@@ -220,5 +207,5 @@ class VelocityEnv(_TaskView):
         self.action_space = spaces.Box(-1.0, 1.0, (3,), np.float32)
 
     def step(self, action):
-        obs, r, term, trunc, info = self._control_step(self.max_speed * _check_action(action, 3))
+        obs, r, term, trunc, info = self._control_step(self.max_speed * check_action(action, 3))
         return self.agent_observation(obs), r, term, trunc, dict(info, control_steps=1)

@@ -26,161 +26,17 @@ import io
 import json
 import math
 import time
-from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
-from typing import Any, Callable
+from typing import Callable
 
 import numpy as np
 
 from sacgmm.fileio import atomic_write_text
-from sacgmm.retired import ANY, drop_retired
+from sacgmm.rl.config import AGENTS, TrainConfig  # noqa: F401  (AGENTS: re-exported)
 
-AGENTS = ("sac-gmm", "res-gmm", "sac", "gmm")
 TRAIN_SEED_STRIDE = 1_000_000
 EVAL_SEED = 500_000
 FINAL_SEED = 900_000
-
-# Per-agent defaults (the SAC-GMM paper and the authors' code, sized for a 2-core CPU).
-# SAC-GMM starts from the demonstrated skill: its warm-up actions are small (N(0, 0.2) in
-# action units) and its entropy temperature starts low, because with sparse 0/1 rewards an
-# initial alpha of 1 makes the policy maximise entropy, i.e. apply random deltas that break the
-# skill, long before any success is seen. Per-step agents warm up with uniform actions.
-# Positions (metres, |x| ~ 0.005-0.2) reach the networks in units of 2 cm (vector_scale 50):
-# the corrections SAC-GMM must learn hinge on millimetre offsets (e.g. the peg 5 mm off the
-# hole axis), which decimetre inputs (vector_scale 10) left at the scale of the network's noise;
-# on peg with the tactile sensor, seeds 2 and 4 went from 28% and 0% to 90-100% evaluations.
-AGENT_DEFAULTS: dict[str, dict[str, Any]] = {
-    # 1 update per decision and a slower actor (1e-4): 4 updates per decision with the
-    # paper's 3e-4 oscillated between 0% and 100% and ended at 4% (docs/findings.md)
-    "sac-gmm": {"updates_per_step": 1.0, "learning_starts": 50, "buffer_size": 20_000,
-                "warmup_std": 0.6,
-                "sac": {"init_alpha": 0.05, "latent_dim": 8, "actor_zero_init": True,
-                        "vector_scale": 50.0, "lr_actor": 1e-4}},
-    # per-step agents: one update per 16 control steps (2x SAC-GMM's updates per control step;
-    # with the autoencoder on 64x64 images an update costs ~0.1 CPU-s here)
-    "res-gmm": {"updates_per_step": 0.0625, "learning_starts": 1000, "buffer_size": 50_000,
-                "warmup_std": 0.0,
-                "sac": {"latent_dim": 8, "actor_zero_init": True, "vector_scale": 50.0}},
-    "sac": {"updates_per_step": 0.0625, "learning_starts": 1000, "buffer_size": 50_000,
-            "warmup_std": 0.0, "sac": {"latent_dim": 8, "vector_scale": 50.0}},
-    "gmm": {"updates_per_step": 0.0, "learning_starts": 0, "buffer_size": 1, "warmup_std": 0.0,
-            "sac": {}},
-}
-
-#: settings no longer offered, with the value that left them off (:mod:`sacgmm.retired`)
-RETIRED = {"exploration": "step", "exploration_correlation": ANY, "lookahead": False,
-           "grasp_reward": 0.0, "success_labels_every": 0, "actor_after_successes": 0,
-           "hindsight_grasp_kept": False, "success_needs_kept_grasp": False,
-           "hindsight_held": False, "grasp_ends_window": False}
-
-
-@dataclass
-class TrainConfig:
-    """Everything a training run depends on (saved as ``config.json`` in the run directory)."""
-
-    task: str
-    agent: str = "sac-gmm"
-    seed: int = 0
-    noise: bool = False
-    sensor: bool = True
-    dense: bool = False
-    episodes: int = 300
-    window: int = 32
-    eval_every: int = 10
-    eval_episodes: int = 10
-    final_episodes: int = 100
-    batch_size: int = 128
-    updates_per_step: float | None = None     # gradient updates per agent decision
-    learning_starts: int | None = None        # agent decisions of random actions first
-    buffer_size: int | None = None
-    warmup_std: float | None = None           # warm-up actions: N(0, std) if > 0, else uniform
-    residual_scale: float = 0.1               # Res-GMM: residual = scale * max_speed * action
-    delta_theta: dict = field(default_factory=dict)   # DeltaThetaConfig overrides
-    sac: dict = field(default_factory=dict)           # SACConfig overrides
-    skill: str | None = None                  # skill file (default: fitted from the demos)
-    # the policy of the final evaluation: "best" = the one with the highest periodic evaluation
-    # (latest on ties; saved as best.pt), "last" = the policy at the end of training
-    final_policy: str = "best"
-    # give the agent the gripper's opening (m) with its position and sensor latent, so it can
-    # tell whether it holds the handle (lever, door) without reading it off the image
-    gripper_obs: bool = False
-    # replay transitions span this many agent decisions (n-step returns, sacgmm.rl.nstep):
-    # a sparse success reaches the early decisions of an episode in one update instead of
-    # one decision per round of target-network updates
-    n_step: int = 1
-    # SAC-GMM with the attractor-shift layout: while the gripper is open the action names a
-    # via-point for the window, relative to where the demonstrated skill would go, and the shift
-    # is chosen by look-ahead through the skill (sacgmm.skill.via_point; ViaPointConfig
-    # overrides, e.g. {"enabled": true}); while it holds, the action is the shift itself
-    via_point: dict = field(default_factory=dict)
-    # with via_point: every training episode in which the handle was grasped labels its
-    # decisions before the grasp with the via-point at the grasp position (hindsight), as
-    # extra imitation samples (needs sac.success_bc_weight > 0), whether or not the episode
-    # then succeeded: where the hand grasped is known once it has
-    hindsight_grasp: bool = False
-
-    @classmethod
-    def from_dict(cls, data: dict) -> "TrainConfig":
-        """The configuration saved as ``data`` (``config.json``, a checkpoint's extras); keys
-        missing from it take today's defaults. Removed settings, also those of its ``sac`` and
-        ``via_point`` sections, are dropped at the value that left them off; at any other
-        value, and for unknown keys, ``ValueError`` names the key."""
-        from sacgmm.rl.sac import RETIRED as SAC_RETIRED
-        from sacgmm.skill.via_point import RETIRED as VIA_RETIRED
-        data = drop_retired(data, RETIRED)
-        unknown = sorted(set(data) - {f.name for f in fields(cls)})
-        if unknown:
-            raise ValueError(f"unknown training setting(s) {unknown}")
-        data["sac"] = drop_retired(data.get("sac") or {}, SAC_RETIRED, "sac.")
-        data["via_point"] = drop_retired(data.get("via_point") or {}, VIA_RETIRED, "via_point.")
-        return cls(**data)
-
-    def resolved(self) -> "TrainConfig":
-        """A copy with the agent's defaults filled in; raises ``ValueError`` on bad values."""
-        if self.agent not in AGENTS:
-            raise ValueError(f"unknown agent {self.agent!r}; valid agents: {', '.join(AGENTS)}")
-        cfg = TrainConfig(**asdict(self))
-        for key, value in AGENT_DEFAULTS[self.agent].items():
-            if key == "sac":
-                cfg.sac = {**value, **cfg.sac}
-            elif getattr(cfg, key) is None:
-                setattr(cfg, key, value)
-        for key in ("episodes", "window", "eval_every", "eval_episodes", "final_episodes",
-                    "batch_size", "buffer_size"):
-            if int(getattr(cfg, key)) < (0 if key in ("episodes", "final_episodes") else 1):
-                raise ValueError(f"{key} must be positive, got {getattr(cfg, key)}")
-        if cfg.final_policy not in ("best", "last"):
-            raise ValueError(f"final_policy must be 'best' or 'last', got {cfg.final_policy!r}")
-        if int(cfg.n_step) < 1:
-            raise ValueError(f"n_step must be >= 1, got {cfg.n_step}")
-        from sacgmm.skill.via_point import ViaPointConfig
-        via = ViaPointConfig.from_dict(cfg.via_point)
-        if via.enabled and cfg.agent != "sac-gmm":
-            raise ValueError(f"via_point is for the sac-gmm agent only, not {cfg.agent!r}")
-        if cfg.hindsight_grasp:
-            if not via.enabled:
-                raise ValueError("hindsight_grasp labels via-points: it needs "
-                                 "via_point.enabled=true")
-            if not float(cfg.sac.get("success_bc_weight", 0)):
-                raise ValueError("hindsight_grasp adds imitation labels: it needs "
-                                 "sac.success_bc_weight > 0")
-        if cfg.updates_per_step < 0 or not math.isfinite(cfg.updates_per_step):
-            raise ValueError(f"updates_per_step must be >= 0, got {cfg.updates_per_step}")
-        return cfg
-
-
-def updates_due(credit: float, decisions: int, buffer_len: int, cfg: "TrainConfig") -> tuple[int, float]:
-    """The update schedule shared by ``sacgmm train`` and the ``sac_refiner`` node.
-
-    After ``cfg.learning_starts`` decisions, each decision earns ``cfg.updates_per_step``
-    gradient updates (fractions accumulate in ``credit``). Returns ``(updates to run now,
-    remaining credit)``.
-    """
-    if decisions < cfg.learning_starts or buffer_len < 2:
-        return 0, credit
-    credit += cfg.updates_per_step
-    n = int(credit)
-    return n, credit - n
 
 
 GRASP_OUTCOMES = ("never grasped", "slipped", "held")
@@ -203,16 +59,6 @@ def count_grasp_failures(outcomes: list[str | None]) -> dict[str, int]:
     return {k: outcomes.count(k) for k in GRASP_OUTCOMES if k in outcomes}
 
 
-def make_hindsight(cfg: "TrainConfig", steering):
-    """The :class:`~sacgmm.rl.hindsight.GraspHindsight` for via-point ``steering`` if
-    ``cfg.hindsight_grasp`` is set, else None (shared by ``sacgmm train`` and the
-    ``sac_refiner`` node)."""
-    if not cfg.hindsight_grasp:
-        return None
-    from sacgmm.rl.hindsight import GraspHindsight
-    return GraspHindsight(steering)
-
-
 #: cm: bins of where on a bar handle the first grasp held (> 0 towards the door's hinge)
 OFFSET_BINS = ((-math.inf, -2.0, "< -2 cm"), (-2.0, 2.0, "-2..2 cm"), (2.0, math.inf, "> 2 cm"))
 
@@ -232,15 +78,6 @@ def grasps_by_offset(results: list[dict]) -> dict[str, dict[str, int]]:
     return out
 
 
-def warmup_action(rng: np.random.Generator, cfg: "TrainConfig", act_dim: int) -> np.ndarray:
-    """A warm-up action in ``[-1, 1]``: N(0, ``cfg.warmup_std``) clipped, or uniform if the
-    std is 0 (shared by ``sacgmm train`` and the ``sac_refiner`` node)."""
-    if cfg.warmup_std > 0:
-        eps = rng.standard_normal(act_dim)
-        return np.clip(cfg.warmup_std * eps, -1.0, 1.0).astype(np.float32)
-    return rng.uniform(-1.0, 1.0, act_dim).astype(np.float32)
-
-
 def _csv_text(rows: list[dict]) -> str:
     buf = io.StringIO()
     if rows:
@@ -255,47 +92,53 @@ class TaskRun:
 
     def __init__(self, config: TrainConfig, out_dir: str | Path | None = None,
                  skill=None, log: Callable[[str], None] | None = None):
-        import torch
+        from sacgmm.rl.learner import Learner
 
-        from sacgmm.rl.experience import Experience
-        from sacgmm.rl.sac import SACAgent, SACConfig
-
-        self.cfg = cfg = config.resolved()
+        self.cfg = cfg = TrainConfig.from_dict(config.to_dict()).checked()
         self.out = Path(out_dir) if out_dir is not None else None
         self.log = log or (lambda msg: None)
-        torch.set_num_threads(1)
         self.skill = skill if skill is not None else self._load_skill()
         self.env = self.make_env(train=True)
         self.eval_env = self.make_env(train=False)
         self.learns = cfg.agent != "gmm"
-        #: the hindsight labels of training episodes (None unless hindsight_grasp)
-        self.hindsight = make_hindsight(cfg, getattr(self.env, "via_point", None))
         obs_space = self.env.observation_space
         self.obs_shapes = {k: tuple(int(d) for d in sp.shape) for k, sp in obs_space.spaces.items()}
         self.act_dim = int(np.prod(self.env.action_space.shape))
-        torch.manual_seed(cfg.seed)
-        np.random.seed(cfg.seed)
-        self.agent = (SACAgent(self.obs_shapes, self.act_dim, SACConfig.from_dict(cfg.sac))
-                      if self.learns else None)
-        self.experience = (Experience.for_agent(self.agent, cfg.buffer_size, seed=cfg.seed,
-                                                n_step=cfg.n_step) if self.learns else None)
+        #: the agent's side of every decision (None for the GMM agent, which does not learn)
+        self.learner = (Learner(cfg, self.obs_shapes, self.act_dim, train=True,
+                                steering=getattr(self.env, "via_point", None))
+                        if self.learns else None)
+        self.agent = self.learner.agent if self.learns else None
+        self.experience = self.learner.experience if self.learns else None
         self.buffer = self.experience.buffer if self.learns else None
         self.successes = self.experience.successes if self.learns else None
-        self.action_rng = np.random.default_rng(cfg.seed + 12345)
         self.episode = 0
-        self.decisions = 0
         self.control_steps = 0
-        self.updates = 0
-        self.update_credit = 0.0
         self.episodes_log: list[dict] = []
         self.evals_log: list[dict] = []
-        self.last_losses: dict[str, float] = {}
         self.time_env = 0.0
-        self.time_update = 0.0
         self._tb = None
         self.best: dict | None = None    # {"episode", "success_rate"} of the best evaluation
         self._wall_before = 0.0
         self._best_state = None
+
+    @property
+    def decisions(self) -> int:
+        """Agent decisions taken in training episodes."""
+        return self.learner.decisions if self.learns else 0
+
+    @property
+    def updates(self) -> int:
+        return self.learner.updates if self.learns else 0
+
+    @property
+    def last_losses(self) -> dict[str, float]:
+        return self.learner.last_losses if self.learns else {}
+
+    @property
+    def time_update(self) -> float:
+        """Seconds spent in gradient updates."""
+        return self.learner.update_time if self.learns else 0.0
 
     # ------------------------------------------------------------------ set-up
     def _load_skill(self):
@@ -313,7 +156,8 @@ class TaskRun:
         """
         from sacgmm.rl.task_env import GMMWindowEnv, ResidualGMMEnv, VelocityEnv
         from sacgmm.sim import make_env
-        from sacgmm.skill.delta_theta import DeltaTheta, DeltaThetaConfig
+        from sacgmm.skill.adaptation import SkillAdaptation
+        from sacgmm.skill.delta_theta import DeltaTheta
 
         cfg = self.cfg
         sensor = cfg.sensor and cfg.agent != "gmm"
@@ -324,25 +168,16 @@ class TaskRun:
             task_env = FrameRecorder(task_env, video_every)
         grip = cfg.gripper_obs and cfg.agent != "gmm"
         if cfg.agent == "sac-gmm":
-            delta = DeltaTheta.for_skill(self.skill, DeltaThetaConfig.from_dict(cfg.delta_theta))
-            return GMMWindowEnv(task_env, self.skill, delta, cfg.window, gripper=grip,
-                                via_point=self.make_via_point(task_env, delta))
+            task = task_env.unwrapped
+            adaptation = SkillAdaptation.from_settings(self.skill, cfg.delta_theta, cfg.via_point,
+                                                       cfg.window, task.dt, task.max_speed)
+            return GMMWindowEnv(task_env, self.skill, adaptation.delta, cfg.window, gripper=grip,
+                                via_point=adaptation.steering)
         if cfg.agent == "gmm":
             return GMMWindowEnv(task_env, self.skill, DeltaTheta.for_skill(self.skill), cfg.window)
         if cfg.agent == "res-gmm":
             return ResidualGMMEnv(task_env, self.skill, cfg.residual_scale, gripper=grip)
         return VelocityEnv(task_env, gripper=grip)
-
-    def make_via_point(self, task_env, delta):
-        """The :class:`~sacgmm.skill.via_point.ViaPointSteering` of this run's skill and task
-        timing, or None unless ``via_point.enabled``."""
-        from sacgmm.skill.via_point import ViaPointConfig, ViaPointSteering
-        via = ViaPointConfig.from_dict(self.cfg.via_point)
-        if not via.enabled:
-            return None
-        task = task_env.unwrapped
-        return ViaPointSteering(self.skill, delta, self.cfg.window, float(task.dt),
-                                float(task.max_speed), via)
 
     # ------------------------------------------------------------------ acting
     def policy(self, obs: dict, deterministic: bool) -> np.ndarray:
@@ -351,18 +186,19 @@ class TaskRun:
         return self.agent.act(obs, deterministic=deterministic)
 
     def run_episode(self, env, seed: int, deterministic: bool, train: bool) -> dict:
-        """One episode; with ``train``, stores transitions and updates the agent."""
+        """One episode; with ``train``, stores transitions and updates the agent
+        (:class:`~sacgmm.rl.learner.Learner`, in the order the ``sac_refiner`` node uses)."""
         obs, info = env.reset(seed=seed)
         ret, decisions, steps = 0.0, 0, 0
         grasped = False      # tasks with a grasp (lever, door): held at the end of any decision
-        hindsight = self.hindsight if train else None
-        if hindsight is not None:
-            hindsight.start_episode()
+        learner = self.learner if train else None
+        if learner is not None:
+            learner.start_episode()
         offset = None        # where on the handle the first grasp held (m, the task's)
         while True:
             t0 = time.perf_counter()
-            if train and self.decisions < self.cfg.learning_starts:
-                action = warmup_action(self.action_rng, self.cfg, self.act_dim)
+            if learner is not None:
+                action = learner.act(obs, explore=True)
             else:
                 action = self.policy(obs, deterministic)
             next_obs, reward, term, trunc, info = env.step(action)
@@ -374,31 +210,18 @@ class TaskRun:
             if offset is None and info.get("grasp_offset") is not None \
                     and info.get("grasp_position") is not None:
                 offset = float(info["grasp_offset"])
-            if train:
-                self.decisions += 1
+            if learner is not None:
                 self.control_steps += info["control_steps"]
-                self.experience.add(obs, action, reward, next_obs, term, trunc)
-                if hindsight is not None:
-                    for sample in hindsight.observe(obs, next_obs, reward, term, info):
-                        self.experience.add_imitation(*sample)
-                self._learn()
+                learner.store(obs, action, reward, next_obs, term, trunc, report=info)
+                learner.learn()
             obs = next_obs
             if term or trunc:
                 break
-        if train:
-            self.experience.end_episode(bool(info["success"]))
+        if learner is not None:
+            learner.end_episode(bool(info["success"]))
         return {"success": bool(info["success"]), "return": ret, "decisions": decisions,
                 "control_steps": steps, "end_reason": info["end_reason"],
                 "grasp": grasp_outcome(info, grasped), "grasp_offset": offset}
-
-    def _learn(self) -> None:
-        n, self.update_credit = updates_due(self.update_credit, self.decisions,
-                                            len(self.buffer), self.cfg)
-        if n:
-            self.last_losses, seconds = self.experience.update(self.agent, n,
-                                                               self.cfg.batch_size)
-            self.updates += n
-            self.time_update += seconds
 
     def seed_with_demonstrations(self, n: int = 20) -> int:
         """SAC baseline: fill the buffer with the scripted expert's successful episodes."""
@@ -448,19 +271,14 @@ class TaskRun:
 
     # ------------------------------------------------------------------ persistence
     def _extra(self) -> dict:
-        return {"episode": self.episode, "decisions": self.decisions,
-                "control_steps": self.control_steps, "updates": self.updates,
-                "update_credit": self.update_credit, "episodes_log": self.episodes_log,
-                "evals_log": self.evals_log, "action_rng": self.action_rng.bit_generator.state,
-                "best": self.best, "wall_time_s": self.wall_time(),
-                "config": asdict(self.cfg),
-                "successes": self.experience.successes_state()}
+        return {"episode": self.episode, "control_steps": self.control_steps,
+                "episodes_log": self.episodes_log, "evals_log": self.evals_log,
+                "best": self.best, "wall_time_s": self.wall_time()}
 
     def checkpoint(self) -> None:
         if self.out is None or not self.learns:
             return
-        from sacgmm.rl.checkpoint import save_checkpoint
-        save_checkpoint(self.out / "checkpoint.pt", self.agent, self.buffer, extra=self._extra())
+        self.learner.save(self.out / "checkpoint.pt", self._extra(), replay=True)
         self._write_logs()
 
     def resume(self) -> None:
@@ -472,23 +290,21 @@ class TaskRun:
             return
         extra = restore_checkpoint(path, self.agent, self.buffer)
         # a setting added after the checkpoint was written had its default value then
-        saved = asdict(TrainConfig.from_dict(extra["config"]))
-        mine = asdict(self.cfg)
+        saved = TrainConfig.from_dict(extra["config"]).to_dict()
+        mine = self.cfg.to_dict()
         diff = sorted(k for k in mine if k not in ("episodes", "final_episodes", "final_policy")
                       and saved[k] != mine[k])
         if diff:
             raise ValueError(f"{path}: cannot resume with a different configuration ({', '.join(diff)} "
                              "differ from the checkpoint's)")
-        for key in ("episode", "decisions", "control_steps", "updates", "update_credit"):
-            setattr(self, key, extra[key])
+        self.episode, self.control_steps = int(extra["episode"]), int(extra["control_steps"])
+        self.learner.load_state(extra)
         self.episodes_log, self.evals_log = list(extra["episodes_log"]), list(extra["evals_log"])
         self.best = extra.get("best")
         self._wall_before = float(extra.get("wall_time_s", 0.0))   # wall time before the resume
         if self.best is not None:
             from sacgmm.rl.checkpoint import load_checkpoint
             self._best_state = load_checkpoint(self.out / "best.pt")["agent"]
-        self.action_rng.bit_generator.state = extra["action_rng"]
-        self.experience.load_successes_state(extra.get("successes"))
         self.log(f"resumed from {path} at episode {self.episode}")
 
     def _write_logs(self) -> None:
@@ -532,8 +348,7 @@ class TaskRun:
         self.best = {"episode": self.episode, "success_rate": result["success_rate"]}
         self._best_state = copy.deepcopy(self.agent.state_dict())
         if self.out is not None:
-            from sacgmm.rl.checkpoint import save_checkpoint
-            save_checkpoint(self.out / "best.pt", self.agent, None, extra=self._extra())
+            self.learner.save(self.out / "best.pt", self._extra(), replay=False)
 
     def wall_time(self) -> float:
         """Seconds of wall time of the run, including the parts before each resume (s)."""
@@ -546,7 +361,7 @@ class TaskRun:
         self._t_start = time.perf_counter()
         if self.out is not None:
             self.out.mkdir(parents=True, exist_ok=True)
-            atomic_write_text(self.out / "config.json", json.dumps(asdict(cfg), indent=2) + "\n")
+            atomic_write_text(self.out / "config.json", json.dumps(cfg.to_dict(), indent=2) + "\n")
         if resume and self.out is not None and (self.out / "checkpoint.pt").exists():
             self.resume()
         elif cfg.agent == "sac":
@@ -623,7 +438,7 @@ class TaskRun:
                                            if self.time_update > 0 else None)},
             "evals": self.evals_log,
             "last_losses": self.last_losses,
-            "config": asdict(cfg),
+            "config": cfg.to_dict(),
             "machine": machine_info(),
         }
 

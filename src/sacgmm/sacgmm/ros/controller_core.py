@@ -17,8 +17,9 @@ steering and hindsight labels (:mod:`sacgmm.skill.via_point`).
 
 Safety: the command is zero when no skill is loaded, no pose or target was received, the pose
 is older than ``pose_timeout`` or the target older than ``target_timeout`` (if > 0), or the
-skill gives a non-finite velocity; otherwise each component is clipped to ``+-max_speed``
-(:func:`sacgmm.skill.speed.limit_velocity`, the rule the in-process training applies).
+skill gives a non-finite velocity; otherwise each component is clipped to ``+-max_speed``.
+The skill's command and its adaptation by a delta-theta are :mod:`sacgmm.skill.adaptation`'s,
+the functions the in-process training runs.
 """
 from __future__ import annotations
 
@@ -30,7 +31,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from sacgmm.ros.layouts import DeltaThetaMessage, WindowEnd
-from sacgmm.skill.speed import limit_velocity
+from sacgmm.skill.adaptation import adapt, command
 from sacgmm.skill.via_point import HELD_BELOW
 
 ZERO3 = np.zeros(3)
@@ -162,12 +163,10 @@ class ControllerCore:
         if self.target_timeout > 0 and now - self.target_time > self.target_timeout:
             return self._stop("stale_target")
         x = self.position_in_target()
-        v = self.skill.velocity(x)
-        if self.use_target_orientation:
-            v = self.target_rot @ v
-        if not np.isfinite(v).all():
+        v = command(self.skill, x, self.max_speed,
+                    self.target_rot if self.use_target_orientation else None)
+        if v is None:
             return self._stop("nonfinite")
-        v = limit_velocity(v, self.max_speed)
         self.last_velocity = v
         self.steps += 1
         self._track_grasp(x)
@@ -215,10 +214,8 @@ class ControllerCore:
         """
         if self.base_skill is None:
             raise ValueError("no skill loaded")
-        new = self.base_skill.adapted(delta.d_priors, delta.d_means, delta.d_covariances,
-                                      stable=self.stable_adaptation)
-        if not np.isfinite(new.velocity(np.zeros(3))).all():
-            raise ValueError("adapted skill gives a non-finite velocity")
+        new = adapt(self.base_skill, (delta.d_priors, delta.d_means, delta.d_covariances),
+                    self.stable_adaptation)
         if episode is not None and episode != self.episode:
             return
         self.skill = new

@@ -315,7 +315,30 @@ def prepare(graph: Graph, args: dict[str, str], log: Callable[[str], None] = pri
                 value = _file_parameter(doc, spec.name, param)
                 if arg == "policy" and value:
                     _check_policy(value, f"{pfile}: {spec.name}.{param}")
+    if any(spec.name == "sac_refiner" for spec in active_nodes(graph, out)):
+        _check_agent(doc, pfile, graph.task)
     return out
+
+
+def _check_agent(doc: dict, pfile, task: str) -> None:
+    """The refiner's agent configuration loads, and its window and adaptation rule are the
+    controller's (``window_steps``, ``stable_adaptation``)."""
+    from sacgmm.rl.config import TrainConfig, unflatten
+    refiner = doc.get("sac_refiner", {}).get("ros__parameters", {}) or {}
+    name = str(refiner.get("agent_config") or "sac-gmm")
+    flat = {k[len("agent."):]: v for k, v in refiner.items() if k.startswith("agent.")}
+    settings = {**(refiner.get("agent") or {}), **unflatten(flat)}
+    try:
+        cfg = TrainConfig.named(name, task=task, **settings)
+    except (ValueError, TypeError) as exc:
+        raise GraphError(f"{pfile}: sac_refiner.agent_config / agent.*: {exc}") from None
+    controller = doc.get("gmm_controller", {}).get("ros__parameters", {}) or {}
+    for param, key, value in (("window_steps", "window", cfg.window),
+                              ("stable_adaptation", "delta_theta.stable", cfg.delta_theta.stable)):
+        if param in controller and controller[param] != value:
+            raise GraphError(f"{pfile}: gmm_controller.{param} is {controller[param]!r} but the "
+                             f"refiner's agent configuration {name} has {key} = {value!r}; "
+                             "they must agree")
 
 
 def _check_skill(path: str, where: str) -> None:

@@ -61,8 +61,10 @@ class Param:
         return d
 
 
-def declare(node, params: tuple[Param, ...]) -> dict[str, Any]:
-    """Declare ``params`` on ``node`` and return ``name -> value``; :class:`StartupError` if bad."""
+def declare(node, params: tuple[Param, ...], check_unknown: bool = True) -> dict[str, Any]:
+    """Declare ``params`` on ``node`` and return ``name -> value``; :class:`StartupError` if bad.
+    ``check_unknown`` False: the node declares more parameters and then calls
+    :func:`check_unknown_parameters` itself."""
     values: dict[str, Any] = {}
     for p in params:
         try:
@@ -83,14 +85,21 @@ def declare(node, params: tuple[Param, ...]) -> dict[str, Any]:
             if not (lo <= value <= hi):
                 raise StartupError(f"parameter '{p.name}': {value!r} is outside [{lo}, {hi}]")
         values[p.name] = value
+    if check_unknown:
+        check_unknown_parameters(node)
+    return values
+
+
+def check_unknown_parameters(node) -> None:
+    """:class:`StartupError` if the parameter file or ``-p`` set a parameter ``node`` has not
+    declared (a typo)."""
     overrides = getattr(node, "_parameter_overrides", {}) or {}
-    declared = {p.name for p in params}
-    unknown = sorted(n for n in overrides if n not in declared and n not in _BUILTIN
+    unknown = sorted(n for n in overrides if not node.has_parameter(n) and n not in _BUILTIN
                      and not n.startswith("qos_overrides."))
     if unknown:
+        declared = sorted(n for n in node._parameters if n not in _BUILTIN)
         raise StartupError(f"unknown parameter(s) {unknown} for node '{node.get_name()}' "
-                           f"(declared: {sorted(declared)})")
-    return values
+                           f"(declared: {declared})")
 
 
 def ensure_ros_environment() -> None:

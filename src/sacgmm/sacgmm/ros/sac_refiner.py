@@ -1,12 +1,14 @@
-"""``sac_refiner``: the low-rate SAC-GMM agent (a thin shell around the in-process trainer's parts).
+"""``sac_refiner``: the low-rate SAC-GMM agent; it moves messages, the core does the rest.
 
 Once per window of N control steps it observes ``s = {position, image}``, chooses delta-theta
-``a`` in ``[-1, 1]^A`` (:class:`sacgmm.skill.delta_theta.DeltaTheta` layout) and publishes the
-physical parameter change it stands for; in ``mode: train`` it also stores the transition
-``(s, a, summed window reward, s', done)`` and learns online, exactly as
-:class:`sacgmm.rl.train_task.TaskRun` does for ``--agent sac-gmm`` (same defaults, taken from
-:class:`~sacgmm.rl.train_task.TrainConfig` / ``AGENT_DEFAULTS``, same seeding, same warm-up,
-same update schedule). In ``mode: eval`` it only acts (deterministic policy, never learns).
+``a`` in ``[-1, 1]^A`` and publishes the physical parameter change it stands for; in
+``mode: train`` it also stores the transition ``(s, a, summed window reward, s', done)`` and
+learns online. Acting, storing, labelling and updating are :class:`sacgmm.rl.learner.Learner`'s,
+and the decision's parameter change is :class:`sacgmm.skill.adaptation.SkillAdaptation`'s: the
+objects ``sacgmm train`` runs, built from the same agent configuration
+(:meth:`sacgmm.rl.config.TrainConfig.named`: ``agent_config`` names it, ``agent.KEY``
+parameters override its settings, e.g. ``agent.sac.lr_alpha``). In ``mode: eval`` it only acts
+(deterministic policy, never learns).
 
 Design: the refiner observes the **raw sensor image**, not ``/sacgmm/latent``. The SAC-AE
 encoder is trained through the critic's loss (and the reconstruction loss); a refiner fed with
@@ -42,16 +44,15 @@ which holds the robot until the delta arrives). ``act_then_update`` acts and pub
 (the delta arrives within milliseconds, for real-time control) and learns afterwards; the
 policy then lags the in-process order by one window's updates.
 
-The controller must apply deltas like :meth:`sacgmm.skill.delta_theta.DeltaTheta.apply`: its
-``stable_adaptation`` has to equal ``delta_theta.stable`` here (both false by default in
-config/*.yaml).
+The controller must adapt its skill as this configuration does: its ``stable_adaptation`` and
+``window_steps`` have to equal ``agent.delta_theta.stable`` and ``agent.window`` here.
 
-Via-point steering (``via_point``, e.g. ``'{"enabled": true}'``, with the attractor-shift
-layout, :mod:`sacgmm.skill.via_point`): the window messages must carry the gripper's opening
+Via-point steering (``agent.via_point.enabled``, as in ``agent_config: door-via-point``,
+:mod:`sacgmm.skill.via_point`): the window messages must carry the gripper's opening
 (gmm_controller ``gripper_topic``). While it is open the policy's action names a via-point
-and the refiner publishes the attractor shift its look-ahead picks; ``gripper_obs`` adds the
-opening to the observation; ``hindsight_grasp`` labels the approach decisions with the grasp
-position the controller reports (:class:`sacgmm.rl.hindsight.GraspHindsight`, as in-process).
+and the refiner publishes the attractor shift its look-ahead picks; ``agent.gripper_obs`` adds
+the opening to the observation; ``agent.hindsight_grasp`` labels the approach decisions with
+the grasp position the controller reports (:class:`sacgmm.rl.hindsight.GraspHindsight`).
 Two differences from the in-process trainer: the grasp position is taken when the gripper
 *reports* closed (its opening below ``held_below``, a few control steps after the simulated
 grasp closes), and a grasp in an episode's last window is not labelled (``/sacgmm/episode_end``
@@ -59,14 +60,13 @@ carries the gripper's final opening but no grasp position).
 """
 from __future__ import annotations
 
-import json
 import math
 import os
 import queue
 import threading
 import time
 from collections import deque
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -79,11 +79,9 @@ from std_srvs.srv import Trigger
 from sacgmm.ros.convert import from_multiarray, msg_to_image, stamp_seconds, to_multiarray
 from sacgmm.ros.layouts import DeltaThetaMessage
 from sacgmm.ros.layouts import decode_episode_end, decode_window, encode_delta
-from sacgmm.ros.params import Param, StartupError, declare, run_node
-from sacgmm.rl.train_task import TrainConfig, updates_due, warmup_action
-
-# TrainConfig's own defaults (never duplicated here)
-_TC_DEFAULTS = {f.name: f.default for f in fields(TrainConfig)}
+from sacgmm.ros.params import (Param, StartupError, check_unknown_parameters, declare,
+                               run_node)
+from sacgmm.rl.config import TrainConfig
 
 PARAMS = (
     Param("mode", "eval", "train: learn online and act stochastically; eval: deterministic "
@@ -104,30 +102,11 @@ PARAMS = (
           range=(0, 2**31 - 1)),
     Param("noise", False, "the sim's perception noise (recorded in the checkpoint's config "
           "for sacgmm eval)"),
-    Param("window_steps", int(_TC_DEFAULTS["window"]), "control steps per window N (recorded; "
-          "must equal gmm_controller's window_steps)", range=(1, 100000)),
-    Param("batch_size", int(_TC_DEFAULTS["batch_size"]), "SAC batch size", range=(1, 100000)),
-    Param("updates_per_step", -1.0, "gradient updates per decision; < 0: the sac-gmm default",
-          range=(-1.0, 1000.0)),
-    Param("learning_starts", -1, "warm-up decisions; < 0: the sac-gmm default",
-          range=(-1, 10**9)),
-    Param("buffer_size", -1, "replay capacity (transitions); < 0: the sac-gmm default",
-          range=(-1, 10**8)),
-    Param("warmup_std", -1.0, "warm-up actions N(0, std); < 0: the sac-gmm default",
-          range=(-1.0, 10.0)),
-    Param("delta_theta", "{}", "JSON object of DeltaThetaConfig overrides"),
-    Param("sac", "{}", "JSON object of SACConfig overrides"),
-    Param("n_step", 1, "agent decisions per replay transition (n-step returns; "
-          "TrainConfig.n_step)", range=(1, 1000)),
+    Param("agent_config", "sac-gmm", "the agent configuration: a name in sacgmm/agents (e.g. "
+          "door-via-point) or a YAML file; agent.KEY parameters override its settings"),
     Param("update_order", "update_then_act", "update_then_act (in-process order, lock-step) "
           "or act_then_update (delta first, real time)",
           choices=("update_then_act", "act_then_update")),
-    Param("gripper_obs", False, "observe the gripper's opening (from the window messages; "
-          "TrainConfig.gripper_obs)"),
-    Param("via_point", "{}", "JSON object of ViaPointConfig overrides (via-point steering; "
-          "TrainConfig.via_point)"),
-    Param("hindsight_grasp", False, "with via_point: label the approach decisions with the "
-          "grasp position (TrainConfig.hindsight_grasp)"),
     Param("image_topic", "/sacgmm/camera/image_raw", "sensor image topic"),
     Param("image_wait", 0.5, "longest wait for the image stamped like the window (s)",
           range=(0.0, 10.0)),
@@ -144,173 +123,16 @@ class _Pending:
     held: bool = False         # the gripper held at the decision
 
 
-def _json_param(value: str, name: str) -> dict:
-    try:
-        out = json.loads(value or "{}")
-    except json.JSONDecodeError as exc:
-        raise StartupError(f"parameter '{name}': not valid JSON ({exc})") from None
-    if not isinstance(out, dict):
-        raise StartupError(f"parameter '{name}': expected a JSON object, got {value!r}")
-    return out
-
-
-class RefinerCore:
-    """The refiner without ROS: acting, storing transitions, learning, saving.
-
-    ``config`` is a resolved :class:`~sacgmm.rl.train_task.TrainConfig` (agent ``sac-gmm``);
-    seeding and construction follow :class:`~sacgmm.rl.train_task.TaskRun`.
-    """
-
-    def __init__(self, config, skill, obs_shapes: dict, train: bool, log=print,
-                 timing: tuple[float, float] | None = None):
-        """``timing``: the task's control period (s) and maximum speed (m/s), needed for
-        via-point steering's look-ahead (``config.via_point``)."""
-        import torch
-
-        from sacgmm.rl.experience import Experience
-        from sacgmm.rl.sac import SACAgent, SACConfig
-        from sacgmm.rl.train_task import make_hindsight
-        from sacgmm.skill.delta_theta import DeltaTheta, DeltaThetaConfig
-        from sacgmm.skill.via_point import ViaPointConfig, ViaPointSteering
-
-        self.cfg, self.skill, self.train, self.log = config, skill, bool(train), log
-        self.delta = DeltaTheta.for_skill(skill, DeltaThetaConfig.from_dict(config.delta_theta))
-        self.obs_shapes = obs_shapes
-        self.act_dim = self.delta.size
-        torch.set_num_threads(1)
-        torch.manual_seed(config.seed)
-        np.random.seed(config.seed)
-        self.agent = SACAgent(obs_shapes, self.act_dim, SACConfig.from_dict(config.sac))
-        self.experience = (Experience.for_agent(self.agent, config.buffer_size, seed=config.seed,
-                                                n_step=config.n_step) if self.train else None)
-        self.buffer = self.experience.buffer if self.train else None
-        self.action_rng = np.random.default_rng(config.seed + 12345)
-        self.decisions = self.updates = self.episode = self.control_steps = 0
-        self.actions = 0          # delta-thetas decided (training or not); decisions: stored
-        self.update_credit = 0.0
-        self.episodes_log: list[dict] = []
-        self.last_losses: dict[str, float] = {}
-        self.update_time = 0.0
-        via = ViaPointConfig.from_dict(config.via_point)
-        self.steering = None
-        if via.enabled:
-            if timing is None:
-                raise ValueError("via-point steering needs the task's control period and "
-                                 "maximum speed (timing)")
-            self.steering = ViaPointSteering(skill, self.delta, config.window, float(timing[0]),
-                                             float(timing[1]), via)
-        self.hindsight = make_hindsight(config, self.steering) if self.train else None
-
-    def load(self, path: str) -> None:
-        """Start from the agent of checkpoint ``path``; ``ValueError`` if it was trained with
-        options whose actions or windows the ROS graph does not reproduce."""
-        from sacgmm.rl.checkpoint import load_checkpoint
-        payload = load_checkpoint(path)
-        extra = payload.get("extra") or {}
-        try:      # e.g. trained with an option that no longer exists
-            trained = TrainConfig.from_dict(extra["config"]) if extra.get("config") else None
-        except ValueError as exc:
-            raise ValueError(f"{path}: {exc}") from None
-        via = trained is not None and bool(trained.via_point.get("enabled", False))
-        if via != (self.steering is not None):
-            raise ValueError(f"{path}: trained {'with' if via else 'without'} via-point "
-                             f"steering, but this refiner runs {'with' if not via else 'without'}"
-                             " it (parameter via_point): its actions would be misread here")
-        self.agent.load_state_dict(payload["agent"])
-        for key in ("decisions", "updates", "update_credit"):
-            if key in extra:
-                setattr(self, key, type(getattr(self, key))(extra[key]))
-
-    def act(self, obs: dict) -> np.ndarray:
-        """Training: warm-up N(0, warmup_std) for ``learning_starts`` decisions, then the
-        stochastic policy; evaluation: the deterministic policy."""
-        cfg = self.cfg
-        self.actions += 1
-        if self.train and self.decisions < cfg.learning_starts:
-            return warmup_action(self.action_rng, cfg, self.act_dim)
-        return self.agent.act(obs, deterministic=not self.train)
-
-    def deltas(self, action: np.ndarray):
-        """``(d_priors, d_means, d_covariances)`` of ``action`` (physical units)."""
-        return self.delta.deltas(self.skill, action)
-
-    def holds(self, gripper: float | None) -> bool | None:
-        """Whether the gripper's opening ``gripper`` (m) means it holds, by the steering's
-        ``held_below``; None when that is unknown (no opening, or no via-point steering)."""
-        if gripper is None or self.steering is None:
-            return None
-        return gripper < self.steering.config.held_below
-
-    def reads_via_point(self, gripper: float | None) -> bool:
-        """Whether an action taken with the gripper's opening ``gripper`` (m) names a
-        via-point (the steering's rule: while the gripper is open)."""
-        if self.steering is None:
-            return False
-        if gripper is None:
-            raise ValueError("via-point steering needs the gripper's opening in the window "
-                             "messages (gmm_controller gripper_topic)")
-        return not self.holds(gripper)
-
-    def shift(self, action: np.ndarray, position: np.ndarray, gripper: float | None) -> np.ndarray:
-        """The delta-theta action to publish for the policy's ``action`` taken at ``position``
-        (m, perceived target frame) with the gripper's opening ``gripper`` (m): the action
-        itself, or with via-point steering the attractor shift its look-ahead picks."""
-        if not self.reads_via_point(gripper):
-            return np.asarray(action, dtype=np.float64)
-        return self.steering.shift_action(position, action)
-
-    def store(self, obs, action, reward: float, next_obs, terminated: bool,
-              truncated: bool = False, info: dict | None = None) -> None:
-        """One decision's transition (``truncated``: the episode ended without terminating);
-        ``info``: its window's report for the hindsight labels (``via_point``, ``held``,
-        ``grasp_position``; :class:`sacgmm.rl.hindsight.GraspHindsight`)."""
-        if not self.train:
-            return
-        self.decisions += 1
-        self.experience.add(obs, action, reward, next_obs, terminated, truncated)
-        if self.hindsight is not None:
-            for sample in self.hindsight.observe(obs, next_obs, reward, terminated, info or {}):
-                self.experience.add_imitation(*sample)
-
-    def start_episode(self) -> None:
-        if self.hindsight is not None:
-            self.hindsight.start_episode()
-
-    def end_episode(self, success: bool) -> None:
-        if self.train:
-            self.experience.end_episode(success)
-            self.start_episode()
-
-    def learn(self) -> None:
-        """The in-process schedule: ``updates_per_step`` updates per decision after warm-up."""
-        if not self.train:
-            return
-        n, self.update_credit = updates_due(self.update_credit, self.decisions,
-                                            len(self.buffer), self.cfg)
-        if n:
-            self.last_losses, seconds = self.experience.update(self.agent, n,
-                                                               self.cfg.batch_size)
-            self.updates += n
-            self.update_time += seconds
-
-    def save(self, path: str, replay: bool = False) -> Path:
-        from sacgmm.rl.checkpoint import save_checkpoint
-        extra = {"episode": self.episode, "decisions": self.decisions,
-                 "control_steps": self.control_steps, "updates": self.updates,
-                 "update_credit": self.update_credit, "episodes_log": self.episodes_log,
-                 "evals_log": [], "action_rng": self.action_rng.bit_generator.state,
-                 "config": asdict(self.cfg), "source": "sac_refiner"}
-        return save_checkpoint(path, self.agent, self.buffer if replay else None, extra=extra)
-
-
 class SACRefiner(Node):
     """See the module docstring."""
 
     def __init__(self, **kwargs):
         super().__init__("sac_refiner", **kwargs)
-        p = declare(self, PARAMS)
+        p = declare(self, PARAMS, check_unknown=False)
         self.p = p
-        self.core = None
+        settings = self._declare_agent_settings(p["agent_config"], p["task"])
+        check_unknown_parameters(self)
+        self.learner = self.adaptation = self.cfg = None
         self._events: queue.Queue = queue.Queue()
         self._stop = threading.Event()
         self._worker = None
@@ -318,38 +140,39 @@ class SACRefiner(Node):
             self.get_logger().warning("no skill_path given: the refiner stays idle (no "
                                       "delta_theta is published)")
             return
+        from sacgmm.rl.learner import Learner
         from sacgmm.skill import load_skill
+        from sacgmm.skill.adaptation import SkillAdaptation
         try:
             skill = load_skill(p["skill_path"])
         except (ValueError, FileNotFoundError) as exc:
             raise StartupError(f"parameter 'skill_path': {exc}") from None
-        opt = {k: (p[k] if p[k] >= 0 else None)
-               for k in ("updates_per_step", "learning_starts", "buffer_size", "warmup_std")}
         try:
-            cfg = TrainConfig(task=p["task"], agent="sac-gmm", seed=p["seed"], noise=p["noise"],
-                              sensor=p["sensor"], window=p["window_steps"],
-                              batch_size=p["batch_size"], n_step=p["n_step"],
-                              delta_theta=_json_param(p["delta_theta"], "delta_theta"),
-                              sac=_json_param(p["sac"], "sac"), gripper_obs=p["gripper_obs"],
-                              via_point=_json_param(p["via_point"], "via_point"),
-                              hindsight_grasp=p["hindsight_grasp"],
-                              skill=str(Path(p["skill_path"]).resolve()), **opt).resolved()
+            cfg = TrainConfig.named(p["agent_config"], task=p["task"], seed=p["seed"],
+                                    noise=p["noise"], sensor=p["sensor"],
+                                    skill=str(Path(p["skill_path"]).resolve()), **settings)
+            if cfg.agent != "sac-gmm":
+                raise ValueError(f"a {cfg.agent!r} configuration; the refiner runs sac-gmm")
         except (ValueError, TypeError) as exc:
-            raise StartupError(f"refiner configuration: {exc}") from None
-        self.obs_conv, timing = self._observation_converter(p["task"], p["sensor"])
+            raise StartupError(f"parameters 'agent_config'/'agent.*': {exc}") from None
+        self.cfg = cfg
+        self.obs_conv, (dt, max_speed) = self._observation_converter(p["task"], p["sensor"])
         shapes = {k: tuple(int(d) for d in sp.shape) for k, sp in self.obs_conv.space.spaces.items()}
         if cfg.gripper_obs:
             shapes["gripper"] = (1,)
-        try:
-            self.core = RefinerCore(cfg, skill, shapes, p["mode"] == "train",
-                                    log=self.get_logger().info, timing=timing)
-        except ValueError as exc:
-            raise StartupError(f"parameter 'delta_theta', 'sac' or 'via_point': {exc}") from None
+        self.adaptation = SkillAdaptation.from_settings(skill, cfg.delta_theta, cfg.via_point,
+                                                        cfg.window, dt, max_speed)
+        self.learner = Learner(cfg, shapes, self.adaptation.size, train=p["mode"] == "train",
+                               steering=self.adaptation.steering)
+        self.episode = 0              # episodes seen
+        self.control_steps = 0        # control steps of the stored decisions
+        self.episodes_log: list[dict] = []
         if p["policy_path"]:
             try:
-                self.core.load(p["policy_path"])
+                extra = self.learner.load(p["policy_path"])
             except (ValueError, FileNotFoundError, RuntimeError) as exc:
                 raise StartupError(f"parameter 'policy_path': {exc}") from None
+            self.episode = int(extra.get("episode", 0))
         self.images: deque = deque(maxlen=32)          # (stamp s, Image) newest last
         self._img_cv = threading.Condition()
         self._reward_lock = threading.Lock()
@@ -367,13 +190,43 @@ class SACRefiner(Node):
         self.create_service(Trigger, "/sacgmm/save_policy", self._on_save)
         self._worker = threading.Thread(target=self._work, name="sac_refiner_worker", daemon=True)
         self._worker.start()
-        c = self.core.cfg
+        c, learner = self.cfg, self.learner
         self.get_logger().info(
-            f"{p['mode']} mode, {p['task']} observation {shapes}, action {self.core.act_dim} "
-            f"({', '.join(self.core.delta.slices)}), updates/decision {c.updates_per_step:g}, "
-            f"learning_starts {c.learning_starts}, warm-up std {c.warmup_std:g}, batch "
-            f"{c.batch_size}, buffer {c.buffer_size}, {p['update_order']}"
+            f"{p['mode']} mode, agent configuration {c.config}, {p['task']} observation "
+            f"{shapes}, action {learner.act_dim} ({', '.join(self.adaptation.delta.slices)}), "
+            f"window {c.window}, updates/decision {c.updates_per_step:g}, learning_starts "
+            f"{c.learning_starts}, warm-up std {c.warmup_std:g}, batch {c.batch_size}, buffer "
+            f"{c.buffer_size}, {p['update_order']}"
             + (f", from {p['policy_path']}" if p["policy_path"] else ", fresh agent"))
+
+    def _declare_agent_settings(self, config: str, task: str) -> dict:
+        """Declare an ``agent.KEY`` parameter for every setting of agent configuration
+        ``config`` (sections nest: ``agent.sac.lr_alpha``), its value the default; returns the
+        settings as given (nested)."""
+        from rcl_interfaces.msg import ParameterDescriptor
+        from rclpy.exceptions import ParameterException
+
+        from sacgmm.rl.config import flatten, unflatten
+        try:
+            base = TrainConfig.named(config, task=task)
+        except ValueError as exc:
+            raise StartupError(f"parameter 'agent_config': {exc}") from None
+        flat = {k: v for k, v in flatten(base.agent_settings()).items() if k != "agent"}
+        values = {}
+        for key, default in flat.items():
+            name = f"agent.{key}"
+            desc = ParameterDescriptor(
+                name=name, dynamic_typing=True,
+                description=f"setting {key} of the agent configuration (default: {config}'s; "
+                            "docs/options.md)")
+            try:
+                self.declare_parameter(name, default, desc)
+            except (ParameterException, TypeError, ValueError) as exc:
+                raise StartupError(f"parameter '{name}': {exc}") from None
+            value = self.get_parameter(name).value
+            values[key] = list(value) if isinstance(value, (list, tuple)) or \
+                type(value).__name__ == "array" else value
+        return unflatten(values)
 
     # -- observation ----------------------------------------------------------------------
     @staticmethod
@@ -417,14 +270,14 @@ class SACRefiner(Node):
                 img = np.transpose(img, (2, 0, 1))
             task_obs[key] = img
         obs = self.obs_conv(task_obs)
-        if "gripper" in self.core.obs_shapes:
+        if "gripper" in self.learner.obs_shapes:
             if gripper is None:
                 self.get_logger().error("gripper_obs: the window message has no gripper "
                                         "opening (set gmm_controller gripper_topic)",
                                         throttle_duration_sec=5.0)
                 return None
             obs["gripper"] = np.array([gripper], dtype=np.float32)
-        want = self.core.obs_shapes
+        want = self.learner.obs_shapes
         if any(obs[k].shape != want[k] for k in want):
             self.get_logger().error(f"observation shapes {[obs[k].shape for k in want]} do not "
                                     f"match the agent's {list(want.values())}",
@@ -470,14 +323,15 @@ class SACRefiner(Node):
         path = self.save_path()
         try:
             with self._agent_lock:
-                out = self.core.save(path, self.p["save_replay"])
+                out = self.save(path, self.p["save_replay"])
         except Exception as exc:  # noqa: BLE001 - reported to the caller
             response.success, response.message = False, f"cannot save {path}: {exc}"
             self.get_logger().error(response.message)
             return response
         response.success = True
-        response.message = (f"saved {out} (episode {self.core.episode}, {self.core.actions} "
-                            f"actions, {self.core.decisions} stored, {self.core.updates} "
+        learner = self.learner
+        response.message = (f"saved {out} (episode {self.episode}, {learner.actions} "
+                            f"actions, {learner.decisions} stored, {learner.updates} "
                             "updates)")
         self.get_logger().info(response.message)
         return response
@@ -507,25 +361,24 @@ class SACRefiner(Node):
                 self.get_logger().error(f"refiner error on {kind}: {exc!r}")
 
     def _window(self, w, t_received: float) -> None:
-        core, pend = self.core, self._pending
+        learner, pend = self.learner, self._pending
         obs = self.observation(w.position, w.stamp, w.gripper)
         if obs is None:
             self.get_logger().error(f"window {w.window_index}: no observation, no delta_theta")
             return
-        try:
-            via = core.reads_via_point(w.gripper)
-        except ValueError as exc:
-            self.get_logger().error(f"window {w.window_index}: {exc}; no delta_theta",
-                                    throttle_duration_sec=5.0)
+        if self.adaptation.steering is not None and w.gripper is None:
+            self.get_logger().error(f"window {w.window_index}: via-point steering needs the "
+                                    "gripper's opening in the window messages (gmm_controller "
+                                    "gripper_topic); no delta_theta", throttle_duration_sec=5.0)
             return
         act_first = self.p["update_order"] == "act_then_update"
         if pend is not None and pend.episode == w.episode \
                 and w.window_index == pend.window_index + 1:
-            core.store(pend.obs, pend.action, self._take_reward(), obs, False,
-                       info=self._window_report(pend, w.grasp_position))
-            core.control_steps += core.cfg.window
+            learner.store(pend.obs, pend.action, self._take_reward(), obs, False,
+                          report=self._window_report(pend, w.grasp_position))
+            self.control_steps += self.cfg.window
             if not act_first:
-                core.learn()
+                learner.learn()
         elif pend is not None:
             self.get_logger().warning(
                 f"window {w.window_index} of episode {w.episode} does not follow window "
@@ -535,75 +388,87 @@ class SACRefiner(Node):
             with self._reward_lock:                    # a new episode's first decision
                 self._reward_acc = 0.0
             self._attributed = 0.0
-            core.start_episode()
-        action = core.act(obs)
-        self._publish(action, w.window_index, w.position, w.gripper)
+            learner.start_episode()
+        action = learner.act(obs, explore=learner.train)
+        decision = self._publish(action, w.window_index, w.position, w.gripper)
         self.latencies.append(time.monotonic() - t_received)
         self._pending = _Pending(obs, np.asarray(action, dtype=np.float32), w.episode,
-                                 w.window_index, via, core.holds(w.gripper) is True)
+                                 w.window_index, decision.via if decision else False,
+                                 decision.held if decision else False)
         if act_first:
-            core.learn()
+            learner.learn()
 
     def _episode_end(self, e) -> None:
-        core, pend = self.core, self._pending
+        learner, pend = self.learner, self._pending
         self._pending = None
         if pend is not None and pend.episode == e.episode:
             obs = self.observation(e.position, e.stamp, e.gripper)
             if obs is not None:
                 with self._reward_lock:
                     self._reward_acc = 0.0
-                core.store(pend.obs, pend.action, e.ret - self._attributed, obs, e.terminated,
-                           truncated=not e.terminated,
-                           info=self._window_report(pend, None))
-                core.learn()
-        core.end_episode(bool(e.success))
+                learner.store(pend.obs, pend.action, e.ret - self._attributed, obs, e.terminated,
+                              truncated=not e.terminated, report=self._window_report(pend, None))
+                learner.learn()
+        learner.end_episode(bool(e.success))
         self._attributed = 0.0
         with self._reward_lock:
             self._reward_acc = 0.0
-        core.episode += 1
-        core.episodes_log.append({"episode": core.episode, "sim_episode": e.episode,
+        self.episode += 1
+        self.episodes_log.append({"episode": self.episode, "sim_episode": e.episode,
                                   "success": int(e.success), "return": e.ret,
-                                  "control_steps": e.steps, "decisions": core.decisions,
-                                  "updates": core.updates, "alpha": round(core.agent.alpha, 6),
+                                  "control_steps": e.steps, "decisions": learner.decisions,
+                                  "updates": learner.updates,
+                                  "alpha": round(learner.agent.alpha, 6),
                                   # the policy's entropy (nats) on the last update's batch
-                                  "entropy": round(float(core.last_losses.get(
+                                  "entropy": round(float(learner.last_losses.get(
                                       "entropy", math.nan)), 4)})
         self.get_logger().info(
             f"episode {e.episode} ended ({'success' if e.success else 'no success'}, "
-            f"{e.steps} steps, return {e.ret:g}); {core.actions} actions, {core.decisions} "
-            f"stored, {core.updates} updates, alpha {core.agent.alpha:.4g}")
+            f"{e.steps} steps, return {e.ret:g}); {learner.actions} actions, "
+            f"{learner.decisions} stored, {learner.updates} updates, alpha "
+            f"{learner.agent.alpha:.4g}")
         every = self.p["save_every_episodes"]
-        if core.train and every and core.episode % every == 0:
-            core.save(self.save_path(), self.p["save_replay"])
+        if learner.train and every and self.episode % every == 0:
+            self.save(self.save_path(), self.p["save_replay"])
 
     def _window_report(self, pend: _Pending, grasp_position) -> dict:
         """The in-process window report (``GMMWindowEnv``'s info) of ``pend``'s window, with
         ``grasp_position`` (m) if it grasped."""
         return {"via_point": pend.via, "held": pend.held, "grasp_position": grasp_position}
 
-    def _publish(self, action: np.ndarray, window_index: int, position=None,
-                 gripper: float | None = None) -> None:
-        a = np.asarray(action, dtype=np.float64)
-        if not np.isfinite(a).all():
-            self.get_logger().error("policy gave a non-finite action: publishing zero delta-theta")
-            a = np.zeros(self.core.act_dim)
-        elif self.core.steering is not None:
-            a = self.core.shift(a, position, gripper)       # via-point -> attractor shift
-        d_pi, d_mu, d_sigma = self.core.deltas(a)
-        parts = [x for x in (d_pi, d_mu, d_sigma) if x is not None]
+    def _publish(self, action: np.ndarray, window_index: int, position,
+                 gripper: float | None):
+        """Publish the parameter change of ``action`` taken at ``position`` (m) with the
+        gripper's opening ``gripper`` (m); returns the decision (None if nothing was sent)."""
+        try:
+            decision = self.adaptation.decide(action, position, gripper)
+        except ValueError as exc:      # e.g. a non-finite action from a broken policy
+            self.get_logger().error(f"policy action rejected ({exc}): publishing zero "
+                                    "delta-theta")
+            decision = self.adaptation.decide(np.zeros(self.adaptation.size), position, gripper)
+        parts = [x for x in decision.deltas if x is not None]
         if not all(np.isfinite(x).all() for x in parts):
             self.get_logger().error("non-finite delta-theta not published")
-            return
+            return None
+        d_pi, d_mu, d_sigma = decision.deltas
         self.delta_pub.publish(to_multiarray(encode_delta(
             DeltaThetaMessage(d_pi, d_mu, d_sigma, window_index))))
+        return decision
+
+    def save(self, path, replay: bool = False) -> Path:
+        """Write the agent (and the replay buffer if ``replay``) to ``path`` atomically."""
+        return self.learner.save(path, {"episode": self.episode,
+                                        "control_steps": self.control_steps,
+                                        "episodes_log": self.episodes_log, "evals_log": [],
+                                        "source": "sac_refiner"}, replay=replay)
 
     def close(self) -> None:
         self._stop.set()
         if self._worker is not None:
             self._worker.join(timeout=30.0)
-        if self.core is not None and self.p.get("save_on_exit"):
+        if self.learner is not None and self.p.get("save_on_exit"):
             try:
-                out = self.core.save(self.save_path(), self.p["save_replay"])
+                out = self.save(self.save_path(), self.p["save_replay"])
                 print(f"[sac_refiner] saved {out} at exit", flush=True)
             except Exception as exc:  # noqa: BLE001
                 print(f"[sac_refiner] cannot save at exit: {exc}", flush=True)
