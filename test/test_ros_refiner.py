@@ -69,14 +69,13 @@ def _graph(ros, tmp_path, mode: str, **refiner):
 
 
 def _answered_window(events: list, i: int):
-    """The window message that the delta-theta ``events[i]`` answers: the last window with its
-    index since the previous delta, or, as the two topics come from two processes and are not
-    ordered with respect to each other, one that arrived just after it; None if there is none."""
+    """The window message that the delta-theta ``events[i]`` answers: the latest window with its
+    index among the few events around it. The two topics come from two processes and are not
+    ordered with respect to each other, so the window may arrive after its answer, or before
+    the answer to the previous window; None if there is none."""
     d = events[i]
-    for ev in reversed(events[:i]):
-        if hasattr(ev, "d_means"):
-            break
-        if ev.window_index == d.window_index:
+    for ev in reversed(events[max(0, i - 4):i]):
+        if not hasattr(ev, "d_means") and ev.window_index == d.window_index:
             return ev
     for ev in events[i + 1:i + 3]:
         if not hasattr(ev, "d_means") and ev.window_index == d.window_index:
@@ -117,7 +116,7 @@ def test_refiner_trains_saves_and_the_controller_survives_its_death(ros, tmp_pat
             continue
         d, w = ev, _answered_window(events, i)
         # each delta answers the window announced just before it
-        assert w is not None, (d.window_index, [(type(e).__name__, e.window_index, getattr(e, "episode", None)) for e in events])
+        assert w is not None, (d.window_index, events[max(0, i - 3):i + 3])
         near = [t for t in cmd_t if abs(t - w.stamp) < 1e-6]
         if len(near) != 1:
             continue

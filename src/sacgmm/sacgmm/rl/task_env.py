@@ -61,6 +61,15 @@ class SensorObservation:
         return out
 
 
+def _control_position(obs: dict, info: dict) -> np.ndarray:
+    """The position the skill is evaluated at (m, perceived target frame): in full precision
+    from the task's ``info`` (the observation's copy is float32), as a controller reading the
+    robot's pose gets it."""
+    if "tcp" in info and "perceived_target" in info:
+        return np.asarray(info["tcp"], dtype=np.float64) - info["perceived_target"]
+    return np.asarray(obs["position"], dtype=np.float64)
+
+
 class _TaskView(gym.Env):
     """Shared plumbing: wraps a task env, converts observations, exposes its info."""
 
@@ -82,7 +91,7 @@ class _TaskView(gym.Env):
     def reset(self, *, seed: int | None = None, options: dict | None = None):
         super().reset(seed=seed)
         obs, info = self.task_env.reset(seed=seed, options=options)
-        self._position = np.asarray(obs["position"], dtype=np.float64)
+        self._position = _control_position(obs, info)
         return self.agent_observation(obs), info
 
     def agent_observation(self, obs: dict[str, np.ndarray],
@@ -99,7 +108,7 @@ class _TaskView(gym.Env):
     def _control_step(self, velocity: np.ndarray):
         obs, reward, term, trunc, info = self.task_env.step(
             limit_velocity(velocity, self.max_speed))
-        self._position = np.asarray(obs["position"], dtype=np.float64)
+        self._position = _control_position(obs, info)
         return obs, float(reward), bool(term), bool(trunc), info
 
     def render(self):
