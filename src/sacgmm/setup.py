@@ -23,7 +23,7 @@ setup(
     packages=find_packages(exclude=["test"]),
     # the task definitions are data of the Python package (sacgmm.sim.config reads them with
     # importlib.resources); the ROS share holds what ros2 launch and RViz look up
-    package_data={package_name: ["tasks/*.yaml"]},
+    package_data={package_name: ["tasks/*.yaml", "agents/*.yaml"]},
     data_files=[
         ("share/ament_index/resource_index/packages", ["resource/" + package_name]),
         ("share/" + package_name, ["package.xml"]),

@@ -33,9 +33,10 @@ Modes (``control_mode``)
   With ``sync_windows`` (lock-step training through ROS, as the in-process trainer does it),
   the window is announced at the boundary, before the first step of the next window (and at
   the episode's start, window_index -1), and while a node publishes ``/sacgmm/delta_theta``
-  the step is held until the delta-theta answering that window arrives (at most
-  ``delta_wait`` s; after a timeout the controller goes on with its current skill and does not
-  wait again until a delta-theta arrives, so a dead refiner never stops the robot).
+  (and at the first boundary in any case) the step is held until the delta-theta answering
+  that window arrives, the announcement repeated every 0.5 s (at most ``delta_wait`` s; after
+  a timeout the controller goes on with its current skill and does not wait again until a
+  delta-theta arrives, so a dead refiner never stops the robot).
   ``timer``: a wall-clock timer at ``rate_hz`` (up to 1000 Hz, the FRI rate); the costly work
   (adapting the skill, ~1.5 ms with the SEDS projection; markers and rollout) runs on a worker
   thread and the new skill is swapped in atomically, so the loop only evaluates the skill.
@@ -118,6 +119,7 @@ PARAMS = (
 
 #: s between repeated warnings while the controller stays stopped for the same reason
 STOP_LOG_PERIOD = 5.0
+WINDOW_RESEND = 0.5     # s: a held window is announced again this often until answered
 
 
 class GMMController(Node):
@@ -152,6 +154,7 @@ class GMMController(Node):
                                    held_below=p["held_below"])
         self._held = None             # sync_windows: [stamp, time, window_index, episode]
         self._refiner_ok = True       # False after a delta_wait timeout until a delta arrives
+        self._first_hold = True       # no boundary held yet
         self.frame_id = p["frame_id"]
         self.lockstep = p["control_mode"] == "lockstep"
         self.cmd_pub = self.create_publisher(TwistStamped, "/sacgmm/cmd_vel", 10)
@@ -239,9 +242,14 @@ class GMMController(Node):
         """``sync_windows``: announce a boundary; True while this pose's step is held."""
         w = self.core.boundary(now)
         if w is not None:
-            self.window_pub.publish(to_multiarray(encode_window(w)))
-            if self._refiner_ok and self.count_publishers("/sacgmm/delta_theta") > 0:
-                self._held = [stamp, now, w.window_index, w.episode]
+            msg = to_multiarray(encode_window(w))
+            self.window_pub.publish(msg)
+            # the first boundary is held even before a refiner is discovered (at start-up
+            # discovery may lag behind the first state); later ones only while one is there
+            if self._refiner_ok and (self._first_hold
+                                     or self.count_publishers("/sacgmm/delta_theta") > 0):
+                self._first_hold = False
+                self._held = [stamp, now, w.window_index, w.episode, msg, now]
                 return True
             return False
         if self._held is None:
@@ -368,6 +376,12 @@ class GMMController(Node):
             if now - held[1] >= self.p["delta_wait"]:
                 self._stop_waiting()
                 self._control_step(held[0], now=self.core.ee_time)
+            elif now - held[5] >= WINDOW_RESEND:
+                # a window message lost (e.g. sent before the refiner was discovered) would
+                # cost a whole delta_wait: announce it again; the refiner answers a repeated
+                # window with the delta-theta it already decided
+                held[5] = now
+                self.window_pub.publish(held[4])
             return
         if self.core.ee is not None and now - self.core.ee_time > self.p["lockstep_timeout"]:
             self._control_step(now=now)

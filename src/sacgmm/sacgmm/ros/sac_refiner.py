@@ -121,6 +121,7 @@ class _Pending:
     window_index: int
     via: bool = False          # the action was read as a via-point
     held: bool = False         # the gripper held at the decision
+    deltas: tuple | None = None   # the parameter change published for it
 
 
 class SACRefiner(Node):
@@ -192,8 +193,8 @@ class SACRefiner(Node):
         self._worker.start()
         c, learner = self.cfg, self.learner
         self.get_logger().info(
-            f"{p['mode']} mode, agent configuration {c.config}, {p['task']} observation "
-            f"{shapes}, action {learner.act_dim} ({', '.join(self.adaptation.delta.slices)}), "
+            f"{p['mode']} mode, {p['task']} observation {shapes}, agent configuration "
+            f"{c.config}, action {learner.act_dim} ({', '.join(self.adaptation.delta.slices)}), "
             f"window {c.window}, updates/decision {c.updates_per_step:g}, learning_starts "
             f"{c.learning_starts}, warm-up std {c.warmup_std:g}, batch {c.batch_size}, buffer "
             f"{c.buffer_size}, {p['update_order']}"
@@ -362,6 +363,12 @@ class SACRefiner(Node):
 
     def _window(self, w, t_received: float) -> None:
         learner, pend = self.learner, self._pending
+        if pend is not None and (pend.episode, pend.window_index) == (w.episode, w.window_index):
+            # the controller announced this window again (its answer may have been lost):
+            # the same decision again, nothing new learned
+            if pend.deltas is not None:
+                self._send(pend.deltas, w.window_index)
+            return
         obs = self.observation(w.position, w.stamp, w.gripper)
         if obs is None:
             self.get_logger().error(f"window {w.window_index}: no observation, no delta_theta")
@@ -394,7 +401,8 @@ class SACRefiner(Node):
         self.latencies.append(time.monotonic() - t_received)
         self._pending = _Pending(obs, np.asarray(action, dtype=np.float32), w.episode,
                                  w.window_index, decision.via if decision else False,
-                                 decision.held if decision else False)
+                                 decision.held if decision else False,
+                                 decision.deltas if decision else None)
         if act_first:
             learner.learn()
 
@@ -450,10 +458,13 @@ class SACRefiner(Node):
         if not all(np.isfinite(x).all() for x in parts):
             self.get_logger().error("non-finite delta-theta not published")
             return None
-        d_pi, d_mu, d_sigma = decision.deltas
+        self._send(decision.deltas, window_index)
+        return decision
+
+    def _send(self, deltas, window_index: int) -> None:
+        d_pi, d_mu, d_sigma = deltas
         self.delta_pub.publish(to_multiarray(encode_delta(
             DeltaThetaMessage(d_pi, d_mu, d_sigma, window_index))))
-        return decision
 
     def save(self, path, replay: bool = False) -> Path:
         """Write the agent (and the replay buffer if ``replay``) to ``path`` atomically."""
