@@ -116,8 +116,14 @@ def test_in_process_and_ros_lockstep_give_identical_episode_logs(ros, tmp_path):
     got = load_checkpoint(save)["extra"]["episodes_log"]
     assert [{k: g[k] for k in COMPARED} for g in got] == \
         [{k: e[k] for k in COMPARED} for e in expected]
-    # the positions of every decision, bit for bit (the windows are few: none is lost)
-    np.testing.assert_array_equal(np.array([w.position for w in windows]), np.array(expected_at))
+    # the positions of every decision, bit for bit (the windows are few: none is lost; one
+    # the refiner has not answered within 0.5 s is announced again)
+    decided, seen = [], set()
+    for w in windows:
+        if (w.episode, w.window_index) not in seen:
+            seen.add((w.episode, w.window_index))
+            decided.append(w.position)
+    np.testing.assert_array_equal(np.array(decided), np.array(expected_at))
     # the commands the simulator executed: the lock-step controller stamps each with the state
     # it answers (a safety zero, e.g. before the first target, gets a fresh stamp and the
     # simulator does not step on it). At the simulator's full speed this test's subscriber may
