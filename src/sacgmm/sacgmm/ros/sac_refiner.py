@@ -409,6 +409,11 @@ class SACRefiner(Node):
     def _episode_end(self, e) -> None:
         learner, pend = self.learner, self._pending
         self._pending = None
+        if pend is None or pend.episode != e.episode:
+            self.get_logger().warning(
+                f"episode {e.episode} ended without a decision of it pending "
+                f"({'none' if pend is None else f'episode {pend.episode}'}): its last "
+                "window's transition is not stored")
         if pend is not None and pend.episode == e.episode:
             obs = self.observation(e.position, e.stamp, e.gripper)
             if obs is not None:

@@ -24,7 +24,9 @@ Service
 Modes (``mode``)
   ``lockstep``: one control step per command whose stamp equals the stamp of the last
   published pose (a repeated or late command never steps twice); the state is re-published
-  every ``resend_period`` s while no command comes (start-up, lost message).
+  every ``resend_period`` s while no command comes (start-up, lost message), and an episode
+  no controller has confirmed yet is announced again and its first state held for the
+  confirmation (a controller that starts after the simulator still starts at episode 0).
   ``realtime``: a timer at the task's control rate (30 Hz) steps with the latest command, or
   with zero velocity if it is older than ``cmd_timeout``.
 Episode ``i`` is reset with seed ``seed + i``: a lock-step run is reproducible.
@@ -113,6 +115,7 @@ class SimBridge(Node):
         self.create_service(Trigger, "/sacgmm/reset_episode", self._on_reset)
         self.create_subscription(Int64, "/sacgmm/episode_ack", self._on_episode_ack, 10)
         self._await_ack: int | None = None   # lockstep: episode announced, first state held
+        self._acked: int | None = None       # the episode the controller last confirmed
         self._ack_deadline = 0.0
         self.episode = -1
         self.done = True
@@ -154,6 +157,7 @@ class SimBridge(Node):
         return True
 
     def _on_episode_ack(self, msg: Int64) -> None:
+        self._acked = int(msg.data)
         if self._await_ack is not None and int(msg.data) == self._await_ack:
             self._await_ack = None
             self._publish_state(reward=0.0, success=False)
@@ -195,6 +199,16 @@ class SimBridge(Node):
                 self._publish_state(reward=0.0, success=False)
             return
         if not self.done and time.monotonic() - self.last_publish >= self.p["resend_period"]:
+            if (self.lockstep and self.p["episode_handshake"] > 0 and self.sim._steps == 0
+                    and self._acked != self.episode
+                    and self.count_publishers("/sacgmm/episode_ack") > 0):
+                # announced before a controller listened (start-up): announce the episode
+                # again and hold its first state until the controller confirms it
+                self.episode_pub.publish(Int64(data=self.episode))
+                self._await_ack = self.episode
+                self._ack_deadline = time.monotonic() + self.p["episode_handshake"]
+                self.last_stamp = None
+                return
             self._publish_state(reward=None, success=None, fresh_stamp=False)
 
     def _step(self, v: np.ndarray) -> None:
