@@ -334,8 +334,10 @@ def test_one_fault_policy_for_both_start_paths(workspace, tmp_path, start):
         killed = time.monotonic()
         os.kill(pids(proc.lines)["sim_bridge"], signal.SIGKILL)
         spin(8.0)
-        late = [v for t, v in cmds if t > killed + 2.0 + 0.5]    # delta_wait + pose timeout
-        assert len(late) > 20 and all(np.linalg.norm(v) == 0.0 for v in late), proc.output
+        # zero from delta_wait + pose timeout on, at the lock-step watchdog's 4 Hz (about 22 in
+        # the 5.5 s left; fewer on a loaded machine)
+        late = [v for t, v in cmds if t > killed + 2.0 + 0.5]
+        assert len(late) > 10 and all(np.linalg.norm(v) == 0.0 for v in late), proc.output
         after = "".join(proc.lines[-200:])
         assert len(re.findall(r"control stopped \(zero velocity\): stale_pose", after)) >= 2, \
             proc.output
