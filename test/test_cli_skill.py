@@ -55,3 +55,25 @@ def test_core_imports_no_heavy_or_ros_modules():
             "print(sorted(x for x in ('torch', 'pybullet', 'rclpy', 'cv2', 'gymnasium') if x in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_bench_skill_shapes_compares_the_stable_fit_with_em(tmp_path):
+    """``sacgmm bench-skill --shapes``: per shape and overall, the reproduction error, the
+    convergence from demonstration and random starts and the fit time of each fit, with the
+    targets checked in the same run."""
+    import json
+
+    from sacgmm.cli.main import main
+    out = tmp_path / "shapes.json"
+    assert main(["bench-skill", "--shapes", "--shape", "corner", "--components", "3",
+                 "--random-starts", "5", "--out", str(out)]) == 0
+    res = json.loads(out.read_text())
+    row = res["shapes"]["corner"]
+    assert set(res["overall"]) == {"stable", "stable-learned-P-1000it", "em-gmr"}
+    for fit in ("stable", "stable-learned-P-1000it"):
+        assert row[fit]["converged_from_demo_starts"] == 1.0
+        assert row[fit]["converged_from_random_starts"] == 1.0
+        assert 0.0 < row[fit]["median_error"] < 0.2 and row[fit]["fit_s"] > 0
+    assert res["meets_targets"]["stable"]["convergence"] is True
+    assert res["command"].startswith("sacgmm bench-skill") and "--shapes" in res["command"]
+    assert main(["bench-skill", "--shapes", "--shape", "blob", "--out", str(out)]) == 2

@@ -57,12 +57,14 @@ def test_unconstrained_skill_matches_gmr_library():
     np.testing.assert_allclose(plain.velocity(x), ref.predict(np.arange(3), x), atol=1e-10)
 
 
-def test_analytic_gradient_matches_finite_differences():
+@pytest.mark.parametrize("learn_metric", [False, True])
+def test_analytic_gradient_matches_finite_differences(learn_metric):
     demos = make_demos("s-shape", n=4, dim=3, seed=1, length=60)
     x, v = stack_demos(demos, DT)
     from sklearn.mixture import GaussianMixture
     gm = GaussianMixture(3, covariance_type="full", random_state=0).fit(np.c_[x, v])
-    problem = _StableProblem(x, v, 3, 0.05, 0.02, float(np.mean(np.sum(v ** 2, 1))))
+    problem = _StableProblem(x, v, 3, 0.05, 0.02, float(np.mean(np.sum(v ** 2, 1))),
+                             learn_metric=learn_metric)
     theta = problem.initial(gm) + 0.05 * np.random.default_rng(0).normal(size=problem.initial(gm).shape)
     loss, grad = problem.loss_and_grad(theta)
     numeric = approx_fprime(theta, lambda t: problem.loss_and_grad(t)[0], 1e-7)
@@ -118,3 +120,29 @@ def test_more_components_than_samples_raises():
 def test_bad_component_count_raises(k):
     with pytest.raises(ValueError, match="n_components must be a positive integer"):
         fit_skill(_good(), DT, k)
+
+
+def test_a_learned_lyapunov_function_certifies_the_fit_and_survives_adaptation():
+    """metric="learned": V = x^T P x with P fitted; A_k^T P + P A_k < 0 for every k (checked
+    on the saved skill), V decreases along rollouts from far starts, stabilized() leaves the
+    fitted skill as it is and brings an adapted one back under the same certificate."""
+    from sacgmm.skill.shapes import shape_demos
+    demos = shape_demos("overshoot", n=5, seed=0, length=90)
+    skill = fit_skill(demos, DT, 4, stable=True, seed=0, metric="learned", max_iter=200)
+    p = skill.lyapunov
+    assert not np.allclose(p, np.eye(2)) and np.linalg.eigvalsh(p).min() > 0
+    a = skill.linear_gains
+    assert np.linalg.eigvalsh(np.swapaxes(a, 1, 2) @ p + p @ a).max() < 0
+    assert skill.is_stable(tol=1e-9)
+    starts = np.random.default_rng(0).uniform(-0.6, 0.6, (50, 2))
+    traj = skill.rollout(starts, DT, 3000)
+    v = np.einsum("tni,ij,tnj->tn", traj, p, traj)
+    assert np.all(np.diff(v, axis=0) <= 1e-15) and np.abs(traj[-1]).max() < 1e-3
+    same = skill.stabilized()
+    np.testing.assert_allclose(same.velocity(starts), skill.velocity(starts), atol=1e-9)
+    shoved = skill.adapted(d_means=np.tile([0.0, 0.0, 0.3, -0.3], (4, 1)))
+    assert not shoved.is_stable()
+    back = skill.adapted(d_means=np.tile([0.0, 0.0, 0.3, -0.3], (4, 1)), stable=True)
+    a = back.linear_gains
+    assert back.is_stable(tol=1e-9)
+    assert np.linalg.eigvalsh(np.swapaxes(a, 1, 2) @ p + p @ a).max() < 0

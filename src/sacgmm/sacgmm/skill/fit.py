@@ -22,6 +22,15 @@ differences in the tests). The joint covariance is then ``Sigma_vx = A Sigma_xx`
 
 ``eps`` (the guaranteed contraction rate, 1/s) defaults to 20% of the demonstrations' gain
 scale ``sqrt(mean |v|^2 / mean |x|^2)``.
+
+``metric="learned"`` widens the stable set from ``V = |x|^2`` to ``V = x^T P x`` with ``P``
+fitted jointly: ``A_k = G M_k`` with ``M_k`` as above and ``G = P^-1 = R R^T`` (``R`` lower
+triangular, determinant 1), so ``A_k^T P + P A_k = M_k + M_k^T = -2 (B_k B_k^T + eps I)``
+stays negative definite for any parameters and ``dV/dt <= -2 eps |x|^2``. The skill keeps
+``P`` (``meta["lyapunov"]``, :attr:`GMMSkill.lyapunov`), which :meth:`GMMSkill.stabilized`
+projects with. On ``sacgmm bench-skill --shapes`` it lowers the median reproduction error
+from 0.054 to 0.044 of the shape's extent with 1000 iterations (plain EM + GMR: 0.028, from
+which almost no start converges); the default stays ``"euclidean"``.
 """
 from __future__ import annotations
 
@@ -48,7 +57,7 @@ CHOL_FLOOR_FRACTION = 0.005   # min std of a gating Gaussian, relative to the RM
 def fit_skill(demos: Sequence[np.ndarray], dt: float, n_components: int = 3, stable: bool = True,
               seed: int = 0, *, eps: float | None = None, max_iter: int = 300,
               likelihood_weight: float = DEFAULT_LIKELIHOOD_WEIGHT, n_init: int = 1,
-              frame: str = "target") -> GMMSkill:
+              frame: str = "target", metric: str = "euclidean") -> GMMSkill:
     """Fit a GMR skill to demonstrations.
 
     Parameters
@@ -60,6 +69,8 @@ def fit_skill(demos: Sequence[np.ndarray], dt: float, n_components: int = 3, sta
     stable: if True, the SEDS-stable fit described in the module docstring; else plain EM + GMR.
     seed: seeds the EM initialisation (the fit is deterministic for a given seed).
     eps: guaranteed contraction rate (1/s) for ``stable=True``; default from the data.
+    metric: ``"learned"``: the Lyapunov function ``V = x^T P x`` has a ``P`` fitted with the
+        skill (``"euclidean"``: ``P = I``, ``V = |x|^2``).
 
     Raises ``ValueError`` naming the demonstration and the problem for bad input.
 
@@ -71,11 +82,12 @@ def fit_skill(demos: Sequence[np.ndarray], dt: float, n_components: int = 3, sta
 
     with threadpool_limits(limits=1):
         return _fit_skill(demos, dt, n_components, stable, seed, eps=eps, max_iter=max_iter,
-                          likelihood_weight=likelihood_weight, n_init=n_init, frame=frame)
+                          likelihood_weight=likelihood_weight, n_init=n_init, frame=frame,
+                          metric=metric)
 
 
 def _fit_skill(demos, dt, n_components, stable, seed, *, eps, max_iter, likelihood_weight,
-               n_init, frame) -> GMMSkill:
+               n_init, frame, metric) -> GMMSkill:
     from sklearn.mixture import GaussianMixture
 
     t0 = time.perf_counter()
@@ -110,7 +122,10 @@ def _fit_skill(demos, dt, n_components, stable, seed, *, eps, max_iter, likeliho
     # Consecutive samples at robot rates are nearly duplicates: optimise on an evenly strided
     # subset of at most MAX_OPT_SAMPLES (the EM initialisation above used all of them).
     stride = max(1, int(math.ceil(n / MAX_OPT_SAMPLES)))
-    problem = _StableProblem(x[::stride], v[::stride], k, eps, likelihood_weight, v2)
+    if metric not in ("learned", "euclidean"):
+        raise ValueError(f"metric must be 'learned' or 'euclidean', got {metric!r}")
+    problem = _StableProblem(x[::stride], v[::stride], k, eps, likelihood_weight, v2,
+                             learn_metric=metric == "learned")
     theta0 = problem.initial(gm)
     res = minimize(problem.loss_and_grad, theta0, jac=True, method="L-BFGS-B",
                    options={"maxiter": max_iter, "maxcor": 20, "ftol": 1e-10, "gtol": 1e-7})
@@ -123,9 +138,18 @@ def _fit_skill(demos, dt, n_components, stable, seed, *, eps, max_iter, likeliho
     noise = np.einsum("nk,nki,nkj->kij", w, resid, resid)
     noise = nearest_spd(noise, max(1e-4 * v2, 1e-12))   # velocity noise std >= 1% of RMS speed
     means, covs = _joint_from_linear(mu_x, sxx, a, noise)
+    p_metric = np.linalg.inv(params.r @ params.r.T)
     meta.update(method="seds-stable", eps=float(eps), likelihood_weight=likelihood_weight,
+                lyapunov=(0.5 * (p_metric + p_metric.T)).tolist(),
                 loss=float(res.fun), iterations=int(res.nit), optimizer_message=str(res.message),
                 fit_seconds=time.perf_counter() - t0)
+    if metric == "learned":
+        # b_k = mu_v - A_k mu_x, re-derived from the joint covariance, carries round-off that
+        # grows with the gains (up to 1e-5 m/s for the stiffer gains a learned P allows):
+        # mu_v set to the re-derived A_k mu_x makes the attractor exactly the origin
+        first = GMMSkill(priors, means, covs, frame=frame, meta=meta)
+        means = means.copy()
+        means[:, d:] = np.einsum("kij,kj->ki", first.linear_gains, means[:, :d])
     return GMMSkill(priors, means, covs, frame=frame, meta=meta)
 
 
@@ -136,7 +160,9 @@ class _Params:
     chol: np.ndarray     # (K, d, d) lower-triangular, positive diagonal
     b: np.ndarray        # (K, d, d)
     s: np.ndarray        # (K, d, d) strictly lower-triangular
-    a: np.ndarray        # (K, d, d) = -(B B^T + eps I) + (S - S^T)
+    m: np.ndarray        # (K, d, d) = -(B B^T + eps I) + (S - S^T)
+    r: np.ndarray        # (d, d) lower-triangular, det 1: G = P^-1 = R R^T
+    a: np.ndarray        # (K, d, d) = G M_k
 
     @property
     def priors(self) -> np.ndarray:
@@ -155,24 +181,29 @@ class _Params:
 class _StableProblem:
     """Loss and analytic gradient of the stable fit over a flat parameter vector."""
 
-    def __init__(self, x, v, k, eps, lam, v2):
+    def __init__(self, x, v, k, eps, lam, v2, learn_metric: bool = True):
         self.x, self.v, self.k, self.eps, self.lam, self.v2 = x, v, k, eps, lam, v2
+        self.learn_metric = bool(learn_metric)
         n, d = x.shape
         self.d = d
         self.tril = np.tril_indices(d)
         self.strict = np.tril_indices(d, -1)
         self.diag_pos = [i for i, (r, c) in enumerate(zip(*self.tril)) if r == c]
-        self.sizes = [k, k * d, k * len(self.tril[0]), k * d * d, k * len(self.strict[0])]
+        n_strict = len(self.strict[0])
+        self.sizes = [k, k * d, k * len(self.tril[0]), k * d * d, k * n_strict, n_strict, d]
         # Cholesky diagonals are floor + exp(raw): the gating Gaussians cannot collapse onto
         # a line (which would let the likelihood term run to -inf on straight demos).
         self.chol_floor = CHOL_FLOOR_FRACTION * math.sqrt(float(np.mean(x ** 2)))
 
-    def pack(self, w, mu_x, chol, b, s) -> np.ndarray:
+    def pack(self, w, mu_x, chol, b, s, u=None, logd=None) -> np.ndarray:
+        d = self.d
         lt = chol[:, self.tril[0], self.tril[1]].copy()
         lt[:, self.diag_pos] = np.log(np.maximum(lt[:, self.diag_pos] - self.chol_floor,
                                                  self.chol_floor))
+        u = np.zeros(len(self.strict[0])) if u is None else u
+        logd = np.zeros(d) if logd is None else logd
         return np.concatenate([w, mu_x.ravel(), lt.ravel(), b.ravel(),
-                               s[:, self.strict[0], self.strict[1]].ravel()])
+                               s[:, self.strict[0], self.strict[1]].ravel(), u, logd])
 
     def unpack(self, theta: np.ndarray) -> _Params:
         k, d = self.k, self.d
@@ -186,8 +217,13 @@ class _StableProblem:
         b = parts[3].reshape(k, d, d)
         s = np.zeros((k, d, d))
         s[:, self.strict[0], self.strict[1]] = parts[4].reshape(k, -1)
-        a = -(b @ np.swapaxes(b, -1, -2) + self.eps * np.eye(d)) + (s - np.swapaxes(s, -1, -2))
-        return _Params(w, mu_x, chol, b, s, a)
+        m = -(b @ np.swapaxes(b, -1, -2) + self.eps * np.eye(d)) + (s - np.swapaxes(s, -1, -2))
+        r = np.eye(d)
+        if self.learn_metric:
+            r[self.strict[0], self.strict[1]] = parts[5]
+            r = r * np.exp(parts[6] - parts[6].mean())[None, :]     # R = U D, det D = 1
+        g = r @ r.T
+        return _Params(w, mu_x, chol, b, s, m, r, g @ m)
 
     def initial(self, gm) -> np.ndarray:
         """Start from EM: its gating, and each A_k projected onto the stable set."""
@@ -243,9 +279,21 @@ class _StableProblem:
         g_chol[:, np.arange(d), np.arange(d)] -= rk[:, None] / diag_vals
         lt = g_chol[:, self.tril[0], self.tril[1]]
         lt[:, self.diag_pos] *= diag_vals - self.chol_floor
-        g_b = -(g_a + np.swapaxes(g_a, -1, -2)) @ p.b
-        g_s = (g_a - np.swapaxes(g_a, -1, -2))[:, self.strict[0], self.strict[1]]
-        grad = np.concatenate([g_w, g_mu.ravel(), lt.ravel(), g_b.ravel(), g_s.ravel()])
+        g_metric = p.r @ p.r.T
+        g_m = g_metric @ g_a                                             # dloss/dM_k
+        g_b = -(g_m + np.swapaxes(g_m, -1, -2)) @ p.b
+        g_s = (g_m - np.swapaxes(g_m, -1, -2))[:, self.strict[0], self.strict[1]]
+        g_u = np.zeros(len(self.strict[0]))
+        g_logd = np.zeros(d)
+        if self.learn_metric:
+            g_g = np.einsum("kij,klj->il", g_a, p.m)                     # dloss/dG
+            g_r = (g_g + g_g.T) @ p.r
+            dvec = np.diagonal(p.r)
+            g_u = (g_r * dvec[None, :])[self.strict[0], self.strict[1]]  # R_ij = U_ij D_jj
+            g_logd = (g_r * p.r).sum(0)
+            g_logd -= g_logd.mean()
+        grad = np.concatenate([g_w, g_mu.ravel(), lt.ravel(), g_b.ravel(), g_s.ravel(), g_u,
+                               g_logd])
         if not np.isfinite(loss) or not np.isfinite(grad).all():
             return float("inf"), np.zeros_like(theta)
         return loss, grad

@@ -146,10 +146,27 @@ class GMMSkill:
         return self._b.copy()
 
     @property
+    def lyapunov(self) -> np.ndarray:
+        """(d, d) the ``P`` of the skill's Lyapunov function ``V(x) = x^T P x`` (symmetric
+        positive definite; the identity unless the fit learned one, ``meta["lyapunov"]``)."""
+        p = self.meta.get("lyapunov")
+        return np.eye(self.dim) if p is None else np.asarray(p, dtype=np.float64)
+
+    def _metric_root(self) -> tuple[np.ndarray, np.ndarray]:
+        """``(S, S^-1)`` with ``S = P^(1/2)``."""
+        w, q = np.linalg.eigh(self.lyapunov)
+        if not (w > 0).all():
+            raise ValueError("meta['lyapunov'] is not positive definite")
+        return (q * np.sqrt(w)) @ q.T, (q / np.sqrt(w)) @ q.T
+
+    @property
     def stability_margin(self) -> float:
-        """max_k of the largest eigenvalue of ``A_k + A_k^T`` (1/s); negative means contracting."""
-        sym = self._A + np.swapaxes(self._A, -1, -2)
-        return float(np.linalg.eigvalsh(sym).max())
+        """max_k of the largest eigenvalue of ``S A_k S^-1 + (S A_k S^-1)^T`` with
+        ``S = P^(1/2)`` (1/s; ``A_k + A_k^T`` for ``P = I``); negative means that
+        ``V(x) = x^T P x`` decreases along every motion: the skill converges to the origin."""
+        root, inv = self._metric_root()
+        a = root @ self._A @ inv
+        return float(np.linalg.eigvalsh(a + np.swapaxes(a, -1, -2)).max())
 
     @property
     def attractor_offset(self) -> float:
@@ -157,7 +174,7 @@ class GMMSkill:
         return float(np.linalg.norm(self._b, axis=1).max())
 
     def is_stable(self, tol: float = 1e-6) -> bool:
-        """True if the SEDS conditions hold: ``A_k + A_k^T < 0`` and ``|b_k| <= tol`` (m/s) for all k.
+        """True if ``A_k^T P + P A_k < 0`` (:attr:`lyapunov` ``P``) and ``|b_k| <= tol`` (m/s) for all k.
 
         ``b_k`` is derived from the joint covariances, so it carries round-off; 1e-6 m/s (a
         micrometre per second) is zero for any robot.
@@ -305,18 +322,25 @@ class GMMSkill:
 
         Keeps the gating (priors, mu_x, Sigma_xx) and each component's regression noise
         (the Schur complement Sigma_vv - Sigma_vx Sigma_xx^-1 Sigma_xv); clips the eigenvalues
-        of the symmetric part of each A_k to ``<= -margin`` (1/s; default: the contraction
-        rate the skill was fitted with, else 10% of its mean gain |A_k|), keeps its skew part,
-        and sets ``b_k = 0``.
+        of the symmetric part of each ``S A_k S^-1`` (``S = P^(1/2)``, :attr:`lyapunov`) to
+        ``<= -margin`` (1/s; default: the contraction rate the skill was fitted with, else 10%
+        of its mean gain |A_k|), keeps its skew part, and sets ``b_k = 0``.
         """
         d = self.dim
         a = self._A
+        root, inv = self._metric_root()
         if margin is None:
-            # the fitted contraction rate if known, else 10% of the typical gain |A_k| (1/s)
+            # the fitted contraction rate if known (in the Lyapunov metric: eps / max eig P),
+            # else 10% of the typical gain |A_k| (1/s)
             gain = float(np.mean(np.linalg.norm(a, ord=2, axis=(1, 2))))
-            margin = float(self.meta.get("eps") or 0.1 * max(gain, 1e-6))
-        skew = 0.5 * (a - np.swapaxes(a, -1, -2))
-        a_new = clip_symmetric_eigenvalues(a, -margin) + skew
+            eps = self.meta.get("eps")
+            margin = (float(eps) / float(np.linalg.eigvalsh(self.lyapunov).max()) if eps
+                      else 0.1 * max(gain, 1e-6))
+        # in the coordinates z = S x, with S = P^(1/2), V = |z|^2: there the conditions are
+        # the Euclidean ones, and the result is turned back into x coordinates
+        a_z = root @ a @ inv
+        skew = 0.5 * (a_z - np.swapaxes(a_z, -1, -2))
+        a_new = inv @ (clip_symmetric_eigenvalues(a_z, -margin) + skew) @ root
         sxx = self._covs[:, :d, :d]
         svx = self._covs[:, d:, :d]
         schur = self._covs[:, d:, d:] - a @ np.swapaxes(svx, -1, -2)
