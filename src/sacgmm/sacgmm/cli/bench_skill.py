@@ -16,9 +16,9 @@ import timeit
 from pathlib import Path
 
 TARGETS = {
-    "velocity_single_us": 30.0,
+    "velocity_single_us": 15.0,
     "velocity_batch1000_ms": 1.0,
-    "adapted_us": 200.0,
+    "adapted_us": 150.0,
     "fit_20x300_s": 10.0,
     "speedup_vs_gmr_min": 20.0,
 }
