@@ -362,3 +362,34 @@ def test_csv_log_keeps_columns_added_after_the_first_row(tmp_path):
         read = list(csv.DictReader(f))
     assert read == [{"episode": "1", "alpha": "0.05", "entropy": ""},
                     {"episode": "2", "alpha": "0.04", "entropy": "-1.5"}]
+
+
+def test_each_seed_trains_from_its_own_demonstrations(tmp_path, monkeypatch):
+    """Without --skill a run's default skill is recorded and fitted with the run's seed (or
+    --demo-seed), so the seeds' spread includes the demonstrations'; a configuration saved
+    before runs had their own demonstrations reads as seed 0's."""
+    import sacgmm.sim.default_skill as ds
+    monkeypatch.setenv("SACGMM_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setitem(ds.DEMO_COUNTS, "peg", 3)
+    zero, one = ds.default_skill("peg", seed=0), ds.default_skill("peg", seed=1)
+    assert zero.meta["demo_seed"] == 0 and one.meta["demo_seed"] == 1
+    assert not np.allclose(zero.means, one.means)
+    assert ds.default_skill_path("peg", seed=1).parent.name == "seed1"
+    with pytest.raises(ValueError, match="demonstration seed"):
+        ds.default_skill_path("peg", seed=-1)
+    run = TaskRun(TrainConfig.named("gmm", task="peg", seed=1, final_episodes=0))
+    try:
+        assert run.cfg.demo_seed == 1 and np.allclose(run.skill.means, one.means)
+    finally:
+        run.env.close()
+        run.eval_env.close()
+    fixed = TaskRun(TrainConfig.named("gmm", task="peg", seed=1, demo_seed=0, final_episodes=0))
+    try:
+        assert np.allclose(fixed.skill.means, zero.means)
+    finally:
+        fixed.env.close()
+        fixed.eval_env.close()
+    assert TrainConfig.from_saved({"task": "peg", "seed": 3}).demo_seed == 0
+    assert TrainConfig.from_saved({"task": "peg", "seed": 3, "skill": "s.yaml"}).demo_seed is None
+    with pytest.raises(ValueError, match="demo_seed"):
+        TrainConfig.named("gmm", task="peg", demo_seed=-2)

@@ -100,7 +100,7 @@ def evaluate_sac_gmm(checkpoint: str, episodes: int, seed: int, task: str | None
     if not isinstance(saved, dict):
         raise ValueError(f"{checkpoint}: no training configuration saved with the agent")
     try:
-        cfg = TrainConfig.from_dict(saved)
+        cfg = TrainConfig.from_saved(saved)
     except ValueError as exc:
         raise ValueError(f"{checkpoint}: {exc}") from None
     if cfg.agent != "sac-gmm":

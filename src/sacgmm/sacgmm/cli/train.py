@@ -27,7 +27,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--final-episodes", type=int, default=100)
     p.add_argument("--eval-every", type=int, default=10)
     p.add_argument("--eval-episodes", type=int, default=10)
-    p.add_argument("--skill", help="skill file (default: the task's demonstrated skill)")
+    p.add_argument("--skill", help="skill file (default: the task's demonstrated skill, "
+                   "from demonstrations recorded with --demo-seed)")
+    p.add_argument("--demo-seed", type=int, default=None,
+                   help="seed of the scripted expert's demonstrations the default skill is "
+                        "fitted to (default: --seed, so each seed has its own)")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="override a setting of the configuration, e.g. window=16, "
                         "sac.init_alpha=0.1, delta_theta.adapt_attractor=true (repeatable; "
@@ -57,7 +61,7 @@ def run(args: argparse.Namespace) -> int:
                             noise=args.noise, sensor=args.sensor, dense=args.dense,
                             episodes=args.episodes, final_episodes=args.final_episodes,
                             eval_every=args.eval_every, eval_episodes=args.eval_episodes,
-                            skill=args.skill)
+                            skill=args.skill, demo_seed=args.demo_seed)
     run_ = TaskRun(cfg, args.out, log=lambda m: print(m, file=sys.stderr, flush=True))
     summary = run_.train(resume=args.resume, progress=args.progress)
     if args.json:

@@ -40,7 +40,7 @@ SECTIONS: dict[str, type] = {"delta_theta": DeltaThetaConfig, "sac": SACConfig,
 #: settings that say which run this is, not how the agent learns: an agent configuration
 #: file holds none of them
 RUN_FIELDS = ("task", "seed", "noise", "sensor", "dense", "episodes", "eval_every",
-              "eval_episodes", "final_episodes", "final_policy", "skill", "config")
+              "eval_episodes", "final_episodes", "final_policy", "skill", "demo_seed", "config")
 
 #: settings no longer offered, with the value that left them off (:mod:`sacgmm.retired`)
 RETIRED = {"exploration": "step", "exploration_correlation": ANY, "lookahead": False,
@@ -76,6 +76,9 @@ class TrainConfig:
     warmup_std: float = 0.0                   # warm-up actions: N(0, std) if > 0, else uniform
     residual_scale: float = 0.1               # Res-GMM: residual = scale * max_speed * action
     skill: str | None = None                  # skill file (default: the task's default skill)
+    # without ``skill``: the seed of the demonstrations the default skill is recorded and
+    # fitted with (None: the run's seed, so every seed brings its own demonstration set)
+    demo_seed: int | None = None
     # the policy of the final evaluation: "best" = the one with the highest periodic evaluation
     # (latest on ties; saved as best.pt), "last" = the policy at the end of training
     final_policy: str = "best"
@@ -138,6 +141,15 @@ class TrainConfig:
                 raise ValueError(f"{key} is not set (a configuration saved unresolved)")
         return cls(**data)
 
+    @classmethod
+    def from_saved(cls, data: Mapping[str, Any]) -> "TrainConfig":
+        """:meth:`from_dict` for a configuration a run saved: one saved before runs recorded
+        their own demonstrations (no ``demo_seed``) was trained from those of seed 0."""
+        data = dict(data)
+        if "demo_seed" not in data and not data.get("skill"):
+            data["demo_seed"] = 0
+        return cls.from_dict(data)
+
     def checked(self) -> "TrainConfig":
         """``self`` if its values are usable; ``ValueError`` naming the first bad one."""
         if self.agent not in AGENTS:
@@ -156,6 +168,10 @@ class TrainConfig:
             if isinstance(value, bool) or not isinstance(value, (int, float)) \
                     or not math.isfinite(value) or value < 0:
                 raise ValueError(f"{key} must be a finite number >= 0, got {value!r}")
+        if self.demo_seed is not None and (isinstance(self.demo_seed, bool)
+                                           or not isinstance(self.demo_seed, int)
+                                           or self.demo_seed < 0):
+            raise ValueError(f"demo_seed must be an integer >= 0, got {self.demo_seed!r}")
         if self.final_policy not in ("best", "last"):
             raise ValueError(f"final_policy must be 'best' or 'last', got {self.final_policy!r}")
         if self.via_point.enabled and self.agent != "sac-gmm":

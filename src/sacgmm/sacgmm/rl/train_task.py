@@ -95,6 +95,10 @@ class TaskRun:
         from sacgmm.rl.learner import Learner
 
         self.cfg = cfg = TrainConfig.from_dict(config.to_dict()).checked()
+        if cfg.skill:
+            cfg.demo_seed = None
+        elif cfg.demo_seed is None:
+            cfg.demo_seed = cfg.seed              # recorded in config.json as resolved
         self.out = Path(out_dir) if out_dir is not None else None
         self.log = log or (lambda msg: None)
         self.skill = skill if skill is not None else self._load_skill()
@@ -146,7 +150,7 @@ class TaskRun:
         if self.cfg.skill:
             return load_skill(self.cfg.skill)
         from sacgmm.sim.default_skill import default_skill
-        return default_skill(self.cfg.task, log=self.log)
+        return default_skill(self.cfg.task, log=self.log, seed=self.cfg.demo_seed)
 
     def make_env(self, train: bool, video_every: int = 0):
         """The agent's view of a fresh task environment (see :mod:`sacgmm.rl.task_env`).
@@ -290,7 +294,7 @@ class TaskRun:
             return
         extra = restore_checkpoint(path, self.agent, self.buffer)
         # a setting added after the checkpoint was written had its default value then
-        saved = TrainConfig.from_dict(extra["config"]).to_dict()
+        saved = TrainConfig.from_saved(extra["config"]).to_dict()
         mine = self.cfg.to_dict()
         diff = sorted(k for k in mine if k not in ("episodes", "final_episodes", "final_policy")
                       and saved[k] != mine[k])
@@ -423,7 +427,8 @@ class TaskRun:
         from sacgmm.machine import machine_info
         cfg = self.cfg
         return {
-            "task": cfg.task, "agent": cfg.agent, "seed": cfg.seed, "noise": cfg.noise,
+            "task": cfg.task, "agent": cfg.agent, "seed": cfg.seed, "demo_seed": cfg.demo_seed,
+            "noise": cfg.noise,
             "sensor": cfg.sensor, "dense": cfg.dense,
             "final": final,
             "final_success_rate": final["success_rate"] if final else None,
