@@ -13,7 +13,9 @@ Protocol (the paper's): every ``eval_every`` training episodes, ``eval_episodes`
 episodes with the deterministic policy; at the end, ``final_episodes`` evaluation episodes.
 Episode seeds never overlap: training episode ``i`` of seed ``s`` uses ``1_000_000 (s + 1) + i``;
 the periodic evaluations always use seeds ``500_000 + j`` (the same episodes every time, so
-curves are comparable); the final evaluation uses ``900_000 + j`` for every agent and seed.
+curves are comparable); the final evaluation uses ``900_000 + j`` for every agent and seed. Without a skill
+file, the run's skill is fitted to the scripted expert's demonstrations recorded with the run's
+seed (``demo_seed``), so the spread over seeds includes the spread over demonstration sets.
 
 Run directory: ``config.json``, ``episodes.csv`` (one row per training episode), ``evals.csv``,
 TensorBoard events in ``tb/``, ``checkpoint.pt`` (written atomically after every evaluation;
