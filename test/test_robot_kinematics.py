@@ -205,3 +205,27 @@ def test_resample_and_offset():
     q90z = (0.0, 0.0, np.sin(np.pi / 4), np.cos(np.pi / 4))
     assert np.allclose(gripper_position([1, 0, 0], q90z, [0.1, 0, 0], "pose"), [1, 0.1, 0])
     assert np.allclose(gripper_position([1, 0, 0], q90z, [0.1, 0, 0], "world"), [1.1, 0, 0])
+
+
+def test_camera_images_of_any_resolution_fit_the_agents_64x64():
+    """Centre crop to the target's aspect ratio, then resize: RGB keeps its channels and dtype
+    (area averaging of a uniform image changes nothing), depth stays float with invalid pixels
+    0 (nearest neighbour, no blending across edges); a 64x64 image passes unchanged."""
+    from sacgmm.robot.camera import fit_image
+    rgb = np.zeros((480, 640, 3), np.uint8)
+    rgb[:, 80:560] = (10, 20, 30)                 # the centred 480x480 square
+    out = fit_image(rgb, 64, 64)
+    assert out.shape == (64, 64, 3) and out.dtype == np.uint8
+    assert (out == (10, 20, 30)).all()            # the crop dropped the black side bands
+    depth = np.full((480, 640), 1.5, np.float32)
+    depth[:, :320] = 0.5
+    depth[200:210, 300:340] = np.nan
+    d = fit_image(depth, 64, 64)
+    assert d.shape == (64, 64) and d.dtype == np.float32 and np.isfinite(d).all()
+    assert set(np.unique(d)) <= {0.0, 0.5, 1.5}   # nearest neighbour: no blended depths
+    tall = fit_image(np.arange(200 * 100, dtype=np.uint8).reshape(200, 100), 64, 64)
+    assert tall.shape == (64, 64)
+    same = np.random.default_rng(0).integers(0, 255, (64, 64, 2), dtype=np.uint8)
+    assert np.array_equal(fit_image(same, 64, 64), same)
+    with pytest.raises(ValueError, match="image"):
+        fit_image(np.zeros((0, 5)), 64, 64)

@@ -398,6 +398,17 @@ def test_camera_encoder_publishes_latent_of_checkpoint(ros, tmp_path):
     assert np.allclose(z, expected, atol=1e-5)
     assert "no latent is published" in idle.output
     assert node.count_publishers("/sacgmm/latent") == 1          # only the node with weights
+    # a camera of another resolution: centre-cropped and resized to the policy's 64x64
+    from sacgmm.robot.camera import fit_image
+    big = np.random.default_rng(1).integers(0, 255, (120, 160, 2), dtype=np.uint8)
+    want = agent.encode({"position": np.zeros(3, np.float32),
+                         "tactile": np.transpose(fit_image(big, 64, 64), (2, 0, 1))})["tactile"]
+    latents.clear()
+    end = time.monotonic() + 20.0
+    while time.monotonic() < end and not latents:
+        pub.publish(convert.image_to_msg(big, "8UC2"))
+        spin_until(lambda: bool(latents), 0.2)
+    assert latents and np.allclose(np.asarray(latents[-1].data), want, atol=1e-5), proc.output
 
 
 def test_lockstep_sim_graph_is_reproducible(ros, tmp_path):

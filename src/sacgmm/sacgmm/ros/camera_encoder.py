@@ -6,7 +6,9 @@ checkpoint the node says so in its log and publishes **nothing** (never an untra
 
 Subscribes ``image_topic`` (sensor_msgs/Image, sensor-data QoS): the image in the layout the
 policy was trained on -- ``(H, W)`` one channel (depth ``32FC1`` in metres, ``mono8``) or
-``(H, W, C)`` (``rgb8``; the peg's two tactile images as ``8UC2``), converted to ``(C, H, W)``.
+``(H, W, C)`` (``rgb8``; the peg's two tactile images as ``8UC2``), converted to ``(C, H, W)``;
+another resolution is centre-cropped and resized to the policy's (64x64;
+:func:`sacgmm.robot.camera.fit_image`).
 Publishes ``/sacgmm/latent`` (std_msgs/Float32MultiArray, one dimension labelled
 ``latent/<image_key>``, values in (-1, 1)): with ``trigger: window`` the latest image is
 encoded once per ``/sacgmm/window`` message (the refiner's rate), with ``trigger: image`` for
@@ -20,6 +22,7 @@ from rclpy.qos import qos_profile_sensor_data
 from sensor_msgs.msg import Image
 from std_msgs.msg import Float32MultiArray, Float64MultiArray
 
+from sacgmm.robot.camera import fit_image
 from sacgmm.ros.convert import latent_msg, msg_to_image
 from sacgmm.ros.params import Param, StartupError, declare, run_node
 
@@ -90,6 +93,8 @@ class CameraEncoder(Node):
     def to_input(self, msg: Image) -> np.ndarray:
         """Image message -> ``(C, H, W)`` array of the policy's layout; ``ValueError`` if not."""
         img = msg_to_image(msg)
+        if img.shape[:2] != tuple(self.shape[1:]):      # any camera: centre-crop and resize
+            img = fit_image(img, *self.shape[1:])
         arr = img[None] if img.ndim == 2 else np.transpose(img, (2, 0, 1))
         if arr.shape != self.shape:
             raise ValueError(f"image {msg.width}x{msg.height} {msg.encoding} gives {arr.shape}, "

@@ -23,7 +23,9 @@ Subscribes
   ``/sacgmm/window`` (std_msgs/Float64MultiArray, :mod:`sacgmm.ros.layouts`): window ends /
   boundaries from gmm_controller; ``position`` (m, perceived target frame) is the observation.
   ``image_topic`` (sensor_msgs/Image, sensor-data QoS): the sensor image; the one whose stamp
-  equals the window's ``stamp`` is used (waiting up to ``image_wait`` s), else the latest.
+  equals the window's ``stamp`` is used (waiting up to ``image_wait`` s), else the latest. A
+  camera image of another resolution is centre-cropped and resized to the agent's 64x64
+  (:func:`sacgmm.robot.camera.fit_image`).
   ``/sacgmm/reward`` (std_msgs/Float32): per-step rewards, summed per window.
   ``/sacgmm/episode_end`` (std_msgs/Float64MultiArray): the episode's final state, whether it
   terminated (done = 1) or hit the time limit (done = 0, bootstrapped) and its return (the
@@ -76,6 +78,7 @@ from sensor_msgs.msg import Image
 from std_msgs.msg import Float32, Float64MultiArray
 from std_srvs.srv import Trigger
 
+from sacgmm.robot.camera import fit_image
 from sacgmm.ros.convert import from_multiarray, msg_to_image, stamp_seconds, to_multiarray
 from sacgmm.ros.layouts import DeltaThetaMessage
 from sacgmm.ros.layouts import decode_episode_end, decode_window, encode_delta
@@ -158,6 +161,9 @@ class SACRefiner(Node):
             raise StartupError(f"parameters 'agent_config'/'agent.*': {exc}") from None
         self.cfg = cfg
         self.obs_conv, (dt, max_speed) = self._observation_converter(p["task"], p["sensor"])
+        # (H, W) the agent's image has; other camera resolutions are fitted to it
+        self._image_size = (tuple(self.obs_conv.space["image"].shape[-2:])
+                            if self.obs_conv.image_key is not None else None)
         shapes = {k: tuple(int(d) for d in sp.shape) for k, sp in self.obs_conv.space.spaces.items()}
         if cfg.gripper_obs:
             shapes["gripper"] = (1,)
@@ -269,6 +275,8 @@ class SACRefiner(Node):
             img = msg_to_image(msg)
             if key == "tactile":
                 img = np.transpose(img, (2, 0, 1))
+            elif img.shape[:2] != self._image_size:     # any camera: centre-crop and resize
+                img = fit_image(img, *self._image_size)
             task_obs[key] = img
         obs = self.obs_conv(task_obs)
         if "gripper" in self.learner.obs_shapes:
