@@ -74,10 +74,10 @@ class Learner:
         self.experience = (Experience.for_agent(self.agent, cfg.buffer_size, seed=cfg.seed,
                                                 n_step=cfg.n_step) if self.train else None)
         self.action_rng = np.random.default_rng(cfg.seed + 12345)
-        self.hindsight = (GraspHindsight(steering)
-                          if self.train and cfg.hindsight_grasp else None)
         if cfg.hindsight_grasp and self.train and steering is None:
             raise ValueError("hindsight_grasp needs via-point steering")
+        self.hindsight = (GraspHindsight(steering)
+                          if self.train and cfg.hindsight_grasp else None)
         self.actions = 0          # actions chosen (training or not)
         self.decisions = 0        # transitions stored
         self.updates = 0

@@ -149,8 +149,12 @@ class GMMWindowEnv(_TaskView):
         self.adaptation = SkillAdaptation(skill, delta, via_point)
         self.action_space = spaces.Box(-1.0, 1.0, (delta.size,), np.float32)
         self.current_skill = skill
-        self.via_point = via_point
         self._held = False
+
+    @property
+    def via_point(self):
+        """The via-point steering (None without it)."""
+        return self.adaptation.steering
 
     def reset(self, *, seed: int | None = None, options: dict | None = None):
         self._held = False
