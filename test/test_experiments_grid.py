@@ -46,11 +46,12 @@ def test_table_specs():
                                    "--episodes", "50", "--noise", "--no-sensor"]
 
 
-def _fake_run(root, spec, success, episodes=10):
+def _fake_run(root, spec, success, episodes=10, failures=None):
     d = spec.run_dir(root)
     d.mkdir(parents=True)
+    final = {"episodes": 10, "failures": failures or {}} if failures is not None else {}
     (d / "summary.json").write_text(json.dumps({
-        "final_success_rate": success, "config": {"episodes": episodes},
+        "final_success_rate": success, "config": {"episodes": episodes}, "final": final,
         "training": {"episodes": episodes, "agent_decisions": 90, "control_steps": 2800,
                      "gradient_updates": 700, "wall_time_s": 60.0}}))
     (d / "evals.csv").write_text("episode,success_rate\n0,0.1\n10,%s\n" % success)
@@ -75,6 +76,15 @@ def test_report_and_curves_from_run_directories(tmp_path):
     (unfinished / "evals.csv").write_text("episode,success_rate\n0,0.0\n")
     ep, mean, _ = learning_curves(tmp_path / "runs", "peg", ["sac-gmm"])["sac-gmm"]
     assert list(ep) == [0, 10] and abs(mean[1] - 0.85) < 1e-9
+
+
+def test_report_counts_how_failed_final_episodes_failed(tmp_path):
+    specs = [RunSpec("peg", "sac-gmm", seed, noise=True) for seed in (0, 1)]
+    _fake_run(tmp_path / "runs", specs[0], 0.7, failures={"slipped": 2, "searching": 1})
+    _fake_run(tmp_path / "runs", specs[1], 0.6, failures={"searching": 4})
+    md = write_report("t", specs, tmp_path / "runs", tmp_path, "cmd").read_text()
+    assert "| sac-gmm+noise | peg | 7 / 20 | searching 5, slipped 2 |" in md
+    assert "slipped=2;searching=1" in (tmp_path / "t.csv").read_text()
 
 
 def test_door_report_names_the_agent_configurations(tmp_path):

@@ -45,21 +45,21 @@ def test_calibrate_unknown_task_lists_valid_ones(tmp_path, capsys):
     assert "peg, lever, door" in capsys.readouterr().err
 
 
-def test_grasp_outcome_classifies_failed_grasping_episodes():
-    from sacgmm.rl.train_task import grasp_outcome
-    assert grasp_outcome({"success": False}, False) is None            # no grasp in the task
-    assert grasp_outcome({"grasped": False, "slips": 0}, False) == "never grasped"
-    assert grasp_outcome({"grasped": False, "slips": 0}, True) == "held"   # held earlier
-    assert grasp_outcome({"grasped": True, "slips": 0}, False) == "held"
-    assert grasp_outcome({"grasped": True, "slips": 2}, True) == "slipped"
+def test_failures_are_counted_by_kind_in_a_fixed_order():
+    from sacgmm.sim.failures import count_failures
+    assert count_failures([None, "stalled", "never_reached", "stalled", None]) == \
+        {"stalled": 2, "never_reached": 1}
+    assert list(count_failures(["never_reached", "safety_box"])) == ["safety_box",
+                                                                     "never_reached"]
+    assert count_failures([None, None]) == {}
 
 
 def test_grasps_are_binned_by_where_on_the_bar_they_held():
     from sacgmm.rl.train_task import grasps_by_offset
-    rows = [{"grasp_offset": -0.035, "grasp": "slipped", "success": False},
-            {"grasp_offset": -0.03, "grasp": "slipped", "success": True},
-            {"grasp_offset": 0.001, "grasp": "held", "success": True},
-            {"grasp_offset": None, "grasp": "never grasped", "success": False}]
+    rows = [{"grasp_offset": -0.035, "slipped": True, "success": False},
+            {"grasp_offset": -0.03, "slipped": True, "success": True},
+            {"grasp_offset": 0.001, "slipped": False, "success": True},
+            {"grasp_offset": None, "slipped": False, "success": False}]
     assert grasps_by_offset(rows) == {
         "< -2 cm": {"episodes": 2, "slipped": 2, "successes": 1},
         "-2..2 cm": {"episodes": 1, "slipped": 0, "successes": 1}}
@@ -67,7 +67,7 @@ def test_grasps_are_binned_by_where_on_the_bar_they_held():
 
 
 def test_eval_reports_how_failed_lever_episodes_went(tmp_path):
-    """A skill whose attractor is 15 cm above the target: every failure is 'never grasped'."""
+    """A skill whose attractor is 15 cm above the target: every failure is 'never_reached'."""
     import os
     import sys
 
@@ -83,4 +83,4 @@ def test_eval_reports_how_failed_lever_episodes_went(tmp_path):
     skill.adapted(d_means=shift).save(path)
     res = evaluate_gmm("lever", str(path), 2, 0, False)
     assert res["successes"] == 0 and sum(res["end_reasons"].values()) == 2
-    assert res["failures_by_grasp"] == {"never grasped": 2}
+    assert res["failures"] == {"never_reached": 2}

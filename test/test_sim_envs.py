@@ -157,6 +157,51 @@ def test_peg_pressed_away_from_hole_stays_on_board(start):
     assert np.hypot(*(info["peg_tip"][:2] - info["target"][:2])) > 0.05
 
 
+def _peg_episode(env, start, velocity, until_z=None):
+    """Run a peg episode from ``start`` at a constant ``velocity`` (m/s), holding still once
+    the TCP is below ``until_z`` (target frame, m); return the last info."""
+    env.reset(seed=0, options={"start": start})
+    while True:
+        v = np.asarray(velocity, dtype=float)
+        if until_z is not None and env.unwrapped._cmd[2] - env.unwrapped.target[2] <= until_z:
+            v = np.zeros(3)
+        _, _, term, trunc, info = env.step(v)
+        if term or trunc:
+            return info
+
+
+def test_peg_failed_episodes_say_how_they_failed():
+    env = make_env("peg")
+    far = _peg_episode(env, [0.1, 0.1, 0.1], [0.0, 0.0, 0.0])
+    # down beside the hole until the tip is 1 mm above the surface (TCP 3 cm above origin)
+    touch = _peg_episode(env, [0.04, 0.0, 0.05], [0.0, 0.0, -0.05], until_z=0.031)
+    press = _peg_episode(env, [0.04, 0.0, 0.05], [0.0, 0.0, -0.005])   # slow, long press
+    inserted = _peg_episode(env, [0.0, 0.0, 0.05], [0.0, 0.0, -0.05])
+    env.close()
+    assert far["failure"] == "never_reached" and far["end_reason"] == "time_limit"
+    assert touch["failure"] == "searching" and touch["peg_slip"] < 0.01
+    assert press["failure"] == "slipped" and press["peg_slip"] >= 0.01
+    assert inserted["success"] and inserted["failure"] is None
+
+
+def test_grasping_tasks_say_whether_the_handle_was_ever_held():
+    env = make_env("lever")
+    e = env.unwrapped
+    env.reset(seed=0, options={"start": [0.1, 0.1, 0.15]})
+    _, _, _, _, info = env.step(np.zeros(3))
+    assert info["failure"] is None                      # still running
+    assert e._failure() == "never_reached"
+    knob = e.grasp.point_world() - e.target
+    env.reset(seed=0, options={"start": knob.tolist()})   # on the knob: grasped at once
+    env.step(np.zeros(3))
+    assert e.grasp.held and e._failure() == "stalled"
+    e.grasp.release()
+    assert e._failure() == "released_early"
+    env.reset(seed=0, options={"start": [0.1, 0.1, 0.15]})   # a new episode forgets
+    assert e._failure() == "never_reached"
+    env.close()
+
+
 def test_sensor_images_shapes():
     for task, key, shape in [("lever", "depth", (64, 64)), ("door", "rgb", (64, 64, 3))]:
         env = make_env(task, sensor=True)

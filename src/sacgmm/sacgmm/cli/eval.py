@@ -45,7 +45,7 @@ def evaluate_gmm(task: str, skill_path: str, episodes: int, seed: int, noise: bo
     skill = load_skill(skill_path)
     env = make_env(task, noise=noise, render_mode="rgb_array" if video else None)
     vmax, fps = env.unwrapped.max_speed, 1.0 / (2 * env.unwrapped.dt)   # a frame per 2 steps
-    from sacgmm.rl.train_task import count_grasp_failures, grasp_outcome
+    from sacgmm.sim.failures import count_failures
     reasons: dict[str, int] = {}
     lengths, successes, frames, kinds = [], 0, [], []
     t0 = time.perf_counter()
@@ -54,11 +54,9 @@ def evaluate_gmm(task: str, skill_path: str, episodes: int, seed: int, noise: bo
             obs, info = env.reset(seed=seed + i)
             if video and i == 0:
                 frames.append(env.render())
-            grasped = False
             while True:
                 v = limit_velocity(skill.velocity(obs["position"].astype(np.float64)), vmax)
                 obs, _, term, trunc, info = env.step(v)
-                grasped = grasped or bool(info.get("grasped", False))
                 if video and i == 0 and info["steps"] % 2 == 0:
                     frames.append(env.render())
                 if term or trunc:
@@ -66,8 +64,7 @@ def evaluate_gmm(task: str, skill_path: str, episodes: int, seed: int, noise: bo
             successes += int(info["success"])
             lengths.append(info["steps"])
             reasons[info["end_reason"]] = reasons.get(info["end_reason"], 0) + 1
-            if not info["success"]:
-                kinds.append(grasp_outcome(info, grasped))
+            kinds.append(info["failure"])
             if progress:
                 print(f"episode {i + 1}/{episodes}: {info['end_reason']} after "
                       f"{info['steps']} steps", file=sys.stderr)
@@ -77,14 +74,13 @@ def evaluate_gmm(task: str, skill_path: str, episodes: int, seed: int, noise: bo
         from sacgmm.sim.video import save_video
         save_video(frames, video, fps)
     lo, hi = wilson_interval(successes, episodes)
-    failures = count_grasp_failures(kinds)
     return {
         "task": task, "agent": "gmm", "skill": str(skill_path), "episodes": episodes,
         "seed": seed, "noise": noise, "successes": successes,
         "success_rate": successes / episodes if episodes else 0.0,
         "ci95": [lo, hi], "mean_length": float(np.mean(lengths)) if lengths else 0.0,
-        "end_reasons": reasons, "wall_time_s": time.perf_counter() - t0,
-        **({"failures_by_grasp": failures} if failures else {}),
+        "end_reasons": reasons, "failures": count_failures(kinds),
+        "wall_time_s": time.perf_counter() - t0,
     }
 
 
@@ -129,8 +125,9 @@ def evaluate_sac_gmm(checkpoint: str, episodes: int, seed: int, task: str | None
         "skill": cfg.skill, "episodes": episodes, "seed": seed, "noise": cfg.noise,
         "successes": res["successes"], "success_rate": res["success_rate"],
         "ci95": res["ci95"], "mean_length": res["mean_control_steps"],
-        "end_reasons": res["end_reasons"], "wall_time_s": time.perf_counter() - t0,
-        **({k: res[k] for k in ("failures_by_grasp", "grasps_by_offset") if k in res}),
+        "end_reasons": res["end_reasons"], "failures": res["failures"],
+        "wall_time_s": time.perf_counter() - t0,
+        **({"grasps_by_offset": res["grasps_by_offset"]} if "grasps_by_offset" in res else {}),
     }
 
 
@@ -162,9 +159,8 @@ def _run(args) -> int:
               f"(95 % Wilson CI {100 * lo:.1f}-{100 * hi:.1f} %)")
         print(f"mean episode length: {res['mean_length']:.1f} control steps")
         print("end reasons: " + ", ".join(f"{k}={v}" for k, v in sorted(res["end_reasons"].items())))
-        if "failures_by_grasp" in res:
-            print("failed episodes by grasp: " + ", ".join(
-                f"{k}={v}" for k, v in res["failures_by_grasp"].items()))
+        if res["failures"]:
+            print("failed episodes: " + ", ".join(f"{k}={v}" for k, v in res["failures"].items()))
         for name, row in res.get("grasps_by_offset", {}).items():
             print(f"first grasp {name} from the bar's centre: {row['episodes']} episodes, "
                   f"{row['slipped']} slipped, {row['successes']} succeeded")

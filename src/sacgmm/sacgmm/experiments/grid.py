@@ -221,9 +221,14 @@ def collect(specs: list[RunSpec], root: Path) -> list[dict]:
             continue
         summary = json.loads(path.read_text())
         t = summary["training"]
+        final = summary.get("final", {})
         rows.append({"task": s.task, "condition": s.condition, "agent": s.agent, "seed": s.seed,
                      "noise": s.noise, "sensor": s.sensor, "dense": s.dense,
                      "final_success": summary["final_success_rate"],
+                     "final_episodes": final.get("episodes", 0),
+                     # how the failed final-evaluation episodes failed (sacgmm.sim.failures)
+                     "failures": ";".join(f"{k}={v}" for k, v in
+                                          final.get("failures", {}).items()),
                      "episodes": t["episodes"], "agent_decisions": t["agent_decisions"],
                      "control_steps": t["control_steps"], "gradient_updates": t["gradient_updates"],
                      "wall_time_s": t["wall_time_s"]})
@@ -283,6 +288,7 @@ def write_report(table: str, specs: list[RunSpec], root: Path, results: Path, co
             lines.append(f"| {cond} | {task} | {len(vals)} | {avg('episodes'):.0f} | "
                          f"{avg('agent_decisions'):.0f} | {avg('control_steps'):.0f} | "
                          f"{avg('gradient_updates'):.0f} | {avg('wall_time_s') / 60:.1f} min |")
+    lines += failure_table(rows, conditions, tasks)
     info = machine_info()
     lines += ["", f"Machine: {info.get('cpu_model', info['processor'])}, {info['cpu_count']} cores, "
               f"{info['platform']}; runs share the 2 cores (`--jobs`), so wall times include "
@@ -290,6 +296,30 @@ def write_report(table: str, specs: list[RunSpec], root: Path, results: Path, co
     path = results / f"{table}.md"
     atomic_write_text(path, "\n".join(lines))
     return path
+
+
+def failure_table(rows: list[dict], conditions, tasks) -> list[str]:
+    """Markdown lines: per condition and task, how the failed final-evaluation episodes failed,
+    summed over the seeds (kinds of :data:`sacgmm.sim.failures.FAILURES`, most frequent first)."""
+    from sacgmm.sim.failures import FAILURES
+    lines = ["", "How the failed final-evaluation episodes failed (sum over seeds; "
+             + "; ".join(f"{k}: {v}" for k, v in FAILURES.items()) + "):", "",
+             "| condition | task | failed / episodes | how |", "|---|---|---|---|"]
+    for cond, _ in conditions:
+        for task in tasks:
+            vals = [r for r in rows if r["task"] == task and r["condition"] == cond]
+            if not vals or not any(r["final_episodes"] for r in vals):
+                continue
+            counts: dict[str, int] = {}
+            for r in vals:
+                for item in filter(None, r["failures"].split(";")):
+                    kind, n = item.split("=")
+                    counts[kind] = counts.get(kind, 0) + int(n)
+            episodes = sum(r["final_episodes"] for r in vals)
+            failed = episodes - round(sum(r["final_success"] * r["final_episodes"] for r in vals))
+            how = ", ".join(f"{k} {n}" for k, n in sorted(counts.items(), key=lambda kv: -kv[1]))
+            lines.append(f"| {cond} | {task} | {failed} / {episodes} | {how or '-'} |")
+    return lines
 
 
 def learning_curves(root: Path, task: str, conditions: list[str]) -> dict[str, tuple]:

@@ -35,30 +35,11 @@ import numpy as np
 
 from sacgmm.fileio import atomic_write_text
 from sacgmm.rl.config import AGENTS, TrainConfig  # noqa: F401  (AGENTS: re-exported)
+from sacgmm.sim.failures import count_failures
 
 TRAIN_SEED_STRIDE = 1_000_000
 EVAL_SEED = 500_000
 FINAL_SEED = 900_000
-
-
-GRASP_OUTCOMES = ("never grasped", "slipped", "held")
-
-
-def grasp_outcome(info: dict, grasped: bool) -> str | None:
-    """How an episode of a grasping task (its ``info`` has ``grasped`` and ``slips``) went:
-    ``never grasped``, ``slipped`` (the handle slipped out at least once) or ``held``; None
-    for tasks without a grasp. ``grasped``: held at the end of any agent decision."""
-    if "grasped" not in info:
-        return None
-    if int(info.get("slips", 0)) > 0:
-        return "slipped"
-    return "held" if grasped or info["grasped"] else "never grasped"
-
-
-def count_grasp_failures(outcomes: list[str | None]) -> dict[str, int]:
-    """Failed episodes per :func:`grasp_outcome` kind (None outcomes, from tasks without a
-    grasp, are left out; empty dict if none is left)."""
-    return {k: outcomes.count(k) for k in GRASP_OUTCOMES if k in outcomes}
 
 
 #: cm: bins of where on a bar handle the first grasp held (> 0 towards the door's hinge)
@@ -75,7 +56,7 @@ def grasps_by_offset(results: list[dict]) -> dict[str, dict[str, int]]:
                 and lo <= 100.0 * r["grasp_offset"] < hi]
         if rows:
             out[name] = {"episodes": len(rows),
-                         "slipped": sum(r["grasp"] == "slipped" for r in rows),
+                         "slipped": sum(bool(r["slipped"]) for r in rows),
                          "successes": sum(bool(r["success"]) for r in rows)}
     return out
 
@@ -196,7 +177,6 @@ class TaskRun:
         (:class:`~sacgmm.rl.learner.Learner`, in the order the ``sac_refiner`` node uses)."""
         obs, info = env.reset(seed=seed)
         ret, decisions, steps = 0.0, 0, 0
-        grasped = False      # tasks with a grasp (lever, door): held at the end of any decision
         learner = self.learner if train else None
         if learner is not None:
             learner.start_episode()
@@ -212,7 +192,6 @@ class TaskRun:
             ret += reward
             decisions += 1
             steps += info["control_steps"]
-            grasped = grasped or bool(info.get("grasped", False))
             if offset is None and info.get("grasp_offset") is not None \
                     and info.get("grasp_position") is not None:
                 offset = float(info["grasp_offset"])
@@ -227,7 +206,8 @@ class TaskRun:
             learner.end_episode(bool(info["success"]))
         return {"success": bool(info["success"]), "return": ret, "decisions": decisions,
                 "control_steps": steps, "end_reason": info["end_reason"],
-                "grasp": grasp_outcome(info, grasped), "grasp_offset": offset}
+                "failure": info["failure"], "slipped": int(info.get("slips", 0)) > 0,
+                "grasp_offset": offset}
 
     def seed_with_demonstrations(self, n: int = 20) -> int:
         """SAC baseline: fill the buffer with the scripted expert's successful episodes."""
@@ -267,9 +247,8 @@ class TaskRun:
         out = {"episodes": episodes, "successes": successes, "success_rate": successes / episodes,
                "ci95": [lo, hi], "mean_control_steps": float(np.mean([r["control_steps"] for r in results])),
                "end_reasons": reasons}
-        failures = count_grasp_failures([r["grasp"] for r in results if not r["success"]])
-        if failures:      # where the failed episodes of a grasping task went wrong
-            out["failures_by_grasp"] = failures
+        # how the failed episodes failed (sacgmm.sim.base.FAILURES)
+        out["failures"] = count_failures(r["failure"] for r in results)
         by_offset = grasps_by_offset(results)
         if by_offset:
             out["grasps_by_offset"] = by_offset
@@ -389,6 +368,7 @@ class TaskRun:
                                           "return": ep["return"], "decisions": ep["decisions"],
                                           "control_steps": ep["control_steps"],
                                           "end_reason": ep["end_reason"],
+                                          "failure": ep["failure"] or "",
                                           "alpha": round(self.agent.alpha, 6),
                                           # the policy's entropy (nats, squashed Gaussian) on
                                           # the last update's batch: how widely it explores

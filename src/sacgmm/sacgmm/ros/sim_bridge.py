@@ -228,7 +228,9 @@ class SimBridge(Node):
                 float(self.episode_return), np.asarray(self.obs["position"], dtype=np.float64),
                 stamp_seconds(self.last_stamp), self.sim.robot.gripper_opening()))))
             self.get_logger().info(
-                f"episode {self.episode} ended: {info['end_reason']} after {info['steps']} steps "
+                f"episode {self.episode} ended: {info['end_reason']}"
+                + (f" ({info['failure']})" if info.get("failure") else "")
+                + f" after {info['steps']} steps "
                 f"(return {self.episode_return:g}; successes {self.successes}/{self.episode + 1})")
             if self.p["auto_reset"]:
                 self._reset_episode()

@@ -21,6 +21,9 @@ Conventions shared by every task
   panel, which a real gripper cannot), or ``control.horizon`` control steps (``truncated``).
   ``info["end_reason"]`` is ``"success"``, ``"safety_box"``, the violation's name,
   ``"time_limit"`` or ``None``.
+* Failure analysis: at a failed episode end ``info["failure"]`` says how it failed, one of
+  :data:`FAILURES` (the violation's or ``"safety_box"`` when the episode was stopped, else the
+  task's own account from what it tracked during the episode); ``None`` otherwise.
 * Reward: sparse (1 on the success step, else 0); ``dense=True`` adds a task-specific shaping
   term (for the SAC baseline of Table III), never given to the GMM agent.
 * ``reset(seed=s)`` is deterministic: the world is restored from a saved PyBullet state
@@ -35,6 +38,7 @@ import numpy as np
 from gymnasium import spaces
 
 from sacgmm.sim.config import load_task_config
+from sacgmm.sim.failures import FAILURES
 from sacgmm.sim.robot import (FINGER_LINKS, GRIPPER_LINK, Robot, connect_direct,
                               link_point_to_com)
 
@@ -84,6 +88,7 @@ class Grasp:
         self.closed_angle = float(cfg["closed_finger_angle"])
         self.cid: int | None = None
         self.n_slips = 0
+        self.ever_held = False     # held at any control step of the episode
 
     @property
     def held(self) -> bool:
@@ -131,6 +136,12 @@ class Grasp:
         d = np.asarray(self.held_point) - np.asarray(self.local_point)
         return float(d @ h / np.linalg.norm(h))
 
+    def reset_episode(self) -> None:
+        """Let go and forget the episode's grasp history (slips, ever held)."""
+        self.release()
+        self.n_slips = 0
+        self.ever_held = False
+
     def release(self) -> None:
         if self.cid is not None:
             self.env.bullet.removeConstraint(self.cid)
@@ -157,6 +168,15 @@ class Grasp:
         elif float(np.linalg.norm(tcp - self.point_world())) > self.slip_distance:
             self.release()
             self.n_slips += 1
+        self.ever_held |= self.held
+
+    def failure(self) -> str:
+        """How an episode of a grasping task failed: ``never_reached`` (never grasped),
+        ``released_early`` (slipped out and not held at the end) or ``stalled`` (held at the
+        end without finishing)."""
+        if not self.ever_held:
+            return "never_reached"
+        return "stalled" if self.held else "released_early"
 
 
 class SimTaskEnv(gym.Env):
@@ -274,6 +294,11 @@ class SimTaskEnv(gym.Env):
     def _task_info(self) -> dict:
         return {}
 
+    def _failure(self) -> str:
+        """How the episode failed, from what the task tracked during it (one of
+        :data:`FAILURES`); called at a failed end that no violation or safety box explains."""
+        return "never_reached"
+
     def _viewing_camera(self) -> dict:
         """Pose of the camera used by :meth:`render` (video)."""
         return self.cfg.get("viewing_camera", {"distance": 0.9, "yaw": 50, "pitch": -30})
@@ -312,8 +337,11 @@ class SimTaskEnv(gym.Env):
             "true_position": tcp - self._target,
             "success": bool(success),
             "end_reason": reason,
+            "failure": None,
             "steps": self._steps,
         }
+        if reason is not None and not success:
+            info["failure"] = reason if reason in FAILURES else self._failure()
         info.update(self._task_info())
         return info
 

@@ -26,6 +26,10 @@ parallel to the world's. The sampled reference point of the randomisation is the
 
 Sensor: ``obs["rgb"]``, ``(64, 64, 3)`` uint8 from a camera mounted on the gripper.
 
+Failure analysis (``info["failure"]``): ``through_door``, else ``never_reached`` (never
+grasped), ``released_early`` (the handle slipped out and was not held at the end) or
+``stalled`` (held at the end).
+
 Dense reward (``dense=True``): ``-|TCP - handle|`` (m) plus ``0.5 * angle`` (rad).
 """
 from __future__ import annotations
@@ -159,8 +163,10 @@ class DoorOpeningEnv(SimTaskEnv):
         return origin
 
     def _remove_episode_objects(self) -> None:
-        self.grasp.release()
-        self.grasp.n_slips = 0
+        self.grasp.reset_episode()
+
+    def _failure(self) -> str:
+        return self.grasp.failure()
 
     def door_angle(self) -> float:
         """Opening angle of the door (rad, 0 = shut)."""

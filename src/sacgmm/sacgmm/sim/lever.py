@@ -15,6 +15,9 @@ The lamp is a visible sphere that turns from dark to bright green.
 
 Sensor: ``obs["depth"]``, ``(64, 64)`` float32 linear depth (m) from a static camera.
 
+Failure analysis (``info["failure"]``): ``never_reached`` (never grasped), ``released_early``
+(the handle slipped out and was not held at the end), ``stalled`` (held at the end).
+
 Dense reward (``dense=True``): ``-|TCP - knob|`` (m) before the grasp, then
 ``-(remaining travel)`` (m) while grasped, i.e. ``-dist - travel_left`` each step.
 """
@@ -116,8 +119,10 @@ class LeverSlidingEnv(SimTaskEnv):
                                                   rgbaColor=LAMP_ON if on else LAMP_OFF)
 
     def _remove_episode_objects(self) -> None:
-        self.grasp.release()
-        self.grasp.n_slips = 0
+        self.grasp.reset_episode()
+
+    def _failure(self) -> str:
+        return self.grasp.failure()
 
     def slide_position(self) -> float:
         """Carriage travel from its start (m)."""

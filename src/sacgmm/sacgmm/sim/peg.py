@@ -23,6 +23,11 @@ board surface (read from the simulated peg pose).
 Sensor: ``obs["tactile"]``, ``(2, 64, 64)`` uint8 indentation images of the two fingertip pads
 (see :class:`sacgmm.sim.sensors.TactileSensor`).
 
+Failure analysis (``info["failure"]``): ``slipped`` (the peg slid 1 cm or more in the hand),
+``jammed`` (its tip went 5 mm into the hole's footprint but not to the success depth),
+``searching`` (the tip came within 3 mm of the board's surface, never into the hole),
+``never_reached`` (the tip stayed above that), checked in this order.
+
 Dense reward (``dense=True``): ``-distance(peg tip, hole goal point)`` in metres per step.
 """
 from __future__ import annotations
@@ -35,6 +40,12 @@ from sacgmm.sim.robot import (FINGER_LINKS, GRIPPER_LINK, create_static_boxes, l
                               regular_polygon_hole)
 from sacgmm.sim.render import RenderWorld
 from sacgmm.sim.sensors import TactileSensor
+
+
+#: m: thresholds of the failure analysis (module docstring)
+SLIPPED = 0.01
+ENTER_DEPTH = 0.005
+TOUCH_HEIGHT = 0.003
 
 
 class PegInsertionEnv(SimTaskEnv):
@@ -79,6 +90,7 @@ class PegInsertionEnv(SimTaskEnv):
         self._grasp_cid = None
         self._parent_pivot = np.zeros(3)
         self.peg_slip = 0.0
+        self._max_slip, self._touched, self._entered = 0.0, False, False
         self.tactile = None
         if self.sensor:
             self.render_world = RenderWorld(p, self.robot)
@@ -114,11 +126,31 @@ class PegInsertionEnv(SimTaskEnv):
         p.changeConstraint(self._grasp_cid, maxForce=float(self.g["grasp_max_force"]))
         self._parent_pivot = np.asarray(parent_pos, dtype=float)
         self.peg_slip = 0.0
+        self._max_slip = 0.0          # m, largest |peg_slip| of the episode
+        self._touched = False         # the tip came within TOUCH_HEIGHT of the board surface
+        self._entered = False         # the tip went ENTER_DEPTH into the hole's footprint
 
     def _after_control_step(self, tcp: np.ndarray) -> None:
-        """Stick-slip of the peg along its axis in the grasp (see the module docstring)."""
+        """Stick-slip of the peg along its axis in the grasp (see the module docstring), and
+        what the failure analysis tracks."""
         if self._grasp_cid is None:
             return
+        self._slide_in_hand()
+        tip = self.peg_tip()
+        depth = self.g["board_top"] - float(tip[2])
+        self._touched |= depth > -TOUCH_HEIGHT
+        inside = float(np.hypot(*(tip[:2] - self._target[:2]))) < self.g["hole_diameter"] / 2
+        self._entered |= inside and depth > ENTER_DEPTH
+        self._max_slip = max(self._max_slip, abs(self.peg_slip))
+
+    def _failure(self) -> str:
+        if self._max_slip >= SLIPPED:
+            return "slipped"
+        if self._entered:
+            return "jammed"
+        return "searching" if self._touched else "never_reached"
+
+    def _slide_in_hand(self) -> None:
         p = self.bullet
         s = p.getLinkState(self.robot.uid, GRIPPER_LINK, computeForwardKinematics=True)
         r_com = np.array(p.getMatrixFromQuaternion(s[1])).reshape(3, 3)
