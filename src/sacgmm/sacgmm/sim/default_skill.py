@@ -30,8 +30,9 @@ def skill_dir(task: str, seed: int = DEMO_SEED) -> Path:
     configuration."""
     from sacgmm.sim.config import load_task_config
     # fit_version 2: fits with one BLAS thread (deterministic across machines); the file's
-    # location is left out, so every install of the same definition shares one skill
-    cfg = {k: v for k, v in load_task_config(task).items() if k != "_path"}
+    # location is left out, so every install of the same definition shares one skill, and so is
+    # the calibration note (measured figures, not settings: recalibrating keeps the skills)
+    cfg = {k: v for k, v in load_task_config(task).items() if k not in ("_path", "calibration")}
     cfg["fit_version"] = 2
     digest = hashlib.sha256(json.dumps(cfg, sort_keys=True, default=str).encode()).hexdigest()[:12]
     folder = cache_root() / "skills" / f"{task}-{digest}"
