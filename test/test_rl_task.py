@@ -108,8 +108,9 @@ def _cfg(**kw):
     return TrainConfig.named("sac-gmm", **base)
 
 
-@pytest.mark.parametrize("kw", [{}, {"n_step": 3, "sac": {"success_bc_weight": 1.0}}],
-                         ids=["plain", "nstep_success_bc"])
+@pytest.mark.parametrize("kw", [{}, {"n_step": 3, "sac": {"success_bc_weight": 1.0}},
+                                {"decision_memory": True}],
+                         ids=["plain", "nstep_success_bc", "memory"])
 def test_resume_continues_exactly(peg_skill, tmp_path, kw):
     straight = TaskRun(_cfg(**kw), tmp_path / "a", skill=peg_skill)
     full = straight.train(progress=False)
@@ -119,7 +120,7 @@ def test_resume_continues_exactly(peg_skill, tmp_path, kw):
     first = TaskRun(_cfg(episodes=2, **kw), tmp_path / "b", skill=peg_skill)
     first_wall = first.train(progress=False)["training"]["wall_time_s"]
     assert (tmp_path / "b" / "checkpoint.pt").exists()
-    if kw:   # successful episodes' transitions are kept for imitation, and resumed
+    if "n_step" in kw:   # successful episodes' transitions are kept for imitation, and resumed
         wins = [e for e in first.episodes_log if e["success"]]
         assert len(first.successes) == sum(e["decisions"] for e in wins)
     resumed = TaskRun(_cfg(**kw), tmp_path / "b", skill=peg_skill)
@@ -127,7 +128,7 @@ def test_resume_continues_exactly(peg_skill, tmp_path, kw):
     assert out["training"]["episodes"] == full["training"]["episodes"] == 4
     assert out["training"]["wall_time_s"] > first_wall       # time before and after the resume
     assert out["training"]["agent_decisions"] == full["training"]["agent_decisions"]
-    if kw:
+    if "n_step" in kw:
         assert len(resumed.successes) == len(straight.successes)
     assert [e["return"] for e in resumed.episodes_log] == [e["return"] for e in straight.episodes_log]
     for p, q in zip(straight.agent.actor.parameters(), resumed.agent.actor.parameters()):
@@ -351,6 +352,38 @@ def test_n_step_training_stores_every_decision_once_with_its_span(peg_skill, tmp
     assert set(np.unique(steps)) <= {1.0, 2.0, 3.0} and (steps == 3.0).sum() >= n - 4
     with pytest.raises(ValueError, match="n_step"):
         _cfg(n_step=0).checked()
+
+
+def test_decision_memory_holds_the_last_window_and_action(peg_skill, tmp_path):
+    run = TaskRun(_cfg(decision_memory=True, episodes=1, eval_every=100, final_episodes=0,
+                       updates_per_step=0.0, sac={"vector_scale": 50.0}), tmp_path,
+                  skill=peg_skill)
+    assert run.learner.obs_shapes["memory"] == (3 + run.act_dim,)
+    out = run.train(progress=False)
+    n = out["training"]["agent_decisions"]
+    b = run.buffer
+    memory, nxt = b.obs["memory"][:n], b.next_obs["memory"][:n]
+    pos, nxt_pos = b.obs["position"][:n], b.next_obs["position"][:n]
+    assert np.array_equal(memory[0], np.zeros(3 + run.act_dim))        # episode start
+    # the next observation remembers this decision: where the hand went, and the action
+    np.testing.assert_allclose(nxt[:, :3], nxt_pos - pos, atol=1e-6)
+    np.testing.assert_allclose(nxt[:, 3:] * 50.0, b.action[:n], atol=1e-6)
+    assert np.array_equal(memory[1:], nxt[:-1])     # and the next decision acted on that memory
+    with pytest.raises(ValueError, match="decision_memory"):
+        _cfg(agent="res-gmm", decision_memory=True).checked()
+
+
+def test_decision_memory_rejects_a_store_without_its_act():
+    from sacgmm.rl.learner import Learner
+    cfg = _cfg(decision_memory=True).checked()
+    learner = Learner(cfg, {"position": (3,)}, 3)
+    obs = {"position": np.zeros(3, np.float32)}
+    learner.start_episode()
+    with pytest.raises(ValueError, match="act"):
+        learner.store(obs, np.zeros(3, np.float32), 0.0, obs, False)
+    learner.act(obs, explore=True)
+    learner.store(obs, np.zeros(3, np.float32), 0.0, {"position": np.ones(3, np.float32)}, False)
+    assert learner.decisions == 1
 
 
 def test_csv_log_keeps_columns_added_after_the_first_row(tmp_path):

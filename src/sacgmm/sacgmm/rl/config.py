@@ -93,6 +93,10 @@ class TrainConfig:
     # its decisions before the grasp with the via-point at the grasp position (hindsight), as
     # extra imitation samples (needs sac.success_bc_weight > 0)
     hindsight_grasp: bool = False
+    # the observation carries what the previous decision did: the hand's displacement over
+    # its window and its action (sacgmm.rl.memory), so a policy can search (try elsewhere
+    # after a window that went nowhere) instead of repeating itself
+    decision_memory: bool = False
     delta_theta: DeltaThetaConfig = field(default_factory=DeltaThetaConfig)
     sac: SACConfig = field(default_factory=SACConfig)
     via_point: ViaPointConfig = field(default_factory=ViaPointConfig)
@@ -172,6 +176,11 @@ class TrainConfig:
                                            or not isinstance(self.demo_seed, int)
                                            or self.demo_seed < 0):
             raise ValueError(f"demo_seed must be an integer >= 0, got {self.demo_seed!r}")
+        for key in ("gripper_obs", "hindsight_grasp", "decision_memory"):
+            if not isinstance(getattr(self, key), bool):
+                raise ValueError(f"{key} must be true or false, got {getattr(self, key)!r}")
+        if self.decision_memory and self.agent != "sac-gmm":
+            raise ValueError(f"decision_memory is for the sac-gmm agent only, not {self.agent!r}")
         if self.final_policy not in ("best", "last"):
             raise ValueError(f"final_policy must be 'best' or 'last', got {self.final_policy!r}")
         if self.via_point.enabled and self.agent != "sac-gmm":

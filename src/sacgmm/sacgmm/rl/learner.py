@@ -13,7 +13,9 @@ the in-process loop learns. Per episode::
     learner.end_episode(success)
 
 ``report`` is the window's report (``via_point``, ``held``, ``grasp_position``, as
-:class:`sacgmm.rl.task_env.GMMWindowEnv` gives it) for the hindsight labels.
+:class:`sacgmm.rl.task_env.GMMWindowEnv` gives it) for the hindsight labels. With
+``cfg.decision_memory`` the learner adds what its previous decision did to every observation
+(:mod:`sacgmm.rl.memory`): callers pass the environment's observations, in the order above.
 """
 from __future__ import annotations
 
@@ -64,9 +66,16 @@ class Learner:
         from sacgmm.rl.hindsight import GraspHindsight
         from sacgmm.rl.sac import SACAgent
 
+        from sacgmm.rl.memory import KEY, DecisionMemory
+
         self.cfg, self.train = cfg, bool(train)
         self.obs_shapes = {k: tuple(int(d) for d in v) for k, v in obs_shapes.items()}
         self.act_dim = int(act_dim)
+        self.memory = (DecisionMemory(self.act_dim, cfg.sac.vector_scale)
+                       if cfg.decision_memory else None)
+        if self.memory is not None:
+            self.obs_shapes[KEY] = self.memory.shape
+        self._viewed = None       # the observation (with memory) of the last action
         torch.set_num_threads(1)
         torch.manual_seed(cfg.seed)
         np.random.seed(cfg.seed)
@@ -95,13 +104,23 @@ class Learner:
         """Exploring: ``learning_starts`` warm-up actions, then the stochastic policy; else the
         deterministic policy."""
         self.actions += 1
+        if self.memory is not None:
+            obs = self._viewed = self.memory.view(obs)
         if explore and self.decisions < self.cfg.learning_starts:
-            return warmup_action(self.action_rng, self.cfg, self.act_dim)
-        return self.agent.act(obs, deterministic=not explore)
+            action = warmup_action(self.action_rng, self.cfg, self.act_dim)
+        else:
+            action = self.agent.act(obs, deterministic=not explore)
+        if self.memory is not None:
+            self.memory.acted(obs, action)
+        return action
 
     def start_episode(self) -> None:
+        """A new episode (training or evaluation) begins."""
         if self.hindsight is not None:
             self.hindsight.start_episode()
+        if self.memory is not None:
+            self.memory.reset()
+            self._viewed = None
 
     def store(self, obs, action, reward: float, next_obs, terminated: bool,
               truncated: bool = False, report: dict | None = None) -> None:
@@ -109,6 +128,11 @@ class Learner:
         ``report``); nothing when not training."""
         if not self.train:
             return
+        if self.memory is not None:
+            if self._viewed is None or not np.array_equal(
+                    np.asarray(obs["position"], dtype=np.float32), self._viewed["position"]):
+                raise ValueError("store() must follow act() on the same observation")
+            obs, next_obs = self._viewed, self.memory.view(next_obs)
         self.decisions += 1
         self.experience.add(obs, action, reward, next_obs, terminated, truncated)
         if self.hindsight is not None:
@@ -163,7 +187,7 @@ class Learner:
                 trained = TrainConfig.from_dict(extra["config"])
             except ValueError as exc:      # e.g. trained with an option that no longer exists
                 raise ValueError(f"{path}: {exc}") from None
-            for key in ("window", "gripper_obs", "via_point", "delta_theta"):
+            for key in ("window", "gripper_obs", "decision_memory", "via_point", "delta_theta"):
                 was, now = getattr(trained, key), getattr(self.cfg, key)
                 if was != now:
                     raise ValueError(f"{path}: trained with {key}={_show(was)}, but this "

@@ -170,7 +170,7 @@ class TaskRun:
     def policy(self, obs: dict, deterministic: bool) -> np.ndarray:
         if not self.learns:
             return np.zeros(self.act_dim, dtype=np.float32)
-        return self.agent.act(obs, deterministic=deterministic)
+        return self.learner.act(obs, explore=not deterministic)
 
     def run_episode(self, env, seed: int, deterministic: bool, train: bool) -> dict:
         """One episode; with ``train``, stores transitions and updates the agent
@@ -178,8 +178,8 @@ class TaskRun:
         obs, info = env.reset(seed=seed)
         ret, decisions, steps = 0.0, 0, 0
         learner = self.learner if train else None
-        if learner is not None:
-            learner.start_episode()
+        if self.learns:
+            self.learner.start_episode()
         offset = None        # where on the handle the first grasp held (m, the task's)
         while True:
             t0 = time.perf_counter()
