@@ -127,6 +127,41 @@ def test_bridge_moves_sim_iiwa_and_every_safety_stops(ros, tmp_path):
     assert len(ends) == 1
 
 
+@pytest.mark.parametrize("timeout", [0.1, 0.0], ids=["driver_timeout", "held_forever"])
+def test_bridge_killed_while_the_arm_moves(ros, timeout):
+    """SIGKILL of iiwa_bridge mid-motion: with the driver's command timeout the arm stops;
+    without it (a bare forward command controller) it keeps going."""
+    import signal
+    node, env, start, spin, call, procs = ros
+    start("sacgmm.ros.iiwa_sim_driver", "-p", f"command_timeout:={timeout}")
+    bridge = start("sacgmm.ros.iiwa_bridge", "-p", "start_armed:=true",
+                   "-p", "max_cart_speed:=0.05", "-p", "cmd_timeout:=5.0")
+    truth = []
+    node.create_subscription(PoseStamped, "/iiwa_sim_driver/tip_pose",
+                             lambda m: truth.append((time.monotonic(), _pos(m))), 50)
+    cmd = node.create_publisher(TwistStamped, "/sacgmm/cmd_vel", 10)
+    assert spin(lambda: len(truth) > 5, 30.0), "no tip pose from iiwa_sim_driver"
+    m = TwistStamped()
+    m.twist.linear.z = -0.04                      # 4 cm/s down, from the home pose (27 cm up)
+    deadline = time.monotonic() + 20.0
+    while time.monotonic() < deadline and np.linalg.norm(truth[-1][1] - truth[0][1]) < 0.01:
+        m.header.stamp = node.get_clock().now().to_msg()
+        cmd.publish(m)
+        spin(timeout=0.05)
+    assert np.linalg.norm(truth[-1][1] - truth[0][1]) >= 0.01, "the arm did not move"
+    bridge.p.send_signal(signal.SIGKILL)           # the command source dies mid-motion
+    bridge.p.wait(timeout=10.0)
+    spin(timeout=1.0)                             # 10x the driver's timeout
+    a = truth[-1][1]
+    spin(timeout=1.0)
+    moved = float(np.linalg.norm(truth[-1][1] - a))
+    if timeout > 0:
+        assert moved < 1e-4, moved
+        assert any("arm stopped" in p.output for p in procs)
+    else:
+        assert moved > 0.01, moved                # held forever: the hazard the timeout removes
+
+
 def test_demo_recorder_demo_fits_a_skill(ros, tmp_path):
     node, env, start, spin, call, procs = ros
     out = tmp_path / "demos"

@@ -10,15 +10,20 @@ into PyBullet.
 
 Subscribes ``command_topic`` (std_msgs/Float64MultiArray, default
 ``/velocity_controller/commands``): 7 joint velocities (rad/s) in ``joint_names`` order. Like
-ros2_control's forward command controller, the **last command is held** until a new one
-arrives (no timeout: stopping is the bridge's job); a message of the wrong size or with
-NaN/inf is rejected and the arm stops. Velocities beyond the URDF limits are clamped.
+ros2_control's forward command controller, the last command is held until a new one arrives,
+but only for ``command_timeout`` s (default 0.1): then the arm stops (logged), as a real cell
+must stop when its command source dies, e.g. ``iiwa_bridge`` killed while the arm moves (the
+README says how to get the same on a real iiwa). ``command_timeout:=0.0`` holds the last
+command forever, as the bare forward command controller does. A message of the wrong size or
+with NaN/inf is rejected and the arm stops. Velocities beyond the URDF limits are clamped.
 Publishes ``joint_states_topic`` (sensor_msgs/JointState, default ``/joint_states``; names in
 alphabetical order like joint_state_broadcaster; position rad, velocity rad/s) and
 ``~/tip_pose`` (geometry_msgs/PoseStamped, world frame): PyBullet's own pose of the tip link
 with the ``tool_xyz`` offset, the ground truth against which the bridge's FK is tested.
 """
 from __future__ import annotations
+
+import time
 
 import numpy as np
 from geometry_msgs.msg import PoseStamped
@@ -41,6 +46,8 @@ PARAMS = (
     Param("joint_states_topic", "/joint_states", "JointState topic"),
     Param("command_topic", "/velocity_controller/commands", "joint velocity command topic"),
     Param("frame_id", "world", "frame of ~/tip_pose"),
+    Param("command_timeout", 0.1, "stop the arm when no command came for this long (s); 0: "
+          "hold the last command forever", range=(0.0, 10.0)),
 )
 
 
@@ -73,6 +80,7 @@ class IiwaSimDriver(Node):
         self.tool = np.asarray(p["tool_xyz"], dtype=float)
         self.q = np.clip(np.asarray(p["initial_positions"], dtype=float), self.lower, self.upper)
         self.qdot = np.zeros(n)
+        self.last_command = None       # monotonic time (s) of the last accepted command
         for j, v in zip(self.joints, self.q):
             b.resetJointState(self.uid, j, float(v))
         self.dt = 1.0 / p["rate_hz"]
@@ -94,8 +102,15 @@ class IiwaSimDriver(Node):
             self.qdot = np.zeros(len(self.joints))
             return
         self.qdot = np.clip(v, -self.vmax, self.vmax)
+        self.last_command = time.monotonic()
 
     def _on_timer(self) -> None:
+        timeout = self.p["command_timeout"]
+        if timeout > 0 and self.last_command is not None \
+                and time.monotonic() - self.last_command > timeout:
+            self.get_logger().warning(f"no command for {timeout:g} s: arm stopped")
+            self.qdot = np.zeros(len(self.joints))
+            self.last_command = None
         q_new = np.clip(self.q + self.qdot * self.dt, self.lower, self.upper)
         vel = (q_new - self.q) / self.dt
         self.q = q_new
