@@ -127,6 +127,92 @@ def test_bridge_moves_sim_iiwa_and_every_safety_stops(ros, tmp_path):
     assert len(ends) == 1
 
 
+def test_bridge_closes_the_gripper_on_the_handle_and_stops_on_a_stale_gripper(ros):
+    """The stand-in's gripper closes when the TCP reaches the handle during an episode, opens
+    when the episode ends, is not touched by /sacgmm/stop; a stale gripper state stops the arm."""
+    from sensor_msgs.msg import JointState
+    node, env, start, spin, call, procs = ros
+    start("sacgmm.ros.iiwa_sim_driver", "-p", "gripper_joints:=['gripper_opening']",
+          "-p", "gripper_speed:=0.5")
+    # home TCP (0.54, 0, 0.27); target 6 cm below it, handle 3 cm below home
+    start("sacgmm.ros.iiwa_bridge", "-p", "start_armed:=true", "-p", "max_cart_speed:=0.05",
+          "-p", "settle_time:=0.1", "-p", "episode_duration:=30.0",
+          "-p", "target_position:=[0.54, 0.0, 0.21]",
+          "-p", "gripper_command_topic:=/gripper_controller/commands",
+          "-p", "gripper_open:=[0.1]", "-p", "gripper_closed:=[0.05]",
+          "-p", "handle_offset:=[0.0, 0.0, 0.03]", "-p", "capture_radius:=0.01",
+          "-p", "gripper_state_timeout:=0.3")
+    grip, truth, episodes, cmds = [], [], [], []
+
+    def on_state(m):
+        if "gripper_opening" in m.name:
+            grip.append(m.position[list(m.name).index("gripper_opening")])
+    node.create_subscription(JointState, "/joint_states", on_state, 50)
+    node.create_subscription(Float64MultiArray, "/gripper_controller/commands",
+                             lambda m: cmds.append(list(m.data)), 50)
+    node.create_subscription(PoseStamped, "/iiwa_sim_driver/tip_pose",
+                             lambda m: truth.append(_pos(m)), 50)
+    node.create_subscription(Int64, "/sacgmm/episode", lambda m: episodes.append(m.data), 10)
+    cmd = node.create_publisher(TwistStamped, "/sacgmm/cmd_vel", 10)
+    success = node.create_publisher(Bool, "/sacgmm/success", 10)
+    assert spin(lambda: grip and truth, 30.0)
+    assert spin(lambda: cmds and cmds[-1] == [0.1], 5.0)            # open before an episode
+    assert spin(lambda: grip[-1] == pytest.approx(0.1, abs=1e-3), 5.0)   # (re-sent each 1 s)
+    assert call("/sacgmm/reset_episode").success
+    assert spin(lambda: episodes, 15.0), "no episode started"
+    handle_z = 0.27 - 0.03 + 0.0
+
+    def drive_down_until(pred, timeout=15.0):
+        m = TwistStamped()
+        m.twist.linear.z = -0.03
+        end = time.monotonic() + timeout
+        while time.monotonic() < end and not pred():
+            m.header.stamp = node.get_clock().now().to_msg()
+            cmd.publish(m)
+            spin(timeout=0.05)
+        return pred()
+
+    assert truth[-1][2] > handle_z + 0.015
+    assert drive_down_until(lambda: cmds[-1] == [0.05]), "the gripper never closed"
+    assert abs(truth[-1][2] - handle_z) < 0.015                     # at the handle
+    assert spin(lambda: grip[-1] < 0.055, 5.0)                      # the stand-in's fingers
+    n = len(cmds)
+    assert call("/sacgmm/stop").success
+    spin(timeout=1.5)
+    assert all(c == [0.05] for c in cmds[n:]) and grip[-1] < 0.055  # stop opens nothing
+    assert call("/sacgmm/arm").success
+    success.publish(Bool(data=True))                                # the episode ends ...
+    assert spin(lambda: cmds[-1] == [0.1], 5.0), "the gripper did not reopen"
+    assert spin(lambda: grip[-1] > 0.095, 5.0)                      # ... and the hand opens
+
+
+def test_an_episode_without_gripper_state_does_not_move_the_arm(ros):
+    node, env, start, spin, call, procs = ros
+    start("sacgmm.ros.iiwa_sim_driver")
+    start("sacgmm.ros.iiwa_bridge", "-p", "start_armed:=true", "-p", "settle_time:=0.1",
+          "-p", "target_position:=[0.54, 0.0, 0.21]",
+          "-p", "gripper_command_topic:=/gripper_controller/commands",
+          "-p", "gripper_state_topic:=/gripper/joint_states")     # nothing publishes it
+    truth, episodes = [], []
+    node.create_subscription(PoseStamped, "/iiwa_sim_driver/tip_pose",
+                             lambda m: truth.append(_pos(m)), 50)
+    node.create_subscription(Int64, "/sacgmm/episode", lambda m: episodes.append(m.data), 10)
+    cmd = node.create_publisher(TwistStamped, "/sacgmm/cmd_vel", 10)
+    assert spin(lambda: truth, 30.0)
+    assert call("/sacgmm/reset_episode").success
+    assert spin(lambda: episodes, 15.0), "no episode started"      # homing needs no gripper
+    a = truth[-1]
+    m = TwistStamped()
+    m.twist.linear.z = -0.05
+    end = time.monotonic() + 1.0
+    while time.monotonic() < end:
+        m.header.stamp = node.get_clock().now().to_msg()
+        cmd.publish(m)
+        spin(timeout=0.05)
+    assert np.linalg.norm(truth[-1] - a) < 1e-3
+    assert any("gripper state stale: arm stopped" in p.output for p in procs)
+
+
 @pytest.mark.parametrize("timeout", [0.1, 0.0], ids=["driver_timeout", "held_forever"])
 def test_bridge_killed_while_the_arm_moves(ros, timeout):
     """SIGKILL of iiwa_bridge mid-motion: with the driver's command timeout the arm stops;

@@ -40,6 +40,16 @@ Publishes
   (s). Not published (error logged) while no target pose has been received.
   ``~/status`` (std_msgs/String): the mode (halted, idle, homing, settling, running), on change
   and at 2 Hz.
+Gripper (optional, on when ``gripper_command_topic`` is set; the rule is
+:mod:`sacgmm.robot.gripper`'s): during an episode the gripper closes once the TCP is within
+``capture_radius`` of the handle (``target + handle_offset``, a bar of half-extent
+``handle_half``; world frame, m) and reopens when the episode ends; ``/sacgmm/stop`` commands
+nothing. Commands: ``gripper_command_topic`` (std_msgs/Float64MultiArray, ``gripper_open`` or
+``gripper_closed``, one value per ``gripper_joints`` name, for a ros2_control forward command
+controller), and ``gripper_max_effort`` on ``gripper_effort_topic`` with each command when
+both are set. State: ``gripper_state_topic`` (sensor_msgs/JointState, matched by name); no
+state for ``gripper_state_timeout`` s during an episode stops the arm (zero velocities,
+logged) as a stale arm state does.
 Services (std_srvs/Trigger)
   ``/sacgmm/stop``: halt now (zero velocities until re-armed; a running episode is logged as
   ``stopped``). ``/sacgmm/arm``: re-arm (commands older than the arm call are discarded).
@@ -60,7 +70,7 @@ from sensor_msgs.msg import JointState
 from std_msgs.msg import Bool, Float32, Float64MultiArray, Int64, String
 from std_srvs.srv import Trigger
 
-from sacgmm.robot.bridge import BridgeConfig, BridgeCore
+from sacgmm.robot.bridge import HALTED, RUNNING, BridgeConfig, BridgeCore
 from sacgmm.robot.episodes import EpisodeLog
 from sacgmm.robot.kinematics import KinematicChain
 from sacgmm.ros.convert import (pose_position, pose_rotation, pose_stamped,
@@ -116,6 +126,25 @@ PARAMS = (
           "frame_id); [0.0] (one value): do not publish"),
     Param("use_target_orientation", False, "episode_end position in the target pose's axes "
           "(must equal gmm_controller's; false: world-aligned target frame)"),
+    Param("gripper_command_topic", "", "Float64MultiArray position command topic of the "
+          "gripper's forward command controller; empty: no gripper control"),
+    Param("gripper_state_topic", "/joint_states", "sensor_msgs/JointState topic with the "
+          "gripper joints"),
+    Param("gripper_joints", ["gripper_opening"], "gripper joint names, in command order"),
+    Param("gripper_open", [0.108], "open command, one value per gripper joint (driver units)"),
+    Param("gripper_closed", [0.0], "closed command, one value per gripper joint (driver units)"),
+    Param("gripper_effort_topic", "", "Float64MultiArray effort limit topic sent with each "
+          "gripper command; empty: none"),
+    Param("gripper_max_effort", [0.0], "effort limit per gripper joint (driver units); [0.0]: "
+          "none"),
+    Param("gripper_state_timeout", 0.2, "older gripper states stop the arm during an episode "
+          "(s)", range=(0.001, 10.0)),
+    Param("capture_radius", 0.03, "the gripper closes within this distance of the handle (m)",
+          range=(0.001, 0.5)),
+    Param("handle_offset", [0.0, 0.0, 0.0], "handle centre relative to the perceived target "
+          "(m, frame_id axes)"),
+    Param("handle_half", [0.0, 0.0, 0.0], "half-extent of a bar handle (m, frame_id axes); "
+          "zeros: a point"),
 )
 
 
@@ -172,6 +201,16 @@ class IiwaBridge(Node):
         if tp.size not in (1, 3):
             raise StartupError("parameter 'target_position': 3 values, or [0.0] for none")
 
+        self.gripper = self._gripper_core(p)
+        if self.gripper is not None:
+            self.gripper_pub = self.create_publisher(Float64MultiArray,
+                                                     p["gripper_command_topic"], 10)
+            self.effort_pub = (self.create_publisher(Float64MultiArray,
+                                                     p["gripper_effort_topic"], 10)
+                               if p["gripper_effort_topic"] and
+                               self.gripper.cfg.max_effort is not None else None)
+            self.create_subscription(JointState, p["gripper_state_topic"],
+                                     self._on_gripper_state, 10)
         self.cmd_pub = self.create_publisher(Float64MultiArray, p["command_topic"], 10)
         self.pose_pub = self.create_publisher(PoseStamped, "/sacgmm/ee_pose", 10)
         self.target_pub = self.create_publisher(PoseStamped, "/sacgmm/target_pose", 10)
@@ -204,7 +243,34 @@ class IiwaBridge(Node):
             f"{p['rate_hz']:g} Hz; {'armed' if p['start_armed'] else 'HALTED: call /sacgmm/arm'}; "
             f"episode log {p['episode_log'] or '(off)'}")
 
+    def _gripper_core(self, p: dict):
+        from sacgmm.robot.gripper import GripperConfig, GripperCore
+        if not p["gripper_command_topic"]:
+            return None
+        effort = np.asarray(p["gripper_max_effort"], dtype=float)
+        try:
+            cfg = GripperConfig(
+                open_positions=p["gripper_open"], closed_positions=p["gripper_closed"],
+                handle_offset=p["handle_offset"], handle_half=p["handle_half"],
+                capture_radius=p["capture_radius"], state_timeout=p["gripper_state_timeout"],
+                max_effort=None if effort.size == 1 and effort[0] == 0.0 else effort)
+        except ValueError as exc:
+            raise StartupError(f"gripper parameters: {exc}") from None
+        if len(p["gripper_joints"]) != cfg.open_positions.size:
+            raise StartupError(f"parameter 'gripper_joints': {len(p['gripper_joints'])} names "
+                               f"for {cfg.open_positions.size} values of 'gripper_open'")
+        return GripperCore(cfg)
+
     # -- inputs -----------------------------------------------------------------------
+    def _on_gripper_state(self, msg: JointState) -> None:
+        names = list(msg.name)
+        try:
+            q = [msg.position[names.index(n)] for n in self.p["gripper_joints"]]
+        except (ValueError, IndexError):
+            return                  # a joint state without the gripper (e.g. the arm's alone)
+        if not self.gripper.set_state(q, time.monotonic()):
+            self.get_logger().error("gripper state with NaN/inf ignored", throttle_duration_sec=5.0)
+
     def _on_joints(self, msg: JointState) -> None:
         if list(msg.name) != self.index_names:
             try:
@@ -276,12 +342,35 @@ class IiwaBridge(Node):
     def _on_timer(self) -> None:
         now = time.monotonic()
         qdot, events = self.core.step(now, self.dt, time.time())
+        if self.gripper is not None:
+            qdot = self._gripper_step(now, qdot)
         self._send(qdot)
         if self.core.q is not None and self.core.state_fresh(now):
             tcp = self.chain.fk(self.core.q)
             self.pose_pub.publish(pose_stamped(tcp[:3, 3], self.frame_id, self.state_stamp,
                                                quaternion_from_matrix(tcp[:3, :3])))
         self._handle(events)
+
+    def _gripper_step(self, now: float, qdot: np.ndarray) -> np.ndarray:
+        """Send the gripper its command; the arm's velocities, zero while an episode runs on
+        a stale gripper state."""
+        core, running = self.core, self.core.mode == RUNNING
+        if running and not self.gripper.state_fresh(now):
+            self.get_logger().error("gripper state stale: arm stopped", throttle_duration_sec=2.0)
+            qdot = np.zeros_like(qdot)
+        fresh = core.q is not None and core.state_fresh(now)
+        tcp = self.chain.fk(core.q)[:3, 3] if fresh else None
+        target = self.perceived[0] if self.perceived is not None else None
+        cmd, change = self.gripper.step(now, running, core.mode == HALTED, tcp, target)
+        if cmd is not None:
+            self.gripper_pub.publish(Float64MultiArray(data=[float(v) for v in cmd]))
+            if self.effort_pub is not None:
+                self.effort_pub.publish(Float64MultiArray(
+                    data=[float(v) for v in self.gripper.cfg.max_effort]))
+        if change is not None:
+            self.get_logger().info(f"gripper {change}"
+                                   + (f" (episode {core.episode})" if running else ""))
+        return qdot
 
     def _handle(self, events) -> None:
         for kind, value in events:

@@ -16,6 +16,10 @@ must stop when its command source dies, e.g. ``iiwa_bridge`` killed while the ar
 README says how to get the same on a real iiwa). ``command_timeout:=0.0`` holds the last
 command forever, as the bare forward command controller does. A message of the wrong size or
 with NaN/inf is rejected and the arm stops. Velocities beyond the URDF limits are clamped.
+A gripper stand-in when ``gripper_joints`` is not empty: ``gripper_command_topic``
+(std_msgs/Float64MultiArray, one position per gripper joint, like a forward command controller
+of position interfaces) moves each joint towards its command at ``gripper_speed`` (units/s);
+the joints start at ``gripper_initial`` and are published with the arm's.
 Publishes ``joint_states_topic`` (sensor_msgs/JointState, default ``/joint_states``; names in
 alphabetical order like joint_state_broadcaster; position rad, velocity rad/s) and
 ``~/tip_pose`` (geometry_msgs/PoseStamped, world frame): PyBullet's own pose of the tip link
@@ -46,6 +50,11 @@ PARAMS = (
     Param("joint_states_topic", "/joint_states", "JointState topic"),
     Param("command_topic", "/velocity_controller/commands", "joint velocity command topic"),
     Param("frame_id", "world", "frame of ~/tip_pose"),
+    Param("gripper_joints", [""], "names of the gripper stand-in's joints; [\"\"]: no gripper"),
+    Param("gripper_initial", [0.108], "gripper joint positions at start-up"),
+    Param("gripper_speed", 0.1, "gripper joint speed (units/s)", range=(1e-4, 10.0)),
+    Param("gripper_command_topic", "/gripper_controller/commands", "gripper position command "
+          "topic"),
     Param("command_timeout", 0.1, "stop the arm when no command came for this long (s); 0: "
           "hold the last command forever", range=(0.0, 10.0)),
 )
@@ -85,12 +94,23 @@ class IiwaSimDriver(Node):
             b.resetJointState(self.uid, j, float(v))
         self.dt = 1.0 / p["rate_hz"]
         names = list(p["joint_names"])
-        self.order = sorted(range(n), key=lambda i: names[i])     # alphabetical, like ros2_control
-        self.state = JointState(name=[names[i] for i in self.order])
+        self.grip_names = [g for g in p["gripper_joints"] if g]
+        self.grip = np.asarray(p["gripper_initial"], dtype=float)
+        if self.grip_names and self.grip.size != len(self.grip_names):
+            raise StartupError("parameters 'gripper_joints'/'gripper_initial': one position per "
+                               "gripper joint")
+        self.grip_target = self.grip.copy()
+        all_names = names + self.grip_names
+        # alphabetical, like ros2_control's joint_state_broadcaster
+        self.order = sorted(range(len(all_names)), key=lambda i: all_names[i])
+        self.state = JointState(name=[all_names[i] for i in self.order])
         self.names = names
         self.state_pub = self.create_publisher(JointState, p["joint_states_topic"], 10)
         self.tip_pub = self.create_publisher(PoseStamped, "~/tip_pose", 10)
         self.create_subscription(Float64MultiArray, p["command_topic"], self._on_cmd, 10)
+        if self.grip_names:
+            self.create_subscription(Float64MultiArray, p["gripper_command_topic"],
+                                     self._on_gripper_cmd, 10)
         self.create_timer(self.dt, self._on_timer)
         self.get_logger().info(f"simulated iiwa ({path}, {n} joints) at {p['rate_hz']:g} Hz")
 
@@ -103,6 +123,14 @@ class IiwaSimDriver(Node):
             return
         self.qdot = np.clip(v, -self.vmax, self.vmax)
         self.last_command = time.monotonic()
+
+    def _on_gripper_cmd(self, msg: Float64MultiArray) -> None:
+        v = np.asarray(msg.data, dtype=float)
+        if v.size != len(self.grip_names) or not np.isfinite(v).all():
+            self.get_logger().error(f"gripper command rejected (size {v.size}, or NaN/inf)",
+                                    throttle_duration_sec=2.0)
+            return
+        self.grip_target = v
 
     def _on_timer(self) -> None:
         timeout = self.p["command_timeout"]
@@ -117,10 +145,16 @@ class IiwaSimDriver(Node):
         b = self.bullet
         for j, v, w in zip(self.joints, self.q, vel):
             b.resetJointState(self.uid, j, float(v), float(w))
+        step = self.p["gripper_speed"] * self.dt
+        grip_new = self.grip + np.clip(self.grip_target - self.grip, -step, step)
+        grip_vel = (grip_new - self.grip) / self.dt
+        self.grip = grip_new
         stamp = self.get_clock().now().to_msg()
         self.state.header.stamp = stamp
-        self.state.position = [float(self.q[i]) for i in self.order]
-        self.state.velocity = [float(vel[i]) for i in self.order]
+        q_all, v_all = np.concatenate([self.q, self.grip if self.grip_names else []]), \
+            np.concatenate([vel, grip_vel if self.grip_names else []])
+        self.state.position = [float(q_all[i]) for i in self.order]
+        self.state.velocity = [float(v_all[i]) for i in self.order]
         self.state_pub.publish(self.state)
         s = b.getLinkState(self.uid, self.tip, computeForwardKinematics=True)
         rot = np.array(b.getMatrixFromQuaternion(s[5])).reshape(3, 3)
