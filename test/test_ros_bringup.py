@@ -163,7 +163,8 @@ def test_graphs_respawn_the_learning_nodes_only():
     for g in GRAPHS.values():
         for spec in g.nodes:
             assert spec.respawn == (spec.executable in (
-                "sac_refiner", "camera_encoder", "aruco_reward_detector")), (g.name, spec.name)
+                "sac_refiner", "camera_encoder", "aruco_reward_detector",
+                "aruco_target_detector")), (g.name, spec.name)
 
 
 def test_parameter_files_match_declared_parameters():

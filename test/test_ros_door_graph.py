@@ -42,6 +42,11 @@ def test_real_door_graph_refiner_reads_the_wrist_camera():
     assert _params(cmds["sac_refiner"])["image_topic"] == "/cam/wrist"
     assert _params(cmds["camera_encoder"])["image_topic"] == "/cam/wrist"
     assert "iiwa_sim_driver" in cmds
+    # the target from the door's front marker: off unless asked, then on the door camera
+    assert "aruco_target_detector" not in cmds
+    cmds = dict(build_commands("door_opening", {"use_sim": "false", "target_marker": "true",
+                                                "door_image_topic": "/cam/door"}))
+    assert _params(cmds["aruco_target_detector"])["image_topic"] == "/cam/door"
     # in simulation both read the simulator's camera (the parameter file's topic)
     cmds = dict(build_commands("door_opening", {"use_sim": "true"}))
     assert "image_topic" not in _params(cmds["sac_refiner"])

@@ -248,6 +248,57 @@ def test_bridge_killed_while_the_arm_moves(ros, timeout):
         assert moved > 0.01, moved                # held forever: the hazard the timeout removes
 
 
+def test_target_detector_publishes_the_marker_target_and_holds_it_during_episodes(ros):
+    from scipy.spatial.transform import Rotation
+    from sensor_msgs.msg import CameraInfo, Image
+    from test_robot_marker_pose import K, camera_image
+
+    from sacgmm.ros.convert import image_to_msg
+    node, env, start, spin, call, procs = ros
+    start("sacgmm.ros.aruco_target_detector", "-p", "image_topic:=/cam/image",
+          "-p", "camera_info_topic:=/cam/info", "-p", "marker_size:=0.1",
+          "-p", "camera_xyz:=[0.5, 0.0, 1.0]", "-p", "camera_rpy:=[3.14159265, 0.0, 0.0]",
+          "-p", "target_in_marker:=[0.0, -0.1, 0.05]", "-p", "max_age:=0.5")
+    from rclpy.qos import qos_profile_sensor_data
+    img_pub = node.create_publisher(Image, "/cam/image", qos_profile_sensor_data)
+    info_pub = node.create_publisher(CameraInfo, "/cam/info", qos_profile_sensor_data)
+    episode = node.create_publisher(Int64, "/sacgmm/episode", 10)
+    end = node.create_publisher(Float64MultiArray, "/sacgmm/episode_end", 10)
+    targets = []
+    node.create_subscription(PoseStamped, "/sacgmm/target_pose",
+                             lambda m: targets.append(_pos(m)), 10)
+    # the camera looks straight down from 1 m; the marker lies face up on the table 60 cm below
+    rot = Rotation.from_euler("xyz", [np.pi, 0.0, 0.0]).as_matrix()
+    pos = np.array([0.02, -0.01, 0.6])
+    image = image_to_msg(np.ascontiguousarray(camera_image(8, 0.1, rot, pos)), "mono8")
+    info = CameraInfo(width=640, height=480, k=K.ravel().tolist(), d=[0.0] * 5)
+    blank = image_to_msg(np.full((480, 640), 255, np.uint8), "mono8")
+
+    def feed(msg, seconds):
+        stop = time.monotonic() + seconds
+        while time.monotonic() < stop:
+            info_pub.publish(info)
+            img_pub.publish(msg)
+            spin(timeout=0.1)
+    feed(image, 0.5)
+    assert spin(lambda: targets, 10.0) or (feed(image, 3.0) or targets), "no target_pose"
+    # the target 10 cm along the marker's y and 5 cm out of its face, in the world frame
+    camera = np.diag([1.0, -1.0, -1.0])
+    want = camera @ (rot @ np.array([0.0, -0.1, 0.05]) + pos) + [0.5, 0.0, 1.0]
+    assert np.abs(targets[-1] - want).max() < 0.01, (targets[-1], want)
+    episode.publish(Int64(data=0))                  # during an episode: held, marker or not
+    feed(blank, 1.2)
+    n = len(targets)
+    feed(blank, 0.5)
+    assert len(targets) > n and np.abs(targets[-1] - want).max() < 0.01
+    end.publish(Float64MultiArray(data=[0.0] * 10))  # between episodes: the marker is lost
+    feed(blank, 1.5)
+    n = len(targets)
+    feed(blank, 0.5)
+    assert len(targets) == n                        # no target without a recent detection
+    assert any("not seen" in p.output for p in procs)
+
+
 def test_demo_recorder_demo_fits_a_skill(ros, tmp_path):
     node, env, start, spin, call, procs = ros
     out = tmp_path / "demos"

@@ -50,6 +50,7 @@ setup(
             "gmm_controller = sacgmm.ros.gmm_controller:main",
             "sim_bridge = sacgmm.ros.sim_bridge:main",
             "aruco_reward_detector = sacgmm.ros.aruco_reward_detector:main",
+            "aruco_target_detector = sacgmm.ros.aruco_target_detector:main",
             "camera_encoder = sacgmm.ros.camera_encoder:main",
             "iiwa_bridge = sacgmm.ros.iiwa_bridge:main",
             "iiwa_sim_driver = sacgmm.ros.iiwa_sim_driver:main",

@@ -138,6 +138,9 @@ _REAL_ARGS = (
              "/door_camera/camera_info)"),
     Argument("target", "", "use_sim:=false: fixed door-handle position '[x, y, z]' (m, world) "
              "published by iiwa_bridge on /sacgmm/target_pose"),
+    Argument("target_marker", "false", "use_sim:=false: the target from a second ArUco marker "
+             "on the door's front (aruco_target_detector) instead of target:=",
+             ("true", "false")),
     Argument("episode_log", "", "use_sim:=false: iiwa_bridge's JSON-lines episode log"),
     Argument("sim_driver", "false", "use_sim:=false: also start iiwa_sim_driver, the PyBullet "
              "stand-in for the iiwa_ros2 driver (CI, dry runs)", ("true", "false")),
@@ -184,6 +187,10 @@ GRAPHS: dict[str, Graph] = {
                      arg_parameters=(("target", "target_position"),
                                      ("episode_log", "episode_log"))),
             NodeSpec("iiwa_sim_driver", "iiwa_sim_driver", condition="sim_driver"),
+            NodeSpec("aruco_target_detector", "aruco_target_detector",
+                     condition="target_marker", respawn=True,
+                     arg_parameters=(("door_image_topic", "image_topic"),
+                                     ("door_camera_info_topic", "camera_info_topic"))),
             NodeSpec("sac_refiner", "sac_refiner", condition="use_sim", respawn=True,
                      arg_parameters=_REFINER.arg_parameters),
             # the refiner reads the same wrist camera as camera_encoder

@@ -1,0 +1,150 @@
+"""``aruco_target_detector``: the task's target pose from an ArUco marker on the object.
+
+On the real door, a second marker on the door's front (not the reward marker on its back)
+gives the handle's position, so nobody has to measure it by hand (the fixed ``target:=`` of
+``iiwa_bridge`` stays the fallback). The geometry is :mod:`sacgmm.robot.marker_pose`'s: the
+marker's pose in the camera's optical frame by ``cv2.solvePnP`` with the intrinsics of the
+latest CameraInfo, the camera's pose in ``frame_id`` from ``camera_xyz``/``camera_rpy``
+(measured once), and the target in the marker's frame, ``target_in_marker`` (m).
+
+The target is measured between episodes only: while an episode runs (from ``/sacgmm/episode``
+to ``/sacgmm/episode_end``) the door moves with the marker, so the estimate from before the
+episode is held. Between episodes each detection replaces the estimate; when the marker has not
+been seen for ``max_age`` s the target is no longer published (logged), so a controller that
+has no target does not start the next episode's motion on a stale one.
+
+Subscribes ``image_topic`` (sensor_msgs/Image, sensor-data QoS; mono8/rgb8/bgr8/rgba8/bgra8),
+``camera_info_topic`` (sensor_msgs/CameraInfo, sensor-data QoS), ``/sacgmm/episode``
+(std_msgs/Int64) and ``/sacgmm/episode_end`` (std_msgs/Float64MultiArray).
+Publishes ``/sacgmm/target_pose`` (geometry_msgs/PoseStamped, ``frame_id``, m; identity
+orientation: the world-aligned target frame) at ``rate_hz``.
+"""
+from __future__ import annotations
+
+import time
+
+import numpy as np
+from geometry_msgs.msg import PoseStamped
+from rclpy.node import Node
+from rclpy.qos import qos_profile_sensor_data
+from sensor_msgs.msg import CameraInfo, Image
+from std_msgs.msg import Float64MultiArray, Int64
+
+from sacgmm.ros.convert import msg_to_image, pose_stamped
+from sacgmm.ros.params import Param, StartupError, declare, run_node
+
+PARAMS = (
+    Param("marker_size", 0.1, "side length of the printed target marker (m)", range=(1e-4, 10.0)),
+    Param("aruco_dictionary_id", "DICT_4X4_50", "OpenCV predefined dictionary name"),
+    Param("marker_id", 8, "id of the target marker", range=(0, 100000)),
+    Param("image_topic", "/door_camera/image_raw", "camera image topic"),
+    Param("camera_info_topic", "/door_camera/camera_info", "CameraInfo topic"),
+    Param("camera_xyz", [0.0, 0.0, 1.0], "camera optical frame position in frame_id (m)"),
+    Param("camera_rpy", [0.0, 0.0, 0.0], "camera optical frame orientation in frame_id (rad, "
+          "roll-pitch-yaw)"),
+    Param("target_in_marker", [0.0, 0.0, 0.0], "the target point in the marker's frame (m; x "
+          "right, y up as printed, z out of the face)"),
+    Param("frame_id", "world", "frame of /sacgmm/target_pose"),
+    Param("max_age", 1.0, "between episodes, stop publishing when the marker was not seen for "
+          "this long (s)", range=(0.01, 3600.0)),
+    Param("rate_hz", 10.0, "publishing rate of /sacgmm/target_pose (Hz)", range=(0.1, 100.0)),
+)
+
+_GREY = {"mono8": None, "rgb8": "RGB2GRAY", "bgr8": "BGR2GRAY", "rgba8": "RGBA2GRAY",
+         "bgra8": "BGRA2GRAY"}
+
+
+class ArucoTargetDetector(Node):
+    """See the module docstring."""
+
+    def __init__(self, **kwargs):
+        super().__init__("aruco_target_detector", **kwargs)
+        p = declare(self, PARAMS)
+        self.p = p
+        import cv2
+
+        from sacgmm.robot.marker_pose import transform
+        from sacgmm.sim.aruco import MarkerDetector
+        self.cv2 = cv2
+        try:
+            self.detector = MarkerDetector(p["aruco_dictionary_id"]).detector
+        except ValueError as exc:
+            raise StartupError(f"parameter 'aruco_dictionary_id': {exc}") from None
+        try:
+            self.camera = transform(p["camera_xyz"], p["camera_rpy"])
+        except ValueError as exc:
+            raise StartupError(f"parameters 'camera_xyz'/'camera_rpy': {exc}") from None
+        self.target_in_marker = np.asarray(p["target_in_marker"], dtype=float)
+        if self.target_in_marker.size != 3 or not np.isfinite(self.target_in_marker).all():
+            raise StartupError("parameter 'target_in_marker': expected 3 finite numbers")
+        self.k = None
+        self.dist = None
+        self.target: np.ndarray | None = None
+        self.seen_at = -np.inf             # monotonic time of the last detection
+        self.running = False
+        self._lost_logged = False
+        self.pub = self.create_publisher(PoseStamped, "/sacgmm/target_pose", 10)
+        self.create_subscription(Image, p["image_topic"], self._on_image, qos_profile_sensor_data)
+        self.create_subscription(CameraInfo, p["camera_info_topic"], self._on_info,
+                                 qos_profile_sensor_data)
+        self.create_subscription(Int64, "/sacgmm/episode", self._on_episode, 10)
+        self.create_subscription(Float64MultiArray, "/sacgmm/episode_end", self._on_end, 10)
+        self.create_timer(1.0 / p["rate_hz"], self._publish)
+        self.get_logger().info(f"target from {p['aruco_dictionary_id']} marker {p['marker_id']} "
+                               f"({p['marker_size']} m) on {p['image_topic']}")
+
+    def _on_info(self, msg: CameraInfo) -> None:
+        k = np.asarray(msg.k, dtype=np.float64).reshape(3, 3)
+        if k[0, 0] > 0 and k[1, 1] > 0:
+            self.k = k
+            self.dist = np.asarray(msg.d, dtype=np.float64) if len(msg.d) else None
+
+    def _on_episode(self, msg: Int64) -> None:
+        self.running = True
+
+    def _on_end(self, msg: Float64MultiArray) -> None:
+        self.running = False
+
+    def _on_image(self, msg: Image) -> None:
+        from sacgmm.robot.marker_pose import marker_poses, target_in_world
+        if self.running or self.k is None:
+            return
+        if msg.encoding not in _GREY:
+            self.get_logger().error(f"unsupported image encoding {msg.encoding!r}",
+                                    throttle_duration_sec=5.0)
+            return
+        try:
+            img = msg_to_image(msg)
+        except ValueError as exc:
+            self.get_logger().error(f"bad image: {exc}", throttle_duration_sec=5.0)
+            return
+        code = _GREY[msg.encoding]
+        grey = img if code is None else self.cv2.cvtColor(img, getattr(self.cv2, "COLOR_" + code))
+        poses = marker_poses(grey, self.detector, self.k, self.dist, self.p["marker_size"])
+        if self.p["marker_id"] in poses:
+            rot, pos = poses[self.p["marker_id"]]
+            target = target_in_world(rot, pos, self.camera, self.target_in_marker)
+            if np.isfinite(target).all():
+                if self.target is None or self._lost_logged:
+                    self.get_logger().info(f"target at {np.round(target, 4).tolist()} m")
+                self.target, self.seen_at, self._lost_logged = target, time.monotonic(), False
+
+    def _publish(self) -> None:
+        if self.target is None:
+            return
+        if not self.running and time.monotonic() - self.seen_at > self.p["max_age"]:
+            if not self._lost_logged:
+                self.get_logger().warning(f"marker {self.p['marker_id']} not seen for "
+                                          f"{self.p['max_age']:g} s: target not published")
+                self._lost_logged = True
+            return
+        self.pub.publish(pose_stamped(self.target, self.p["frame_id"],
+                                      self.get_clock().now().to_msg()))
+
+
+def main(args: list[str] | None = None) -> int:
+    return run_node(ArucoTargetDetector, args)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
