@@ -67,6 +67,9 @@ def test_report_and_curves_from_run_directories(tmp_path):
     md = write_report("table1", specs, tmp_path / "runs", tmp_path, "sacgmm reproduce table1").read_text()
     assert "| sac-gmm | 85 +- 7 % (2 seeds) | 85 +- 7 % (2 seeds) |" in md
     assert "| sac-gmm | peg | 2 |" in md
+    # statistics from code: bootstrap interval of the mean, a rank test against sac-gmm
+    assert "| sac-gmm | peg | 2 | 85 | 80-90 | 80, 90 | - |" in md
+    assert "| gmm | peg | 2 | 25 | 20-30 | 20, 30 | 0.333 |" in md
     assert (tmp_path / "table1.csv").read_text().count("\n") == len(specs) + 1
     curves = learning_curves(tmp_path / "runs", "peg", ["sac-gmm"])
     ep, mean, std = curves["sac-gmm"]

@@ -33,3 +33,24 @@ def test_mean_std_and_period_jitter():
     j = period_jitter(np.full(100, 0.002), 0.001)
     assert j["rate_hz_achieved"] == pytest.approx(500.0)
     assert j["jitter_p99_ms"] == pytest.approx(1.0)
+
+
+def test_bootstrap_interval_brackets_the_mean_and_is_reproducible():
+    from sacgmm.stats import bootstrap_interval
+    vals = [0.2, 0.5, 0.4, 0.9, 0.6]
+    lo, hi = bootstrap_interval(vals)
+    assert lo < np.mean(vals) < hi and 0.2 <= lo and hi <= 0.9
+    assert bootstrap_interval(vals) == (lo, hi)                 # fixed resampling seed
+    lo80, hi80 = bootstrap_interval(vals, confidence_level=0.8)
+    assert lo <= lo80 and hi80 <= hi
+    assert bootstrap_interval([0.7, 0.7, 0.7]) == (0.7, 0.7)
+    assert all(np.isnan(bootstrap_interval([0.5])))
+
+
+def test_rank_test_separates_clearly_different_groups_only():
+    from sacgmm.stats import rank_test
+    # five seeds each, no overlap: the exact two-sided p-value is 2 / C(10, 5) = 0.0079
+    assert rank_test([0.9, 0.95, 1.0, 0.85, 0.92], [0.1, 0.2, 0.15, 0.3, 0.05]) == \
+        pytest.approx(2 / 252)
+    assert rank_test([0.5, 0.6, 0.4], [0.55, 0.45, 0.5]) > 0.5
+    assert np.isnan(rank_test([0.5], [0.1, 0.2]))

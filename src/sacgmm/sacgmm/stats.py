@@ -1,4 +1,5 @@
-"""Small statistics: success rates over seeds and episodes, and the timing of a periodic loop."""
+"""Small statistics: success rates over seeds and episodes (intervals, a rank test between
+conditions), and the timing of a periodic loop."""
 from __future__ import annotations
 
 import math
@@ -25,6 +26,33 @@ def mean_std(values: Sequence[float]) -> tuple[float, float]:
     if n == 1:
         return m, 0.0
     return m, math.sqrt(sum((v - m) ** 2 for v in values) / (n - 1))
+
+
+def bootstrap_interval(values: Sequence[float], confidence_level: float = 0.95,
+                       resamples: int = 10_000, seed: int = 0) -> tuple[float, float]:
+    """Percentile-bootstrap interval of the mean of ``values`` (e.g. one success rate per seed),
+    by ``scipy.stats.bootstrap`` with a fixed ``seed`` (the same report gives the same interval);
+    ``(v, v)`` when every value is ``v``, ``(nan, nan)`` for fewer than two values."""
+    import numpy as np
+    from scipy.stats import bootstrap
+    v = np.asarray(values, dtype=float)
+    if v.size < 2:
+        return float("nan"), float("nan")
+    if np.all(v == v[0]):
+        return float(v[0]), float(v[0])
+    res = bootstrap((v,), np.mean, confidence_level=confidence_level, n_resamples=resamples,
+                    method="percentile", random_state=np.random.default_rng(seed))
+    return float(res.confidence_interval.low), float(res.confidence_interval.high)
+
+
+def rank_test(a: Sequence[float], b: Sequence[float]) -> float:
+    """Two-sided Mann-Whitney U test of two groups of per-seed results: the p-value that both
+    come from the same distribution (exact for small groups without ties; nan when a group
+    has fewer than two values)."""
+    from scipy.stats import mannwhitneyu
+    if len(a) < 2 or len(b) < 2:
+        return float("nan")
+    return float(mannwhitneyu(list(a), list(b), alternative="two-sided").pvalue)
 
 
 def period_jitter(periods_s, nominal_s: float) -> dict[str, float]:

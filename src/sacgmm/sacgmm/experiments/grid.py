@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterable
 
-from sacgmm.stats import mean_std
+from sacgmm.stats import bootstrap_interval, mean_std, rank_test
 from sacgmm.fileio import atomic_write_bytes, atomic_write_text
 
 
@@ -288,6 +288,7 @@ def write_report(table: str, specs: list[RunSpec], root: Path, results: Path, co
             lines.append(f"| {cond} | {task} | {len(vals)} | {avg('episodes'):.0f} | "
                          f"{avg('agent_decisions'):.0f} | {avg('control_steps'):.0f} | "
                          f"{avg('gradient_updates'):.0f} | {avg('wall_time_s') / 60:.1f} min |")
+    lines += statistics_table(rows, conditions, tasks)
     lines += failure_table(rows, conditions, tasks)
     info = machine_info()
     lines += ["", f"Machine: {info.get('cpu_model', info['processor'])}, {info['cpu_count']} cores, "
@@ -296,6 +297,36 @@ def write_report(table: str, specs: list[RunSpec], root: Path, results: Path, co
     path = results / f"{table}.md"
     atomic_write_text(path, "\n".join(lines))
     return path
+
+
+def statistics_table(rows: list[dict], conditions, tasks) -> list[str]:
+    """Markdown lines: per condition and task the final success of every seed, its mean, the
+    percentile-bootstrap 95 % interval of the mean over seeds, and the two-sided Mann-Whitney U
+    test against the reference condition (``sac-gmm``, else the first SAC-GMM condition)."""
+    names = [c for c, _ in conditions]
+    ref = "sac-gmm" if "sac-gmm" in names else next(
+        (c for c, agent in conditions if agent == "sac-gmm"), None)
+    lines = ["", "Statistics over seeds (final success, %): the mean with its percentile-bootstrap "
+             "95 % interval (10k resamples), the per-seed figures, and the two-sided "
+             f"Mann-Whitney U test against `{ref}` on the same task (p-value; `-` for the "
+             "reference itself or with fewer than two seeds):", "",
+             "| condition | task | seeds | mean | 95 % bootstrap CI | per seed | p vs "
+             f"{ref} |", "|---|---|---|---|---|---|---|"]
+    for cond, _ in conditions:
+        for task in tasks:
+            vals = [100 * r["final_success"] for r in sorted(rows, key=lambda r: r["seed"])
+                    if r["task"] == task and r["condition"] == cond]
+            if not vals:
+                continue
+            lo, hi = bootstrap_interval(vals)
+            ci = "-" if lo != lo else f"{lo:.0f}-{hi:.0f}"
+            refs = [100 * r["final_success"] for r in rows
+                    if r["task"] == task and r["condition"] == ref]
+            p = rank_test(vals, refs) if cond != ref else float("nan")
+            lines.append(f"| {cond} | {task} | {len(vals)} | {sum(vals) / len(vals):.0f} | {ci} | "
+                         f"{', '.join(f'{v:.0f}' for v in vals)} | "
+                         f"{'-' if p != p else f'{p:.3g}'} |")
+    return lines
 
 
 def failure_table(rows: list[dict], conditions, tasks) -> list[str]:
