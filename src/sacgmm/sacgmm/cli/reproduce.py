@@ -13,7 +13,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         "reproduce", help="run the grid of the paper's Table I, II or III (or the door "
                           "experiment) and write results/",
         description="Runs every (task, agent, condition, seed) of a table as its own "
-                    "`sacgmm train` process, --jobs at a time; finished runs are skipped and "
+                    "`sacgmm train` process in a Ray task: on a local Ray instance, --jobs at a "
+                    "time, or on a Ray cluster (--address); finished runs are skipped and "
                     "interrupted ones resume. Writes results/<table>.md/.csv and Fig. 5 plots.")
     p.add_argument("table", choices=EXPERIMENTS,
                    help="table1-3: the paper's tables on peg and lever; door: GMM and SAC-GMM "
@@ -22,7 +23,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--baseline-seeds", type=int, default=None,
                    help="seeds for the per-step agents Res-GMM and SAC (default: --seeds)")
     p.add_argument("--tasks", default="peg,lever", help="comma-separated (default peg,lever)")
-    p.add_argument("--jobs", type=int, default=2, help="parallel worker processes (default 2)")
+    p.add_argument("--jobs", type=int, default=2,
+                   help="CPUs of the local Ray instance, i.e. runs at a time (default 2)")
+    p.add_argument("--address", default=None,
+                   help="a running Ray cluster (e.g. auto, or ray://HEAD:10001) instead of a "
+                        "local instance; its nodes must see --runs at the same path")
     p.add_argument("--episodes", type=int, default=300, help="training episodes per run")
     p.add_argument("--episodes-for", action="append", default=[], metavar="TASK:AGENT=N",
                    help="another budget for one task and agent, e.g. lever:sac-gmm=300 "
@@ -55,7 +60,8 @@ def run(args: argparse.Namespace) -> int:
     status = {"failed": 0}
     if not args.report_only:
         status = run_grid(specs, root, budget, args.jobs,
-                          log=lambda m: print(m, file=sys.stderr, flush=True))
+                          log=lambda m: print(m, file=sys.stderr, flush=True),
+                          address=args.address)
     report = write_report(args.table, specs, root, results, command)
     print(f"wrote {report} and {report.with_suffix('.csv')}")
     if args.table == "table1":

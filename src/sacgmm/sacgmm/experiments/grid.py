@@ -1,9 +1,12 @@
-"""The paper's experiment grids (Tables I-III, Fig. 5): run specs, parallel workers, reports.
+"""The paper's experiment grids (Tables I-III, Fig. 5): run specs, Ray tasks, reports.
 
 Each run is one ``sacgmm train`` process writing its own run directory under
 ``runs/<table>/``; a run whose ``summary.json`` exists is finished and is not redone, and an
-interrupted run resumes from its checkpoint, so a grid picks up where it stopped. Reports
-(``results/<table>.md``, ``.csv``, learning-curve PNGs) are written from the run directories.
+interrupted run resumes from its checkpoint, so a grid picks up where it stopped. The runs are
+Ray tasks (one CPU each): on a local Ray instance started for the grid (``jobs`` CPUs), or on a
+running cluster (``address``), whose nodes must see the run root at the same path (a shared
+filesystem) and have sacgmm installed. Reports (``results/<table>.md``, ``.csv``,
+learning-curve PNGs) are written from the run directories.
 """
 from __future__ import annotations
 
@@ -14,7 +17,6 @@ import os
 import subprocess
 import sys
 import time
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterable
@@ -157,7 +159,8 @@ BUSY = -1000   # run_one's return code for a run another process holds
 DONE = -1001   # run_one's return code for a run another process finished meanwhile
 
 
-def run_one(spec: RunSpec, root: Path, episodes, extra_args: Iterable[str] = ()) -> int:
+def run_one(spec: RunSpec, root: Path, episodes, extra_args: Iterable[str] = (),
+            cwd: str | None = None) -> int:
     """Run (or resume) one spec in its own process; its output goes to ``run_dir/train.log``.
 
     The run directory is locked (``flock`` on ``run_dir/.lock``) while it trains, so that two
@@ -183,33 +186,62 @@ def run_one(spec: RunSpec, root: Path, episodes, extra_args: Iterable[str] = ())
         with open(out / "train.log", "ab") as log:
             log.write(f"\n$ {' '.join(cmd)}\n".encode())
             log.flush()
-            return subprocess.run(cmd, stdout=log, stderr=subprocess.STDOUT, env=env).returncode
+            return subprocess.run(cmd, stdout=log, stderr=subprocess.STDOUT, env=env,
+                                  cwd=cwd).returncode
 
 
 def run_grid(specs: list[RunSpec], root: Path, episodes, jobs: int,
-             log: Callable[[str], None] = print, extra_args: Iterable[str] = ()) -> dict[str, int]:
-    """Run every unfinished spec with ``jobs`` parallel worker processes."""
+             log: Callable[[str], None] = print, extra_args: Iterable[str] = (),
+             address: str | None = None) -> dict[str, int]:
+    """Run every unfinished spec as a Ray task: on a local Ray instance with ``jobs`` CPUs
+    (started and stopped here), or on the cluster at ``address`` (e.g. ``auto`` or
+    ``ray://head:10001``), one CPU per run."""
+    import ray
+
     todo = [s for s in specs if not is_finished(s, root, episodes)]
+    where = f"the Ray cluster at {address}" if address else f"a local Ray instance ({jobs} CPUs)"
     log(f"{len(specs) - len(todo)} of {len(specs)} runs already finished; {len(todo)} to run "
-        f"with {jobs} worker(s)")
+        f"on {where}")
     status = {"finished": len(specs) - len(todo), "ran": 0, "failed": 0, "busy": 0}
+    if not todo:
+        return status
     t0 = time.perf_counter()
-
-    def work(spec: RunSpec) -> tuple[RunSpec, int, float]:
-        t = time.perf_counter()
-        return spec, run_one(spec, root, episodes, extra_args), time.perf_counter() - t
-
-    with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
-        for i, (spec, code, secs) in enumerate(pool.map(work, todo), 1):
+    root, cwd = Path(root).resolve(), os.getcwd()
+    if address:
+        ray.init(address=address, log_to_driver=False)
+    else:
+        ray.init(num_cpus=max(1, jobs), include_dashboard=False, log_to_driver=False)
+    try:
+        task = ray.remote(num_cpus=1, max_retries=0)(_timed_run)
+        pending = {task.remote(spec, root, episodes_of(spec, episodes), list(extra_args), cwd):
+                   spec for spec in todo}
+        done = 0
+        while pending:
+            ready, _ = ray.wait(list(pending), num_returns=1)
+            spec = pending.pop(ready[0])
+            try:
+                code, secs = ray.get(ready[0])
+            except ray.exceptions.RayError as exc:      # the worker or its node died
+                code, secs = f"lost ({type(exc).__name__})", float("nan")
+            done += 1
             key = {0: "ran", BUSY: "busy", DONE: "finished"}.get(code, "failed")
             status[key] += 1
             what = {"ran": "done", "busy": "skipped, another process is training it",
                     "finished": "skipped, another process finished it"}.get(
                 key, f"FAILED (exit {code})")
-            log(f"[{i}/{len(todo)}] {spec.task} "
+            log(f"[{done}/{len(todo)}] {spec.task} "
                 f"{spec.condition} seed {spec.seed}: {what} in {secs:.0f} s (see "
                 f"{spec.run_dir(root) / 'train.log'}); {time.perf_counter() - t0:.0f} s elapsed")
+    finally:
+        ray.shutdown()
     return status
+
+
+def _timed_run(spec: RunSpec, root: Path, episodes: int, extra_args: list[str],
+               cwd: str) -> tuple[int, float]:
+    """A Ray task: :func:`run_one` and its wall time (s)."""
+    t = time.perf_counter()
+    return run_one(spec, root, episodes, extra_args, cwd), time.perf_counter() - t
 
 
 def collect(specs: list[RunSpec], root: Path) -> list[dict]:
