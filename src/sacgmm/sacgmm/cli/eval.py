@@ -64,7 +64,7 @@ def evaluate_gmm(task: str, skill_path: str, episodes: int, seed: int, noise: bo
             successes += int(info["success"])
             lengths.append(info["steps"])
             reasons[info["end_reason"]] = reasons.get(info["end_reason"], 0) + 1
-            kinds.append(info["failure"])
+            kinds.append(info.get("failure"))
             if progress:
                 print(f"episode {i + 1}/{episodes}: {info['end_reason']} after "
                       f"{info['steps']} steps", file=sys.stderr)

@@ -206,7 +206,7 @@ class TaskRun:
             learner.end_episode(bool(info["success"]))
         return {"success": bool(info["success"]), "return": ret, "decisions": decisions,
                 "control_steps": steps, "end_reason": info["end_reason"],
-                "failure": info["failure"], "slipped": int(info.get("slips", 0)) > 0,
+                "failure": info.get("failure"), "slipped": int(info.get("slips", 0)) > 0,
                 "grasp_offset": offset}
 
     def seed_with_demonstrations(self, n: int = 20) -> int:
