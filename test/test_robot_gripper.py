@@ -54,6 +54,15 @@ def test_state_freshness_and_bad_states():
     assert not g.set_state([np.nan], 2.0) and not g.set_state([0.1, 0.1], 2.0)
 
 
+def test_the_hand_is_confirmed_open_only_by_a_fresh_state_near_the_open_command():
+    g = _core(state_timeout=0.2, open_tolerance=0.005)
+    assert not g.confirmed_open(0.0)                   # no state yet
+    g.set_state([0.05], 1.0)                           # closed on the handle
+    assert not g.confirmed_open(1.0)
+    g.set_state([0.105], 1.1)                          # opening, 3 mm short
+    assert g.confirmed_open(1.1) and not g.confirmed_open(1.5)   # ... until it goes stale
+
+
 def test_bad_configuration_is_refused_with_the_setting_named():
     with pytest.raises(ValueError, match="open_positions and closed_positions"):
         _core(closed_positions=[0.0, 0.0])

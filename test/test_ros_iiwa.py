@@ -127,13 +127,13 @@ def test_bridge_moves_sim_iiwa_and_every_safety_stops(ros, tmp_path):
     assert len(ends) == 1
 
 
-def test_bridge_closes_the_gripper_on_the_handle_and_stops_on_a_stale_gripper(ros):
-    """The stand-in's gripper closes when the TCP reaches the handle during an episode, opens
-    when the episode ends, is not touched by /sacgmm/stop; a stale gripper state stops the arm."""
+def test_bridge_closes_the_gripper_on_the_handle_and_waits_for_it_to_open(ros):
+    """The stand-in's gripper closes when the TCP reaches the handle during an episode, is not
+    touched by /sacgmm/stop, opens when no episode runs, and the arm waits for it to open."""
     from sensor_msgs.msg import JointState
     node, env, start, spin, call, procs = ros
     start("sacgmm.ros.iiwa_sim_driver", "-p", "gripper_joints:=['gripper_opening']",
-          "-p", "gripper_speed:=0.5")
+          "-p", "gripper_speed:=0.025")
     # home TCP (0.54, 0, 0.27); target 6 cm below it, handle 3 cm below home
     start("sacgmm.ros.iiwa_bridge", "-p", "start_armed:=true", "-p", "max_cart_speed:=0.05",
           "-p", "settle_time:=0.1", "-p", "episode_duration:=30.0",
@@ -154,7 +154,6 @@ def test_bridge_closes_the_gripper_on_the_handle_and_stops_on_a_stale_gripper(ro
                              lambda m: truth.append(_pos(m)), 50)
     node.create_subscription(Int64, "/sacgmm/episode", lambda m: episodes.append(m.data), 10)
     cmd = node.create_publisher(TwistStamped, "/sacgmm/cmd_vel", 10)
-    success = node.create_publisher(Bool, "/sacgmm/success", 10)
     assert spin(lambda: grip and truth, 30.0)
     assert spin(lambda: cmds and cmds[-1] == [0.1], 5.0)            # open before an episode
     assert spin(lambda: grip[-1] == pytest.approx(0.1, abs=1e-3), 5.0)   # (re-sent each 1 s)
@@ -180,15 +179,22 @@ def test_bridge_closes_the_gripper_on_the_handle_and_stops_on_a_stale_gripper(ro
     assert call("/sacgmm/stop").success
     spin(timeout=1.5)
     assert all(c == [0.05] for c in cmds[n:]) and grip[-1] < 0.055  # stop opens nothing
-    assert call("/sacgmm/arm").success
-    success.publish(Bool(data=True))                                # the episode ends ...
+    at_end = truth[-1]
+    assert call("/sacgmm/arm").success          # the stop ended the episode: the hand opens
+    assert call("/sacgmm/return_home").success
     assert spin(lambda: cmds[-1] == [0.1], 5.0), "the gripper did not reopen"
-    assert spin(lambda: grip[-1] > 0.095, 5.0)                      # ... and the hand opens
+    # ... (5 cm at 2.5 cm/s) before the arm goes home: it would drag the handle along
+    assert spin(lambda: grip[-1] > 0.07, 5.0)
+    assert grip[-1] < 0.0949 and np.linalg.norm(truth[-1] - at_end) < 2e-3, grip[-1]
+    assert spin(lambda: grip[-1] > 0.0951, 5.0)
+    assert spin(lambda: np.linalg.norm(truth[-1] - at_end) > 0.01, 10.0), "no homing"
 
 
-def test_an_episode_without_gripper_state_does_not_move_the_arm(ros):
+def test_without_gripper_state_the_arm_does_not_move(ros):
+    """Neither homing (the hand might still hold the handle) nor an episode's motion."""
     node, env, start, spin, call, procs = ros
-    start("sacgmm.ros.iiwa_sim_driver")
+    start("sacgmm.ros.iiwa_sim_driver", "-p", "initial_positions:=[0.3, 0.6, 0.0, -1.4, 0.0, "
+          "1.1, 0.0]")                                             # away from home
     start("sacgmm.ros.iiwa_bridge", "-p", "start_armed:=true", "-p", "settle_time:=0.1",
           "-p", "target_position:=[0.54, 0.0, 0.21]",
           "-p", "gripper_command_topic:=/gripper_controller/commands",
@@ -197,20 +203,12 @@ def test_an_episode_without_gripper_state_does_not_move_the_arm(ros):
     node.create_subscription(PoseStamped, "/iiwa_sim_driver/tip_pose",
                              lambda m: truth.append(_pos(m)), 50)
     node.create_subscription(Int64, "/sacgmm/episode", lambda m: episodes.append(m.data), 10)
-    cmd = node.create_publisher(TwistStamped, "/sacgmm/cmd_vel", 10)
     assert spin(lambda: truth, 30.0)
-    assert call("/sacgmm/reset_episode").success
-    assert spin(lambda: episodes, 15.0), "no episode started"      # homing needs no gripper
     a = truth[-1]
-    m = TwistStamped()
-    m.twist.linear.z = -0.05
-    end = time.monotonic() + 1.0
-    while time.monotonic() < end:
-        m.header.stamp = node.get_clock().now().to_msg()
-        cmd.publish(m)
-        spin(timeout=0.05)
-    assert np.linalg.norm(truth[-1] - a) < 1e-3
-    assert any("gripper state stale: arm stopped" in p.output for p in procs)
+    assert call("/sacgmm/reset_episode").success
+    spin(timeout=3.0)
+    assert np.linalg.norm(truth[-1] - a) < 1e-3 and not episodes   # homing waits
+    assert any("waiting for the gripper to report open" in p.output for p in procs)
 
 
 @pytest.mark.parametrize("timeout", [0.1, 0.0], ids=["driver_timeout", "held_forever"])

@@ -17,7 +17,11 @@ The rule
   * halted (``/sacgmm/stop``): nothing is commanded, the hand keeps what it holds;
   * the gripper's state is stale when no joint state came for ``state_timeout`` s (or none
     yet): :meth:`GripperCore.state_fresh` is False, and the bridge then stops the arm as it
-    does for a stale arm state.
+    does for a stale arm state;
+  * outside an episode the arm moves (homing, idle commands) only once the hand is confirmed
+    open (:meth:`GripperCore.confirmed_open`: a fresh state within ``open_tolerance`` of
+    ``open_positions``): a hand still closed on the handle, or one of unknown state, would
+    drag the handle along.
 
 A command is sent when it changes and again every ``resend`` s (a lost message is repaired).
 ``max_effort`` (one value per joint, the driver's units), when given, goes with every command
@@ -45,6 +49,7 @@ class GripperConfig:
     state_timeout: float = 0.2
     resend: float = 1.0
     max_effort: np.ndarray | None = None
+    open_tolerance: float = 0.005
 
     def __post_init__(self):
         self.open_positions = _finite(self.open_positions, "open_positions")
@@ -59,7 +64,7 @@ class GripperConfig:
             self.max_effort = _finite(self.max_effort, "max_effort", self.open_positions.size)
             if (self.max_effort <= 0).any():
                 raise ValueError("max_effort must be positive")
-        for name in ("capture_radius", "state_timeout", "resend"):
+        for name in ("capture_radius", "state_timeout", "resend", "open_tolerance"):
             value = getattr(self, name)
             if not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
                 raise ValueError(f"{name} must be a positive number, got {value!r}")
@@ -101,6 +106,11 @@ class GripperCore:
 
     def state_fresh(self, now: float) -> bool:
         return self.positions is not None and now - self.state_time <= self.cfg.state_timeout
+
+    def confirmed_open(self, now: float) -> bool:
+        """A fresh state within ``open_tolerance`` of ``open_positions`` (every joint)."""
+        return self.state_fresh(now) and bool(np.all(
+            np.abs(self.positions - self.cfg.open_positions) <= self.cfg.open_tolerance))
 
     def handle(self, target: np.ndarray) -> np.ndarray:
         """The handle's centre (world, m) for the perceived ``target`` (world, m)."""

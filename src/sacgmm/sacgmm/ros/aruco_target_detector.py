@@ -9,9 +9,12 @@ latest CameraInfo, the camera's pose in ``frame_id`` from ``camera_xyz``/``camer
 
 The target is measured between episodes only: while an episode runs (from ``/sacgmm/episode``
 to ``/sacgmm/episode_end``) the door moves with the marker, so the estimate from before the
-episode is held. Between episodes each detection replaces the estimate; when the marker has not
-been seen for ``max_age`` s the target is no longer published (logged), so a controller that
-has no target does not start the next episode's motion on a stale one.
+episode is held, provided it was at most ``max_age`` s old when the episode began (else it is
+dropped for the episode, logged). Between episodes each detection replaces the estimate; when
+the marker has not been seen for ``max_age`` s the target is no longer published (logged), so
+a controller that has no target (``gmm_controller``'s ``target_timeout``) does not start the
+next episode's motion on a stale one. Without a target the detector keeps measuring, episode
+or not (the controller does not move the arm without one).
 
 Subscribes ``image_topic`` (sensor_msgs/Image, sensor-data QoS; mono8/rgb8/bgr8/rgba8/bgra8),
 ``camera_info_topic`` (sensor_msgs/CameraInfo, sensor-data QoS), ``/sacgmm/episode``
@@ -101,13 +104,17 @@ class ArucoTargetDetector(Node):
 
     def _on_episode(self, msg: Int64) -> None:
         self.running = True
+        if self.target is not None and time.monotonic() - self.seen_at > self.p["max_age"]:
+            self.get_logger().warning(f"episode {msg.data} began without a recent detection of "
+                                      f"marker {self.p['marker_id']}: no target until it is seen")
+            self.target = None
 
     def _on_end(self, msg: Float64MultiArray) -> None:
         self.running = False
 
     def _on_image(self, msg: Image) -> None:
         from sacgmm.robot.marker_pose import marker_poses, target_in_world
-        if self.running or self.k is None:
+        if self.k is None or (self.running and self.target is not None):
             return
         if msg.encoding not in _GREY:
             self.get_logger().error(f"unsupported image encoding {msg.encoding!r}",

@@ -47,9 +47,11 @@ Gripper (optional, on when ``gripper_command_topic`` is set; the rule is
 nothing. Commands: ``gripper_command_topic`` (std_msgs/Float64MultiArray, ``gripper_open`` or
 ``gripper_closed``, one value per ``gripper_joints`` name, for a ros2_control forward command
 controller), and ``gripper_max_effort`` on ``gripper_effort_topic`` with each command when
-both are set. State: ``gripper_state_topic`` (sensor_msgs/JointState, matched by name); no
-state for ``gripper_state_timeout`` s during an episode stops the arm (zero velocities,
-logged) as a stale arm state does.
+both are set (the effort first). State: ``gripper_state_topic`` (sensor_msgs/JointState,
+matched by name); no state for ``gripper_state_timeout`` s during an episode stops the arm
+(zero velocities, logged) as a stale arm state does, and outside an episode the arm moves
+(homing, idle commands) only once the hand is confirmed open (within
+``gripper_open_tolerance`` of ``gripper_open``), so it never drags a handle it still holds.
 Services (std_srvs/Trigger)
   ``/sacgmm/stop``: halt now (zero velocities until re-armed; a running episode is logged as
   ``stopped``). ``/sacgmm/arm``: re-arm (commands older than the arm call are discarded).
@@ -139,6 +141,8 @@ PARAMS = (
           "none"),
     Param("gripper_state_timeout", 0.2, "older gripper states stop the arm during an episode "
           "(s)", range=(0.001, 10.0)),
+    Param("gripper_open_tolerance", 0.005, "the hand counts as open within this distance of "
+          "gripper_open, per joint (driver units)", range=(1e-6, 10.0)),
     Param("capture_radius", 0.03, "the gripper closes within this distance of the handle (m)",
           range=(0.001, 0.5)),
     Param("handle_offset", [0.0, 0.0, 0.0], "handle centre relative to the perceived target "
@@ -253,6 +257,7 @@ class IiwaBridge(Node):
                 open_positions=p["gripper_open"], closed_positions=p["gripper_closed"],
                 handle_offset=p["handle_offset"], handle_half=p["handle_half"],
                 capture_radius=p["capture_radius"], state_timeout=p["gripper_state_timeout"],
+                open_tolerance=p["gripper_open_tolerance"],
                 max_effort=None if effort.size == 1 and effort[0] == 0.0 else effort)
         except ValueError as exc:
             raise StartupError(f"gripper parameters: {exc}") from None
@@ -358,15 +363,19 @@ class IiwaBridge(Node):
         if running and not self.gripper.state_fresh(now):
             self.get_logger().error("gripper state stale: arm stopped", throttle_duration_sec=2.0)
             qdot = np.zeros_like(qdot)
+        elif not running and not self.gripper.confirmed_open(now) and np.any(qdot):
+            self.get_logger().warning("waiting for the gripper to report open before the arm "
+                                      "moves", throttle_duration_sec=2.0)
+            qdot = np.zeros_like(qdot)
         fresh = core.q is not None and core.state_fresh(now)
         tcp = self.chain.fk(core.q)[:3, 3] if fresh else None
         target = self.perceived[0] if self.perceived is not None else None
         cmd, change = self.gripper.step(now, running, core.mode == HALTED, tcp, target)
         if cmd is not None:
-            self.gripper_pub.publish(Float64MultiArray(data=[float(v) for v in cmd]))
-            if self.effort_pub is not None:
+            if self.effort_pub is not None:          # the limit before the motion it limits
                 self.effort_pub.publish(Float64MultiArray(
                     data=[float(v) for v in self.gripper.cfg.max_effort]))
+            self.gripper_pub.publish(Float64MultiArray(data=[float(v) for v in cmd]))
         if change is not None:
             self.get_logger().info(f"gripper {change}"
                                    + (f" (episode {core.episode})" if running else ""))

@@ -286,9 +286,11 @@ class SACRefiner(Node):
                                         throttle_duration_sec=5.0)
                 return None
             obs["gripper"] = np.array([gripper], dtype=np.float32)
-        want = self.learner.obs_shapes
-        if any(obs[k].shape != want[k] for k in want):
-            self.get_logger().error(f"observation shapes {[obs[k].shape for k in want]} do not "
+        from sacgmm.rl.memory import KEY
+        # the learner adds its own decision memory (decision_memory); the rest comes from here
+        want = {k: v for k, v in self.learner.obs_shapes.items() if k != KEY}
+        if any(k not in obs or obs[k].shape != want[k] for k in want):
+            self.get_logger().error(f"observation shapes {[obs[k].shape for k in want if k in obs]} do not "
                                     f"match the agent's {list(want.values())}",
                                     throttle_duration_sec=5.0)
             return None
