@@ -56,6 +56,19 @@ def test_image_roundtrip_and_camera_info():
         convert.image_to_msg(np.zeros((4, 4, 3), np.uint8), "mono8")
 
 
+def test_images_to_grey_for_marker_detection():
+    rgb = np.zeros((2, 3, 3), np.uint8)
+    rgb[..., 0] = 255                                        # pure red
+    grey = convert.msg_to_grey(convert.image_to_msg(rgb, "rgb8"))
+    bgr = convert.msg_to_grey(convert.image_to_msg(rgb, "bgr8"))   # the same bytes as blue
+    assert grey.shape == (2, 3) and grey.dtype == np.uint8 and grey.flags.c_contiguous
+    assert int(grey[0, 0]) == 76 and int(bgr[0, 0]) == 29           # ITU-R 601 weights
+    mono = np.arange(6, dtype=np.uint8).reshape(2, 3)
+    assert np.array_equal(convert.msg_to_grey(convert.image_to_msg(mono)), mono)
+    with pytest.raises(ValueError, match="unsupported image encoding"):
+        convert.msg_to_grey(convert.image_to_msg(np.zeros((2, 3), np.float32)))
+
+
 def test_ellipsoid_markers_scale_and_rotation():
     skill = make_skill()
     cov = np.array([[0.04, 0.01, 0.0], [0.01, 0.02, 0.0], [0.0, 0.0, 0.01]])

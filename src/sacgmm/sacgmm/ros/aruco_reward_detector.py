@@ -24,7 +24,7 @@ from rclpy.qos import qos_profile_sensor_data
 from sensor_msgs.msg import CameraInfo, Image
 from std_msgs.msg import Bool, Float32
 
-from sacgmm.ros.convert import msg_to_image, quaternion_from_matrix
+from sacgmm.ros.convert import msg_to_grey, quaternion_from_matrix
 from sacgmm.ros.params import Param, StartupError, declare, run_node
 
 PARAMS = (
@@ -36,10 +36,6 @@ PARAMS = (
     Param("success_frames", 1, "consecutive detections needed for success", range=(1, 1000)),
     Param("reward", 1.0, "reward published on success", range=(-1e6, 1e6)),
 )
-
-_GREY = {"mono8": None, "rgb8": "RGB2GRAY", "bgr8": "BGR2GRAY", "rgba8": "RGBA2GRAY",
-         "bgra8": "BGRA2GRAY"}
-
 
 class ArucoRewardDetector(Node):
     """See the module docstring."""
@@ -85,18 +81,12 @@ class ArucoRewardDetector(Node):
         return [int(i) for i in ids.ravel()], np.asarray(corners, dtype=np.float64).reshape(-1, 4, 2)
 
     def _on_image(self, msg: Image) -> None:
-        if msg.encoding not in _GREY:
-            self.get_logger().error(f"unsupported image encoding {msg.encoding!r}",
-                                    throttle_duration_sec=5.0)
-            return
         try:
-            img = msg_to_image(msg)
+            grey = msg_to_grey(msg)
         except ValueError as exc:
             self.get_logger().error(f"bad image: {exc}", throttle_duration_sec=5.0)
             return
-        code = _GREY[msg.encoding]
-        grey = img if code is None else self.cv2.cvtColor(img, getattr(self.cv2, "COLOR_" + code))
-        ids, corners = self.detect(np.ascontiguousarray(grey))
+        ids, corners = self.detect(grey)
         self.n_images += 1
         want = self.p["marker_id"]
         seen = bool(ids) if want < 0 else want in ids

@@ -33,7 +33,7 @@ from rclpy.qos import qos_profile_sensor_data
 from sensor_msgs.msg import CameraInfo, Image
 from std_msgs.msg import Float64MultiArray, Int64
 
-from sacgmm.ros.convert import msg_to_image, pose_stamped
+from sacgmm.ros.convert import msg_to_grey, pose_stamped
 from sacgmm.ros.params import Param, StartupError, declare, run_node
 
 PARAMS = (
@@ -53,10 +53,6 @@ PARAMS = (
     Param("rate_hz", 10.0, "publishing rate of /sacgmm/target_pose (Hz)", range=(0.1, 100.0)),
 )
 
-_GREY = {"mono8": None, "rgb8": "RGB2GRAY", "bgr8": "BGR2GRAY", "rgba8": "RGBA2GRAY",
-         "bgra8": "BGRA2GRAY"}
-
-
 class ArucoTargetDetector(Node):
     """See the module docstring."""
 
@@ -64,11 +60,8 @@ class ArucoTargetDetector(Node):
         super().__init__("aruco_target_detector", **kwargs)
         p = declare(self, PARAMS)
         self.p = p
-        import cv2
-
         from sacgmm.robot.marker_pose import transform
         from sacgmm.sim.aruco import MarkerDetector
-        self.cv2 = cv2
         try:
             self.detector = MarkerDetector(p["aruco_dictionary_id"]).detector
         except ValueError as exc:
@@ -116,17 +109,11 @@ class ArucoTargetDetector(Node):
         from sacgmm.robot.marker_pose import marker_poses, target_in_world
         if self.k is None or (self.running and self.target is not None):
             return
-        if msg.encoding not in _GREY:
-            self.get_logger().error(f"unsupported image encoding {msg.encoding!r}",
-                                    throttle_duration_sec=5.0)
-            return
         try:
-            img = msg_to_image(msg)
+            grey = msg_to_grey(msg)
         except ValueError as exc:
             self.get_logger().error(f"bad image: {exc}", throttle_duration_sec=5.0)
             return
-        code = _GREY[msg.encoding]
-        grey = img if code is None else self.cv2.cvtColor(img, getattr(self.cv2, "COLOR_" + code))
         poses = marker_poses(grey, self.detector, self.k, self.dist, self.p["marker_size"])
         if self.p["marker_id"] in poses:
             rot, pos = poses[self.p["marker_id"]]

@@ -122,6 +122,25 @@ def msg_to_image(msg: Image) -> np.ndarray:
     return img[:, :, 0] if ch == 1 else img
 
 
+#: 8-bit encodings a marker detector reads, with the OpenCV conversion to grey (None: already)
+GREY_CONVERSIONS = {"mono8": None, "rgb8": "RGB2GRAY", "bgr8": "BGR2GRAY",
+                    "rgba8": "RGBA2GRAY", "bgra8": "BGRA2GRAY"}
+
+
+def msg_to_grey(msg: Image) -> np.ndarray:
+    """sensor_msgs/Image of an encoding in :data:`GREY_CONVERSIONS` -> ``(H, W)`` uint8 grey
+    image (C-contiguous). ``ValueError`` for any other encoding or a bad buffer."""
+    if msg.encoding not in GREY_CONVERSIONS:
+        raise ValueError(f"unsupported image encoding {msg.encoding!r} (use one of "
+                         f"{', '.join(GREY_CONVERSIONS)})")
+    img = msg_to_image(msg)
+    code = GREY_CONVERSIONS[msg.encoding]
+    if code is not None:
+        import cv2
+        img = cv2.cvtColor(img, getattr(cv2, "COLOR_" + code))
+    return np.ascontiguousarray(img)
+
+
 def camera_info(width: int, height: int, fov_deg: float, frame_id: str = "",
                 stamp: Time | None = None) -> CameraInfo:
     """Pinhole CameraInfo (no distortion) for a vertical field of view ``fov_deg`` (degrees)."""
