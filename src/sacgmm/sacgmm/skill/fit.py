@@ -143,14 +143,9 @@ def _fit_skill(demos, dt, n_components, stable, seed, *, eps, max_iter, likeliho
                 lyapunov=(0.5 * (p_metric + p_metric.T)).tolist(),
                 loss=float(res.fun), iterations=int(res.nit), optimizer_message=str(res.message),
                 fit_seconds=time.perf_counter() - t0)
-    if metric == "learned":
-        # b_k = mu_v - A_k mu_x, re-derived from the joint covariance, carries round-off that
-        # grows with the gains (up to 1e-5 m/s for the stiffer gains a learned P allows):
-        # mu_v set to the re-derived A_k mu_x makes the attractor exactly the origin
-        first = GMMSkill(priors, means, covs, frame=frame, meta=meta)
-        means = means.copy()
-        means[:, d:] = np.einsum("kij,kj->ki", first.linear_gains, means[:, :d])
-    return GMMSkill(priors, means, covs, frame=frame, meta=meta)
+    skill = GMMSkill(priors, means, covs, frame=frame, meta=meta)
+    # the stiffer gains a learned P allows make the round-off of b_k reach 1e-5 m/s
+    return skill._exact_attractor() if metric == "learned" else skill
 
 
 @dataclass

@@ -346,13 +346,19 @@ class GMMSkill:
         schur = self._covs[:, d:, d:] - a @ np.swapaxes(svx, -1, -2)
         schur = nearest_spd(schur, DEFAULT_EIGEN_FLOOR)
         means, covs = _joint_from_linear(self._means[:, :d], sxx, a_new, schur)
-        first = GMMSkill._trusted(self._priors, means, covs, self.frame, self.meta)
-        # b_k = mu_v - A_k mu_x is re-derived from the joint covariance, which rounds it off by
-        # up to eps * cond(Sigma_xx) * |A_k| |mu_x| (1e-5 m/s for an ill-conditioned
-        # component); setting mu_v to the re-derived A_k mu_x makes it zero to the last bit
-        exact = means.copy()
-        exact[:, d:] = np.matmul(first._A, first._mu_x[:, :, None])[:, :, 0]
-        return GMMSkill._trusted(self._priors, exact, covs, self.frame, self.meta)
+        return GMMSkill._trusted(self._priors, means, covs, self.frame,
+                                 self.meta)._exact_attractor()
+
+    def _exact_attractor(self) -> "GMMSkill":
+        """The same skill with ``mu_v`` set to the re-derived ``A_k mu_x``, for skills built
+        with ``b_k = 0``: ``b_k = mu_v - A_k mu_x`` is re-derived from the joint covariance,
+        which rounds it off by up to eps * cond(Sigma_xx) * |A_k| |mu_x| (1e-5 m/s for an
+        ill-conditioned component); this makes it zero to the last bit, so the attractor is
+        exactly the origin."""
+        d = self.dim
+        exact = self._means.copy()
+        exact[:, d:] = np.matmul(self._A, self._mu_x[:, :, None])[:, :, 0]
+        return GMMSkill._trusted(self._priors, exact, self._covs, self.frame, self.meta)
 
     # -- persistence ------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
