@@ -247,7 +247,7 @@ class TaskRun:
         out = {"episodes": episodes, "successes": successes, "success_rate": successes / episodes,
                "ci95": [lo, hi], "mean_control_steps": float(np.mean([r["control_steps"] for r in results])),
                "end_reasons": reasons}
-        # how the failed episodes failed (sacgmm.sim.base.FAILURES)
+        # how the failed episodes failed (sacgmm.sim.failures.FAILURES)
         out["failures"] = count_failures(r["failure"] for r in results)
         by_offset = grasps_by_offset(results)
         if by_offset:

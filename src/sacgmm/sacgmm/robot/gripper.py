@@ -78,11 +78,18 @@ def _finite(value, name: str, size: int | None = None) -> np.ndarray:
     return v
 
 
-def distance_to_segment(p: np.ndarray, centre: np.ndarray, half: np.ndarray) -> float:
-    """Distance (m) from ``p`` to the segment ``centre + u * half``, ``u`` in [-1, 1]."""
+def closest_on_segment(p: np.ndarray, centre: np.ndarray, half: np.ndarray) -> np.ndarray:
+    """The point of the segment ``centre + u * half``, ``u`` in [-1, 1], closest to ``p``
+    (``centre`` itself for a zero ``half``). Also the simulation's rule for where a bar
+    handle is grasped (:class:`sacgmm.sim.base.Grasp`)."""
     h2 = float(half @ half)
     u = 0.0 if h2 == 0.0 else float(np.clip((p - centre) @ half / h2, -1.0, 1.0))
-    return float(np.linalg.norm(p - (centre + u * half)))
+    return centre + u * half
+
+
+def distance_to_segment(p: np.ndarray, centre: np.ndarray, half: np.ndarray) -> float:
+    """Distance (m) from ``p`` to the segment ``centre + u * half``, ``u`` in [-1, 1]."""
+    return float(np.linalg.norm(p - closest_on_segment(p, centre, half)))
 
 
 class GripperCore:

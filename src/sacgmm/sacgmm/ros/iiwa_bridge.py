@@ -347,18 +347,19 @@ class IiwaBridge(Node):
     def _on_timer(self) -> None:
         now = time.monotonic()
         qdot, events = self.core.step(now, self.dt, time.time())
+        fresh = self.core.q is not None and self.core.state_fresh(now)
+        tcp = self.chain.fk(self.core.q) if fresh else None      # one FK per tick
         if self.gripper is not None:
-            qdot = self._gripper_step(now, qdot)
+            qdot = self._gripper_step(now, qdot, None if tcp is None else tcp[:3, 3])
         self._send(qdot)
-        if self.core.q is not None and self.core.state_fresh(now):
-            tcp = self.chain.fk(self.core.q)
+        if tcp is not None:
             self.pose_pub.publish(pose_stamped(tcp[:3, 3], self.frame_id, self.state_stamp,
                                                quaternion_from_matrix(tcp[:3, :3])))
         self._handle(events)
 
-    def _gripper_step(self, now: float, qdot: np.ndarray) -> np.ndarray:
-        """Send the gripper its command; the arm's velocities, zero while an episode runs on
-        a stale gripper state."""
+    def _gripper_step(self, now: float, qdot: np.ndarray, tcp: np.ndarray | None) -> np.ndarray:
+        """Send the gripper its command for the TCP position ``tcp`` (m; None: no fresh arm
+        state); the arm's velocities, zero while an episode runs on a stale gripper state."""
         core, running = self.core, self.core.mode == RUNNING
         if running and not self.gripper.state_fresh(now):
             self.get_logger().error("gripper state stale: arm stopped", throttle_duration_sec=2.0)
@@ -367,8 +368,6 @@ class IiwaBridge(Node):
             self.get_logger().warning("waiting for the gripper to report open before the arm "
                                       "moves", throttle_duration_sec=2.0)
             qdot = np.zeros_like(qdot)
-        fresh = core.q is not None and core.state_fresh(now)
-        tcp = self.chain.fk(core.q)[:3, 3] if fresh else None
         target = self.perceived[0] if self.perceived is not None else None
         cmd, change = self.gripper.step(now, running, core.mode == HALTED, tcp, target)
         if cmd is not None:

@@ -37,6 +37,7 @@ import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
+from sacgmm.robot.gripper import closest_on_segment
 from sacgmm.sim.config import load_task_config
 from sacgmm.sim.failures import FAILURES
 from sacgmm.sim.robot import (FINGER_LINKS, GRIPPER_LINK, Robot, connect_direct,
@@ -118,11 +119,8 @@ class Grasp:
         """The graspable point (link frame, m) closest to ``tcp`` (world, m)."""
         if self.segment_half is None:
             return list(self.local_point)
-        t_local = self.to_link_frame(tcp)
-        c = np.asarray(self.local_point)
-        h = self.segment_half
-        u = float(np.clip((t_local - c) @ h / (h @ h), -1.0, 1.0))
-        return (c + u * h).tolist()
+        return closest_on_segment(self.to_link_frame(tcp), np.asarray(self.local_point),
+                                  self.segment_half).tolist()
 
     @property
     def offset(self) -> float | None:
