@@ -20,15 +20,15 @@ def blob_images(n: int, channels: int, seed: int = 0) -> torch.Tensor:
     return torch.from_numpy(imgs)
 
 
-@pytest.mark.parametrize("kind", ["conv", "spatial_softmax"])
+@pytest.mark.parametrize("kind", ["conv", "patch", "spatial_softmax"])
 def test_autoencoder_reduces_reconstruction_loss(kind):
     torch.manual_seed(0)
     imgs = blob_images(32, 2)
     ae = ConvAutoencoder(2, latent_dim=16, kind=kind)
-    opt = torch.optim.Adam(ae.parameters(), lr=1e-3)
+    opt = torch.optim.Adam(ae.parameters(), lr=3e-3)
     with torch.no_grad():
         initial = ae.loss(imgs)[1]["recon"].item()
-    for _ in range(150):
+    for _ in range(200):
         loss, _ = ae.loss(imgs)
         opt.zero_grad()
         loss.backward()
@@ -89,3 +89,47 @@ def test_patch_encoder_layers_equal_strided_convolutions_and_patchify_round_trip
     ae = ConvAutoencoder(2, latent_dim=8)
     rec = ae.reconstruct(img)
     assert rec.shape == img.shape and rec.min() >= 0 and rec.max() <= 255
+
+
+def test_patch_kind_is_an_8x8_stride_8_convolution_with_the_normalisation_folded_in():
+    from sacgmm.rl.encoder import patchify, unpatchify
+    torch.manual_seed(0)
+    img = torch.randint(0, 256, (3, 2, 64, 64), dtype=torch.uint8)
+    enc = ConvEncoder(2, latent_dim=8, kind="patch", channels=16)
+    conv = torch.nn.Conv2d(2, 16, 8, 8)
+    conv.weight.data = enc.conv1.weight.data.reshape(16, 2, 8, 8).clone()
+    conv.bias.data = enc.conv1.bias.data.clone()
+    ref = torch.relu(conv(img.float() / 255 - 0.5))                  # (3, 16, 8, 8)
+    z_ref = torch.tanh(enc.head(ref.permute(0, 2, 3, 1).flatten(1)))
+    assert torch.allclose(enc(img), z_ref, atol=1e-5)
+    # the same latent from images already in the patch layout (a replay buffer's)
+    patches = patchify(img, 1, 8)
+    assert patches.shape == (3, 8, 8, 1, 128)
+    assert torch.allclose(enc(patches), enc(img), atol=1e-6)
+    assert torch.equal(unpatchify(patches, 2, 1, 8), img)
+    with pytest.raises(ValueError, match="expected patches"):
+        enc(torch.zeros(3, 8, 8, 1, 64, dtype=torch.uint8))
+    # the decoder reconstructs the normalised image in the same layout
+    ae = ConvAutoencoder(2, latent_dim=8, kind="patch")
+    prepared = ae.encoder.prepare(img)
+    assert ae.decoder(ae.encoder.encode_prepared(prepared)).shape == prepared.shape
+    assert torch.allclose(ae.encoder.reconstruction_target(prepared),
+                          patches.float() / 255 - 0.5)
+    rec = ae.reconstruct(img)
+    assert rec.shape == img.shape and rec.min() >= 0 and rec.max() <= 255
+
+
+@pytest.mark.parametrize("kind", ["conv", "patch", "spatial_softmax"])
+def test_loss_from_prepared_images_equals_loss_from_images(kind):
+    torch.manual_seed(0)
+    ae = ConvAutoencoder(1, latent_dim=8, kind=kind, lambda_z=0.1)
+    img = blob_images(4, 1)
+    prepared = ae.encoder.prepare(img)
+    z = ae.encoder.encode_prepared(prepared)
+    a, _ = ae.loss(img)
+    b, _ = ae.loss(img, z, prepared)
+    assert torch.allclose(a, b)
+    # normalising never writes into the caller's float images
+    floats = img.float()
+    ConvEncoder(1, latent_dim=8, kind=kind)(floats)
+    assert torch.equal(floats, img.float())

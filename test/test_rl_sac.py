@@ -244,12 +244,12 @@ def test_each_image_batch_is_encoded_once_per_update(monkeypatch):
                              success_bc_weight=1.0)
     encoder = agent.autoencoders["cam"].encoder
     sizes = []
-    original = encoder.forward
+    original = encoder.encode_prepared
 
-    def counting(img):
-        sizes.append(len(img))
-        return original(img)
-    monkeypatch.setattr(encoder, "forward", counting)
+    def counting(x):
+        sizes.append(len(x))
+        return original(x)
+    monkeypatch.setattr(encoder, "encode_prepared", counting)
     info = agent.update(rb.sample(16), rb.sample(8))
     assert np.isfinite(info["success_bc"])
     assert sorted(sizes) == [8, 16]
@@ -304,3 +304,41 @@ def test_actor_can_be_smaller_than_the_critics_down_to_linear():
     mean = lambda z: clone.actor.distribution_params(z)[0]   # noqa: E731
     assert torch.allclose(mean(x[0:1] + x[1:2]) - mean(x[1:2]), mean(x[0:1]) - mean(
         torch.zeros(1, 2)), atol=1e-5)
+
+
+def test_patch_encoder_agent_learns_from_a_patch_layout_buffer_like_from_images():
+    """A patch-encoder agent gives the same losses on a batch whether its images come in the
+    image layout or in the buffer's patch layout, and its Experience stores patches."""
+    from sacgmm.rl.experience import Experience
+    shapes = {"pos": (3,), "cam": (1, 64, 64)}
+    cfg = SACConfig(hidden=(32,), latent_dim=4, encoder_kind="patch", encoder_channels=8)
+    agent = SACAgent(shapes, 2, cfg)
+    assert agent.image_patch == 8
+    exp = Experience.for_agent(agent, 32, seed=0)
+    assert exp.buffer.image_patch == 8
+    plain = ReplayBuffer(32, shapes, 2, seed=0)
+    rng = np.random.default_rng(0)
+    for _ in range(32):
+        o = {"pos": rng.normal(size=3), "cam": rng.integers(0, 256, (1, 64, 64), dtype=np.uint8)}
+        o2 = {"pos": rng.normal(size=3), "cam": rng.integers(0, 256, (1, 64, 64), dtype=np.uint8)}
+        a = rng.uniform(-1, 1, 2)
+        exp.buffer.add(o, a, 1.0, o2, False)
+        plain.add(o, a, 1.0, o2, False)
+    torch.manual_seed(0)
+    a_total, a_info, _ = agent.critic_losses(exp.buffer.sample(16))
+    torch.manual_seed(0)
+    b_total, b_info, _ = agent.critic_losses(plain.sample(16))
+    assert torch.allclose(a_total, b_total, atol=1e-6)
+    assert torch.allclose(a_info["recon/cam"], b_info["recon/cam"], atol=1e-6)
+
+
+def test_reconstruction_on_a_sub_batch_uses_only_its_first_images():
+    agent, rb = image_agent_and_batch()
+    batch = rb.sample(16)
+    agent.config.autoencoder_batch = 4
+    _, info, _ = agent.critic_losses(batch)
+    ae = agent.autoencoders["cam"]
+    expected, _ = ae.loss(batch.obs["cam"][:4])
+    assert torch.allclose(info["ae_loss/cam"], expected, atol=1e-6)
+    with pytest.raises(ValueError, match="autoencoder_batch"):
+        SACAgent({"cam": (1, 64, 64)}, 2, SACConfig(autoencoder_batch=0))

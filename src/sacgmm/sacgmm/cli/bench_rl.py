@@ -21,7 +21,16 @@ def register(subparsers) -> None:
                    help="action size (default 12: SAC-GMM d_pi + d_mu for K = 3)")
     p.add_argument("--latent-dim", type=int, default=8)
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
+    p.add_argument("--threads", type=int, default=2,
+                   help="torch threads of the measured setup (default 2, both cores)")
+    p.add_argument("--encoder-kind", default=None,
+                   help="image encoder of the measured setup (default: SACConfig's)")
+    p.add_argument("--autoencoder-batch", type=int, default=None,
+                   help="images per reconstruction loss in the measured setup (default: "
+                        "SACConfig's; 0: the whole batch)")
+    p.add_argument("--no-reference", dest="reference", action="store_false",
+                   help="skip the reference setup (conv encoder, reconstruction on the whole "
+                        "batch, 1 thread) measured in the same run for the speed-up ratio")
     p.add_argument("--train-seconds", type=float, default=60.0,
                    help="training time per agent for the control-steps/s measurement (0: skip)")
     p.add_argument("--task", default="peg", help="task of the training measurement")
@@ -29,17 +38,24 @@ def register(subparsers) -> None:
     p.set_defaults(func=run)
 
 
-def _bench_case(name, obs_shapes, act_dim, config, batch_size, seconds, seed):
+#: the setup the speed-up is measured against: the image encoder, reconstruction batch and
+#: thread count SACConfig and training used before the "patch" encoder
+REFERENCE = {"encoder_kind": "conv", "autoencoder_batch": None, "threads": 1}
+
+
+def _bench_case(name, obs_shapes, act_dim, config, batch_size, seconds, seed, threads):
     import numpy as np
     import torch
 
     from sacgmm.rl.replay import ReplayBuffer
     from sacgmm.rl.sac import SACAgent
 
+    torch.set_num_threads(threads)
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
     agent = SACAgent(obs_shapes, act_dim, config)
-    buffer = ReplayBuffer(max(batch_size, 512), obs_shapes, act_dim, seed=seed)
+    buffer = ReplayBuffer(max(batch_size, 512), obs_shapes, act_dim, seed=seed,
+                          image_patch=agent.image_patch)
 
     def random_obs():
         return {k: (rng.integers(0, 256, s, dtype=np.uint8) if len(s) == 3
@@ -67,7 +83,9 @@ def _bench_case(name, obs_shapes, act_dim, config, batch_size, seconds, seed):
         m += 1
     act_ms = 1e3 * (time.perf_counter() - ta) / m
     return {
-        "case": name, "obs_shapes": {k: list(v) for k, v in obs_shapes.items()},
+        "case": name, "threads": threads, "encoder_kind": config.encoder_kind,
+        "autoencoder_batch": config.autoencoder_batch,
+        "obs_shapes": {k: list(v) for k, v in obs_shapes.items()},
         "act_dim": act_dim, "batch_size": batch_size, "updates": n,
         "seconds": round(elapsed, 3), "updates_per_s": round(n / elapsed, 3),
         "ms_per_update": round(1e3 * elapsed / n, 3),
@@ -78,18 +96,21 @@ def _bench_case(name, obs_shapes, act_dim, config, batch_size, seconds, seed):
     }
 
 
-def _bench_training(task: str, agent: str, seconds: float, seed: int) -> dict:
+def _bench_training(task: str, agent: str, seconds: float, seed: int, setup: dict) -> dict:
     """Control steps per second while an agent trains on a simulated task (with its sensor).
 
     Training episodes run (acting, simulation, sensor rendering, replay and gradient updates
     with the agent's default schedule, warm-up shortened so updates start at once) until
     ``seconds`` of wall time have passed; the skill is the task's default demonstrated skill.
+    ``setup``: the encoder kind, reconstruction batch and torch threads.
     """
     from sacgmm.rl.train_task import TaskRun, TrainConfig
 
     start = {"sac-gmm": 2, "res-gmm": 64, "sac": 64}[agent]
-    run = TaskRun(TrainConfig.named(agent, task=task, seed=seed, episodes=1_000_000,
-                                    learning_starts=start))
+    run = TaskRun(TrainConfig.named(
+        agent, task=task, seed=seed, episodes=1_000_000, learning_starts=start,
+        threads=setup["threads"], sac={"encoder_kind": setup["encoder_kind"],
+                                       "autoencoder_batch": setup["autoencoder_batch"]}))
     try:
         t0, c0 = time.perf_counter(), time.process_time()
         episodes = 0
@@ -100,7 +121,7 @@ def _bench_training(task: str, agent: str, seconds: float, seed: int) -> dict:
     finally:
         run.env.close()
         run.eval_env.close()
-    return {"agent": agent, "task": task, "sensor": True, "episodes": episodes,
+    return {"agent": agent, "task": task, "sensor": True, **setup, "episodes": episodes,
             "agent_decisions": run.decisions, "control_steps": run.control_steps,
             "gradient_updates": run.updates, "updates_per_decision": run.cfg.updates_per_step,
             "wall_s": round(wall, 2), "cpu_s": round(cpu, 2),
@@ -112,45 +133,55 @@ def _bench_training(task: str, agent: str, seconds: float, seed: int) -> dict:
 
 def run(args: argparse.Namespace) -> int:
     import os
-
-    import torch
+    from dataclasses import asdict, replace
 
     from sacgmm.fileio import atomic_write_text
-    from sacgmm.rl.sac import SACConfig
     from sacgmm.machine import machine_info
+    from sacgmm.rl.sac import SACConfig
 
-    torch.set_num_threads(args.threads)
-    config = SACConfig(latent_dim=args.latent_dim)
+    default = SACConfig(latent_dim=args.latent_dim)
+    setup = {"encoder_kind": args.encoder_kind or default.encoder_kind,
+             "autoencoder_batch": (default.autoencoder_batch if args.autoencoder_batch is None
+                                   else args.autoencoder_batch or None),
+             "threads": args.threads}
+    setups = {"measured": setup}
+    if args.reference:
+        setups["reference"] = dict(REFERENCE)
     cases = [
         ("no_image", {"position": (3,)}),
         ("depth_1x64x64", {"position": (3,), "depth": (1, 64, 64)}),
         ("tactile_2x64x64", {"position": (3,), "tactile": (2, 64, 64)}),
     ]
-    results = []
+    results = {name: [] for name in setups}
     load_before = os.getloadavg()
-    for name, shapes in cases:
-        r = _bench_case(name, shapes, args.act_dim, config, args.batch_size, args.seconds,
-                        args.seed)
-        print(f"{name}: {r['updates_per_s']:.2f} updates/s wall, {r['updates_per_cpu_s']:.2f} "
-              f"per CPU-second ({r['ms_per_update']:.1f} ms/update, act {r['act_ms']:.2f} ms)",
-              file=sys.stderr)
-        results.append(r)
-    training = []
+    for case, shapes in cases:
+        for name, st in setups.items():
+            config = replace(default, encoder_kind=st["encoder_kind"],
+                             autoencoder_batch=st["autoencoder_batch"])
+            r = _bench_case(case, shapes, args.act_dim, config, args.batch_size, args.seconds,
+                            args.seed, st["threads"])
+            print(f"{name} {case}: {r['updates_per_s']:.2f} updates/s wall, "
+                  f"{r['updates_per_cpu_s']:.2f} per CPU-second ({r['ms_per_update']:.1f} "
+                  f"ms/update, act {r['act_ms']:.2f} ms)", file=sys.stderr)
+            results[name].append(r)
+    training = {name: [] for name in setups}
     if args.train_seconds > 0:
         for agent in ("sac-gmm", "res-gmm", "sac"):
-            r = _bench_training(args.task, agent, args.train_seconds, args.seed)
-            print(f"training {agent} on {args.task}: {r['control_steps_per_s']} control steps/s "
-                  f"wall, {r['control_steps_per_cpu_s']} per CPU-second", file=sys.stderr)
-            training.append(r)
-    from dataclasses import asdict
+            for name, st in setups.items():
+                r = _bench_training(args.task, agent, args.train_seconds, args.seed, st)
+                print(f"{name}: training {agent} on {args.task}: {r['control_steps_per_s']} "
+                      f"control steps/s wall, {r['control_steps_per_cpu_s']} per CPU-second",
+                      file=sys.stderr)
+                training[name].append(r)
     out = {
         "command": command_line("bench-rl", args),
         "seed": args.seed,
         "what": "SAC gradient updates per second (critic + autoencoder, actor, temperature, "
                 "targets; one Adam step each) on random data, CPU, float32",
-        "sac_config": asdict(config),
-        "updates": results,
-        "env_steps_per_s": training,
+        "sac_config": asdict(default),
+        "setups": setups,
+        "updates": results["measured"],
+        "env_steps_per_s": training["measured"],
         "env_steps_per_s_note": "control steps per second of the simulated task while each "
                                 "agent trains with its default update schedule and the task's "
                                 "sensor (SAC-GMM: one decision and one update per 32 steps; "
@@ -160,9 +191,18 @@ def run(args: argparse.Namespace) -> int:
                                    "after": [round(x, 2) for x in os.getloadavg()]},
         "note": "the machine has 2 cores shared with other workers; a load average above 2 "
                 "means other processes competed for the CPU during the measurement, and then "
-                "updates_per_s (wall clock) understates the speed; updates_per_cpu_s (process "
-                "CPU time, one torch thread) is the better estimate of an idle machine's rate",
+                "updates_per_s (wall clock) understates the speed",
     }
+    if args.reference:
+        out["reference"] = {"updates": results["reference"],
+                            "env_steps_per_s": training["reference"]}
+        out["speedup_over_reference"] = {
+            "updates_per_s": {m["case"]: round(m["updates_per_s"] / r["updates_per_s"], 2)
+                              for m, r in zip(results["measured"], results["reference"])},
+            "control_steps_per_s": {
+                m["agent"]: round(m["control_steps_per_s"] / r["control_steps_per_s"], 2)
+                for m, r in zip(training["measured"], training["reference"])}}
+        print(f"speed-up over the reference: {out['speedup_over_reference']}", file=sys.stderr)
     atomic_write_text(args.out, json.dumps(out, indent=2) + "\n")
     print(json.dumps(out, indent=2))
     return 0

@@ -36,6 +36,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="override a setting of the configuration, e.g. window=16, "
                         "sac.init_alpha=0.1, delta_theta.adapt_attractor=true (repeatable; "
                         "values are YAML)")
+    p.add_argument("--threads", type=int, default=1,
+                   help="torch threads for the gradient updates (default 1; 2 uses both cores "
+                        "of a 2-core machine when one run has it alone)")
     p.add_argument("--out", required=True, help="run directory")
     p.add_argument("--resume", action="store_true", help="continue from RUN_DIR/checkpoint.pt")
     p.add_argument("--no-progress", dest="progress", action="store_false")
@@ -61,7 +64,8 @@ def run(args: argparse.Namespace) -> int:
                             noise=args.noise, sensor=args.sensor, dense=args.dense,
                             episodes=args.episodes, final_episodes=args.final_episodes,
                             eval_every=args.eval_every, eval_episodes=args.eval_episodes,
-                            skill=args.skill, demo_seed=args.demo_seed)
+                            skill=args.skill, demo_seed=args.demo_seed,
+                            threads=args.threads)
     run_ = TaskRun(cfg, args.out, log=lambda m: print(m, file=sys.stderr, flush=True))
     summary = run_.train(resume=args.resume, progress=args.progress)
     if args.json:

@@ -40,7 +40,8 @@ SECTIONS: dict[str, type] = {"delta_theta": DeltaThetaConfig, "sac": SACConfig,
 #: settings that say which run this is, not how the agent learns: an agent configuration
 #: file holds none of them
 RUN_FIELDS = ("task", "seed", "noise", "sensor", "dense", "episodes", "eval_every",
-              "eval_episodes", "final_episodes", "final_policy", "skill", "demo_seed", "config")
+              "eval_episodes", "final_episodes", "final_policy", "skill", "demo_seed", "config",
+              "threads")
 
 #: settings no longer offered, with the value that left them off (:mod:`sacgmm.retired`)
 RETIRED = {"exploration": "step", "exploration_correlation": ANY, "lookahead": False,
@@ -97,6 +98,9 @@ class TrainConfig:
     # its window and its action (sacgmm.rl.memory), so a policy can search (try elsewhere
     # after a window that went nowhere) instead of repeating itself
     decision_memory: bool = False
+    # torch threads of the gradient updates (1 when runs share the cores, e.g. a grid with
+    # one run per core; the results then differ from a 1-thread run only in rounding)
+    threads: int = 1
     delta_theta: DeltaThetaConfig = field(default_factory=DeltaThetaConfig)
     sac: SACConfig = field(default_factory=SACConfig)
     via_point: ViaPointConfig = field(default_factory=ViaPointConfig)
@@ -159,7 +163,7 @@ class TrainConfig:
         if self.agent not in AGENTS:
             raise ValueError(f"unknown agent {self.agent!r}; valid agents: {', '.join(AGENTS)}")
         for key in ("episodes", "window", "eval_every", "eval_episodes", "final_episodes",
-                    "batch_size", "buffer_size", "n_step"):
+                    "batch_size", "buffer_size", "n_step", "threads"):
             value = getattr(self, key)
             low = 0 if key in ("episodes", "final_episodes") else 1
             if isinstance(value, bool) or not isinstance(value, int) or value < low:

@@ -28,20 +28,24 @@ class Experience:
 
     def __init__(self, capacity: int, obs_shapes: Mapping[str, tuple[int, ...]], act_dim: int,
                  *, seed: int, n_step: int = 1, gamma: float = 0.99,
-                 keep_successes: bool = False):
-        self.buffer = ReplayBuffer(capacity, obs_shapes, act_dim, seed=seed)
+                 keep_successes: bool = False, image_patch: int | None = None):
+        self.buffer = ReplayBuffer(capacity, obs_shapes, act_dim, seed=seed,
+                                   image_patch=image_patch)
         self.folder = NStepFolder(n_step, gamma)
         self.successes = (ReplayBuffer(min(capacity, SUCCESS_BUFFER_SIZE), obs_shapes, act_dim,
-                                       seed=seed + 1) if keep_successes else None)
+                                       seed=seed + 1, image_patch=image_patch)
+                          if keep_successes else None)
         self._episode: list[Transition] = []
 
     @classmethod
     def for_agent(cls, agent, capacity: int, *, seed: int, n_step: int = 1) -> "Experience":
         """The replay for a :class:`~sacgmm.rl.sac.SACAgent`: its observation layout, action
-        size and discount; successes kept when its ``success_bc_weight`` is > 0."""
+        size, discount and image layout; successes kept when its ``success_bc_weight`` is
+        > 0."""
         keep = agent.config.success_bc_weight > 0
         return cls(capacity, agent.obs_shapes, agent.act_dim, seed=seed, n_step=n_step,
-                   gamma=agent.config.gamma, keep_successes=keep)
+                   gamma=agent.config.gamma, keep_successes=keep,
+                   image_patch=agent.image_patch)
 
     def __len__(self) -> int:
         return len(self.buffer)

@@ -76,7 +76,7 @@ class Learner:
         if self.memory is not None:
             self.obs_shapes[KEY] = self.memory.shape
         self._viewed = None       # the observation (with memory) of the last action
-        torch.set_num_threads(1)
+        torch.set_num_threads(cfg.threads)
         torch.manual_seed(cfg.seed)
         np.random.seed(cfg.seed)
         self.agent = SACAgent(self.obs_shapes, self.act_dim, cfg.sac)

@@ -9,6 +9,11 @@ decisions between ``obs`` and ``next_obs`` (1 for a plain transition; ``k`` for 
 transition whose ``reward`` is the discounted sum of ``k`` rewards, so that the critic
 bootstraps with ``gamma ** k``; :mod:`sacgmm.rl.nstep`).
 
+With ``image_patch = p`` images are stored, and sampled, in the patch layout
+``(S/p, S/p, 1, C p p)`` of :func:`sacgmm.rl.encoder.patchify` (``cell=1, patch=p``), the
+layout an encoder of kind ``"patch"`` reads, so that a batch needs no re-ordering copy;
+:func:`patch_layout` converts one image.
+
 Sampling is uniform with replacement from the buffer's own ``numpy`` generator, so saving and
 restoring :meth:`ReplayBuffer.state_dict` reproduces the same future batches.
 """
@@ -26,11 +31,23 @@ def is_image_shape(shape: tuple[int, ...]) -> bool:
     return len(shape) == 3
 
 
+def patch_layout(img: np.ndarray, patch: int) -> np.ndarray:
+    """One image ``(C, S, S)`` -> ``(S/p, S/p, 1, C p p)`` (``p = patch``), the order of
+    :func:`sacgmm.rl.encoder.patchify` with ``cell=1``."""
+    c, h, w = img.shape
+    if h != w or h % patch:
+        raise ValueError(f"image size {h}x{w} is not square or not divisible by {patch}")
+    n = h // patch
+    return img.reshape(c, n, patch, n, patch).transpose(1, 3, 0, 2, 4).reshape(
+        n, n, 1, c * patch * patch)
+
+
 @dataclass
 class Batch:
     """A sampled mini-batch as torch tensors (``B`` = batch size).
 
-    ``obs``/``next_obs``: dict name -> ``(B, *shape)`` (images uint8, vectors float32);
+    ``obs``/``next_obs``: dict name -> ``(B, *shape)`` (images uint8, in the buffer's patch
+    layout when it has one; vectors float32);
     ``action``: ``(B, A)`` float32; ``reward``, ``done``, ``steps``: ``(B,)`` float32
     (``steps`` None: every transition spans one decision).
     """
@@ -63,20 +80,24 @@ class ReplayBuffer:
     """Ring buffer of ``capacity`` transitions.
 
     ``obs_shapes``: dict name -> shape of one observation part, e.g.
-    ``{"state": (3,), "tactile": (2, 64, 64)}``; ``act_dim``: action size ``A``.
+    ``{"state": (3,), "tactile": (2, 64, 64)}``; ``act_dim``: action size ``A``;
+    ``image_patch``: store images in that patch layout (module doc), None: as given.
     """
 
     def __init__(self, capacity: int, obs_shapes: Mapping[str, tuple[int, ...]], act_dim: int,
-                 seed: int | None = None):
+                 seed: int | None = None, image_patch: int | None = None):
         if capacity <= 0:
             raise ValueError(f"capacity must be positive, got {capacity}")
         self.capacity = int(capacity)
         self.obs_shapes = {k: tuple(int(d) for d in v) for k, v in obs_shapes.items()}
         self.act_dim = int(act_dim)
+        self.image_patch = None if image_patch is None else int(image_patch)
         self.obs: dict[str, np.ndarray] = {}
         self.next_obs: dict[str, np.ndarray] = {}
         for key, shape in self.obs_shapes.items():
             dtype = np.uint8 if is_image_shape(shape) else np.float32
+            if is_image_shape(shape) and self.image_patch:
+                shape = patch_layout(np.zeros(shape, np.uint8), self.image_patch).shape
             self.obs[key] = np.zeros((self.capacity, *shape), dtype=dtype)
             self.next_obs[key] = np.zeros((self.capacity, *shape), dtype=dtype)
         self.action = np.zeros((self.capacity, self.act_dim), dtype=np.float32)
@@ -109,6 +130,8 @@ class ReplayBuffer:
                 if value.min() < 0 or value.max() > 255:
                     raise ValueError(f"image part {key!r} has values outside [0, 255]")
                 value = np.rint(value)
+            if arr.dtype == np.uint8 and self.image_patch:
+                value = patch_layout(value, self.image_patch)
             arr[i] = value
 
     def add(self, obs: Mapping[str, np.ndarray], action: np.ndarray, reward: float,
@@ -150,7 +173,7 @@ class ReplayBuffer:
         n = self.size
         return {
             "capacity": self.capacity, "obs_shapes": dict(self.obs_shapes),
-            "act_dim": self.act_dim, "pos": self.pos, "size": n,
+            "act_dim": self.act_dim, "image_patch": self.image_patch, "pos": self.pos, "size": n,
             "obs": {k: torch.from_numpy(v[:n].copy()) for k, v in self.obs.items()},
             "next_obs": {k: torch.from_numpy(v[:n].copy()) for k, v in self.next_obs.items()},
             "action": torch.from_numpy(self.action[:n].copy()),
@@ -163,10 +186,13 @@ class ReplayBuffer:
     def load_state_dict(self, state: dict) -> None:
         """Restore what :meth:`state_dict` returned; the layout must match this buffer's."""
         if (state["capacity"] != self.capacity or state["act_dim"] != self.act_dim
-                or {k: tuple(v) for k, v in state["obs_shapes"].items()} != self.obs_shapes):
+                or {k: tuple(v) for k, v in state["obs_shapes"].items()} != self.obs_shapes
+                or state.get("image_patch") != self.image_patch):
             raise ValueError("replay buffer layout differs from the saved one: saved capacity "
                              f"{state['capacity']}, parts {state['obs_shapes']}, act_dim "
-                             f"{state['act_dim']}")
+                             f"{state['act_dim']}, image patch {state.get('image_patch')}; "
+                             f"this buffer: {self.capacity}, {self.obs_shapes}, "
+                             f"{self.act_dim}, {self.image_patch}")
         n = int(state["size"])
         for key in self.obs:
             self.obs[key][:n] = state["obs"][key].numpy()

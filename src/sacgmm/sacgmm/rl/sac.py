@@ -84,6 +84,11 @@ class SACConfig:
     encoder_kind: str = "conv"
     encoder_channels: int = 32
     lambda_z: float = 1e-6
+    # the reconstruction loss on the first ``autoencoder_batch`` images of each batch only
+    # (None: all); the critics' gradient still reaches the encoder through every image. The
+    # decoder's pass is the largest part of an update with images, and at the autoencoder's
+    # learning rate (3e-5) a quarter of the batch gives it nearly the same step
+    autoencoder_batch: int | None = None
     # imitation of the agent's own successful episodes (Q-filtered behaviour cloning, as Nair
     # et al. 2018 use for demonstrations): on an extra batch of transitions from successful
     # episodes, the actor's mean action is pulled towards the stored action where the critics
@@ -141,11 +146,17 @@ class SACAgent:
                             + cfg.latent_dim * len(self.image_keys))
         if self.feature_dim == 0:
             raise ValueError("the observation has no parts")
+        if cfg.autoencoder_batch is not None and int(cfg.autoencoder_batch) < 1:
+            raise ValueError(f"autoencoder_batch must be a positive number of images or None, "
+                             f"got {cfg.autoencoder_batch!r}")
         if not (np.isfinite(cfg.actor_q_weight) and cfg.actor_q_weight >= 0):
             raise ValueError("actor_q_weight must be a finite number >= 0, got "
                              f"{cfg.actor_q_weight}")
         self.target_entropy = (float(cfg.target_entropy) if cfg.target_entropy is not None
                                else -float(self.act_dim))
+        #: the patch layout in which a replay buffer should store this agent's images
+        #: (``ReplayBuffer(image_patch=...)``); None: the image layout
+        self.image_patch = 8 if cfg.encoder_kind == "patch" and self.image_keys else None
 
         self.autoencoders = nn.ModuleDict({
             k: ConvAutoencoder(self.obs_shapes[k][0], cfg.latent_dim, self.obs_shapes[k][1],
@@ -166,13 +177,15 @@ class SACAgent:
         self.log_alpha = torch.tensor(float(np.log(cfg.init_alpha)), device=self.device,
                                       requires_grad=True)
 
-        self.actor_opt = torch.optim.Adam(self.actor.parameters(), lr=cfg.lr_actor)
+        # the fused Adam kernel: one pass over all parameters instead of one per tensor
+        fused = {"fused": True} if self.device.type in ("cpu", "cuda") else {}
+        self.actor_opt = torch.optim.Adam(self.actor.parameters(), lr=cfg.lr_actor, **fused)
         groups = [{"params": list(self.critic.parameters()), "lr": cfg.lr_critic}]
         if self.image_keys:
             groups.append({"params": list(self.autoencoders.parameters()),
                            "lr": cfg.lr_autoencoder})
-        self.critic_opt = torch.optim.Adam(groups)
-        self.alpha_opt = torch.optim.Adam([self.log_alpha], lr=cfg.lr_alpha)
+        self.critic_opt = torch.optim.Adam(groups, **fused)
+        self.alpha_opt = torch.optim.Adam([self.log_alpha], lr=cfg.lr_alpha, **fused)
         self.num_updates = 0
 
     # ------------------------------------------------------------------ features
@@ -276,17 +289,22 @@ class SACAgent:
         """
         y = self.td_target(batch)
         parts = self._vector_parts(batch.obs)
-        latents = {}
+        latents, prepared = {}, {}
         for k in self.image_keys:
-            latents[k] = self.autoencoders[k].encoder(batch.obs[k].to(self.device))
+            # normalised once, for the encoder and the reconstruction target
+            encoder = self.autoencoders[k].encoder
+            prepared[k] = encoder.prepare(batch.obs[k].to(self.device))
+            latents[k] = encoder.encode_prepared(prepared[k])
             parts.append(latents[k])
         feat = torch.cat(parts, dim=-1) if len(parts) > 1 else parts[0]
         q1, q2 = self.q_values(feat, batch.action.to(self.device))
         critic_loss = 0.5 * (F.mse_loss(q1, y) + F.mse_loss(q2, y))
         info = {"critic_loss": critic_loss, "q1": q1.mean().detach(), "q2": q2.mean().detach()}
         total = critic_loss
+        n = self.config.autoencoder_batch or len(y)
         for k in self.image_keys:
-            ae_loss, ae_info = self.autoencoders[k].loss(batch.obs[k].to(self.device), latents[k])
+            ae_loss, ae_info = self.autoencoders[k].loss(batch.obs[k][:n], latents[k][:n],
+                                                         prepared[k][:n])
             info[f"ae_loss/{k}"] = ae_loss
             info[f"recon/{k}"] = ae_info["recon"]
             total = total + ae_loss

@@ -277,7 +277,8 @@ class TaskRun:
         # a setting added after the checkpoint was written had its default value then
         saved = TrainConfig.from_saved(extra["config"]).to_dict()
         mine = self.cfg.to_dict()
-        diff = sorted(k for k in mine if k not in ("episodes", "final_episodes", "final_policy")
+        diff = sorted(k for k in mine
+                      if k not in ("episodes", "final_episodes", "final_policy", "threads")
                       and saved[k] != mine[k])
         if diff:
             raise ValueError(f"{path}: cannot resume with a different configuration ({', '.join(diff)} "
