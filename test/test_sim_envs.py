@@ -255,3 +255,24 @@ def test_task_layout_comes_from_the_definition_without_a_simulator(task, monkeyp
             env.close()
     with pytest.raises(ValueError, match="unknown task"):
         task_layout("drawer")
+
+
+def test_demonstration_sets_of_different_seeds_share_no_episode(monkeypatch, tmp_path):
+    from sacgmm.sim import expert
+    used: dict[int, list[int]] = {}
+    current = []
+
+    def fake_episode(env, seed):
+        current.append(seed)
+        return np.zeros((3, 3)), {"success": seed % 3 != 0}    # every third attempt fails
+    monkeypatch.setattr(expert, "run_expert_episode", fake_episode)
+    import sacgmm.skill.demos as demos_mod
+    monkeypatch.setattr(demos_mod, "save_demos", lambda *a, **k: [])
+    for s in (0, 1, 2):
+        current.clear()
+        expert.record_demos("peg", 5, s, tmp_path / f"s{s}")
+        used[s] = list(current)
+    assert used[0][:3] == [0, 1, 2] and used[1][:3] == [1000, 1001, 1002]
+    assert not set(used[0]) & set(used[1]) and not set(used[1]) & set(used[2])
+    with pytest.raises(ValueError, match="attempt"):
+        expert.demo_episode_seed(1, 1000)

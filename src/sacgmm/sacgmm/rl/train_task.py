@@ -210,8 +210,9 @@ class TaskRun:
                 "grasp_offset": offset}
 
     def seed_with_demonstrations(self, n: int = 20) -> int:
-        """SAC baseline: fill the buffer with the scripted expert's successful episodes."""
-        from sacgmm.sim.expert import run_expert_episode
+        """SAC baseline: fill the buffer with the scripted expert's successful episodes, those
+        of the run's demonstration set (``demo_seed``; seed 0 with a given skill file)."""
+        from sacgmm.sim.expert import demo_episode_seed, run_expert_episode
 
         rec = _RecordingEnv(self.env.task_env)
 
@@ -221,7 +222,8 @@ class TaskRun:
         added, attempt = 0, 0
         while added < n and attempt < 4 * n:
             rec.transitions.clear()
-            _, info = run_expert_episode(rec, seed=attempt)
+            _, info = run_expert_episode(
+                rec, seed=demo_episode_seed(self.cfg.demo_seed or 0, attempt))
             attempt += 1
             if not info["success"]:
                 continue

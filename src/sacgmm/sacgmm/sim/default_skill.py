@@ -34,6 +34,8 @@ def skill_dir(task: str, seed: int = DEMO_SEED) -> Path:
     # the calibration note (measured figures, not settings: recalibrating keeps the skills)
     cfg = {k: v for k, v in load_task_config(task).items() if k not in ("_path", "calibration")}
     cfg["fit_version"] = 2
+    # demonstration sets of different seeds are disjoint (sacgmm.sim.expert.DEMO_SET_STRIDE)
+    cfg["demo_sets"] = 2
     digest = hashlib.sha256(json.dumps(cfg, sort_keys=True, default=str).encode()).hexdigest()[:12]
     folder = cache_root() / "skills" / f"{task}-{digest}"
     return folder if seed == DEMO_SEED else folder / f"seed{int(seed)}"

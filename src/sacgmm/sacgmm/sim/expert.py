@@ -106,13 +106,27 @@ def run_expert_episode(env, seed: int) -> tuple[np.ndarray, dict]:
             return np.asarray(positions), info
 
 
+#: demonstration set ``s`` runs the expert's episodes ``DEMO_SET_STRIDE * s + i``: the sets of
+#: different seeds share no episode (at most ``4 n`` attempts per set, n <= 100), and for
+#: ``s`` < 500 none is a training or evaluation episode (``sacgmm.rl.train_task``'s seeds)
+DEMO_SET_STRIDE = 1000
+
+
+def demo_episode_seed(seed: int, attempt: int) -> int:
+    """The episode seed of attempt ``attempt`` (0, 1, ...) of demonstration set ``seed``."""
+    if not 0 <= attempt < DEMO_SET_STRIDE:
+        raise ValueError(f"attempt {attempt} outside 0..{DEMO_SET_STRIDE - 1}")
+    return DEMO_SET_STRIDE * int(seed) + int(attempt)
+
+
 def record_demos(task: str, n: int, seed: int, out_dir: str | os.PathLike,
                  max_attempts: int | None = None, progress=None) -> list[Path]:
     """Record ``n`` successful expert demonstrations of ``task`` into ``out_dir``.
 
-    Episode ``i`` uses seed ``seed + i``; failures are discarded (at most ``max_attempts``
-    episodes, default ``4 n``). Returns the written file paths. Raises ``RuntimeError`` if too
-    few demonstrations succeed.
+    Attempt ``i`` runs episode seed :func:`demo_episode_seed` ``(seed, i)``, so two seeds give
+    two disjoint sets; failures are discarded (at most ``max_attempts`` episodes, default
+    ``4 n``). Returns the written file paths. Raises ``RuntimeError`` if too few
+    demonstrations succeed.
     """
     if task not in TASKS:
         raise ValueError(unknown_task_message(task))
@@ -123,10 +137,10 @@ def record_demos(task: str, n: int, seed: int, out_dir: str | os.PathLike,
 
     env = make_env(task, noise=False, sensor=False)
     demos, attempts = [], 0
-    limit = max_attempts or 4 * n
+    limit = min(max_attempts or 4 * n, DEMO_SET_STRIDE)
     try:
         while len(demos) < n and attempts < limit:
-            pos, info = run_expert_episode(env, seed + attempts)
+            pos, info = run_expert_episode(env, demo_episode_seed(seed, attempts))
             attempts += 1
             if info["success"]:
                 demos.append(pos)
