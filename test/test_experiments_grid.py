@@ -9,10 +9,11 @@ from sacgmm.experiments.grid import (RunSpec, budget_with_overrides, is_finished
 
 def test_table_specs():
     t1 = table_specs("table1", 5)
-    assert len(t1) == 5 * 2 * 5
+    assert len(t1) == 5 * 2 * 6
     assert {s.agent for s in t1} == {"gmm", "sac", "res-gmm", "sac-gmm"}
     assert {s.condition for s in t1 if s.agent == "sac-gmm"} == {"sac-gmm",
                                                                  "sac-gmm+sac-gmm-nstep5-imitation"}
+    assert {s.condition for s in t1 if s.agent == "sac"} == {"sac", "sac+rlpd"}
     t2 = table_specs("table2", 1)
     assert {s.condition for s in t2} == {"gmm", "gmm+noise", "sac-gmm", "sac-gmm-sensor",
                                          "sac-gmm+noise", "sac-gmm+noise-sensor"}
@@ -30,7 +31,8 @@ def test_table_specs():
     assert all(s.sensor for s in door) and sorted(s.seed for s in door if s.agent == "gmm") == [0, 1, 2]
     cheap = table_specs("table1", 5, tasks=["peg"], baseline_seeds=2)
     assert {s.task for s in cheap} == {"peg"}
-    assert sorted(s.seed for s in cheap if s.agent == "sac") == [0, 1]
+    assert sorted(s.seed for s in cheap if s.condition == "sac") == [0, 1]
+    assert sorted(s.seed for s in cheap if s.condition == "sac+rlpd") == [0, 1]
     assert sorted(s.seed for s in cheap if s.condition == "sac-gmm") == [0, 1, 2, 3, 4]
     with pytest.raises(ValueError, match="unknown task"):
         table_specs("table1", 1, tasks=["peg", "door"])

@@ -66,3 +66,31 @@ def test_successes_are_kept_for_the_success_imitation_only():
         return Experience.for_agent(agent, 10, seed=0).successes is not None
 
     assert kept(success_bc_weight=1.0) and not kept()
+
+
+def test_demonstrations_are_kept_apart_and_make_their_share_of_every_batch():
+    exp = Experience(100, {"x": (1,)}, 1, seed=0, demo_fraction=0.25)
+    for t in range(5):                      # a demonstrated episode, values 100..104
+        exp.add(o(100 + t), [0.0], float(t == 4), o(101 + t), t == 4, demonstration=True)
+    exp.end_episode(True)
+    assert len(exp.demos) == 5 and len(exp.buffer) == 0 and len(exp) == 5
+    only_demos = exp.sample(8).obs["x"][:, 0]
+    assert bool((only_demos >= 100).all())          # no online data yet: all demonstrated
+    episode(exp, 0, 6, success=False)
+    assert len(exp.buffer) == 6 and len(exp.demos) == 5
+    mixed = exp.sample(8).obs["x"][:, 0]
+    assert int((mixed >= 100).sum()) == 2 and int((mixed < 100).sum()) == 6
+    with pytest.raises(ValueError, match="all demonstrated or none"):
+        exp.add(o(0), [0.0], 0.0, o(1), False)
+        exp.add(o(1), [0.0], 0.0, o(2), False, demonstration=True)
+    exp.end_episode(False)
+    again = Experience(100, {"x": (1,)}, 1, seed=0, demo_fraction=0.25)
+    again.load_demos_state(exp.demos_state())
+    assert len(again.demos) == 5
+    with pytest.raises(ValueError, match="demo_fraction"):
+        Experience(100, {"x": (1,)}, 1, seed=0, demo_fraction=1.0)
+    # without demo_fraction a demonstrated episode joins the main buffer
+    plain = Experience(100, {"x": (1,)}, 1, seed=0)
+    plain.add(o(100), [0.0], 1.0, o(101), True, demonstration=True)
+    plain.end_episode(True)
+    assert plain.demos is None and len(plain.buffer) == 1

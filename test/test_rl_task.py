@@ -342,6 +342,41 @@ def test_sac_baseline_seeds_demonstrations_with_the_gripper_opening(tmp_path):
         run.eval_env.close()
 
 
+def test_rlpd_configuration_samples_half_of_each_batch_from_its_run_demonstrations(tmp_path):
+    """The RLPD-style baseline keeps the demonstrations of its run's set apart, draws half of
+    every batch from them, and a resumed run gets them back from the checkpoint."""
+    from sacgmm.rl.config import TrainConfig
+    from sacgmm.sim import expert
+    cfg = TrainConfig.named("rlpd", task="peg", seed=3, sensor=False, episodes=1,
+                            eval_every=100, eval_episodes=1, final_episodes=0)
+    assert cfg.demo_fraction == 0.5 and cfg.sac.critic_layer_norm and cfg.updates_per_step == 1
+    seeds = []
+    original = expert.run_expert_episode
+
+    def recording(env, seed):
+        seeds.append(seed)
+        return original(env, seed)
+    import unittest.mock
+    run = TaskRun(cfg, tmp_path)
+    try:
+        with unittest.mock.patch.object(expert, "run_expert_episode", recording):
+            run.train(progress=False)
+        assert seeds[0] == 3000                       # demonstration set 3 (demo_seed = seed)
+        demo_rows = len(run.experience.demos)
+        assert demo_rows > 0 and len(run.buffer) > 0 and run.learner.updates > 0
+        assert len(run.experience.sample(256).reward) == 256
+    finally:
+        run.env.close()
+        run.eval_env.close()
+    again = TaskRun(cfg, tmp_path)
+    try:
+        again.resume()
+        assert len(again.experience.demos) == demo_rows
+    finally:
+        again.env.close()
+        again.eval_env.close()
+
+
 def test_n_step_training_stores_every_decision_once_with_its_span(peg_skill, tmp_path):
     run = TaskRun(_cfg(n_step=3, episodes=2, eval_every=100, final_episodes=0,
                        updates_per_step=0.0), tmp_path, skill=peg_skill)

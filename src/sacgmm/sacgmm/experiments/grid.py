@@ -85,7 +85,7 @@ def table_specs(table: str, seeds: int, tasks: Iterable[str] = TASKS,
     experiment (``door``: the GMM agent and SAC-GMM with the wrist camera, both from the door's
     5 demonstrations and under perception noise, as on the paper's real robot; SAC-GMM in the
     configurations :data:`DOOR_CONFIGS`; ``tasks`` is ignored). Table I has an extra SAC-GMM
-    row, ``sac-gmm-nstep5-imitation``.
+    row, ``sac-gmm-nstep5-imitation``, and the RLPD-style baseline, ``sac+rlpd``.
 
     ``baseline_seeds`` (default ``seeds``) limits the per-step agents (Res-GMM, SAC), which
     cost 5-10x more CPU per episode than SAC-GMM, to their first seeds.
@@ -105,6 +105,7 @@ def table_specs(table: str, seeds: int, tasks: Iterable[str] = TASKS,
             if table == "table1":
                 specs += [RunSpec(task, a, seed) for a in ("sac-gmm", "res-gmm", "sac", "gmm")]
                 specs.append(RunSpec(task, "sac-gmm", seed, config="sac-gmm-nstep5-imitation"))
+                specs.append(RunSpec(task, "sac", seed, config="rlpd"))
             elif table == "table2":
                 for noise in (False, True):
                     specs.append(RunSpec(task, "gmm", seed, noise=noise))

@@ -98,6 +98,9 @@ class TrainConfig:
     # its window and its action (sacgmm.rl.memory), so a policy can search (try elsewhere
     # after a window that went nowhere) instead of repeating itself
     decision_memory: bool = False
+    # SAC baseline: the share of each batch drawn from the demonstrations, kept in a buffer of
+    # their own (RLPD's symmetric sampling: 0.5); 0: they sit in the main buffer
+    demo_fraction: float = 0.0
     # torch threads of the gradient updates (1 when runs share the cores, e.g. a grid with
     # one run per core; the results then differ from a 1-thread run only in rounding)
     threads: int = 1
@@ -185,6 +188,12 @@ class TrainConfig:
                 raise ValueError(f"{key} must be true or false, got {getattr(self, key)!r}")
         if self.decision_memory and self.agent != "sac-gmm":
             raise ValueError(f"decision_memory is for the sac-gmm agent only, not {self.agent!r}")
+        if isinstance(self.demo_fraction, bool) or not isinstance(self.demo_fraction, (int, float)) \
+                or not 0.0 <= self.demo_fraction < 1.0:
+            raise ValueError(f"demo_fraction must be a number in [0, 1), got {self.demo_fraction!r}")
+        if self.demo_fraction and self.agent != "sac":
+            raise ValueError("demo_fraction is for the sac agent (the one seeded with "
+                             f"demonstrations), not {self.agent!r}")
         if self.final_policy not in ("best", "last"):
             raise ValueError(f"final_policy must be 'best' or 'last', got {self.final_policy!r}")
         if self.via_point.enabled and self.agent != "sac-gmm":

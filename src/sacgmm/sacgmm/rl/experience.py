@@ -3,8 +3,10 @@
 :class:`Experience` owns the main replay buffer, folds each episode's transitions into n-step
 ones on the way in (:mod:`sacgmm.rl.nstep`; ``n_step = 1`` stores them as they come) and,
 when the agent imitates its own successes (``SACConfig.success_bc_weight`` > 0), keeps the
-transitions of successful episodes in a second buffer. :meth:`Experience.update` runs SAC
-updates on batches from both.
+transitions of successful episodes in a second buffer. With ``demo_fraction`` > 0 the
+demonstrations live in a buffer of their own and every batch takes that fraction of its
+transitions from it (RLPD's symmetric sampling at 0.5, Ball et al. 2023), however much online
+data has come in. :meth:`Experience.update` runs SAC updates on batches from them.
 """
 from __future__ import annotations
 
@@ -12,7 +14,7 @@ import time
 from typing import Mapping
 
 from sacgmm.rl.nstep import NStepFolder, Transition
-from sacgmm.rl.replay import ReplayBuffer
+from sacgmm.rl.replay import ReplayBuffer, concat_batches
 
 # capacity (transitions) of the buffer of successful episodes
 SUCCESS_BUFFER_SIZE = 5000
@@ -23,14 +25,26 @@ class Experience:
     critic's discount (for n-step returns); ``keep_successes``: also keep the transitions of
     successful episodes (:attr:`successes`, at most ``SUCCESS_BUFFER_SIZE``).
 
-    Per episode: :meth:`add` each decision's transition in order, then :meth:`end_episode`.
+    ``demo_fraction``: the share of each batch drawn from the demonstrations (0: they go into
+    the main buffer like any episode).
+
+    Per episode: :meth:`add` each decision's transition in order (``demonstration=True`` for
+    a demonstrated episode), then :meth:`end_episode`.
     """
 
     def __init__(self, capacity: int, obs_shapes: Mapping[str, tuple[int, ...]], act_dim: int,
                  *, seed: int, n_step: int = 1, gamma: float = 0.99,
-                 keep_successes: bool = False, image_patch: int | None = None):
+                 keep_successes: bool = False, image_patch: int | None = None,
+                 demo_fraction: float = 0.0):
+        if not 0.0 <= demo_fraction < 1.0:
+            raise ValueError(f"demo_fraction must lie in [0, 1), got {demo_fraction!r}")
         self.buffer = ReplayBuffer(capacity, obs_shapes, act_dim, seed=seed,
                                    image_patch=image_patch)
+        self.demo_fraction = float(demo_fraction)
+        #: the demonstrations' transitions (None unless ``demo_fraction`` > 0)
+        self.demos = (ReplayBuffer(capacity, obs_shapes, act_dim, seed=seed + 2,
+                                   image_patch=image_patch) if demo_fraction > 0 else None)
+        self._demonstrating = self._in_episode = False
         self.folder = NStepFolder(n_step, gamma)
         self.successes = (ReplayBuffer(min(capacity, SUCCESS_BUFFER_SIZE), obs_shapes, act_dim,
                                        seed=seed + 1, image_patch=image_patch)
@@ -38,22 +52,28 @@ class Experience:
         self._episode: list[Transition] = []
 
     @classmethod
-    def for_agent(cls, agent, capacity: int, *, seed: int, n_step: int = 1) -> "Experience":
+    def for_agent(cls, agent, capacity: int, *, seed: int, n_step: int = 1,
+                  demo_fraction: float = 0.0) -> "Experience":
         """The replay for a :class:`~sacgmm.rl.sac.SACAgent`: its observation layout, action
         size, discount and image layout; successes kept when its ``success_bc_weight`` is
         > 0."""
         keep = agent.config.success_bc_weight > 0
         return cls(capacity, agent.obs_shapes, agent.act_dim, seed=seed, n_step=n_step,
                    gamma=agent.config.gamma, keep_successes=keep,
-                   image_patch=agent.image_patch)
+                   image_patch=agent.image_patch, demo_fraction=demo_fraction)
 
     def __len__(self) -> int:
-        return len(self.buffer)
+        """Transitions available for updates (online and demonstrated)."""
+        return len(self.buffer) + (len(self.demos) if self.demos is not None else 0)
 
     def add(self, obs, action, reward: float, next_obs, terminated: bool,
-            truncated: bool = False) -> None:
+            truncated: bool = False, demonstration: bool = False) -> None:
         """One decision's transition; ``terminated``/``truncated`` as in gymnasium (either
-        ends the episode's n-step folding)."""
+        ends the episode's n-step folding); ``demonstration``: it belongs to a demonstrated
+        episode (all of that episode's transitions must say so)."""
+        if self._in_episode and bool(demonstration) != self._demonstrating:
+            raise ValueError("an episode's transitions are either all demonstrated or none")
+        self._in_episode, self._demonstrating = True, bool(demonstration)
         self._store(self.folder.push(obs, action, reward, next_obs, terminated, truncated))
 
     def add_imitation(self, obs, action, reward: float, next_obs, terminated: bool) -> None:
@@ -67,8 +87,9 @@ class Experience:
         self.successes.add(obs, action, float(reward), next_obs, bool(terminated), 1)
 
     def _store(self, transitions: list[Transition]) -> None:
+        target = self.demos if self._demonstrating and self.demos is not None else self.buffer
         for t in transitions:
-            self.buffer.add(*t)
+            target.add(*t)
             if self.successes is not None:
                 self._episode.append(t)
 
@@ -81,6 +102,18 @@ class Experience:
             for t in self._episode:
                 self.successes.add(*t)
         self._episode = []
+        self._demonstrating = self._in_episode = False
+
+    def sample(self, batch_size: int):
+        """One batch: ``demo_fraction`` of it (rounded) from the demonstrations, the rest
+        online; all from whichever of the two holds transitions when the other is empty."""
+        demos = self.demos
+        if demos is None or not len(demos):
+            return self.buffer.sample(batch_size)
+        if not len(self.buffer):
+            return demos.sample(batch_size)
+        k = min(batch_size - 1, max(1, round(self.demo_fraction * batch_size)))
+        return concat_batches(self.buffer.sample(batch_size - k), demos.sample(k))
 
     def update(self, agent, n: int, batch_size: int) -> tuple[dict[str, float], float]:
         """``n`` SAC updates: ``(last losses or {}, seconds taken)``. While :attr:`successes`
@@ -90,7 +123,7 @@ class Experience:
         for _ in range(n):
             wins = self.successes
             extra = wins.sample(max(1, batch_size // 2)) if wins is not None and len(wins) else None
-            losses = agent.update(self.buffer.sample(batch_size), extra)
+            losses = agent.update(self.sample(batch_size), extra)
         return losses, time.perf_counter() - t0
 
     def successes_state(self) -> dict | None:
@@ -100,3 +133,11 @@ class Experience:
     def load_successes_state(self, state: dict | None) -> None:
         if self.successes is not None and state is not None:
             self.successes.load_state_dict(state)
+
+    def demos_state(self) -> dict | None:
+        """:attr:`demos` for a checkpoint's extras (None when not kept apart)."""
+        return self.demos.state_dict() if self.demos is not None else None
+
+    def load_demos_state(self, state: dict | None) -> None:
+        if self.demos is not None and state is not None:
+            self.demos.load_state_dict(state)

@@ -81,7 +81,9 @@ class Learner:
         np.random.seed(cfg.seed)
         self.agent = SACAgent(self.obs_shapes, self.act_dim, cfg.sac)
         self.experience = (Experience.for_agent(self.agent, cfg.buffer_size, seed=cfg.seed,
-                                                n_step=cfg.n_step) if self.train else None)
+                                                n_step=cfg.n_step,
+                                                demo_fraction=cfg.demo_fraction)
+                           if self.train else None)
         self.action_rng = np.random.default_rng(cfg.seed + 12345)
         if cfg.hindsight_grasp and self.train and steering is None:
             raise ValueError("hindsight_grasp needs via-point steering")
@@ -163,7 +165,8 @@ class Learner:
         return {"decisions": self.decisions, "updates": self.updates,
                 "update_credit": self.update_credit,
                 "action_rng": self.action_rng.bit_generator.state,
-                "successes": self.experience.successes_state() if self.train else None}
+                "successes": self.experience.successes_state() if self.train else None,
+                "demos": self.experience.demos_state() if self.train else None}
 
     def load_state(self, extra: Mapping) -> None:
         """Restore what :meth:`state` saved (keys it lacks keep their values)."""
@@ -174,6 +177,7 @@ class Learner:
             self.action_rng.bit_generator.state = extra["action_rng"]
         if self.train:
             self.experience.load_successes_state(extra.get("successes"))
+            self.experience.load_demos_state(extra.get("demos"))
 
     def load(self, path) -> dict:
         """Continue from the agent and counters of checkpoint ``path`` (``sacgmm train`` or

@@ -230,10 +230,11 @@ class TaskRun:
             last = len(rec.transitions) - 1
             for i, (obs, v, r, next_obs, term) in enumerate(rec.transitions):
                 a = np.clip(np.asarray(v) / self.env.max_speed, -1, 1).astype(np.float32)
-                self.experience.add(convert(obs), a, r, convert(next_obs), term, i == last)
+                self.experience.add(convert(obs), a, r, convert(next_obs), term, i == last,
+                                    demonstration=True)
             self.experience.end_episode(True)     # the expert's episodes all succeeded
             added += 1
-        self.log(f"replay buffer seeded with {added} expert episodes ({len(self.buffer)} transitions)")
+        self.log(f"replay seeded with {added} expert episodes ({len(self.experience)} transitions)")
         return added
 
     # ------------------------------------------------------------------ evaluation
