@@ -39,6 +39,9 @@ def test_table_specs():
     budget = budget_with_overrides(100, ["lever:sac-gmm=300"])
     assert budget(RunSpec("lever", "sac-gmm", 0)) == 300
     assert budget(RunSpec("lever", "sac", 0)) == budget(RunSpec("peg", "sac-gmm", 0)) == 100
+    dense = budget_with_overrides(100, ["peg:sac+dense=200", "peg:sac=150"])
+    assert dense(RunSpec("peg", "sac", 0, dense=True)) == 200
+    assert dense(RunSpec("peg", "sac", 0)) == 150 and dense(RunSpec("lever", "sac", 0)) == 100
     for bad in ("lever=300", "lever:sac-gmm=x", "lever:sac-gmm=0"):
         with pytest.raises(ValueError, match="override"):
             budget_with_overrides(100, [bad])

@@ -28,7 +28,7 @@ def test_train_gym_rejects_discrete_actions(capsys):
 def test_bench_rl_writes_json(tmp_path, capsys):
     path = tmp_path / "bench.json"
     assert main(["bench-rl", "--seconds", "0.05", "--batch-size", "16", "--train-seconds", "0.1",
-                 "--out", str(path)]) == 0
+                 "--no-reference", "--out", str(path)]) == 0
     data = json.loads(path.read_text())
     cases = {c["case"]: c for c in data["updates"]}
     assert set(cases) == {"no_image", "depth_1x64x64", "tactile_2x64x64"}
@@ -43,6 +43,26 @@ def test_bench_rl_writes_json(tmp_path, capsys):
     assert train["sac-gmm"]["control_steps"] > 10 * train["sac-gmm"]["agent_decisions"]
     assert train["sac"]["control_steps"] == train["sac"]["agent_decisions"]
     assert data["machine"]["cpu_count"] >= 1
+    assert "reference" not in data and data["setups"]["measured"]["threads"] == 2
+
+
+def test_bench_rl_measures_the_reference_setup_in_the_same_run(tmp_path):
+    path = tmp_path / "bench.json"
+    assert main(["bench-rl", "--seconds", "0.05", "--batch-size", "16", "--train-seconds", "0",
+                 "--encoder-kind", "patch", "--autoencoder-batch", "8", "--threads", "1",
+                 "--out", str(path)]) == 0
+    data = json.loads(path.read_text())
+    assert data["setups"]["reference"] == {"encoder_kind": "conv", "autoencoder_batch": None,
+                                           "threads": 1}
+    measured = {c["case"]: c for c in data["updates"]}
+    reference = {c["case"]: c for c in data["reference"]["updates"]}
+    assert measured["tactile_2x64x64"]["encoder_kind"] == "patch"
+    assert measured["tactile_2x64x64"]["autoencoder_batch"] == 8
+    assert reference["tactile_2x64x64"]["encoder_kind"] == "conv"
+    ratio = data["speedup_over_reference"]["updates_per_s"]["depth_1x64x64"]
+    expected = (measured["depth_1x64x64"]["updates_per_s"]
+                / reference["depth_1x64x64"]["updates_per_s"])
+    assert abs(ratio - expected) < 0.01
 
 
 def test_pipeline_refines_the_skill_and_shows_it(tmp_path, capsys):

@@ -185,7 +185,7 @@ def run(args: argparse.Namespace) -> int:
         "env_steps_per_s_note": "control steps per second of the simulated task while each "
                                 "agent trains with its default update schedule and the task's "
                                 "sensor (SAC-GMM: one decision and one update per 32 steps; "
-                                "Res-GMM and SAC: a decision per step, an update per 16 steps)",
+                                "Res-GMM and SAC: a decision and an update per control step)",
         "machine": machine_info(),
         "load_average_1_5_15min": {"before": [round(x, 2) for x in load_before],
                                    "after": [round(x, 2) for x in os.getloadavg()]},

@@ -129,7 +129,9 @@ def episodes_of(spec: RunSpec, episodes) -> int:
 
 
 def budget_with_overrides(default: int, overrides: Iterable[str]) -> Callable[[RunSpec], int]:
-    """``default`` episodes, except for ``TASK:AGENT=N`` overrides (e.g. ``lever:sac-gmm=300``)."""
+    """``default`` episodes, except for ``TASK:AGENT=N`` or ``TASK:CONDITION=N`` overrides
+    (e.g. ``lever:sac-gmm=300``, ``peg:sac+dense=200``; a condition's override wins over its
+    agent's)."""
     table: dict[tuple[str, str], int] = {}
     for item in overrides:
         try:
@@ -141,7 +143,8 @@ def budget_with_overrides(default: int, overrides: Iterable[str]) -> Callable[[R
                              "lever:sac-gmm=300") from None
         if table[(task, agent)] < 1:
             raise ValueError(f"episode override {item!r}: N must be at least 1")
-    return lambda spec: table.get((spec.task, spec.agent), default)
+    return lambda spec: table.get((spec.task, spec.condition),
+                                  table.get((spec.task, spec.agent), default))
 
 
 def is_finished(spec: RunSpec, root: Path, episodes) -> bool:
