@@ -109,6 +109,9 @@ def test_patch_kind_is_an_8x8_stride_8_convolution_with_the_normalisation_folded
     assert torch.equal(unpatchify(patches, 2, 1, 8), img)
     with pytest.raises(ValueError, match="expected patches"):
         enc(torch.zeros(3, 8, 8, 1, 64, dtype=torch.uint8))
+    conv = ConvEncoder(2, latent_dim=8, kind="conv", channels=16)
+    assert conv.layout == (2, 4)
+    assert torch.allclose(conv(patchify(img, 2, 4)), conv(img), atol=1e-6)
     # the decoder reconstructs the normalised image in the same layout
     ae = ConvAutoencoder(2, latent_dim=8, kind="patch")
     prepared = ae.encoder.prepare(img)

@@ -106,21 +106,31 @@ def test_patch_layout_buffer_stores_what_the_patch_encoder_reads_and_checks_its_
     from sacgmm.rl.replay import patch_layout
     rng = np.random.default_rng(0)
     shapes = {"pos": (3,), "tactile": (2, 64, 64)}
-    rb = ReplayBuffer(8, shapes, 1, seed=0, image_patch=8)
+    rb = ReplayBuffer(8, shapes, 1, seed=0, image_layout=(1, 8))
     imgs = rng.integers(0, 256, (8, 2, 64, 64), dtype=np.uint8)
     for i in range(8):
         rb.add({"pos": np.zeros(3), "tactile": imgs[i]}, [0.0], 0.0,
                {"pos": np.ones(3), "tactile": imgs[(i + 1) % 8]}, False)
     expected = patchify(torch.from_numpy(imgs), 1, 8).numpy()
     assert np.array_equal(rb.obs["tactile"], expected)
-    assert np.array_equal(patch_layout(imgs[3], 8), expected[3])
+    assert np.array_equal(patch_layout(imgs[3], (1, 8)), expected[3])
+    assert np.array_equal(patch_layout(imgs[3], (2, 4)),
+                          patchify(torch.from_numpy(imgs[3:4]), 2, 4).numpy()[0])
     batch = rb.sample(5)
     assert batch.obs["tactile"].shape == (5, 8, 8, 1, 128)
     assert batch.obs["tactile"].dtype == torch.uint8
     # a buffer saved in one layout does not load into the other
     plain = ReplayBuffer(8, shapes, 1, seed=0)
-    with pytest.raises(ValueError, match="image patch 8"):
+    with pytest.raises(ValueError, match=r"image layout \(1, 8\)"):
         plain.load_state_dict(rb.state_dict())
-    again = ReplayBuffer(8, shapes, 1, seed=0, image_patch=8)
+    # a buffer saved in the image layout (e.g. before layouts existed) is re-ordered on load
+    as_images = ReplayBuffer(8, shapes, 1, seed=0)
+    for i in range(8):
+        as_images.add({"pos": np.zeros(3), "tactile": imgs[i]}, [0.0], 0.0,
+                      {"pos": np.ones(3), "tactile": imgs[(i + 1) % 8]}, False)
+    converted = ReplayBuffer(8, shapes, 1, seed=0, image_layout=(1, 8))
+    converted.load_state_dict(as_images.state_dict())
+    assert np.array_equal(converted.obs["tactile"], rb.obs["tactile"])
+    again = ReplayBuffer(8, shapes, 1, seed=0, image_layout=(1, 8))
     again.load_state_dict(rb.state_dict())
     assert np.array_equal(again.next_obs["tactile"], rb.next_obs["tactile"])

@@ -306,16 +306,18 @@ def test_actor_can_be_smaller_than_the_critics_down_to_linear():
         torch.zeros(1, 2)), atol=1e-5)
 
 
-def test_patch_encoder_agent_learns_from_a_patch_layout_buffer_like_from_images():
-    """A patch-encoder agent gives the same losses on a batch whether its images come in the
-    image layout or in the buffer's patch layout, and its Experience stores patches."""
+@pytest.mark.parametrize("kind,layout", [("conv", (2, 4)), ("patch", (1, 8))])
+def test_agent_learns_from_a_patch_layout_buffer_like_from_images(kind, layout):
+    """An agent gives the same losses on a batch whether its images come in the image layout
+    or in its encoder's patch layout, and its Experience stores them in that layout."""
     from sacgmm.rl.experience import Experience
     shapes = {"pos": (3,), "cam": (1, 64, 64)}
-    cfg = SACConfig(hidden=(32,), latent_dim=4, encoder_kind="patch", encoder_channels=8)
+    cfg = SACConfig(hidden=(32,), latent_dim=4, encoder_kind=kind, encoder_channels=8)
     agent = SACAgent(shapes, 2, cfg)
-    assert agent.image_patch == 8
+    assert agent.image_layout == layout
     exp = Experience.for_agent(agent, 32, seed=0)
-    assert exp.buffer.image_patch == 8
+    assert exp.buffer.image_layout == layout
+    assert SACAgent({"pos": (3,)}, 2, cfg).image_layout is None
     plain = ReplayBuffer(32, shapes, 2, seed=0)
     rng = np.random.default_rng(0)
     for _ in range(32):

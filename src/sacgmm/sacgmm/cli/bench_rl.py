@@ -55,7 +55,7 @@ def _bench_case(name, obs_shapes, act_dim, config, batch_size, seconds, seed, th
     rng = np.random.default_rng(seed)
     agent = SACAgent(obs_shapes, act_dim, config)
     buffer = ReplayBuffer(max(batch_size, 512), obs_shapes, act_dim, seed=seed,
-                          image_patch=agent.image_patch)
+                          image_layout=agent.image_layout)
 
     def random_obs():
         return {k: (rng.integers(0, 256, s, dtype=np.uint8) if len(s) == 3

@@ -131,52 +131,63 @@ class ConvEncoder(nn.Module):
             raise ValueError(f"unknown encoder kind {kind!r}; use 'conv', 'patch' or "
                              "'spatial_softmax'")
 
-    def prepare(self, img: torch.Tensor) -> torch.Tensor:
-        """Images ``(B, C, S, S)`` (0-255 scale; for ``"patch"`` also already in its layout
-        ``(B, S/8, S/8, 1, 64 C)``, as a replay buffer with ``image_patch=8`` stores them)
-        -> this encoder's input as float32: the
-        normalised image in the :func:`patchify` layout for ``"conv"`` and in the image layout
-        for ``"spatial_softmax"``; the 0-255 values in the :func:`patchify` layout for
-        ``"patch"`` (its first layer folds the normalisation into its weights).
+    @property
+    def layout(self) -> tuple[int, int] | None:
+        """``(cell, patch)`` of the :func:`patchify` layout this encoder reads (a replay buffer
+        may store images in it, ``ReplayBuffer(image_layout=...)``); None: the image layout."""
+        return None if self.kind == "spatial_softmax" else (self.cell, self.patch)
 
-        An update that encodes the same images more than once (encoder, reconstruction
-        target) prepares them once and passes the result to :meth:`encode_prepared`.
+    def prepare(self, img: torch.Tensor) -> torch.Tensor:
+        """Images ``(B, C, S, S)`` on the 0-255 scale, or for ``"conv"`` and ``"patch"`` the
+        same already in :attr:`layout` (``(B, n, n, cell^2, C patch^2)``, as a replay buffer
+        with that layout stores them) -> this encoder's input as float32.
+
+        ``"conv"`` and ``"patch"``: the 0-255 values in :attr:`layout` (the first layer folds
+        the normalisation ``x / 255 - 0.5`` into its weights, which saves two passes over the
+        images); ``"spatial_softmax"``: the normalised image. An update that encodes the same
+        images more than once (encoder, reconstruction target) prepares them once and passes
+        the result to :meth:`encode_prepared` and :meth:`reconstruction_target`.
         """
-        if self.kind == "patch" and img.dim() == 5:     # already in the patch layout
-            n = self.image_size // self.patch
-            if img.shape[1:] != (n, n, 1, self.in_channels * self.patch ** 2):
-                raise ValueError(f"expected patches (B, {n}, {n}, 1, "
-                                 f"{self.in_channels * self.patch ** 2}), got {tuple(img.shape)}")
+        layout = self.layout
+        if layout is not None and img.dim() == 5:       # already in the patch layout
+            cell, patch = layout
+            n = self.image_size // (cell * patch)
+            shape = (n, n, cell * cell, self.in_channels * patch * patch)
+            if tuple(img.shape[1:]) != shape:
+                raise ValueError(f"expected patches (B, {', '.join(map(str, shape))}), got "
+                                 f"{tuple(img.shape)}")
             return img.to(torch.float32)
         if img.dim() != 4 or img.shape[1:] != (self.in_channels, self.image_size, self.image_size):
             raise ValueError(f"expected images (B, {self.in_channels}, {self.image_size}, "
                              f"{self.image_size}), got {tuple(img.shape)}")
-        if self.kind == "spatial_softmax":
+        if layout is None:
             return normalize_image(img)
-        if self.kind == "patch":        # 0-255 floats; conv1 folds in the normalisation
-            return patchify(img, self.cell, self.patch, torch.float32)
-        return normalize_image(patchify(img, self.cell, self.patch))
+        return patchify(img, self.cell, self.patch, torch.float32)
+
+    def _first_layer(self, x: torch.Tensor) -> torch.Tensor:
+        """``relu(conv1(x / 255 - 0.5))`` for 0-255 inputs, without a pass to normalise them."""
+        w = self.conv1.weight
+        bias = self.conv1.bias - 0.5 * w.sum(dim=1)
+        return F.relu(F.linear(x, w * (1.0 / 255.0), bias))
 
     def encode_prepared(self, x: torch.Tensor) -> torch.Tensor:
         """The latent ``(B, latent_dim)`` of images already passed through :meth:`prepare`."""
         if self.kind == "patch":                                 # x: (B, n, n, 1, C*64)
-            # conv1(x / 255 - 0.5) without a pass over the images to normalise them
-            w = self.conv1.weight
-            bias = self.conv1.bias - 0.5 * w.sum(dim=1)
-            x = F.relu(F.linear(x, w * (1.0 / 255.0), bias))    # (B, n, n, 1, c)
+            x = self._first_layer(x)                             # (B, n, n, 1, c)
             return torch.tanh(self.head(x.flatten(1)))
         if self.kind == "conv":                                  # x: (B, n, n, 4, C*16)
-            x = F.relu(self.conv1(x))                            # (B, n, n, 4, c/2)
+            x = self._first_layer(x)                             # (B, n, n, 4, c/2)
             x = F.relu(self.conv2(x.flatten(3)))                 # (B, n, n, c)
             return torch.tanh(self.head(x.flatten(1)))
         return torch.tanh(self.head(self.body(x)))
 
     def reconstruction_target(self, x: torch.Tensor) -> torch.Tensor:
-        """The decoder's target (normalised image, :func:`patchify` layout) from
-        :meth:`prepare`'s output."""
-        if self.kind == "patch":
-            return x / 255.0 - 0.5
-        return patchify(x) if self.kind == "spatial_softmax" else x
+        """The decoder's target, the normalised image in the :func:`patchify` layout of the
+        decoder, from :meth:`prepare`'s output ``x`` (a new tensor for ``"conv"`` and
+        ``"patch"``; pass only the images the reconstruction loss uses)."""
+        if self.kind == "spatial_softmax":
+            return patchify(x)
+        return normalize_image(x)
 
     def forward(self, img: torch.Tensor) -> torch.Tensor:
         return self.encode_prepared(self.prepare(img))

@@ -34,20 +34,20 @@ class Experience:
 
     def __init__(self, capacity: int, obs_shapes: Mapping[str, tuple[int, ...]], act_dim: int,
                  *, seed: int, n_step: int = 1, gamma: float = 0.99,
-                 keep_successes: bool = False, image_patch: int | None = None,
+                 keep_successes: bool = False, image_layout: tuple[int, int] | None = None,
                  demo_fraction: float = 0.0):
         if not 0.0 <= demo_fraction < 1.0:
             raise ValueError(f"demo_fraction must lie in [0, 1), got {demo_fraction!r}")
         self.buffer = ReplayBuffer(capacity, obs_shapes, act_dim, seed=seed,
-                                   image_patch=image_patch)
+                                   image_layout=image_layout)
         self.demo_fraction = float(demo_fraction)
         #: the demonstrations' transitions (None unless ``demo_fraction`` > 0)
         self.demos = (ReplayBuffer(capacity, obs_shapes, act_dim, seed=seed + 2,
-                                   image_patch=image_patch) if demo_fraction > 0 else None)
+                                   image_layout=image_layout) if demo_fraction > 0 else None)
         self._demonstrating = self._in_episode = False
         self.folder = NStepFolder(n_step, gamma)
         self.successes = (ReplayBuffer(min(capacity, SUCCESS_BUFFER_SIZE), obs_shapes, act_dim,
-                                       seed=seed + 1, image_patch=image_patch)
+                                       seed=seed + 1, image_layout=image_layout)
                           if keep_successes else None)
         self._episode: list[Transition] = []
 
@@ -60,7 +60,7 @@ class Experience:
         keep = agent.config.success_bc_weight > 0
         return cls(capacity, agent.obs_shapes, agent.act_dim, seed=seed, n_step=n_step,
                    gamma=agent.config.gamma, keep_successes=keep,
-                   image_patch=agent.image_patch, demo_fraction=demo_fraction)
+                   image_layout=agent.image_layout, demo_fraction=demo_fraction)
 
     def __len__(self) -> int:
         """Transitions available for updates (online and demonstrated)."""

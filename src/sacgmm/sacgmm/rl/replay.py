@@ -9,9 +9,9 @@ decisions between ``obs`` and ``next_obs`` (1 for a plain transition; ``k`` for 
 transition whose ``reward`` is the discounted sum of ``k`` rewards, so that the critic
 bootstraps with ``gamma ** k``; :mod:`sacgmm.rl.nstep`).
 
-With ``image_patch = p`` images are stored, and sampled, in the patch layout
-``(S/p, S/p, 1, C p p)`` of :func:`sacgmm.rl.encoder.patchify` (``cell=1, patch=p``), the
-layout an encoder of kind ``"patch"`` reads, so that a batch needs no re-ordering copy;
+With ``image_layout = (cell, patch)`` images are stored, and sampled, in that patch layout
+of :func:`sacgmm.rl.encoder.patchify`, ``(n, n, cell^2, C patch^2)``, the layout the agent's
+encoder reads (``ConvEncoder.layout``), so that a batch needs no re-ordering copy;
 :func:`patch_layout` converts one image.
 
 Sampling is uniform with replacement from the buffer's own ``numpy`` generator, so saving and
@@ -31,15 +31,17 @@ def is_image_shape(shape: tuple[int, ...]) -> bool:
     return len(shape) == 3
 
 
-def patch_layout(img: np.ndarray, patch: int) -> np.ndarray:
-    """One image ``(C, S, S)`` -> ``(S/p, S/p, 1, C p p)`` (``p = patch``), the order of
-    :func:`sacgmm.rl.encoder.patchify` with ``cell=1``."""
+def patch_layout(img: np.ndarray, layout: tuple[int, int]) -> np.ndarray:
+    """One image ``(C, S, S)`` -> ``(n, n, cell^2, C patch^2)`` for ``layout = (cell, patch)``
+    (``n = S / (cell patch)``), the order of :func:`sacgmm.rl.encoder.patchify`."""
+    cell, patch = layout
     c, h, w = img.shape
-    if h != w or h % patch:
-        raise ValueError(f"image size {h}x{w} is not square or not divisible by {patch}")
-    n = h // patch
-    return img.reshape(c, n, patch, n, patch).transpose(1, 3, 0, 2, 4).reshape(
-        n, n, 1, c * patch * patch)
+    k = cell * patch
+    if h != w or h % k:
+        raise ValueError(f"image size {h}x{w} is not square or not divisible by {k}")
+    n = h // k
+    x = img.reshape(c, n, cell, patch, n, cell, patch).transpose(1, 4, 2, 5, 0, 3, 6)
+    return x.reshape(n, n, cell * cell, c * patch * patch)
 
 
 @dataclass
@@ -81,23 +83,25 @@ class ReplayBuffer:
 
     ``obs_shapes``: dict name -> shape of one observation part, e.g.
     ``{"state": (3,), "tactile": (2, 64, 64)}``; ``act_dim``: action size ``A``;
-    ``image_patch``: store images in that patch layout (module doc), None: as given.
+    ``image_layout``: store images in that ``(cell, patch)`` layout (module doc), None: as
+    given.
     """
 
     def __init__(self, capacity: int, obs_shapes: Mapping[str, tuple[int, ...]], act_dim: int,
-                 seed: int | None = None, image_patch: int | None = None):
+                 seed: int | None = None, image_layout: tuple[int, int] | None = None):
         if capacity <= 0:
             raise ValueError(f"capacity must be positive, got {capacity}")
         self.capacity = int(capacity)
         self.obs_shapes = {k: tuple(int(d) for d in v) for k, v in obs_shapes.items()}
         self.act_dim = int(act_dim)
-        self.image_patch = None if image_patch is None else int(image_patch)
+        self.image_layout = (None if image_layout is None
+                             else (int(image_layout[0]), int(image_layout[1])))
         self.obs: dict[str, np.ndarray] = {}
         self.next_obs: dict[str, np.ndarray] = {}
         for key, shape in self.obs_shapes.items():
             dtype = np.uint8 if is_image_shape(shape) else np.float32
-            if is_image_shape(shape) and self.image_patch:
-                shape = patch_layout(np.zeros(shape, np.uint8), self.image_patch).shape
+            if is_image_shape(shape) and self.image_layout:
+                shape = patch_layout(np.zeros(shape, np.uint8), self.image_layout).shape
             self.obs[key] = np.zeros((self.capacity, *shape), dtype=dtype)
             self.next_obs[key] = np.zeros((self.capacity, *shape), dtype=dtype)
         self.action = np.zeros((self.capacity, self.act_dim), dtype=np.float32)
@@ -130,8 +134,8 @@ class ReplayBuffer:
                 if value.min() < 0 or value.max() > 255:
                     raise ValueError(f"image part {key!r} has values outside [0, 255]")
                 value = np.rint(value)
-            if arr.dtype == np.uint8 and self.image_patch:
-                value = patch_layout(value, self.image_patch)
+            if arr.dtype == np.uint8 and self.image_layout:
+                value = patch_layout(value, self.image_layout)
             arr[i] = value
 
     def add(self, obs: Mapping[str, np.ndarray], action: np.ndarray, reward: float,
@@ -173,7 +177,8 @@ class ReplayBuffer:
         n = self.size
         return {
             "capacity": self.capacity, "obs_shapes": dict(self.obs_shapes),
-            "act_dim": self.act_dim, "image_patch": self.image_patch, "pos": self.pos, "size": n,
+            "act_dim": self.act_dim, "image_layout": self.image_layout, "pos": self.pos,
+            "size": n,
             "obs": {k: torch.from_numpy(v[:n].copy()) for k, v in self.obs.items()},
             "next_obs": {k: torch.from_numpy(v[:n].copy()) for k, v in self.next_obs.items()},
             "action": torch.from_numpy(self.action[:n].copy()),
@@ -184,19 +189,26 @@ class ReplayBuffer:
         }
 
     def load_state_dict(self, state: dict) -> None:
-        """Restore what :meth:`state_dict` returned; the layout must match this buffer's."""
+        """Restore what :meth:`state_dict` returned; the layout must match this buffer's,
+        except that images saved in the image layout are re-ordered into this buffer's."""
+        saved_layout = _layout(state.get("image_layout"))
+        convert = saved_layout is None and self.image_layout is not None
         if (state["capacity"] != self.capacity or state["act_dim"] != self.act_dim
                 or {k: tuple(v) for k, v in state["obs_shapes"].items()} != self.obs_shapes
-                or state.get("image_patch") != self.image_patch):
+                or (saved_layout != self.image_layout and not convert)):
             raise ValueError("replay buffer layout differs from the saved one: saved capacity "
                              f"{state['capacity']}, parts {state['obs_shapes']}, act_dim "
-                             f"{state['act_dim']}, image patch {state.get('image_patch')}; "
+                             f"{state['act_dim']}, image layout {state.get('image_layout')}; "
                              f"this buffer: {self.capacity}, {self.obs_shapes}, "
-                             f"{self.act_dim}, {self.image_patch}")
+                             f"{self.act_dim}, {self.image_layout}")
         n = int(state["size"])
         for key in self.obs:
-            self.obs[key][:n] = state["obs"][key].numpy()
-            self.next_obs[key][:n] = state["next_obs"][key].numpy()
+            for store, saved in ((self.obs, state["obs"]), (self.next_obs, state["next_obs"])):
+                values = saved[key].numpy()
+                if convert and store[key].dtype == np.uint8:
+                    values = np.stack([patch_layout(v, self.image_layout) for v in values]) \
+                        if n else values.reshape(0, *store[key].shape[1:])
+                store[key][:n] = values
         self.action[:n] = state["action"].numpy()
         self.reward[:n] = state["reward"].numpy()
         self.done[:n] = state["done"].numpy()
@@ -204,3 +216,8 @@ class ReplayBuffer:
         self.steps[:n] = state["steps"].numpy() if "steps" in state else 1.0
         self.pos, self.size = int(state["pos"]), n
         self.rng.bit_generator.state = state["rng"]
+
+
+def _layout(value) -> tuple[int, int] | None:
+    """A saved ``image_layout`` (None, or a pair as a list or tuple) as a tuple."""
+    return None if value is None else (int(value[0]), int(value[1]))

@@ -154,9 +154,6 @@ class SACAgent:
                              f"{cfg.actor_q_weight}")
         self.target_entropy = (float(cfg.target_entropy) if cfg.target_entropy is not None
                                else -float(self.act_dim))
-        #: the patch layout in which a replay buffer should store this agent's images
-        #: (``ReplayBuffer(image_patch=...)``); None: the image layout
-        self.image_patch = 8 if cfg.encoder_kind == "patch" and self.image_keys else None
 
         self.autoencoders = nn.ModuleDict({
             k: ConvAutoencoder(self.obs_shapes[k][0], cfg.latent_dim, self.obs_shapes[k][1],
@@ -164,6 +161,10 @@ class SACAgent:
             for k in self.image_keys}).to(self.device)
         self.target_encoders = nn.ModuleDict({
             k: copy.deepcopy(ae.encoder) for k, ae in self.autoencoders.items()})
+        #: the patch layout ``(cell, patch)`` in which a replay buffer should store this
+        #: agent's images (``ReplayBuffer(image_layout=...)``); None: the image layout
+        self.image_layout = (self.autoencoders[self.image_keys[0]].encoder.layout
+                             if self.image_keys else None)
         actor_hidden = cfg.hidden if cfg.actor_hidden is None else cfg.actor_hidden
         self.actor = SquashedGaussianActor(self.feature_dim, self.act_dim, actor_hidden,
                                            cfg.activation, cfg.actor_zero_init,

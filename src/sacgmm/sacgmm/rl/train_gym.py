@@ -133,7 +133,7 @@ def train_sac(make_env: Callable[[], Any], total_steps: int, seed: int = 0,
     np.random.seed(seed)
     agent = SACAgent(obs_shapes, act_dim, config)
     buffer = ReplayBuffer(buffer_size, obs_shapes, act_dim, seed=seed,
-                          image_patch=agent.image_patch)
+                          image_layout=agent.image_layout)
     action_rng = np.random.default_rng(seed + 1)
     step, episode, updates, update_time = 0, 0, 0, 0.0
     episodes_log: list[dict] = []
