@@ -163,9 +163,49 @@ def test_reproduce_door_plots_the_runs_of_its_own_sac_gmm_condition(tmp_path, mo
     plotted = {}
     monkeypatch.setattr(grid, "plot_curves",
                         lambda curves, path, title, flat=None: plotted.update(curves) or None)
-    assert main(["reproduce", "door", "--seeds", "2", "--report-only", "--runs",
+    assert main(["reproduce", "door", "--door-seeds", "2", "--report-only", "--runs",
                  str(tmp_path / "runs"), "--results", str(tmp_path)]) == 0
     assert set(plotted) == {"sac-gmm+noise+door-via-point-10cm", "sac-gmm+noise+door-via-point",
                             "sac-gmm+noise+door-attractor-shift"}
     assert ("| sac-gmm+noise+door-via-point | 40 +- 0 % (2 seeds) |"
             in (tmp_path / "door.md").read_text())
+
+
+def test_default_budgets_and_the_makespan_of_independent_runs():
+    from sacgmm.experiments.grid import BUDGETS, default_budget, makespan
+    assert default_budget(RunSpec("peg", "sac-gmm", 0)) == BUDGETS["default"] == 150
+    assert default_budget(RunSpec("door", "sac-gmm", 0, noise=True)) == 100
+    assert default_budget(RunSpec("lever", "sac", 0, dense=True)) == 200
+    budget = budget_with_overrides(None, ["peg:sac-gmm=300"])
+    assert budget(RunSpec("peg", "sac-gmm", 0)) == 300 and budget(RunSpec("door", "gmm", 0)) == 100
+    assert makespan([3, 3, 2, 2, 2], 2) == 7          # LPT: 3+2+2 | 3+2 (optimum 6 = 3+3 | 2+2+2)
+    assert makespan([5, 1, 1], 2) == 5 and makespan([5, 1, 1], 1) == 7
+    assert makespan([], 4) == 0
+    with pytest.raises(ValueError, match="workers"):
+        makespan([1], 0)
+
+
+def test_reproduce_all_reports_every_table_and_the_grid_compute(tmp_path, monkeypatch):
+    import sacgmm.experiments.grid as grid
+    from sacgmm.cli.main import main
+    from sacgmm.experiments.grid import all_specs, unique_runs
+    groups = all_specs(1, door_seeds=2)
+    assert set(groups) == {"table1", "table2", "table3", "door"}
+    runs = unique_runs(s for g in groups.values() for s in g)
+    # SAC-GMM without noise is one run of Tables I, II and III
+    shared = RunSpec("peg", "sac-gmm", 0)
+    assert all(shared in g for k, g in groups.items() if k != "door")
+    assert runs.count(shared) == 1
+    assert len([s for s in runs if s.task == "door" and s.agent == "gmm"]) == 2
+    for spec in runs:
+        _fake_run(tmp_path / "runs", spec, 0.5)
+    monkeypatch.setattr(grid, "plot_curves", lambda *a, **k: None)
+    assert main(["reproduce", "all", "--seeds", "1", "--door-seeds", "2", "--report-only",
+                 "--runs", str(tmp_path / "runs"), "--results", str(tmp_path)]) == 0
+    for table in ("table1", "table2", "table3", "door"):
+        assert (tmp_path / f"{table}.md").is_file()
+    data = json.loads((tmp_path / "reproduce_all.json").read_text())
+    assert data["runs"] == data["finished_runs"] == len(runs)
+    assert data["run_wall_time_s"]["total"] == 60.0 * len(runs)
+    assert data["makespan_s"]["2"] == 60.0 * ((len(runs) + 1) // 2)
+    assert "| 2 |" in (tmp_path / "reproduce_all.md").read_text()
