@@ -69,8 +69,8 @@ def test_bench_skill_shapes_compares_the_stable_fit_with_em(tmp_path):
                  "--random-starts", "5", "--out", str(out)]) == 0
     res = json.loads(out.read_text())
     row = res["shapes"]["corner"]
-    assert set(res["overall"]) == {"stable", "stable-learned-P-1000it", "em-gmr"}
-    for fit in ("stable", "stable-learned-P-1000it"):
+    assert set(res["overall"]) == {"stable", "stable-learned-P-1000it", "stable-clf", "em-gmr"}
+    for fit in ("stable", "stable-learned-P-1000it", "stable-clf"):
         assert row[fit]["converged_from_demo_starts"] == 1.0
         assert row[fit]["converged_from_random_starts"] == 1.0
         assert 0.0 < row[fit]["median_error"] < 0.2 and row[fit]["fit_s"] > 0

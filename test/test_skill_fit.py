@@ -146,3 +146,100 @@ def test_a_learned_lyapunov_function_certifies_the_fit_and_survives_adaptation()
     a = back.linear_gains
     assert back.is_stable(tol=1e-9)
     assert np.linalg.eigvalsh(np.swapaxes(a, 1, 2) @ p + p @ a).max() < 0
+
+
+# -- method="clf": EM + GMR with a control-Lyapunov-function filter -------------------------
+def _clf_skill(name="acute-v", n=5, length=90, k=4):
+    from sacgmm.skill.shapes import shape_demos
+    demos = shape_demos(name, n=n, seed=0, length=length)
+    return demos, fit_skill(demos, DT, k, stable=True, seed=0, method="clf")
+
+
+@pytest.mark.parametrize("name", ["acute-v", "c-around", "helix"])
+def test_clf_fit_decreases_its_lyapunov_function_along_rollouts_from_random_starts(name):
+    """The certificate: V(x) = |x|^2 exp(p(x/|x|)) strictly decreases at every Euler step of the
+    design period along rollouts from random starts far around the shape, and they converge."""
+    demos, skill = _clf_skill(name)
+    assert skill.clf is not None and skill.is_stable(tol=1e-9)
+    assert skill.meta["clf"]["step"] == pytest.approx(DT)
+    pts = np.concatenate(demos)
+    extent = float(np.linalg.norm(pts.max(0) - pts.min(0)))
+    rng = np.random.default_rng(0)
+    starts = 0.5 * (pts.max(0) + pts.min(0)) + 4 * extent * rng.uniform(-0.5, 0.5, (60, pts.shape[1]))
+    starts = np.concatenate([starts, [d[0] for d in demos]])
+    traj = skill.rollout(starts, DT, 3000)                         # (3001, m, d)
+    lyap = skill.clf.lyapunov
+    v = lyap.value(traj.reshape(-1, traj.shape[-1])).reshape(traj.shape[:2])
+    moving = v[:-1] > 1e-24
+    assert np.all(np.diff(v, axis=0)[moving] < 0), "V must strictly decrease at every step"
+    assert np.linalg.norm(traj[-1], axis=1).max() < 0.01 * extent
+    # and in continuous time: grad V . f <= -c V at arbitrary points
+    x = starts + rng.normal(0, 0.3 * extent, starts.shape)
+    val, grad = lyap.value_and_grad(x)
+    speed = skill.velocity(x)
+    assert np.all(np.sum(grad * speed, 1) < 0)
+
+
+def test_clf_lyapunov_gradient_and_positivity():
+    """V is positive off the origin, x . grad V = 2 V (so grad V vanishes only at the origin),
+    and the analytic gradient matches finite differences, for arbitrary coefficients."""
+    from sacgmm.skill.clf import GaugeLyapunov, monomial_exponents
+    rng = np.random.default_rng(0)
+    for dim in (1, 2, 3):
+        e = monomial_exponents(dim, 4)
+        lyap = GaugeLyapunov(e, rng.normal(0, 0.5, len(e)))
+        x = rng.normal(size=(50, dim))
+        val, grad = lyap.value_and_grad(x)
+        assert (val > 0).all()
+        np.testing.assert_allclose(np.sum(x * grad, 1), 2 * val, rtol=1e-10)
+        num = np.stack([(lyap.value(x + h) - lyap.value(x - h)) / 2e-6
+                        for h in 1e-6 * np.eye(dim)], axis=1)
+        np.testing.assert_allclose(grad, num, rtol=1e-5, atol=1e-8)
+        np.testing.assert_allclose([lyap.unit_value(xx) for xx in x], val, rtol=1e-12)
+        u = x / np.linalg.norm(x, axis=1)[:, None]
+        one = [lyap.unit_value_and_grad(uu) for uu in u]
+        np.testing.assert_allclose([o[1] for o in one], lyap.value_and_grad(u)[1], rtol=1e-12)
+
+
+def test_clf_velocity_single_matches_batch_and_origin_is_fixed():
+    demos, skill = _clf_skill("helix")
+    rng = np.random.default_rng(2)
+    x = np.concatenate([np.concatenate(demos)[::9], rng.normal(0, 1.0, (40, 3)),
+                        1e-9 * rng.normal(size=(5, 3)), np.zeros((1, 3)), [[1e150, -3e149, 2e149]]])
+    batch = skill.velocity(x)
+    assert np.isfinite(batch).all()
+    np.testing.assert_allclose(np.array([skill.velocity(p) for p in x]), batch, rtol=1e-9,
+                               atol=1e-15)
+    np.testing.assert_array_equal(skill.velocity(np.zeros(3)), 0.0)
+
+
+def test_clf_skill_survives_save_load_and_adaptation(tmp_path):
+    """The filter is saved with the skill; an adapted skill keeps it (V still decreases), and
+    adapted(..., stable=True) shifts the GMR back to zero velocity at the attractor."""
+    from sacgmm.skill import load_skill
+    demos, skill = _clf_skill("c-around")
+    back = load_skill(skill.save(tmp_path / "clf.yaml"))
+    x = np.concatenate(demos)[::7]
+    np.testing.assert_allclose(back.velocity(x), skill.velocity(x), rtol=1e-12, atol=1e-15)
+    k = skill.n_components
+    shove = np.tile([0.0, 0.0, 0.05, -0.05], (k, 1))
+    loose = skill.adapted(d_means=shove)
+    assert loose.clf is not None and not loose.is_stable()
+    fixed = skill.adapted(d_means=shove, stable=True)
+    assert fixed.is_stable(tol=1e-12)
+    assert fixed.stabilized().is_stable(tol=1e-12)
+    for s in (loose, fixed):
+        traj = s.rollout(x[::3], DT, 2500)
+        v = s.clf.lyapunov.value(traj.reshape(-1, 2)).reshape(traj.shape[:2])
+        assert np.all(np.diff(v, axis=0)[v[:-1] > 1e-24] < 0)
+        assert np.linalg.norm(traj[-1], axis=1).max() < 2e-3
+
+
+@pytest.mark.parametrize("kwargs,message", [
+    ({"method": "lyapunov"}, "method must be 'seds' or 'clf'"),
+    ({"method": "clf", "stable": False}, "method='clf' is a stable fit"),
+    ({"method": "clf", "metric": "learned"}, "metric='learned' is for method='seds'"),
+])
+def test_bad_method_raises(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        fit_skill(_good(), DT, 3, **kwargs)

@@ -1,6 +1,7 @@
 """``sacgmm bench-skill``: speed of the skill model, against the ``gmr`` library in the same run;
-``--shapes``: accuracy and convergence of the stable fit on hard shapes, against unconstrained
-EM + GMR in the same run.
+``--shapes``: accuracy and convergence of the stable fits (SEDS-style, with a learned quadratic
+Lyapunov metric, and EM + GMR with a control-Lyapunov-function filter) on hard shapes, against
+unconstrained EM + GMR in the same run.
 
 Writes ``results/bench_skill.json`` (``--shapes``: ``results/bench_skill_shapes.json``). Each figure is the best of several repeats (the minimum is
 the least disturbed by other processes on a shared machine); ratios are between figures taken
@@ -152,6 +153,7 @@ SHAPE_TARGETS = {"convergence": 1.0, "error_below_em_by": 0.25, "fit_s": 2.0}
 SHAPE_FITS = {
     "stable": {"stable": True},
     "stable-learned-P-1000it": {"stable": True, "metric": "learned", "max_iter": 1000},
+    "stable-clf": {"stable": True, "method": "clf"},
     "em-gmr": {"stable": False},
 }
 DT = 1.0 / 30.0

@@ -12,6 +12,10 @@ If ``A_k + A_k^T`` is negative definite and ``b_k = 0`` for every component (SED
 with the attractor at the origin of the target frame), V(x) = |x|^2 strictly decreases along
 every trajectory: the system is globally asymptotically stable at the origin.
 
+A skill whose ``meta`` holds ``"clf"`` (``fit_skill(..., method="clf")``) corrects the GMR
+velocity at query time with a control-Lyapunov-function filter (:mod:`sacgmm.skill.clf`): it
+is globally asymptotically stable by construction, for any GMM parameters.
+
 Skills are immutable: :meth:`GMMSkill.adapted` returns a new skill. Responsibilities use
 log-sum-exp, so the velocity is finite for any finite position, however far from the data.
 """
@@ -70,7 +74,7 @@ class GMMSkill:
 
     __slots__ = ("_priors", "_means", "_covs", "frame", "meta", "dim", "n_components",
                  "_A", "_b", "_mu_x", "_W", "_c", "_logc", "_blocksum",
-                 "_neg_half_blocksum", "_min_eig")
+                 "_neg_half_blocksum", "_min_eig", "_clf")
 
     def __init__(self, priors: np.ndarray, means: np.ndarray, covariances: np.ndarray, *,
                  frame: str = "target", meta: Mapping[str, Any] | None = None):
@@ -106,6 +110,15 @@ class GMMSkill:
         self._A, self._b, self._mu_x = a, -c[1], mu_x
         self._W, self._c = w, c.reshape(2 * kd)
         self._min_eig = None
+        clf = self.meta.get("clf")
+        if clf is None:
+            self._clf = None
+        else:
+            from sacgmm.skill.clf import CLFFilter
+            self._clf = CLFFilter(clf)
+            if self._clf.lyapunov.dim != d:
+                raise ValueError(f"meta['clf'] is for dimension {self._clf.lyapunov.dim}, "
+                                 f"the skill has {d}")
         self._blocksum, self._neg_half_blocksum = _block_sum(k, d)
         self._logc = (np.log(np.maximum(priors, 1e-300))
                       - np.log(np.diagonal(chol, axis1=1, axis2=2)).sum(1) - 0.5 * d * _LOG_2PI)
@@ -173,12 +186,22 @@ class GMMSkill:
         """max_k |b_k| (m/s); zero for a skill whose attractor is exactly the origin."""
         return float(np.linalg.norm(self._b, axis=1).max())
 
+    @property
+    def clf(self):
+        """The control-Lyapunov-function filter (:class:`sacgmm.skill.clf.CLFFilter`) applied to
+        this skill's velocities, or None for a plain GMR skill."""
+        return self._clf
+
     def is_stable(self, tol: float = 1e-6) -> bool:
         """True if ``A_k^T P + P A_k < 0`` (:attr:`lyapunov` ``P``) and ``|b_k| <= tol`` (m/s) for all k.
 
         ``b_k`` is derived from the joint covariances, so it carries round-off; 1e-6 m/s (a
-        micrometre per second) is zero for any robot.
+        micrometre per second) is zero for any robot. For a skill with a CLF filter
+        (:attr:`clf`): True if the GMR's own velocity at the attractor is ``<= tol`` (the filter
+        makes any GMR stable; this says the corrected field is also continuous at the origin).
         """
+        if self._clf is not None:
+            return float(np.linalg.norm(self._gmr_velocity(np.zeros((1, self.dim)))[0])) <= tol
         return self.stability_margin < 0.0 and self.attractor_offset <= tol
 
     def regression_map(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -186,7 +209,8 @@ class GMMSkill:
         c (2Kd,), log_c (K,))``. For positions ``x`` (m), ``x W^T - c`` stacks
         ``L_k^-1 (x - mu_k)`` (first ``K d`` entries, ``L_k`` the Cholesky factor of
         ``Sigma_xx,k``) and the local velocities ``A_k x + b_k`` (m/s); the responsibilities are
-        ``softmax_k(log_c_k - 0.5 |L_k^-1 (x - mu_k)|^2)``. Copies."""
+        ``softmax_k(log_c_k - 0.5 |L_k^-1 (x - mu_k)|^2)``. Copies. For a skill with a CLF
+        filter (:attr:`clf`) this is the GMR before the filter, which :meth:`velocity` applies."""
         return self._W.copy(), self._c.copy(), self._logc.copy()
 
     # -- regression -------------------------------------------------------------------
@@ -235,13 +259,20 @@ class GMMSkill:
             if top > -_MAHA_CAP:
                 logit -= top
                 h = np.exp(logit, out=logit)
-                return (h @ yz[kd:].reshape(self.n_components, self.dim)) / h.sum()
+                v = (h @ yz[kd:].reshape(self.n_components, self.dim)) / h.sum()
+                return v if self._clf is None else self._clf.apply_one(x, v)
         x = self._check_positions(x)
         xs = x if x.ndim == 2 else x[None]
+        v = self._gmr_velocity(xs)
+        if self._clf is not None:
+            v = self._clf.apply(xs, v)
+        return v if x.ndim == 2 else v[0]
+
+    def _gmr_velocity(self, xs: np.ndarray) -> np.ndarray:
+        """The GMR velocity (before any CLF filter) at checked positions ``(n, d)``."""
         with np.errstate(over="ignore", invalid="ignore"):   # far points: capped below
             h, local = self._gate(xs @ self._W.T - self._c)
-        v = np.matmul(h[:, None, :], local)[:, 0, :]
-        return v if x.ndim == 2 else v[0]
+        return np.matmul(h[:, None, :], local)[:, 0, :]
 
     def rollout(self, x0: np.ndarray, dt: float, n_steps: int,
                 max_speed: float | None = None) -> np.ndarray:
@@ -294,7 +325,8 @@ class GMMSkill:
         the nearest symmetric positive-definite matrix with eigenvalues ``>= eigen_floor``
         (Higham; the floor is lowered to this skill's own smallest eigenvalue if that is
         smaller, so a zero delta changes nothing). With ``stable=True`` the result is further projected onto the SEDS-stable
-        set (see :meth:`stabilized`), so a refined skill keeps its convergence guarantee.
+        set (see :meth:`stabilized`), so a refined skill keeps its convergence guarantee (a
+        skill with a CLF filter keeps the filter, adapted or not).
         Raises ``ValueError`` for a NaN/inf delta or a wrong shape.
         """
         k, two_d = self._means.shape
@@ -325,8 +357,16 @@ class GMMSkill:
         of the symmetric part of each ``S A_k S^-1`` (``S = P^(1/2)``, :attr:`lyapunov`) to
         ``<= -margin`` (1/s; default: the contraction rate the skill was fitted with, else 10%
         of its mean gain |A_k|), keeps its skew part, and sets ``b_k = 0``.
+
+        A skill with a CLF filter (:attr:`clf`) is stable for any GMM parameters; for it this
+        only shifts every ``mu_v,k`` by the GMR velocity at the origin, so that the GMR's own
+        velocity vanishes at the attractor and the filtered field is continuous there.
         """
         d = self.dim
+        if self._clf is not None:
+            means = self._means.copy()
+            means[:, d:] -= self._gmr_velocity(np.zeros((1, d)))[0]
+            return GMMSkill._trusted(self._priors, means, self._covs.copy(), self.frame, self.meta)
         a = self._A
         root, inv = self._metric_root()
         if margin is None:

@@ -1,0 +1,296 @@
+"""A control-Lyapunov-function (CLF) filter on unconstrained GMR: ``fit_skill(..., method="clf")``.
+
+The skill is plain EM + GMR, ``f_gmr``, whose velocity is corrected at query time only where it
+does not decrease a Lyapunov function ``V`` learned from the demonstrations (after the
+"learning control Lyapunov function" idea of Khansari-Zadeh & Billard, 2014; the function
+family, the fit of ``V`` and the discrete-time guard here are this module's own).
+
+The Lyapunov function (:class:`GaugeLyapunov`) is homogeneous of degree 2::
+
+    V(x) = |x|^2 exp(p(x / |x|)),      V(0) = 0,
+
+with ``p`` a polynomial (monomials of degree 1..m of the direction ``u = x/|x|``). For any
+coefficients, ``V`` is positive definite and radially unbounded (``p`` is bounded on the unit
+sphere), continuously differentiable, and Euler's relation ``x . grad V(x) = 2 V(x) > 0`` means
+its gradient vanishes only at the origin: ``V`` has no other minimum or saddle, whatever was
+learned. Its level sets are arbitrary star-shaped curves/surfaces around the attractor, not
+ellipses, so demonstrations that circle the target (c-around, spirals) or pass beside it can
+decrease it. The coefficients are fitted so that the demonstrated velocities point down ``V``
+(a convex problem: ``grad V(x_n) . v_n / (|x_n| e^p |v_n|)`` is linear in them; a squared hinge
+on a margin plus a small ridge).
+
+The corrected velocity, at a query ``x != 0``::
+
+    f_b   = f_gmr(x) * min(1, v_max / |f_gmr(x)|)                  (speed cap, keeps direction)
+    rho   = c V(x) + a |grad V| |f_b|                               (required decrease)
+    f_c   = f_b - max(0, grad V . f_b + rho) / |grad V|^2 grad V    (minimal correction)
+    f     = s f_c,   s in (0, 1]                                    (discrete-time guard)
+
+so ``dV/dt = grad V . f <= -s c V(x) < 0`` for every ``x != 0`` (``grad V . f_c <= -rho``): the
+origin is globally asymptotically stable, by construction, for any GMM parameters. ``s`` is 1
+unless an Euler step of the design period ``tau`` (the demonstrations' sampling period) would
+not decrease ``V`` by at least half the first-order prediction: ``V(x + tau f) <= V(x) + tau/2
+grad V . f < V(x)``; then ``s`` comes from a quadratic model of ``V`` along the step and is
+halved until that holds (it holds for a small enough ``s`` because the first-order term is
+negative). So ``V`` also strictly decreases along every Euler rollout with step ``tau``, which is
+what a controller running the skill at the demonstrations' rate does. The EM means are shifted
+so that ``f_gmr(0) = 0`` (a constant change of every ``b_k``: the regression stays a GMR), which
+makes the correction vanish continuously at the attractor.
+"""
+from __future__ import annotations
+
+import itertools
+import math
+from typing import Any, Mapping
+
+import numpy as np
+from scipy.optimize import minimize
+
+DEFAULT_DEGREE = 4          # of the polynomial p on the sphere
+DEFAULT_RATE_FRACTION = 0.05    # c, as a fraction of the demonstrations' gain scale (1/s)
+DEFAULT_ANGLE_MARGIN = 0.1      # a: required decrease, relative to |grad V| |f|
+DEFAULT_SPEED_CAP = 2.0         # v_max as a multiple of the fastest demonstrated speed
+FIT_MARGIN = 0.2                # hinge margin of the normalised decrease when fitting V
+FIT_RIDGE = 1e-3
+_MAX_HALVINGS = 60
+
+
+def monomial_exponents(dim: int, degree: int) -> np.ndarray:
+    """Exponents (M, dim) of all monomials of total degree 1..degree in ``dim`` variables."""
+    if isinstance(degree, bool) or int(degree) != degree or degree < 1:
+        raise ValueError(f"clf degree must be a positive integer, got {degree!r}")
+    rows = [e for e in itertools.product(range(int(degree) + 1), repeat=dim)
+            if 1 <= sum(e) <= degree]
+    return np.array(sorted(rows, key=lambda e: (sum(e), tuple(-i for i in e))), dtype=np.int64)
+
+
+class GaugeLyapunov:
+    """``V(x) = |x|^2 exp(p(x/|x|))`` with ``p(u) = sum_j coef_j u^(E_j)`` (see module doc)."""
+
+    __slots__ = ("exponents", "coef", "dim", "_deg", "_idx", "_didx", "_dscale", "_ar",
+                 "_idx1", "_didx1")
+
+    def __init__(self, exponents: np.ndarray, coef: np.ndarray):
+        e = np.asarray(exponents, dtype=np.int64)
+        c = np.asarray(coef, dtype=np.float64)
+        if e.ndim != 2 or e.shape[0] < 1 or (e < 0).any() or c.shape != (e.shape[0],):
+            raise ValueError(f"clf: exponents {e.shape} and coefficients {c.shape} do not match")
+        if not np.isfinite(c).all():
+            raise ValueError("clf: Lyapunov coefficients contain NaN or inf")
+        self.exponents, self.coef, self.dim = e, c, e.shape[1]
+        self._deg = int(e.max())
+        d = self.dim
+        # powers table pw[:, i, k] = u_i^k; monomial j = prod_i pw[:, i, E_ji]
+        self._idx = (np.arange(d)[:, None] * (self._deg + 1) + e.T)            # (d, M)
+        # d/du_i of monomial j = E_ji u_i^(E_ji - 1) prod_{l != i} u_l^(E_jl)
+        didx = np.repeat(self._idx[None], d, axis=0)                              # (d, d, M)
+        for i in range(d):
+            didx[i, i] = i * (self._deg + 1) + np.maximum(e[:, i] - 1, 0)
+        self._didx = didx
+        self._dscale = (e.T * c[None, :]).astype(np.float64)                      # (d, M)
+        self._ar = np.arange(self._deg + 1)
+        self._idx1 = self._idx.T.copy()                                           # (M, d)
+        self._didx1 = np.ascontiguousarray(np.transpose(didx, (0, 2, 1)))         # (d, M, d)
+
+    # -- one unit direction (the controller's hot loop): few, small numpy operations ------
+    def unit_value(self, y: np.ndarray) -> float:
+        """V at one point ``y`` (d,)."""
+        r2 = float(y @ y)
+        if r2 == 0.0:
+            return 0.0
+        pw = (y / math.sqrt(r2))[:, None] ** self._ar
+        return r2 * math.exp(float(pw.ravel()[self._idx1].prod(1) @ self.coef))
+
+    def unit_value_and_grad(self, u: np.ndarray) -> tuple[float, np.ndarray]:
+        """V and grad V at one unit vector ``u`` (d,)."""
+        flat = (u[:, None] ** self._ar).ravel()
+        ep = math.exp(float(flat[self._idx1].prod(1) @ self.coef))
+        gp = (flat[self._didx1].prod(2) * self._dscale).sum(1)
+        return ep, ep * (2.0 * u + gp - float(gp @ u) * u)
+
+    def _powers(self, u: np.ndarray) -> np.ndarray:
+        return (u[:, :, None] ** np.arange(self._deg + 1)).reshape(len(u), -1)
+
+    def value(self, x: np.ndarray) -> np.ndarray:
+        """V at positions ``(n, d)`` -> ``(n,)``."""
+        r2 = np.einsum("ni,ni->n", x, x)
+        r = np.sqrt(r2)
+        u = x / np.where(r > 0, r, 1.0)[:, None]
+        pw = self._powers(u)
+        p = np.prod(pw[:, self._idx], axis=1) @ self.coef
+        return r2 * np.exp(p)
+
+    def value_and_grad(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """V ``(n,)`` and grad V ``(n, d)`` at positions ``(n, d)`` (both 0 at the origin)."""
+        r2 = np.einsum("ni,ni->n", x, x)
+        r = np.sqrt(r2)
+        u = x / np.where(r > 0, r, 1.0)[:, None]
+        pw = self._powers(u)
+        p = np.prod(pw[:, self._idx], axis=1) @ self.coef
+        gp = np.einsum("nim,im->ni", np.prod(pw[:, self._didx], axis=2), self._dscale)
+        tang = gp - np.einsum("ni,ni->n", gp, u)[:, None] * u      # tangential part of grad p
+        ep = np.exp(p)
+        return r2 * ep, (ep * r)[:, None] * (2.0 * u + tang)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"exponents": self.exponents.tolist(), "coefficients": self.coef.tolist()}
+
+
+def _decrease_rows(x: np.ndarray, v: np.ndarray, exponents: np.ndarray):
+    """``q_n = grad V(x_n) . v_n / (|x_n| e^p |v_n|) = a_n + B_n coef`` for a unit ``v``."""
+    r = np.linalg.norm(x, axis=1)
+    u = x / r[:, None]
+    vh = v / np.linalg.norm(v, axis=1)[:, None]
+    tv = vh - np.sum(vh * u, 1)[:, None] * u
+    probe = GaugeLyapunov(exponents, np.zeros(len(exponents)))
+    pw = probe._powers(u)
+    dmono = np.prod(pw[:, probe._didx], axis=2) * exponents.T[None]            # (n, d, M)
+    return 2.0 * np.sum(u * vh, 1), np.einsum("nim,ni->nm", dmono, tv)
+
+
+def fit_gauge_lyapunov(x: np.ndarray, v: np.ndarray, degree: int = DEFAULT_DEGREE,
+                       margin: float = FIT_MARGIN, ridge: float = FIT_RIDGE,
+                       max_iter: int = 500) -> tuple[GaugeLyapunov, float]:
+    """Fit ``V`` so that the demonstrated velocities ``v`` at positions ``x`` (both (n, d))
+    decrease it: minimise ``mean max(0, q_n + margin)^2 + ridge |coef|^2`` (convex).
+
+    Returns the Lyapunov function and the share of (moving, off-origin) samples that decrease
+    it with ``q_n < 0``."""
+    exponents = monomial_exponents(x.shape[1], degree)
+    speed = np.linalg.norm(v, axis=1)
+    dist = np.linalg.norm(x, axis=1)
+    keep = (speed > 1e-3 * speed.max()) & (dist > 1e-3 * dist.max())
+    if not keep.any():
+        return GaugeLyapunov(exponents, np.zeros(len(exponents))), 0.0
+    a, b = _decrease_rows(x[keep], v[keep], exponents)
+    n = len(a)
+
+    def loss(c):
+        h = np.maximum(a + b @ c + margin, 0.0)
+        return float(h @ h) / n + ridge * float(c @ c), 2.0 * (b.T @ h) / n + 2.0 * ridge * c
+
+    res = minimize(loss, np.zeros(len(exponents)), jac=True, method="L-BFGS-B",
+                   options={"maxiter": max_iter})
+    return GaugeLyapunov(exponents, res.x), float(np.mean(a + b @ res.x < 0.0))
+
+
+class CLFFilter:
+    """The query-time correction of a GMR velocity (module doc); built from ``meta["clf"]``."""
+
+    __slots__ = ("lyapunov", "rate", "angle", "max_speed", "step")
+
+    def __init__(self, spec: Mapping[str, Any]):
+        try:
+            self.lyapunov = GaugeLyapunov(spec["exponents"], spec["coefficients"])
+            self.rate = float(spec["rate"])
+            self.angle = float(spec["angle_margin"])
+            self.max_speed = float(spec["max_speed"])
+            self.step = float(spec["step"])
+        except KeyError as exc:
+            raise ValueError(f"meta['clf'] misses field {exc.args[0]!r}") from None
+        for name, val in (("rate", self.rate), ("max_speed", self.max_speed),
+                          ("step", self.step)):
+            if not (math.isfinite(val) and val > 0):
+                raise ValueError(f"meta['clf'][{name!r}] must be positive and finite, got {val!r}")
+        if not (math.isfinite(self.angle) and self.angle >= 0):
+            raise ValueError(f"meta['clf']['angle_margin'] must be >= 0, got {self.angle!r}")
+
+    def apply_one(self, x: np.ndarray, f: np.ndarray) -> np.ndarray:
+        """:meth:`apply` for one position ``x`` and GMR velocity ``f`` (both (d,))."""
+        lyap, tau = self.lyapunov, self.step
+        speed = math.hypot(*f)                          # hypot: no overflow of a far square
+        if speed > self.max_speed:
+            f = f * (self.max_speed / speed)
+            speed = self.max_speed
+        speed2 = speed * speed
+        r = math.hypot(*x)
+        if r == 0.0:
+            return np.zeros_like(f)
+        u = x / r
+        v_u, g = lyap.unit_value_and_grad(u)
+        gg = float(g @ g)
+        rho = self.rate * r * v_u + self.angle * math.sqrt(gg * speed2)
+        gf = float(g @ f)
+        if gf + rho > 0.0:
+            f = f - ((gf + rho) / gg) * g
+            gf = -rho
+        h = tau / r
+        v1 = lyap.unit_value(u + h * f)
+        if v1 <= v_u + 0.5 * h * gf:
+            return f
+        kappa = v1 - v_u - h * gf
+        s = min(1.0, max(1e-12, -0.5 * h * gf / kappa)) if kappa > 0 and math.isfinite(kappa) else 0.5
+        for _ in range(_MAX_HALVINGS):
+            if lyap.unit_value(u + (s * h) * f) <= v_u + 0.5 * s * h * gf:
+                break
+            s *= 0.5
+        return f * s
+
+    def apply(self, x: np.ndarray, f: np.ndarray) -> np.ndarray:
+        """Corrected velocities for positions ``x`` and GMR velocities ``f`` (both (n, d)).
+
+        Computed on the unit directions ``u = x/|x|`` (``V`` is homogeneous of degree 2, its
+        gradient of degree 1), so no square of a far position is ever formed. The origin is
+        returned as a fixed point."""
+        lyap, tau = self.lyapunov, self.step
+        speed = _norms(f)
+        if (speed > self.max_speed).any():
+            f = f * np.minimum(1.0, self.max_speed / np.maximum(speed, 1e-300))[:, None]
+            speed = np.minimum(speed, self.max_speed)
+        speed2 = speed * speed
+        r = _norms(x)
+        at_origin = r == 0.0
+        r = np.where(at_origin, 1.0, r)
+        u = x / r[:, None]
+        v_u, g = lyap.value_and_grad(u)                 # V(x) = r^2 v_u, grad V(x) = r g
+        gg = np.einsum("ni,ni->n", g, g)                # > 0: u . g = 2 v_u > 0
+        rho = self.rate * r * v_u + self.angle * np.sqrt(gg * speed2)    # required decrease / r
+        gf = np.einsum("ni,ni->n", g, f)
+        viol = gf + rho
+        bad = viol > 0.0
+        if bad.any():
+            f = f - np.where(bad, viol / np.where(gg > 0, gg, 1.0), 0.0)[:, None] * g
+            gf = np.where(bad, -rho, gf)
+        # discrete-time guard: an Euler step of tau must decrease V by at least half its
+        # first-order prediction; in units of r^2: V(u + tau f / r) <= v_u + tau/2 gf / r
+        h = tau / r
+        with np.errstate(over="ignore", invalid="ignore"):
+            v1 = lyap.value(u + h[:, None] * f)
+        bad = ~(v1 <= v_u + 0.5 * h * gf)
+        if bad.any():
+            kappa = v1 - v_u - h * gf                   # curvature term of a quadratic model
+            s = np.ones_like(r)
+            with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+                guess = -0.5 * h * gf / kappa
+            s[bad] = np.clip(np.nan_to_num(guess[bad], nan=0.5, posinf=1.0), 1e-12, 1.0)
+            for _ in range(_MAX_HALVINGS):
+                with np.errstate(over="ignore", invalid="ignore"):
+                    vs = lyap.value(u + (s * h)[:, None] * f)
+                bad = ~(vs <= v_u + 0.5 * s * h * gf)
+                if not bad.any():
+                    break
+                s = np.where(bad, 0.5 * s, s)
+            f = f * s[:, None]
+        if at_origin.any():
+            f = np.where(at_origin[:, None], 0.0, f)
+        return f
+
+
+def _norms(a: np.ndarray) -> np.ndarray:
+    """Row norms of ``a`` (n, d) without overflow for far rows."""
+    m = np.abs(a).max(axis=1)
+    safe = np.where(m > 0, m, 1.0)
+    return m * np.sqrt(np.einsum("ni,ni->n", a / safe[:, None], a / safe[:, None]))
+
+
+def clf_spec(x: np.ndarray, v: np.ndarray, dt: float, *, degree: int = DEFAULT_DEGREE,
+             rate_fraction: float = DEFAULT_RATE_FRACTION,
+             angle_margin: float = DEFAULT_ANGLE_MARGIN,
+             speed_cap: float = DEFAULT_SPEED_CAP) -> dict[str, Any]:
+    """Fit the Lyapunov function on demonstrated ``x, v`` (n, d) and return ``meta["clf"]``."""
+    lyap, share = fit_gauge_lyapunov(x, v, degree)
+    gain = math.sqrt(float(np.mean(np.sum(v ** 2, 1))) / float(np.mean(np.sum(x ** 2, 1))))
+    return {"kind": "gauge", "degree": int(degree), **lyap.to_dict(),
+            "rate": rate_fraction * gain, "angle_margin": float(angle_margin),
+            "max_speed": float(speed_cap * np.linalg.norm(v, axis=1).max()),
+            "step": float(dt), "demo_decrease_share": share}
