@@ -24,10 +24,15 @@ def register(subparsers) -> None:
     p.add_argument("--threads", type=int, default=2,
                    help="torch threads of the measured setup (default 2, both cores)")
     p.add_argument("--encoder-kind", default=None,
-                   help="image encoder of the measured setup (default: SACConfig's)")
+                   help="image encoder of the measured setup (default: the sac-gmm agent "
+                        "configuration's)")
     p.add_argument("--autoencoder-batch", type=int, default=None,
-                   help="images per reconstruction loss in the measured setup (default: "
-                        "SACConfig's; 0: the whole batch)")
+                   help="images per reconstruction loss in the measured setup (default: the "
+                        "sac-gmm agent configuration's; 0: the whole batch)")
+    p.add_argument("--before", default=None, metavar="JSON",
+                   help="the output of an earlier version's bench-rl, run just before on this "
+                        "machine (scripts/bench_rl_before_after.sh): its figures and the "
+                        "speed-up over them are added to this output")
     p.add_argument("--no-reference", dest="reference", action="store_false",
                    help="skip the reference setup (conv encoder, reconstruction on the whole "
                         "batch, 1 thread) measured in the same run for the speed-up ratio")
@@ -139,9 +144,12 @@ def run(args: argparse.Namespace) -> int:
     from sacgmm.machine import machine_info
     from sacgmm.rl.sac import SACConfig
 
+    from sacgmm.rl.config import TrainConfig
+
     default = SACConfig(latent_dim=args.latent_dim)
-    setup = {"encoder_kind": args.encoder_kind or default.encoder_kind,
-             "autoencoder_batch": (default.autoencoder_batch if args.autoencoder_batch is None
+    agent = TrainConfig.named("sac-gmm", task=args.task).sac     # what training uses
+    setup = {"encoder_kind": args.encoder_kind or agent.encoder_kind,
+             "autoencoder_batch": (agent.autoencoder_batch if args.autoencoder_batch is None
                                    else args.autoencoder_batch or None),
              "threads": args.threads}
     setups = {"measured": setup}
@@ -203,6 +211,28 @@ def run(args: argparse.Namespace) -> int:
                 m["agent"]: round(m["control_steps_per_s"] / r["control_steps_per_s"], 2)
                 for m, r in zip(training["measured"], training["reference"])}}
         print(f"speed-up over the reference: {out['speedup_over_reference']}", file=sys.stderr)
+    if args.before:
+        out["before"], out["speedup_over_before"] = _compare_before(args.before, out)
+        print(f"speed-up over {args.before}: {out['speedup_over_before']}", file=sys.stderr)
     atomic_write_text(args.out, json.dumps(out, indent=2) + "\n")
     print(json.dumps(out, indent=2))
     return 0
+
+
+def _compare_before(path: str, out: dict) -> tuple[dict, dict]:
+    """The earlier version's figures (``path``, a bench-rl JSON) and this run's speed-up over
+    them, case by case and agent by agent; ``ValueError`` naming the file if it is not one."""
+    try:
+        before = json.loads(open(path).read())
+        cases = {c["case"]: c["updates_per_s"] for c in before["updates"]}
+        agents = {r["agent"]: r["control_steps_per_s"] for r in before.get("env_steps_per_s", [])}
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise ValueError(f"--before {path}: not a bench-rl output ({exc})") from None
+    speedup = {
+        "updates_per_s": {c["case"]: round(c["updates_per_s"] / cases[c["case"]], 2)
+                          for c in out["updates"] if cases.get(c["case"])},
+        "control_steps_per_s": {r["agent"]: round(r["control_steps_per_s"] / agents[r["agent"]], 2)
+                                for r in out["env_steps_per_s"] if agents.get(r["agent"])}}
+    summary = {"file": path, "command": before.get("command"),
+               "updates_per_s": cases, "control_steps_per_s": agents}
+    return summary, speedup
