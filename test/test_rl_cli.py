@@ -1,6 +1,8 @@
 """The ``train-gym`` and ``bench-rl`` subcommands, end to end on tiny budgets."""
 import json
 
+import pytest
+
 from sacgmm.cli.main import main
 
 
@@ -63,6 +65,18 @@ def test_bench_rl_measures_the_reference_setup_in_the_same_run(tmp_path):
     expected = (measured["depth_1x64x64"]["updates_per_s"]
                 / reference["depth_1x64x64"]["updates_per_s"])
     assert abs(ratio - expected) < 0.01
+    # an earlier version's output, compared case by case
+    after = tmp_path / "after.json"
+    assert main(["bench-rl", "--seconds", "0.05", "--batch-size", "16", "--train-seconds", "0",
+                 "--no-reference", "--before", str(path), "--out", str(after)]) == 0
+    both = json.loads(after.read_text())
+    assert both["before"]["updates_per_s"]["no_image"] == measured["no_image"]["updates_per_s"]
+    now = {c["case"]: c["updates_per_s"] for c in both["updates"]}
+    assert both["speedup_over_before"]["updates_per_s"]["no_image"] == pytest.approx(
+        now["no_image"] / measured["no_image"]["updates_per_s"], abs=0.01)
+    (tmp_path / "bad.json").write_text("{}")
+    assert main(["bench-rl", "--seconds", "0.05", "--batch-size", "16", "--train-seconds", "0",
+                 "--before", str(tmp_path / "bad.json"), "--out", str(after)]) == 2
 
 
 def test_pipeline_refines_the_skill_and_shows_it(tmp_path, capsys):

@@ -146,6 +146,7 @@ def run(args: argparse.Namespace) -> int:
 
     from sacgmm.rl.config import TrainConfig
 
+    before = _load_before(args.before) if args.before else None
     default = SACConfig(latent_dim=args.latent_dim)
     agent = TrainConfig.named("sac-gmm", task=args.task).sac     # what training uses
     setup = {"encoder_kind": args.encoder_kind or agent.encoder_kind,
@@ -211,28 +212,34 @@ def run(args: argparse.Namespace) -> int:
                 m["agent"]: round(m["control_steps_per_s"] / r["control_steps_per_s"], 2)
                 for m, r in zip(training["measured"], training["reference"])}}
         print(f"speed-up over the reference: {out['speedup_over_reference']}", file=sys.stderr)
-    if args.before:
-        out["before"], out["speedup_over_before"] = _compare_before(args.before, out)
+    if before is not None:
+        out["before"], out["speedup_over_before"] = _compare_before(before, out)
         print(f"speed-up over {args.before}: {out['speedup_over_before']}", file=sys.stderr)
     atomic_write_text(args.out, json.dumps(out, indent=2) + "\n")
     print(json.dumps(out, indent=2))
     return 0
 
 
-def _compare_before(path: str, out: dict) -> tuple[dict, dict]:
-    """The earlier version's figures (``path``, a bench-rl JSON) and this run's speed-up over
-    them, case by case and agent by agent; ``ValueError`` naming the file if it is not one."""
+def _load_before(path: str) -> dict:
+    """The earlier version's figures in ``path`` (a bench-rl JSON); ``ValueError`` naming the
+    file if it is not one."""
     try:
         before = json.loads(open(path).read())
         cases = {c["case"]: c["updates_per_s"] for c in before["updates"]}
         agents = {r["agent"]: r["control_steps_per_s"] for r in before.get("env_steps_per_s", [])}
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise ValueError(f"--before {path}: not a bench-rl output ({exc})") from None
+    return {"file": path, "command": before.get("command"),
+            "updates_per_s": cases, "control_steps_per_s": agents}
+
+
+def _compare_before(summary: dict, out: dict) -> tuple[dict, dict]:
+    """``summary`` (:func:`_load_before`) and this run's speed-up over it, case by case and
+    agent by agent."""
+    cases, agents = summary["updates_per_s"], summary["control_steps_per_s"]
     speedup = {
         "updates_per_s": {c["case"]: round(c["updates_per_s"] / cases[c["case"]], 2)
                           for c in out["updates"] if cases.get(c["case"])},
         "control_steps_per_s": {r["agent"]: round(r["control_steps_per_s"] / agents[r["agent"]], 2)
                                 for r in out["env_steps_per_s"] if agents.get(r["agent"])}}
-    summary = {"file": path, "command": before.get("command"),
-               "updates_per_s": cases, "control_steps_per_s": agents}
     return summary, speedup
