@@ -461,3 +461,35 @@ def test_each_seed_trains_from_its_own_demonstrations(tmp_path, monkeypatch):
     assert TrainConfig.from_saved({"task": "peg", "seed": 3, "skill": "s.yaml"}).demo_seed is None
     with pytest.raises(ValueError, match="demo_seed"):
         TrainConfig.named("gmm", task="peg", demo_seed=-2)
+
+
+def test_following_the_held_peg_drives_a_slipped_peg_to_the_demonstrated_depth():
+    """With ``follow_held_object`` the skill sees the TCP raised by the peg's slip in the
+    fingers: episodes in which the plain GMM agent's peg slid up and never reached the success
+    depth succeed, the slip notwithstanding."""
+    from sacgmm.sim.default_skill import default_skill
+    skill = default_skill("peg", seed=0)
+    outcomes = {}
+    for follow in (False, True):
+        env = GMMWindowEnv(make_env("peg", sensor=False), skill, DeltaTheta.for_skill(skill), 32,
+                           follow_held_object=follow)
+        try:
+            rows = []
+            for seed in (1001, 1002, 1003):
+                env.reset(seed=seed)
+                while True:
+                    _, _, term, trunc, info = env.step(np.zeros(env.action_space.shape))
+                    if follow:
+                        assert env.skill_position()[2] == pytest.approx(
+                            env._position[2] + info["peg_slip"])
+                    if term or trunc:
+                        break
+                rows.append((info["success"], info["failure"], info["peg_slip"]))
+            outcomes[follow] = rows
+        finally:
+            env.close()
+    assert sum(f == "slipped" for _, f, _ in outcomes[False]) >= 2
+    assert all(ok for ok, _, _ in outcomes[True])
+    assert max(slip for _, _, slip in outcomes[True]) >= 0.01      # it slid, and still went in
+    with pytest.raises(ValueError, match="follow_held_object"):
+        TrainConfig.named("sac", ["follow_held_object=true"], task="peg")

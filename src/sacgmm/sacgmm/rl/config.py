@@ -98,6 +98,9 @@ class TrainConfig:
     # its window and its action (sacgmm.rl.memory), so a policy can search (try elsewhere
     # after a window that went nowhere) instead of repeating itself
     decision_memory: bool = False
+    # simulation only: the GMM agent (and SAC-GMM's adapted skill) drives the held peg, not the
+    # hand: the skill sees the TCP raised by how far the peg slid up in the fingers
+    follow_held_object: bool = False
     # SAC baseline: the share of each batch drawn from the demonstrations, kept in a buffer of
     # their own (RLPD's symmetric sampling: 0.5); 0: they sit in the main buffer
     demo_fraction: float = 0.0
@@ -183,9 +186,12 @@ class TrainConfig:
                                            or not isinstance(self.demo_seed, int)
                                            or self.demo_seed < 0):
             raise ValueError(f"demo_seed must be an integer >= 0, got {self.demo_seed!r}")
-        for key in ("gripper_obs", "hindsight_grasp", "decision_memory"):
+        for key in ("gripper_obs", "hindsight_grasp", "decision_memory", "follow_held_object"):
             if not isinstance(getattr(self, key), bool):
                 raise ValueError(f"{key} must be true or false, got {getattr(self, key)!r}")
+        if self.follow_held_object and self.agent not in ("sac-gmm", "gmm"):
+            raise ValueError("follow_held_object is for the GMM agents (sac-gmm, gmm), not "
+                             f"{self.agent!r}")
         if self.decision_memory and self.agent != "sac-gmm":
             raise ValueError(f"decision_memory is for the sac-gmm agent only, not {self.agent!r}")
         if isinstance(self.demo_fraction, bool) or not isinstance(self.demo_fraction, (int, float)) \

@@ -86,12 +86,14 @@ class _TaskView(gym.Env):
                  "gripper": spaces.Box(0.0, np.inf, (1,), np.float32)})
         self.max_speed = float(task_env.unwrapped.max_speed)
         self._position = np.zeros(3)
+        self._slip = 0.0          # m, how far the held peg slid up in the fingers (peg task)
         self.render_mode = getattr(task_env, "render_mode", None)
 
     def reset(self, *, seed: int | None = None, options: dict | None = None):
         super().reset(seed=seed)
         obs, info = self.task_env.reset(seed=seed, options=options)
         self._position = _control_position(obs, info)
+        self._slip = float(info.get("peg_slip", 0.0))
         return self.agent_observation(obs), info
 
     def agent_observation(self, obs: dict[str, np.ndarray],
@@ -109,6 +111,7 @@ class _TaskView(gym.Env):
         obs, reward, term, trunc, info = self.task_env.step(
             limit_velocity(velocity, self.max_speed))
         self._position = _control_position(obs, info)
+        self._slip = float(info.get("peg_slip", 0.0))
         return obs, float(reward), bool(term), bool(trunc), info
 
     def render(self):
@@ -136,11 +139,17 @@ class GMMWindowEnv(_TaskView):
     frame) at the control step in which the handle became held, when that happened in this
     window (``None`` otherwise), and ``info["grasp_offset"]`` where on the handle it held (m,
     the task's ``grasp_offset`` at that step; ``None`` otherwise).
+
+    ``follow_held_object`` (simulation only): the skill is evaluated at the TCP raised by how
+    far the held peg slid up in the fingers (``info["peg_slip"]``, what in-hand sensing would
+    report), i.e. it drives the peg rather than the hand, so a peg pushed up in the hand is
+    still driven to the demonstrated depth. No effect on tasks without a held peg.
     """
 
     def __init__(self, task_env: gym.Env, skill: GMMSkill, delta: DeltaTheta, window: int = 32,
-                 gripper: bool = False, via_point=None):
+                 gripper: bool = False, via_point=None, follow_held_object: bool = False):
         super().__init__(task_env, gripper)
+        self.follow_held_object = bool(follow_held_object)
         if window < 1:
             raise ValueError(f"window must be >= 1 control step, got {window}")
         if skill.dim != 3:
@@ -170,7 +179,7 @@ class GMMWindowEnv(_TaskView):
         task.sensor = False          # the agent sees the sensor only at the window's end
         try:
             while True:
-                v = command(self.current_skill, self._position, self.max_speed)
+                v = command(self.current_skill, self.skill_position(), self.max_speed)
                 obs, r, term, trunc, info = self._control_step(ZERO3 if v is None else v)
                 total += r
                 steps += 1
@@ -187,6 +196,14 @@ class GMMWindowEnv(_TaskView):
                     via_point=decision.via, held=decision.held, grasp_position=grasp_position,
                     grasp_offset=grasp_offset)
         return self._observe(obs, has_sensor), total, term, trunc, info
+
+    def skill_position(self) -> np.ndarray:
+        """Where the skill is evaluated (m, perceived target frame): the TCP, or with
+        ``follow_held_object`` the TCP raised by the peg's slip in the fingers (the peg's axis
+        is the frame's z)."""
+        if self.follow_held_object and self._slip:
+            return self._position + np.array([0.0, 0.0, self._slip])
+        return self._position
 
     def _observe(self, obs: dict, has_sensor: bool) -> dict[str, np.ndarray]:
         """The agent's observation of the current state (task observation ``obs``; the sensor

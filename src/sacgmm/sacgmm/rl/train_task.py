@@ -159,9 +159,11 @@ class TaskRun:
             adaptation = SkillAdaptation.from_settings(self.skill, cfg.delta_theta, cfg.via_point,
                                                        cfg.window, task.dt, task.max_speed)
             return GMMWindowEnv(task_env, self.skill, adaptation.delta, cfg.window, gripper=grip,
-                                via_point=adaptation.steering)
+                                via_point=adaptation.steering,
+                                follow_held_object=cfg.follow_held_object)
         if cfg.agent == "gmm":
-            return GMMWindowEnv(task_env, self.skill, DeltaTheta.for_skill(self.skill), cfg.window)
+            return GMMWindowEnv(task_env, self.skill, DeltaTheta.for_skill(self.skill), cfg.window,
+                                follow_held_object=cfg.follow_held_object)
         if cfg.agent == "res-gmm":
             return ResidualGMMEnv(task_env, self.skill, cfg.residual_scale, gripper=grip)
         return VelocityEnv(task_env, gripper=grip)

@@ -157,6 +157,9 @@ class SACRefiner(Node):
                                     skill=str(Path(p["skill_path"]).resolve()), **settings)
             if cfg.agent != "sac-gmm":
                 raise ValueError(f"a {cfg.agent!r} configuration; the refiner runs sac-gmm")
+            if cfg.follow_held_object:
+                raise ValueError("follow_held_object is simulation only (no in-hand slip "
+                                 "estimate on the robot)")
         except (ValueError, TypeError) as exc:
             raise StartupError(f"parameters 'agent_config'/'agent.*': {exc}") from None
         self.cfg = cfg
