@@ -62,6 +62,12 @@ class SpatialSoftmax(nn.Module):
         return torch.cat([x, y], dim=-1)
 
 
+def patch_grid(kind: str) -> tuple[int, int]:
+    """``(cell, patch)`` of the :func:`patchify` layout of encoder/decoder ``kind`` (its
+    decoder's output layout for ``"spatial_softmax"``)."""
+    return (1, 8) if kind == "patch" else (2, 4)
+
+
 def patchify(img: torch.Tensor, cell: int = 2, patch: int = 4,
              dtype: torch.dtype | None = None) -> torch.Tensor:
     """Images ``(B, C, S, S)`` -> patches ``(B, n, n, cell * cell, C * patch * patch)``.
@@ -110,7 +116,7 @@ class ConvEncoder(nn.Module):
             in_channels, latent_dim, image_size, kind)
         c = channels
         # the patch layout of the input (kind "spatial_softmax": of the reconstruction only)
-        self.cell, self.patch = (1, 8) if kind == "patch" else (2, 4)
+        self.cell, self.patch = patch_grid(kind)
         if kind == "patch":
             self.conv1 = nn.Linear(in_channels * 64, c)          # 8x8 stride 8
             feat = c * (image_size // 8) ** 2
@@ -210,7 +216,7 @@ class ConvDecoder(nn.Module):
         c = channels
         self.n = image_size // 8
         self.out_channels = out_channels
-        self.cell, self.patch = (1, 8) if kind == "patch" else (2, 4)
+        self.cell, self.patch = patch_grid(kind)
         self.fc = nn.Linear(latent_dim, c * self.n ** 2)
         if kind == "patch":
             self.deconv1 = None

@@ -12,7 +12,7 @@ bootstraps with ``gamma ** k``; :mod:`sacgmm.rl.nstep`).
 With ``image_layout = (cell, patch)`` images are stored, and sampled, in that patch layout
 of :func:`sacgmm.rl.encoder.patchify`, ``(n, n, cell^2, C patch^2)``, the layout the agent's
 encoder reads (``ConvEncoder.layout``), so that a batch needs no re-ordering copy;
-:func:`patch_layout` converts one image.
+:func:`patch_layout` converts images.
 
 Sampling is uniform with replacement from the buffer's own ``numpy`` generator, so saving and
 restoring :meth:`ReplayBuffer.state_dict` reproduces the same future batches.
@@ -31,17 +31,14 @@ def is_image_shape(shape: tuple[int, ...]) -> bool:
     return len(shape) == 3
 
 
-def patch_layout(img: np.ndarray, layout: tuple[int, int]) -> np.ndarray:
-    """One image ``(C, S, S)`` -> ``(n, n, cell^2, C patch^2)`` for ``layout = (cell, patch)``
-    (``n = S / (cell patch)``), the order of :func:`sacgmm.rl.encoder.patchify`."""
-    cell, patch = layout
-    c, h, w = img.shape
-    k = cell * patch
-    if h != w or h % k:
-        raise ValueError(f"image size {h}x{w} is not square or not divisible by {k}")
-    n = h // k
-    x = img.reshape(c, n, cell, patch, n, cell, patch).transpose(1, 4, 2, 5, 0, 3, 6)
-    return x.reshape(n, n, cell * cell, c * patch * patch)
+def patch_layout(images: np.ndarray, layout: tuple[int, int]) -> np.ndarray:
+    """Images ``(..., C, S, S)`` (one or a stack) -> ``(..., n, n, cell^2, C patch^2)`` for
+    ``layout = (cell, patch)``: :func:`sacgmm.rl.encoder.patchify`'s order."""
+    from sacgmm.rl.encoder import patchify
+    arr = np.asarray(images)
+    x = torch.from_numpy(np.ascontiguousarray(arr.reshape(-1, *arr.shape[-3:])))
+    out = patchify(x, *layout).numpy()
+    return out.reshape(*arr.shape[:-3], *out.shape[1:])
 
 
 @dataclass
@@ -206,8 +203,7 @@ class ReplayBuffer:
             for store, saved in ((self.obs, state["obs"]), (self.next_obs, state["next_obs"])):
                 values = saved[key].numpy()
                 if convert and store[key].dtype == np.uint8:
-                    values = np.stack([patch_layout(v, self.image_layout) for v in values]) \
-                        if n else values.reshape(0, *store[key].shape[1:])
+                    values = patch_layout(values, self.image_layout)
                 store[key][:n] = values
         self.action[:n] = state["action"].numpy()
         self.reward[:n] = state["reward"].numpy()
