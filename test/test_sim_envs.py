@@ -7,6 +7,7 @@ import pytest
 from gymnasium.utils.env_checker import check_env
 
 from sacgmm.sim import ENV_IDS, env_id, make_env
+from sacgmm.sim.door import handle_local
 from sacgmm.sim.expert import run_expert_episode
 
 TASKS = ["peg", "lever", "door"]
@@ -109,7 +110,7 @@ def test_door_reaching_through_the_panel_fails_even_when_the_marker_shows():
     env = make_env("door")
     e = env.unwrapped
     env.reset(seed=0)
-    bar = e._hinge + e._handle_local() - e.target       # shut door's bar, target frame (m)
+    bar = e._hinge + handle_local(e.g) - e.target       # shut door's bar, target frame (m)
     # on the bar, and just in front of the panel: allowed
     for start in (bar, bar + np.array([0.03, 0.0, 0.0])):
         env.reset(seed=0, options={"start": start.tolist()})
@@ -215,7 +216,7 @@ def test_door_bar_handle_is_grasped_off_centre_and_pulls_the_door():
     env = make_env("door")
     e = env.unwrapped
     env.reset(seed=3)
-    bar_centre = e._hinge + e._handle_local() - e.target  # shut door, target frame (m)
+    bar_centre = e._hinge + handle_local(e.g) - e.target  # shut door, target frame (m)
     start = bar_centre + np.array([0.0, 0.03, 0.01])      # 3 cm along the bar, 1 cm above
     obs, info = env.reset(seed=3, options={"start": start.tolist()})
     obs, _, _, _, info = env.step(np.zeros(3))

@@ -62,8 +62,10 @@ class ArucoTargetDetector(Node):
         self.p = p
         from sacgmm.robot.marker_pose import transform
         from sacgmm.sim.aruco import MarkerDetector
-        try:
-            self.detector = MarkerDetector(p["aruco_dictionary_id"]).detector
+        import cv2
+        try:   # sub-pixel corners: a pose to the millimetre, not to the pixel
+            self.detector = MarkerDetector(p["aruco_dictionary_id"], {
+                "cornerRefinementMethod": cv2.aruco.CORNER_REFINE_SUBPIX}).detector
         except ValueError as exc:
             raise StartupError(f"parameter 'aruco_dictionary_id': {exc}") from None
         try:

@@ -142,10 +142,13 @@ def msg_to_grey(msg: Image) -> np.ndarray:
 
 
 def camera_info(width: int, height: int, fov_deg: float, frame_id: str = "",
-                stamp: Time | None = None) -> CameraInfo:
-    """Pinhole CameraInfo (no distortion) for a vertical field of view ``fov_deg`` (degrees)."""
+                stamp: Time | None = None, principal: tuple[float, float] | None = None
+                ) -> CameraInfo:
+    """Pinhole CameraInfo (no distortion) for a vertical field of view ``fov_deg`` (degrees);
+    the principal point ``principal`` (pixels; default the image centre, OpenCV's
+    ``((width - 1) / 2, (height - 1) / 2)``)."""
     f = 0.5 * height / math.tan(math.radians(fov_deg) / 2.0)
-    cx, cy = (width - 1) / 2.0, (height - 1) / 2.0
+    cx, cy = principal if principal is not None else ((width - 1) / 2.0, (height - 1) / 2.0)
     return CameraInfo(header=header(frame_id, stamp), width=int(width), height=int(height),
                       distortion_model="plumb_bob", d=[0.0] * 5,
                       k=[f, 0.0, cx, 0.0, f, cy, 0.0, 0.0, 1.0],

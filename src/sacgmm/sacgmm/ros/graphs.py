@@ -127,6 +127,12 @@ _ENCODER = NodeSpec("camera_encoder", "camera_encoder", arg_parameters=(("policy
 _BRIDGE = NodeSpec("sim_bridge", "sim_bridge", arg_parameters=(("sim_mode", "mode"),),
                    condition="use_sim")
 
+#: gmm_controller on the real robot: the gripper joint the iiwa_bridge commands (its opening in m,
+#: on the driver's joint states) and a target older than 0.5 s stops the arm
+REAL_CONTROLLER_OVERRIDES = (("gripper_topic", "/joint_states"),
+                             ("gripper_joints", ["gripper_opening"]),
+                             ("target_timeout", 0.5))
+
 # real-robot arguments of door_opening (empty: the parameter file's value stays)
 _REAL_ARGS = (
     Argument("wrist_image_topic", "", "use_sim:=false: wrist (gripper) camera image for "
@@ -175,7 +181,13 @@ GRAPHS: dict[str, Graph] = {
                                  ("camera_info_topic", "/door_camera/camera_info")),
                      arg_parameters=(("door_image_topic", "image_topic"),
                                      ("door_camera_info_topic", "camera_info_topic"))),
-            _CONTROLLER,
+            NodeSpec(_CONTROLLER.name, _CONTROLLER.executable, condition="use_sim",
+                     arg_parameters=_CONTROLLER.arg_parameters),
+            # the real gripper's opening comes with the driver's joint states (the bridge's
+            # gripper_joints), and a target that stops coming (marker lost) stops the arm
+            NodeSpec(_CONTROLLER.name, _CONTROLLER.executable, condition="!use_sim",
+                     arg_parameters=_CONTROLLER.arg_parameters,
+                     parameters=REAL_CONTROLLER_OVERRIDES),
             NodeSpec("camera_encoder", "camera_encoder", arg_parameters=(("policy", "policy_path"),),
                      condition="use_sim", respawn=True),
             NodeSpec("camera_encoder", "camera_encoder", condition="!use_sim", respawn=True,
@@ -324,7 +336,23 @@ def prepare(graph: Graph, args: dict[str, str], log: Callable[[str], None] = pri
                     _check_policy(value, f"{pfile}: {spec.name}.{param}")
     if any(spec.name == "sac_refiner" for spec in active_nodes(graph, out)):
         _check_agent(doc, pfile, graph.task)
+    if any(spec.name == "iiwa_bridge" for spec in active_nodes(graph, out)):
+        _check_target_source(doc, pfile, out)
     return out
+
+
+def _check_target_source(doc: dict, pfile, args: dict[str, str]) -> None:
+    """The real robot needs a target: ``target:=``, the parameter file's
+    ``iiwa_bridge.target_position`` or the marker detector (``target_marker:=true``)."""
+    if args.get("target") or args.get("target_marker") == "true":
+        return
+    fixed = doc.get("iiwa_bridge", {}).get("ros__parameters", {}).get("target_position")
+    if isinstance(fixed, list) and len(fixed) == 3:
+        return
+    raise GraphError(f"use_sim:=false needs the door handle's position: target:='[x, y, z]' (m, "
+                     f"robot base frame), iiwa_bridge.target_position in {pfile}, or "
+                     "target_marker:=true with the door's front marker (README, 'The "
+                     "handle's position')")
 
 
 def _check_agent(doc: dict, pfile, task: str) -> None:

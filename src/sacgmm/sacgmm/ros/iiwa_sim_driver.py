@@ -24,6 +24,19 @@ Publishes ``joint_states_topic`` (sensor_msgs/JointState, default ``/joint_state
 alphabetical order like joint_state_broadcaster; position rad, velocity rad/s) and
 ``~/tip_pose`` (geometry_msgs/PoseStamped, world frame): PyBullet's own pose of the tip link
 with the ``tool_xyz`` offset, the ground truth against which the bridge's FK is tested.
+
+``scene:=door`` makes the stand-in the door cell (:mod:`sacgmm.sim.door_cell`: the door task's
+door with its hinge foot at ``door_hinge``, world m, a closing spring, the reward marker on its
+back and the target marker ``door_front_marker_id`` on its front; grasp and hinge rules there),
+so the real-robot graph runs whole episodes unchanged. The gripper stand-in must be on; its
+first joint is the fingers' opening (m), which stops at the handle bar's width while the bar
+is held. Two cameras publish ``sensor_msgs/Image`` (rgb8) and ``CameraInfo`` (pinhole, no
+distortion) on the topics a camera driver would use, ``<prefix>/image_raw`` and
+``<prefix>/camera_info`` with sensor-data QoS: the door camera (``door_camera_prefix``, fixed in
+the world at optical frame ``door_camera_xyz``/``door_camera_rpy``) and the wrist camera
+(``wrist_camera_prefix``, mounted on the hand like the simulated door task's gripper camera).
+Ground truth for tests: ``~/door_state`` (sensor_msgs/JointState, joint ``door_hinge``:
+opening angle in rad, 0 = shut; effort 1 while the handle is held, else 0).
 """
 from __future__ import annotations
 
@@ -32,11 +45,12 @@ import time
 import numpy as np
 from geometry_msgs.msg import PoseStamped
 from rclpy.node import Node
-from sensor_msgs.msg import JointState
+from rclpy.qos import qos_profile_sensor_data
+from sensor_msgs.msg import CameraInfo, Image, JointState
 from std_msgs.msg import Float64MultiArray
 
 from sacgmm.robot.kinematics import default_urdf
-from sacgmm.ros.convert import pose_stamped
+from sacgmm.ros.convert import camera_info, image_to_msg, pose_stamped
 from sacgmm.ros.iiwa_bridge import HOME, IIWA_JOINTS
 from sacgmm.ros.params import Param, StartupError, declare, run_node
 
@@ -57,6 +71,31 @@ PARAMS = (
           "topic"),
     Param("command_timeout", 0.1, "stop the arm when no command came for this long (s); 0: "
           "hold the last command forever", range=(0.0, 10.0)),
+    Param("scene", "empty", "empty (the arm alone) or door (the door cell)"),
+    Param("door_hinge", [0.585, 0.25, -0.075], "scene door: hinge foot position (m, world; "
+          "the floor is at its height)"),
+    Param("door_front_marker_id", 8, "scene door: id of the target marker on the door's "
+          "front", range=(0, 49)),
+    Param("door_front_marker", [0.1, 0.12, 0.12], "scene door: the front marker plate's side "
+          "with its white border, its centre's distance from the hinge along the panel and "
+          "height above the floor (m)"),
+    Param("door_camera_prefix", "/door_camera", "scene door: topic prefix of the door camera"),
+    Param("door_camera_xyz", [0.252, -0.366, 0.265], "scene door: door camera optical frame "
+          "position (m, world)"),
+    Param("door_camera_rpy", [-1.837, 0.0, -0.489], "scene door: door camera optical frame "
+          "orientation (rad, roll-pitch-yaw)"),
+    Param("door_camera_size", [320, 240], "scene door: door camera image width and height "
+          "(px)"),
+    Param("door_camera_fov", 40.0, "scene door: door camera vertical field of view (deg)",
+          range=(1.0, 170.0)),
+    Param("door_camera_hz", 10.0, "scene door: door camera frame rate (Hz)",
+          range=(0.1, 60.0)),
+    Param("wrist_camera_prefix", "/wrist_camera", "scene door: topic prefix of the wrist "
+          "camera"),
+    Param("wrist_camera_size", [128, 96], "scene door: wrist camera image width and height "
+          "(px)"),
+    Param("wrist_camera_hz", 15.0, "scene door: wrist camera frame rate (Hz)",
+          range=(0.1, 60.0)),
 )
 
 
@@ -111,8 +150,87 @@ class IiwaSimDriver(Node):
         if self.grip_names:
             self.create_subscription(Float64MultiArray, p["gripper_command_topic"],
                                      self._on_gripper_cmd, 10)
+        self.cell = None
+        if p["scene"] == "door":
+            self._build_door_cell()
+        elif p["scene"] != "empty":
+            raise StartupError(f"parameter 'scene': {p['scene']!r} is not one of empty, door")
         self.create_timer(self.dt, self._on_timer)
-        self.get_logger().info(f"simulated iiwa ({path}, {n} joints) at {p['rate_hz']:g} Hz")
+        self.get_logger().info(f"simulated iiwa ({path}, {n} joints) at {p['rate_hz']:g} Hz, "
+                               f"scene {p['scene']}")
+
+    # ------------------------------------------------------------------ door cell
+    def _build_door_cell(self) -> None:
+        from sacgmm.sim.config import load_task_config
+        from sacgmm.sim.door_cell import DoorCell, camera_view
+        p, b = self.p, self.bullet
+        if not self.grip_names:
+            raise StartupError("parameter 'gripper_joints': scene door needs the gripper "
+                               "stand-in (its first joint is the fingers' opening, m)")
+        side, from_hinge, height = (list(p["door_front_marker"]) + [0.0] * 3)[:3]
+        if len(p["door_front_marker"]) != 3 or min(side, height) <= 0:
+            raise StartupError("parameter 'door_front_marker': expected [side, from_hinge, "
+                               "height] (m, positive side and height)")
+        cfg = load_task_config("door")
+        front = dict(dictionary=cfg["geometry"]["marker"]["dictionary"],
+                     id=int(p["door_front_marker_id"]), side=side, from_hinge=from_hinge,
+                     height=height)
+        try:
+            self.cell = DoorCell(b, cfg, p["door_hinge"], front)
+            size = [int(v) for v in p["door_camera_size"]]
+            self.door_cam = camera_view(b, p["door_camera_xyz"], p["door_camera_rpy"], *size,
+                                        p["door_camera_fov"])
+            w, h = [int(v) for v in p["wrist_camera_size"]]
+            sensor = cfg["sensor"]
+            self.wrist_cam = camera_view(b, [0, 0, 0], [0, 0, 0], w, h, float(sensor["fov"]),
+                                         float(sensor["near"]), float(sensor["far"]))
+        except (ValueError, TypeError) as exc:
+            raise StartupError(f"scene door parameters: {exc}") from None
+        self.wrist_mount = (np.asarray(sensor["eye"], float), np.asarray(sensor["look"], float),
+                            np.asarray(sensor["up"], float))
+        self.home_rotation = self._tip_rotation()
+        floor = b.createVisualShape(b.GEOM_BOX, halfExtents=[2, 2, 0.005],
+                                    rgbaColor=[0.85, 0.85, 0.8, 1])
+        b.createMultiBody(0, -1, floor, basePosition=[0, 0, float(p["door_hinge"][2]) - 0.005])
+        self.cameras = {}
+        for name, prefix, hz in (("door", p["door_camera_prefix"], p["door_camera_hz"]),
+                                 ("wrist", p["wrist_camera_prefix"], p["wrist_camera_hz"])):
+            pubs = (self.create_publisher(Image, f"{prefix}/image_raw", qos_profile_sensor_data),
+                    self.create_publisher(CameraInfo, f"{prefix}/camera_info",
+                                          qos_profile_sensor_data))
+            self.cameras[name] = pubs
+            self.create_timer(1.0 / hz, lambda name=name: self._publish_camera(name))
+        self.door_pub = self.create_publisher(JointState, "~/door_state", 10)
+        self.get_logger().info(f"door cell: hinge at {list(p['door_hinge'])} m, target (handle "
+                               f"at the goal angle) at {np.round(self.cell.target(), 4).tolist()} m")
+
+    def _tip_rotation(self) -> np.ndarray:
+        s = self.bullet.getLinkState(self.uid, self.tip, computeForwardKinematics=True)
+        return np.array(self.bullet.getMatrixFromQuaternion(s[5])).reshape(3, 3)
+
+    def _tcp(self) -> np.ndarray:
+        s = self.bullet.getLinkState(self.uid, self.tip, computeForwardKinematics=True)
+        rot = np.array(self.bullet.getMatrixFromQuaternion(s[5])).reshape(3, 3)
+        return np.asarray(s[4]) + rot @ self.tool
+
+    def _publish_camera(self, name: str) -> None:
+        from sacgmm.sim.sensors import look_at, render_rgb
+        b = self.bullet
+        if name == "door":
+            cam, frame = self.door_cam, "door_camera_optical_frame"
+            view = cam.view
+        else:   # rigid on the hand: the task's mount, turned with the hand from its home pose
+            cam, frame = self.wrist_cam, "wrist_camera_optical_frame"
+            eye_off, look, up = self.wrist_mount
+            rel = self._tip_rotation() @ self.home_rotation.T
+            eye = self._tcp() + rel @ eye_off
+            view = look_at(b, eye, eye + rel @ look, rel @ up)
+        img = render_rgb(b, cam.width, cam.height, view, cam.proj)
+        stamp = self.get_clock().now().to_msg()
+        image_pub, info_pub = self.cameras[name]
+        image_pub.publish(image_to_msg(img, "rgb8", frame, stamp))
+        info_pub.publish(camera_info(cam.width, cam.height, _fov(cam), frame, stamp,
+                                     (cam.k[0, 2], cam.k[1, 2])))
 
     def _on_cmd(self, msg: Float64MultiArray) -> None:
         v = np.asarray(msg.data, dtype=float)
@@ -147,6 +265,9 @@ class IiwaSimDriver(Node):
             b.resetJointState(self.uid, j, float(v), float(w))
         step = self.p["gripper_speed"] * self.dt
         grip_new = self.grip + np.clip(self.grip_target - self.grip, -step, step)
+        if self.cell is not None:    # the fingers stop on a held bar; the door follows the hand
+            grip_new[0] = self.cell.step(self.dt, self._tcp(), float(grip_new[0]),
+                                         float(self.grip[0]))
         grip_vel = (grip_new - self.grip) / self.dt
         self.grip = grip_new
         stamp = self.get_clock().now().to_msg()
@@ -160,11 +281,20 @@ class IiwaSimDriver(Node):
         rot = np.array(b.getMatrixFromQuaternion(s[5])).reshape(3, 3)
         self.tip_pub.publish(pose_stamped(np.asarray(s[4]) + rot @ self.tool, self.p["frame_id"],
                                           stamp, s[5]))
+        if self.cell is not None:
+            self.door_pub.publish(JointState(
+                header=self.state.header, name=["door_hinge"], position=[self.cell.angle],
+                velocity=[self.cell.rate], effort=[1.0 if self.cell.held else 0.0]))
 
     def close(self) -> None:
         if getattr(self, "bullet", None) is not None:
             self.bullet.disconnect()
             self.bullet = None
+
+
+def _fov(cam) -> float:
+    """The vertical field of view (deg) of a :class:`sacgmm.sim.door_cell.CameraView`."""
+    return float(np.degrees(2.0 * np.arctan(cam.height / 2.0 / cam.k[1, 1])))
 
 
 def main(args: list[str] | None = None) -> int:

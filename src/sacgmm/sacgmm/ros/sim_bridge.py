@@ -48,6 +48,7 @@ from sacgmm.ros.convert import (camera_info, image_to_msg, pose_stamped, stamp_s
                                 to_multiarray)
 from sacgmm.ros.layouts import GRIPPER_JOINT, EpisodeEnd, encode_episode_end
 from sacgmm.ros.params import Param, StartupError, declare, run_node
+from sacgmm.sim.sensors import principal_point
 
 PARAMS = (
     Param("task", "peg", "simulated task", choices=("peg", "lever", "door")),
@@ -266,13 +267,15 @@ class SimBridge(Node):
             h, w = img.shape[:2]
             frame = self.p["camera_frame_id"]
             self.image_pub.publish(image_to_msg(img, frame_id=frame, stamp=stamp))
-            self.info_pub.publish(camera_info(w, h, _sensor_fov(task, sim.cfg), frame, stamp))
+            self.info_pub.publish(camera_info(w, h, _sensor_fov(task, sim.cfg), frame, stamp,
+                                              principal_point(w, h)))
         if self.aruco_pub is not None and sim._steps % sim.check_every == 0:
             im = sim.aruco_image()
             cam = sim.cfg["aruco_camera"]
             self.aruco_pub.publish(image_to_msg(im, "rgb8", "sacgmm_aruco_camera", stamp))
-            self.aruco_info_pub.publish(camera_info(im.shape[1], im.shape[0], float(cam["fov"]),
-                                                    "sacgmm_aruco_camera", stamp))
+            h, w = im.shape[:2]
+            self.aruco_info_pub.publish(camera_info(w, h, float(cam["fov"]), "sacgmm_aruco_camera",
+                                                    stamp, principal_point(w, h)))
 
     def close(self) -> None:
         env = getattr(self, "env", None)

@@ -51,85 +51,104 @@ def rot_open(angle: float, v) -> np.ndarray:
     return Rotation.from_rotvec([0.0, 0.0, -float(angle)]).apply(np.asarray(v, dtype=float))
 
 
+def handle_local(g: dict) -> np.ndarray:
+    """The handle bar's centre (m) in the panel's link frame (on the hinge axis; the panel
+    spans ``x`` in +-thickness/2, ``y`` in [-width, 0], ``z`` from ``panel_bottom`` up), for
+    the task's ``geometry`` section ``g``."""
+    return np.array([-(g["panel_thickness"] / 2 + g["handle_standoff"]),
+                     -g["handle_from_hinge"], g["handle_height"]])
+
+
+def build_door(p, g: dict, front_marker: dict | None = None, base=(0.7, 0.15, 0.0)) -> int:
+    """Build the door (fixed frame with a hinge post and a door stop, the hinged panel with its
+    handle bar, the reward marker on the panel's back) in PyBullet client ``p`` from the task's
+    ``geometry`` section ``g``; the hinge foot at ``base`` (world, m; move it with
+    ``resetBasePositionAndOrientation``). Link 0 is the panel (revolute about -z, 0 = shut),
+    link 1 the reward marker plate. ``front_marker`` (``dictionary``, ``id``, ``side`` incl.
+    the white quiet zone, ``from_hinge`` and ``height``: the plate's centre along the panel and
+    above the ground, m) adds a second marker plate on the panel's front as link 2."""
+    w, h, t = g["panel_width"], g["panel_height"], g["panel_thickness"]
+    z0 = g["panel_bottom"]
+    hl = handle_local(g)
+    so = g["handle_standoff"]
+    # fixed frame: a hinge post and a door stop behind the free edge
+    frame_boxes = [([0.02, 0.02, (z0 + h) / 2], [t / 2 + 0.03, 0.03, (z0 + h) / 2]),
+                   ([0.01, 0.02, 0.05], [t / 2 + 0.011, -w + 0.03, z0 + h / 2])]
+    fcol = p.createCollisionShapeArray(
+        shapeTypes=[p.GEOM_BOX] * 2, halfExtents=[b[0] for b in frame_boxes],
+        collisionFramePositions=[b[1] for b in frame_boxes],
+        collisionFrameOrientations=[[0, 0, 0, 1]] * 2)
+    fvis = p.createVisualShapeArray(
+        shapeTypes=[p.GEOM_BOX] * 2, halfExtents=[b[0] for b in frame_boxes],
+        radii=[0, 0], lengths=[0, 0], fileNames=["", ""], meshScales=[[1, 1, 1]] * 2,
+        planeNormals=[[0, 0, 1]] * 2, flags=[0, 0],
+        visualFramePositions=[b[1] for b in frame_boxes],
+        visualFrameOrientations=[[0, 0, 0, 1]] * 2,
+        rgbaColors=[[0.35, 0.25, 0.2, 1]] * 2)
+    # panel link (frame on the hinge axis) with the handle bar and its two standoffs
+    parts = [([t / 2, w / 2, h / 2], [0, -w / 2, z0 + h / 2], [0.8, 0.75, 0.6, 1]),
+             ([0.006, 0.04, 0.006], hl.tolist(), [0.2, 0.2, 0.2, 1]),
+             ([so / 2, 0.005, 0.005], [-(t / 2 + so / 2), hl[1] + 0.035, hl[2]],
+              [0.2, 0.2, 0.2, 1]),
+             ([so / 2, 0.005, 0.005], [-(t / 2 + so / 2), hl[1] - 0.035, hl[2]],
+              [0.2, 0.2, 0.2, 1])]
+    n = len(parts)
+    pcol = p.createCollisionShapeArray(
+        shapeTypes=[p.GEOM_BOX] * n, halfExtents=[q[0] for q in parts],
+        collisionFramePositions=[q[1] for q in parts],
+        collisionFrameOrientations=[[0, 0, 0, 1]] * n)
+    pvis = p.createVisualShapeArray(
+        shapeTypes=[p.GEOM_BOX] * n, halfExtents=[q[0] for q in parts], radii=[0] * n,
+        lengths=[0] * n, fileNames=[""] * n, meshScales=[[1, 1, 1]] * n,
+        planeNormals=[[0, 0, 1]] * n, flags=[0] * n,
+        visualFramePositions=[q[1] for q in parts],
+        visualFrameOrientations=[[0, 0, 0, 1]] * n, rgbaColors=[q[2] for q in parts])
+    # marker plates: the reward marker on the back (+x), the optional one on the front (-x)
+    plates = [(g["marker"], [t / 2 + 0.001, -w / 2, z0 + h / 2], [0, 0, 0, 1])]
+    if front_marker is not None:
+        plates.append((front_marker, [-(t / 2 + 0.001), -float(front_marker["from_hinge"]),
+                                      float(front_marker["height"])], [0, 0, 1, 0]))
+    textures, visuals = [], []
+    for m, _, _ in plates:
+        obj, tex = marker_assets(m["dictionary"], int(m["id"]), float(m["side"]))
+        visuals.append(p.createVisualShape(p.GEOM_MESH, fileName=str(obj), meshScale=[1, 1, 1]))
+        textures.append(tex)
+    k = len(plates)
+    door = p.createMultiBody(
+        0, fcol, fvis, basePosition=[float(v) for v in base],
+        linkMasses=[g["panel_mass"]] + [0.0] * k, linkCollisionShapeIndices=[pcol] + [-1] * k,
+        linkVisualShapeIndices=[pvis] + visuals,
+        linkPositions=[[0, 0, 0]] + [q[1] for q in plates],
+        linkOrientations=[[0, 0, 0, 1]] + [q[2] for q in plates],
+        linkInertialFramePositions=[[0, -w / 2, z0 + h / 2]] + [[0, 0, 0]] * k,
+        linkInertialFrameOrientations=[[0, 0, 0, 1]] * (k + 1),
+        linkParentIndices=[0] + [1] * k,
+        linkJointTypes=[p.JOINT_REVOLUTE] + [p.JOINT_FIXED] * k,
+        linkJointAxis=[[0, 0, -1]] + [[0, 0, 1]] * k)
+    # hinge range: shut (0) to fully open; the lower limit is the door stop
+    p.changeDynamics(door, 0, jointLowerLimit=0.0, jointUpperLimit=1.7)
+    for link, tex in enumerate(textures, start=1):
+        p.changeVisualShape(door, link, textureUniqueId=p.loadTexture(str(tex)),
+                            rgbaColor=[1, 1, 1, 1])
+    return door
+
+
 class DoorOpeningEnv(SimTaskEnv):
     """``sacgmm/DoorOpening-v0``; options and conventions in :mod:`sacgmm.sim.base`."""
 
     TASK = "door"
 
-    def _handle_local(self) -> np.ndarray:
-        g = self.cfg["geometry"]
-        return np.array([-(g["panel_thickness"] / 2 + g["handle_standoff"]),
-                         -g["handle_from_hinge"], g["handle_height"]])
-
-    def _make_objects(self, p) -> int:
-        """Door (frame + hinged panel + marker plate) in client ``p``."""
-        g = self.cfg["geometry"]
-        w, h, t = g["panel_width"], g["panel_height"], g["panel_thickness"]
-        z0 = g["panel_bottom"]
-        hl = self._handle_local()
-        so = g["handle_standoff"]
-        # fixed frame: a hinge post and a door stop behind the free edge
-        frame_boxes = [([0.02, 0.02, (z0 + h) / 2], [t / 2 + 0.03, 0.03, (z0 + h) / 2]),
-                       ([0.01, 0.02, 0.05], [t / 2 + 0.011, -w + 0.03, z0 + h / 2])]
-        fcol = p.createCollisionShapeArray(
-            shapeTypes=[p.GEOM_BOX] * 2, halfExtents=[b[0] for b in frame_boxes],
-            collisionFramePositions=[b[1] for b in frame_boxes],
-            collisionFrameOrientations=[[0, 0, 0, 1]] * 2)
-        fvis = p.createVisualShapeArray(
-            shapeTypes=[p.GEOM_BOX] * 2, halfExtents=[b[0] for b in frame_boxes],
-            radii=[0, 0], lengths=[0, 0], fileNames=["", ""], meshScales=[[1, 1, 1]] * 2,
-            planeNormals=[[0, 0, 1]] * 2, flags=[0, 0],
-            visualFramePositions=[b[1] for b in frame_boxes],
-            visualFrameOrientations=[[0, 0, 0, 1]] * 2,
-            rgbaColors=[[0.35, 0.25, 0.2, 1]] * 2)
-        # panel link (frame on the hinge axis) with the handle bar and its two standoffs
-        parts = [([t / 2, w / 2, h / 2], [0, -w / 2, z0 + h / 2], [0.8, 0.75, 0.6, 1]),
-                 ([0.006, 0.04, 0.006], hl.tolist(), [0.2, 0.2, 0.2, 1]),
-                 ([so / 2, 0.005, 0.005], [-(t / 2 + so / 2), hl[1] + 0.035, hl[2]],
-                  [0.2, 0.2, 0.2, 1]),
-                 ([so / 2, 0.005, 0.005], [-(t / 2 + so / 2), hl[1] - 0.035, hl[2]],
-                  [0.2, 0.2, 0.2, 1])]
-        n = len(parts)
-        pcol = p.createCollisionShapeArray(
-            shapeTypes=[p.GEOM_BOX] * n, halfExtents=[q[0] for q in parts],
-            collisionFramePositions=[q[1] for q in parts],
-            collisionFrameOrientations=[[0, 0, 0, 1]] * n)
-        pvis = p.createVisualShapeArray(
-            shapeTypes=[p.GEOM_BOX] * n, halfExtents=[q[0] for q in parts], radii=[0] * n,
-            lengths=[0] * n, fileNames=[""] * n, meshScales=[[1, 1, 1]] * n,
-            planeNormals=[[0, 0, 1]] * n, flags=[0] * n,
-            visualFramePositions=[q[1] for q in parts],
-            visualFrameOrientations=[[0, 0, 0, 1]] * n, rgbaColors=[q[2] for q in parts])
-        m = g["marker"]
-        obj, tex = marker_assets(m["dictionary"], int(m["id"]), float(m["side"]))
-        mvis = p.createVisualShape(p.GEOM_MESH, fileName=str(obj), meshScale=[1, 1, 1])
-        door = p.createMultiBody(
-            0, fcol, fvis, basePosition=[0.7, 0.15, 0],
-            linkMasses=[g["panel_mass"], 0.0], linkCollisionShapeIndices=[pcol, -1],
-            linkVisualShapeIndices=[pvis, mvis],
-            linkPositions=[[0, 0, 0], [t / 2 + 0.001, -w / 2, z0 + h / 2]],
-            linkOrientations=[[0, 0, 0, 1]] * 2,
-            linkInertialFramePositions=[[0, -w / 2, z0 + h / 2], [0, 0, 0]],
-            linkInertialFrameOrientations=[[0, 0, 0, 1]] * 2, linkParentIndices=[0, 1],
-            linkJointTypes=[p.JOINT_REVOLUTE, p.JOINT_FIXED],
-            linkJointAxis=[[0, 0, -1], [0, 0, 1]])
-        # hinge range: shut (0) to fully open; the lower limit is the door stop
-        p.changeDynamics(door, 0, jointLowerLimit=0.0, jointUpperLimit=1.7)
-        tid = p.loadTexture(str(tex))
-        p.changeVisualShape(door, 1, textureUniqueId=tid, rgbaColor=[1, 1, 1, 1])
-        return door
-
     def _build_scene(self) -> None:
         p, g = self.bullet, self.cfg["geometry"]
         self.g = g
-        self.door = self._make_objects(p)
+        self.door = build_door(p, g)
         # the fingers straddle the bar and pass through the door (panel and frame) instead of
         # jamming against the door stop behind the panel; palm and arm still collide
         self.disable_finger_collisions(self.door, [-1, 0])
-        self.grasp = Grasp(self, self.door, 0, self._handle_local(), g["grasp"],
+        self.grasp = Grasp(self, self.door, 0, handle_local(self.g), g["grasp"],
                            segment_half=[0.0, float(g["grasp"]["bar_half_length"]), 0.0])
         self.render_world = RenderWorld(p, self.robot)  # always: the ArUco camera needs it
-        proxy = self._make_objects(self.render_world.p)
+        proxy = build_door(self.render_world.p, g)
         self.render_world.track(self.door, proxy)
         cam = self.cfg["aruco_camera"]
         self.aruco_size = int(cam["size"])
@@ -150,7 +169,7 @@ class DoorOpeningEnv(SimTaskEnv):
         p.resetJointState(self.door, 0, 0.0, 0.0)
         p.setJointMotorControl2(self.door, 0, p.VELOCITY_CONTROL, force=0.0)
         self._hinge = hinge
-        origin = hinge + rot_open(float(g["goal_angle"]), self._handle_local())
+        origin = hinge + rot_open(float(g["goal_angle"]), handle_local(self.g))
         cam = self.cfg["aruco_camera"]
         # camera aimed at the centre of the door's back face when opened to ~45 deg
         centre = hinge + rot_open(math.radians(45), [0, -g["panel_width"] / 2, 0])

@@ -51,8 +51,8 @@ def _waypoints(env, rng: np.random.Generator) -> list[tuple[np.ndarray, str]]:
         end = np.array([0.0, float(ex["overshoot"]), 0.0])
         return [(hover, "aligned"), (knob, "grasped"), (end, "never")]
     if e.TASK == "door":
-        from sacgmm.sim.door import rot_open
-        hl = e._handle_local()
+        from sacgmm.sim.door import handle_local, rot_open
+        hl = handle_local(e.g)
 
         def handle(a):
             return e._hinge + rot_open(a, hl) - e.target
