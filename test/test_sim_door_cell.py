@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import yaml
+from skill_helpers import door_skill
 
 from sacgmm.robot.gripper import GripperConfig, GripperCore
 from sacgmm.robot.marker_pose import marker_poses, transform
@@ -15,22 +16,10 @@ from sacgmm.sim.config import load_task_config
 from sacgmm.sim.door_cell import DoorCell, camera_view, optical_pose_looking_at
 from sacgmm.sim.robot import connect_direct
 from sacgmm.sim.sensors import render_rgb
-from sacgmm.skill.model import GMMSkill, _joint_from_linear
 
 ROOT = Path(__file__).resolve().parents[1]
 PARAMS = ROOT / "src" / "sacgmm" / "config" / "door_opening.yaml"
 HOME_TCP = np.array([0.5353, 0.0, 0.2728])      # m, iiwa_bridge HOME with the 0.2 m tool
-
-
-def door_skill() -> GMMSkill:
-    """Down onto the bar, then along the chord of the handle's arc (target frame, m): a
-    component above the handle that falls fast and moves little sideways, and one near the
-    handle's height that pulls towards the target."""
-    a = -np.stack([np.diag([0.01, 0.01, 6.0]), np.diag([0.3, 0.3, 6.0])])
-    mu = np.array([[0.17, -0.125, 0.1], [0.08, -0.06, 0.0]])
-    sxx = np.stack([np.diag([0.05 ** 2, 0.05 ** 2, 0.03 ** 2])] * 2)
-    means, covs = _joint_from_linear(mu, sxx, a, np.stack([np.eye(3) * 1e-4] * 2))
-    return GMMSkill(np.ones(2) / 2, means, covs)
 
 
 @pytest.fixture()

@@ -367,6 +367,9 @@ def _check_agent(doc: dict, pfile, task: str) -> None:
         cfg = TrainConfig.named(name, task=task, **settings)
     except (ValueError, TypeError) as exc:
         raise GraphError(f"{pfile}: sac_refiner.agent_config / agent.*: {exc}") from None
+    if cfg.agent != "sac-gmm":
+        raise GraphError(f"{pfile}: sac_refiner.agent_config {name} is a {cfg.agent!r} "
+                         "configuration; the refiner runs sac-gmm ones")
     controller = doc.get("gmm_controller", {}).get("ros__parameters", {}) or {}
     for param, key, value in (("window_steps", "window", cfg.window),
                               ("stable_adaptation", "delta_theta.stable", cfg.delta_theta.stable)):
