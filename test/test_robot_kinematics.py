@@ -195,6 +195,45 @@ def test_bridge_episodes_home_and_log(chain, tmp_path):
     json.loads((tmp_path / "episodes.jsonl").read_text().splitlines()[-1])
 
 
+def test_a_perception_fault_pauses_every_mode_and_its_clock(chain):
+    core = BridgeCore(chain, BridgeConfig(home_joints=HOME.copy(), settle_time=0.2,
+                                          episode_duration=1.0, home_speed=1.0), armed=True)
+    q, t, dt = HOME + 0.1, 0.0, 0.01
+
+    def run(seconds, cmd=(0.05, 0.0, 0.0)):
+        nonlocal q, t
+        out = []
+        for _ in range(int(round(seconds / dt))):
+            core.set_joints(q, t)
+            core.set_command(cmd, t)
+            qdot, events = core.step(t, dt)
+            q, t = q + qdot * dt, t + dt
+            out += events
+            assert np.isfinite(qdot).all()
+        return out
+
+    core.set_joints(q, t)
+    assert core.request_home(t, True)[0]
+    assert core.set_fault("wrist_camera", "no image for 1 s")
+    assert not core.set_fault("wrist_camera", "no image for 1 s")       # no change
+    q0 = q.copy()
+    assert run(1.0) == [] and np.array_equal(q, q0) and core.mode == HOMING   # homing paused
+    assert core.set_fault("wrist_camera", None) and not core.set_fault("wrist_camera", None)
+    events = []
+    while t < 10.0 and ("episode_started", 0) not in events:
+        events += run(dt)
+    assert core.mode == RUNNING
+    core.set_fault("door_camera", "no image for 1 s")
+    q1 = q.copy()
+    assert run(2.0) == [] and np.array_equal(q, q1) and core.mode == RUNNING  # episode paused
+    core.set_fault("door_camera", None)
+    events = run(0.5)
+    assert core.mode == RUNNING and not events and not np.allclose(q, q1)      # clock stood still
+    events = run(0.6)
+    ended = [e[1] for e in events if e[0] == "episode_ended"]
+    assert ended and ended[0]["end_reason"] == "timeout" and ended[0]["duration"] <= 1.1
+
+
 def test_resample_and_offset():
     t = np.array([0.0, 0.1, 0.05, 0.2, 0.2, np.nan])
     x = np.array([[0, 0, 0], [1, 0, 0], [0.5, 0, 0], [2, 0, 0], [3, 0, 0], [9, 9, 9]], float)

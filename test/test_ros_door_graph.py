@@ -67,125 +67,214 @@ def _real_graph_params(tmp_path: Path, **bridge) -> Path:
     return path
 
 
-def test_real_door_graph_opens_the_stand_in_door(tmp_path):
-    """``sacgmm bringup door_opening use_sim:=false sim_driver:=true target_marker:=true``: the
-    target from the door's front marker, the gripper closed on the handle by iiwa_bridge, the
-    door pulled open, the ArUco reward from the door camera, the episode ended as a success,
-    the hand opened, the door shut by its spring and the arm homed; joint velocity commands
-    finite and within max_joint_speed; SIGINT stops every process."""
-    import rclpy
-    from geometry_msgs.msg import PoseStamped
-    from sensor_msgs.msg import JointState
-    from std_msgs.msg import Float32, Float64MultiArray, Int64, String
-    sys.path.insert(0, str(Path(__file__).parent))
-    from skill_helpers import door_skill
+class RealDoorGraph:
+    """``sacgmm bringup door_opening use_sim:=false sim_driver:=true target_marker:=true`` with
+    the door skill of ``skill_helpers``, and a probe node that records what a test checks."""
 
-    from sacgmm.ros.convert import from_multiarray
-    from sacgmm.ros.layouts import decode_episode_end
+    NAMES = {"iiwa_bridge", "iiwa_sim_driver", "gmm_controller", "camera_encoder",
+             "aruco_reward_detector", "aruco_target_detector", "sac_refiner"}
 
-    skill = tmp_path / "skill.yaml"
-    door_skill().save(skill)
-    params = _real_graph_params(tmp_path, settle_time=1.0, episode_duration=25.0)
-    did = domain_id("door_graph_real")
-    env = dict(os.environ, ROS_DOMAIN_ID=str(did), ROS_AUTOMATIC_DISCOVERY_RANGE="LOCALHOST",
-               ROS_LOG_DIR=str(tmp_path / "ros_log"), PYTHONUNBUFFERED="1")
-    p = subprocess.Popen(
-        [sys.executable, "-m", "sacgmm.cli", "bringup", "door_opening", "use_sim:=false",
-         "sim_driver:=true", "target_marker:=true", "control_mode:=timer", f"skill:={skill}",
-         f"params_file:={params}", f"episode_log:={tmp_path / 'episodes.jsonl'}"],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env,
-        text=True, cwd=tmp_path)
-    lines: list[str] = []
-    t = threading.Thread(target=lambda: [lines.append(l) for l in p.stdout], daemon=True)
-    t.start()
-    ctx = rclpy.Context()
-    rclpy.init(context=ctx, domain_id=did)
-    node = rclpy.create_node("door_graph_probe", context=ctx)
-    ex = rclpy.executors.SingleThreadedExecutor(context=ctx)
-    ex.add_node(node)
+    def __init__(self, tmp_path: Path, name: str, **bridge):
+        import rclpy
+        from geometry_msgs.msg import PoseStamped
+        from sensor_msgs.msg import JointState
+        from std_msgs.msg import Float32, Float64MultiArray, Int64, String
+        sys.path.insert(0, str(Path(__file__).parent))
+        from skill_helpers import door_skill
 
-    def spin(pred, timeout):
-        end = time.monotonic() + timeout
-        while time.monotonic() < end and not pred():
-            ex.spin_once(timeout_sec=0.02)
-        return pred()
+        from sacgmm.ros.convert import from_multiarray
+        from sacgmm.ros.layouts import decode_episode_end
 
-    def call(name):
-        assert call_trigger(node, spin, name).success, "".join(lines)
+        skill = tmp_path / "skill.yaml"
+        door_skill().save(skill)
+        params = _real_graph_params(tmp_path, **bridge)
+        self.did = domain_id(name)
+        env = dict(os.environ, ROS_DOMAIN_ID=str(self.did),
+                   ROS_AUTOMATIC_DISCOVERY_RANGE="LOCALHOST",
+                   ROS_LOG_DIR=str(tmp_path / "ros_log"), PYTHONUNBUFFERED="1")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "sacgmm.cli", "bringup", "door_opening", "use_sim:=false",
+             "sim_driver:=true", "target_marker:=true", "control_mode:=timer",
+             f"skill:={skill}", f"params_file:={params}",
+             f"episode_log:={tmp_path / 'episodes.jsonl'}"],
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env,
+            text=True, cwd=tmp_path)
+        self.lines: list[str] = []
+        self.reader = threading.Thread(
+            target=lambda: [self.lines.append(l) for l in self.proc.stdout], daemon=True)
+        self.reader.start()
+        self.ctx = rclpy.Context()
+        rclpy.init(context=self.ctx, domain_id=self.did)
+        self.node = rclpy.create_node("door_graph_probe", context=self.ctx)
+        self.ex = rclpy.executors.SingleThreadedExecutor(context=self.ctx)
+        self.ex.add_node(self.node)
+        self.tips, self.qdots, self.episodes, self.ends = [], [], [], []
+        self.rewards, self.status = [], []
+        self.state = {"door": 0.0, "held": False, "grip": None, "max_door": 0.0,
+                      "closed_on_bar": False}
+        self.pids: dict[str, int] = {}
+        n = self.node
+        n.create_subscription(PoseStamped, "/iiwa_sim_driver/tip_pose", lambda m: self.tips.append(
+            np.array([m.pose.position.x, m.pose.position.y, m.pose.position.z])), 50)
+        n.create_subscription(Float64MultiArray, "/velocity_controller/commands",
+                              lambda m: self.qdots.append(np.array(m.data)), 200)
+        n.create_subscription(Int64, "/sacgmm/episode", lambda m: self.episodes.append(m.data), 10)
+        n.create_subscription(Float64MultiArray, "/sacgmm/episode_end", lambda m: self.ends.append(
+            decode_episode_end(from_multiarray(m))), 10)
+        n.create_subscription(Float32, "/sacgmm/reward", lambda m: self.rewards.append(m.data), 50)
+        n.create_subscription(JointState, "/iiwa_sim_driver/door_state", self._on_door, 50)
+        n.create_subscription(JointState, "/joint_states", self._on_joints, 50)
+        n.create_subscription(String, "/iiwa_bridge/status", lambda m: self.status.append(m.data),
+                              50)
 
-    tips, qdots, episodes, ends, rewards, status = [], [], [], [], [], []
-    state = {"door": 0.0, "held": False, "grip": None, "max_door": 0.0, "closed_on_bar": False}
+    def _on_door(self, m) -> None:
+        st = self.state
+        st["door"], st["held"] = m.position[0], m.effort[0] > 0.5
+        st["max_door"] = max(st["max_door"], m.position[0])
 
-    def on_door(m):
-        state["door"], state["held"] = m.position[0], m.effort[0] > 0.5
-        state["max_door"] = max(state["max_door"], m.position[0])
-
-    def on_joints(m):
+    def _on_joints(self, m) -> None:
         named = dict(zip(m.name, m.position))
         if "gripper_opening" in named:
-            state["grip"] = named["gripper_opening"]
-            state["closed_on_bar"] |= state["held"] and abs(named["gripper_opening"] - 0.012) < 1e-3
+            st = self.state
+            st["grip"] = named["gripper_opening"]
+            st["closed_on_bar"] |= st["held"] and abs(named["gripper_opening"] - 0.012) < 1e-3
 
-    node.create_subscription(PoseStamped, "/iiwa_sim_driver/tip_pose", lambda m: tips.append(
-        np.array([m.pose.position.x, m.pose.position.y, m.pose.position.z])), 50)
-    node.create_subscription(Float64MultiArray, "/velocity_controller/commands",
-                             lambda m: qdots.append(np.array(m.data)), 200)
-    node.create_subscription(Int64, "/sacgmm/episode", lambda m: episodes.append(m.data), 10)
-    node.create_subscription(Float64MultiArray, "/sacgmm/episode_end", lambda m: ends.append(
-        decode_episode_end(from_multiarray(m))), 10)
-    node.create_subscription(Float32, "/sacgmm/reward", lambda m: rewards.append(m.data), 50)
-    node.create_subscription(JointState, "/iiwa_sim_driver/door_state", on_door, 50)
-    node.create_subscription(JointState, "/joint_states", on_joints, 50)
-    node.create_subscription(String, "/iiwa_bridge/status", lambda m: status.append(m.data), 50)
-    pids = {}
-    names = {"iiwa_bridge", "iiwa_sim_driver", "gmm_controller", "camera_encoder",
-             "aruco_reward_detector", "aruco_target_detector", "sac_refiner"}
+    @property
+    def out(self) -> str:
+        return "".join(self.lines)
+
+    def spin(self, pred, timeout: float) -> bool:
+        end = time.monotonic() + timeout
+        while time.monotonic() < end and not pred():
+            self.ex.spin_once(timeout_sec=0.02)
+        return pred()
+
+    def call(self, name: str) -> None:
+        assert call_trigger(self.node, self.spin, name).success, self.out
+
+    def set_driver_param(self, name: str, value: bool) -> None:
+        """``ros2 param set /iiwa_sim_driver name value``."""
+        from rcl_interfaces.msg import Parameter, ParameterType, ParameterValue
+        from rcl_interfaces.srv import SetParameters
+        cli = self.node.create_client(SetParameters, "/iiwa_sim_driver/set_parameters")
+        assert self.spin(cli.service_is_ready, 10.0)
+        req = SetParameters.Request(parameters=[Parameter(name=name, value=ParameterValue(
+            type=ParameterType.PARAMETER_BOOL, bool_value=value))])
+        fut = cli.call_async(req)
+        assert self.spin(fut.done, 10.0) and fut.result().results[0].successful
+
+    def log_line(self, pattern: str, timeout: float) -> bool:
+        return self.spin(lambda: any(re.search(pattern, l) for l in self.lines), timeout)
+
+    def start_first_episode(self) -> np.ndarray:
+        """Wait for every node, the arm's pose and the marker's target; arm, reset, wait for
+        episode 0; the home TCP (world, m)."""
+        assert _wait_for(self.lines, r"started sac_refiner", 30.0), self.out
+        self.pids = started_pids(self.lines)
+        assert set(self.pids) == self.NAMES, self.pids
+        assert self.spin(lambda: len(self.tips) > 5, 40.0), "no pose\n" + self.out
+        home = self.tips[-1].copy()
+        assert self.log_line(r"\[aruco_target_detector\s*\].*target at", 30.0), self.out
+        self.call("/sacgmm/arm")
+        self.call("/sacgmm/reset_episode")
+        assert self.spin(lambda: self.episodes, 20.0), "no episode started\n" + self.out
+        return home
+
+    def still(self, seconds: float) -> float:
+        """How far (m) the TCP moved during ``seconds``."""
+        self.spin(lambda: False, 0.3)
+        a = self.tips[-1].copy()
+        self.spin(lambda: False, seconds)
+        return float(np.linalg.norm(self.tips[-1] - a))
+
+    def stop(self) -> None:
+        """SIGINT: every process exits with status 0 and none is left behind."""
+        p = self.proc
+        try:
+            assert p.poll() is None, "the graph stopped\n" + self.out
+            assert not [l for l in self.lines if re.search(r"exited|Traceback", l)], self.out
+            q = np.array(self.qdots)
+            assert q.shape[1] == 7 and np.isfinite(q).all()
+            assert np.abs(q).max() <= 0.6 + 1e-9, np.abs(q).max()    # max_joint_speed (rad/s)
+            p.send_signal(signal.SIGINT)
+            assert p.wait(30) == 0, self.out
+        finally:
+            self.close()
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline and any(_alive(pid) for pid in self.pids.values()):
+            time.sleep(0.1)
+        left = [n for n, pid in self.pids.items() if _alive(pid)]
+        for n in left:
+            os.kill(self.pids[n], signal.SIGKILL)
+        assert not left, self.out
+        assert "SIGINT: shutting the graph down" in self.out
+        assert self.out.count("exited with status 0") == len(self.NAMES), self.out
+
+    def close(self) -> None:
+        import rclpy
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+        self.ex.shutdown()
+        self.node.destroy_node()
+        rclpy.shutdown(context=self.ctx)
+        self.reader.join(5)
+
+
+def test_real_door_graph_opens_the_stand_in_door(tmp_path):
+    """The target from the door's front marker, the gripper closed on the handle by
+    iiwa_bridge, the door pulled open, the ArUco reward from the door camera, the episode ended
+    as a success, the hand opened, the door shut by its spring and the arm homed; joint
+    velocity commands finite and within max_joint_speed; SIGINT stops every process."""
+    g = RealDoorGraph(tmp_path, "door_graph_real", settle_time=1.0, episode_duration=25.0)
     try:
-        assert _wait_for(lines, r"started sac_refiner", 30.0), "".join(lines)
-        pids = started_pids(lines)
-        assert set(pids) == names, pids
-        assert spin(lambda: len(tips) > 5, 40.0), "no pose from iiwa_sim_driver\n" + "".join(lines)
-        home = tips[-1].copy()
-        assert _wait_for(lines, r"\[aruco_target_detector\s*\].*target at", 30.0), "".join(lines)
-        call("/sacgmm/arm")
-        call("/sacgmm/reset_episode")
-        assert spin(lambda: episodes, 20.0), "no episode started\n" + "".join(lines)
-        assert spin(lambda: state["closed_on_bar"], 15.0), (state, "".join(lines))
-        assert spin(lambda: ends, 30.0), (state, "".join(lines))
-        end = ends[0]
-        assert end.terminated == 1, (end, state, "".join(lines))       # success, not time
-        assert 1.0 in rewards and math.degrees(state["max_door"]) > 35.0, state
+        home = g.start_first_episode()
+        st = g.state
+        assert g.spin(lambda: st["closed_on_bar"], 15.0), (st, g.out)
+        assert g.spin(lambda: g.ends, 30.0), (st, g.out)
+        assert g.ends[0].terminated == 1, (g.ends[0], st, g.out)    # success, not time
+        assert g.spin(lambda: 1.0 in g.rewards, 5.0) and math.degrees(st["max_door"]) > 30.0, st
         # after the episode: hand open, door shut by its spring, arm back home
-        assert spin(lambda: "homing" in status, 10.0), status
-        assert spin(lambda: state["grip"] is not None and state["grip"] > 0.1 and
-                    state["door"] < 0.01 and np.linalg.norm(tips[-1] - home) < 0.01, 30.0), \
-            (state, tips[-1], home)
-        q = np.array(qdots)
-        assert q.shape[1] == 7 and np.isfinite(q).all()
-        assert np.abs(q).max() <= 0.6 + 1e-9, np.abs(q).max()     # max_joint_speed (rad/s)
-        assert p.poll() is None, "the graph stopped\n" + "".join(lines)
-        assert not [l for l in lines if re.search(r"exited|Traceback", l)], "".join(lines)
-        p.send_signal(signal.SIGINT)
-        assert p.wait(30) == 0, "".join(lines)
+        assert g.spin(lambda: "homing" in g.status, 10.0), g.status
+        assert g.spin(lambda: st["grip"] is not None and st["grip"] > 0.1 and st["door"] < 0.01
+                      and np.linalg.norm(g.tips[-1] - home) < 0.01, 30.0), (st, g.tips[-1], home)
+        g.stop()
     finally:
-        if p.poll() is None:
-            p.kill()
-            p.wait()
-        ex.shutdown()
-        node.destroy_node()
-        rclpy.shutdown(context=ctx)
-    t.join(5)
-    deadline = time.monotonic() + 5
-    while time.monotonic() < deadline and any(_alive(pid) for pid in pids.values()):
-        time.sleep(0.1)
-    left = [n for n, pid in pids.items() if _alive(pid)]
-    for n in left:
-        os.kill(pids[n], signal.SIGKILL)
-    assert not left, "".join(lines)
-    out = "".join(lines)
-    assert "SIGINT: shutting the graph down" in out
-    assert out.count("exited with status 0") == len(names), out
-    print(out)                        # shown by pytest only on failure (or -s)
+        if g.proc.poll() is None:
+            g.close()
+    print(g.out)                        # shown by pytest only on failure (or -s)
+
+
+def test_real_door_graph_pauses_on_camera_and_marker_faults(tmp_path):
+    """A wrist camera that stops, a door camera that stops and a covered target marker each
+    pause the arm (logged by iiwa_bridge with the reason; the TCP stands still, the episode
+    is not ended) and it resumes when the fault clears."""
+    g = RealDoorGraph(tmp_path, "door_graph_faults", settle_time=1.0, episode_duration=25.0)
+    try:
+        g.start_first_episode()
+        g.spin(lambda: False, 1.0)                         # moving towards the handle
+        for camera, source in (("wrist_camera_on", "camera_encoder"),
+                               ("door_camera_on", "aruco_reward_detector")):
+            g.set_driver_param(camera, False)
+            assert g.log_line(rf"\[iiwa_bridge\s*\].*paused: sacgmm/{source}: no image on", 10.0), g.out
+            assert g.still(1.0) < 1e-4, g.out
+            assert not g.ends
+            g.set_driver_param(camera, True)
+            assert g.log_line(rf"\[iiwa_bridge\s*\].*sacgmm/{source} is healthy again", 10.0), g.out
+        assert g.still(0.5) > 1e-3 or g.ends, g.out        # moving again (or already done)
+        assert g.spin(lambda: g.ends, 40.0), g.out
+        # between episodes the marker is covered: no target, so no next episode and no motion
+        g.set_driver_param("front_marker_covered", True)
+        assert g.log_line(r"\[iiwa_bridge\s*\].*paused: sacgmm/aruco_target_detector: marker 8 "
+                          r"not seen", 15.0), g.out
+        n_episodes = len(g.episodes)
+        assert g.still(2.0) < 1e-4 and len(g.episodes) == n_episodes, g.out
+        g.set_driver_param("front_marker_covered", False)
+        assert g.spin(lambda: len(g.episodes) > n_episodes, 30.0), g.out
+        g.stop()
+    finally:
+        if g.proc.poll() is None:
+            g.close()
 
 
 def test_dockerfile_follows_the_readme_ros_path():

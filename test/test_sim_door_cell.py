@@ -131,3 +131,18 @@ def test_camera_view_and_bad_cameras(cell):
         camera_view(cell.p, xyz, rpy, 64, 48, 0.0)
     with pytest.raises(ValueError, match="hinge"):
         cell.place([0.0, float("nan"), 0.0])
+
+
+def test_a_covered_front_marker_is_not_seen(cell):
+    import cv2
+
+    from sacgmm.sim.aruco import MarkerDetector
+    params = yaml.safe_load(PARAMS.read_text())["aruco_target_detector"]["ros__parameters"]
+    cam = camera_view(cell.p, params["camera_xyz"], params["camera_rpy"], 320, 240, 40.0)
+    detector = MarkerDetector("DICT_4X4_50", {
+        "cornerRefinementMethod": cv2.aruco.CORNER_REFINE_SUBPIX})
+    seen = []
+    for covered in (True, False):
+        cell.cover_front_marker(covered)
+        seen.append(8 in detector.detect(render_rgb(cell.p, 320, 240, cam.view, cam.proj)))
+    assert seen == [False, True]

@@ -18,7 +18,11 @@ Safety (every output goes through all of it)
     armed or last homed;
   * joints: DLS (:func:`sacgmm.robot.kinematics.dls_joint_velocities`) within the URDF
     position limits minus ``joint_margin`` and ``min(max_joint_speed, URDF velocity)``;
-  * ``stop()`` halts (zero output) until ``arm()``; the output is finite, always.
+  * ``stop()`` halts (zero output) until ``arm()``; the output is finite, always;
+  * faults: while any perception source reports one (:meth:`BridgeCore.set_fault`, e.g. a
+    camera that stopped, a marker that was lost) the output is zero in every mode and the
+    mode's clock stands still (a running episode's time limit, homing, the settle time): the
+    episode is paused, not ended, and continues when every fault has cleared.
 
 Modes: ``halted`` (zero), ``idle`` (commands are executed, no episode), ``homing``
 (joint-space move to ``home_joints`` at up to ``home_speed`` rad/s; commands ignored),
@@ -103,6 +107,7 @@ class BridgeCore:
         self.episode = self.log.next_index() - 1
         self.ep: dict | None = None           # the running episode's bookkeeping
         self.last_qdot = np.zeros(chain.n)
+        self.faults: dict[str, str] = {}      # source -> why it stops the arm
 
     # -- inputs -----------------------------------------------------------------------
     def set_joints(self, q, now: float) -> bool:
@@ -129,6 +134,15 @@ class BridgeCore:
     def on_success(self, success: bool) -> None:
         if self.ep is not None and success:
             self.ep["success"] = True
+
+    def set_fault(self, source: str, fault: str | None) -> bool:
+        """``source`` reports ``fault`` (why the arm must not move) or None (fine); True when
+        this changes what the source reports."""
+        if fault is None:
+            return self.faults.pop(source, None) is not None
+        changed = self.faults.get(source) != fault
+        self.faults[source] = fault
+        return changed
 
     # -- services ---------------------------------------------------------------------
     def stop(self, now: float) -> list[tuple]:
@@ -170,6 +184,12 @@ class BridgeCore:
         events: list[tuple] = []
         zero = np.zeros(self.chain.n)
         if not self.state_fresh(now) or self.mode == HALTED:
+            self.last_qdot = zero
+            return zero, events
+        if self.faults:                        # paused: nothing moves, no clock runs
+            if self.ep is not None:
+                self.ep["t0"] += dt
+            self._settle_until += dt
             self.last_qdot = zero
             return zero, events
         before = self.mode

@@ -7,7 +7,8 @@ detector); marker poses come from ``cv2.solvePnP`` (``SOLVEPNP_IPPE_SQUARE``) wi
 intrinsics of the latest CameraInfo.
 
 Subscribes ``image_topic`` (sensor_msgs/Image, sensor-data QoS; mono8/rgb8/bgr8/rgba8/bgra8)
-and ``camera_info_topic`` (sensor_msgs/CameraInfo, sensor-data QoS).
+and ``camera_info_topic`` (sensor_msgs/CameraInfo, sensor-data QoS). Reports its health on
+``/diagnostics`` (:mod:`sacgmm.ros.health`): a fault when no image came for ``image_timeout`` s.
 Publishes, for every image:
   ``/sacgmm/reward`` (std_msgs/Float32): ``reward`` when successful, else 0;
   ``/sacgmm/success`` (std_msgs/Bool): the marker ``marker_id`` (any marker if -1) was detected
@@ -35,6 +36,8 @@ PARAMS = (
     Param("camera_info_topic", "/sacgmm/aruco_camera/camera_info", "CameraInfo topic"),
     Param("success_frames", 1, "consecutive detections needed for success", range=(1, 1000)),
     Param("reward", 1.0, "reward published on success", range=(-1e6, 1e6)),
+    Param("image_timeout", 1.0, "no image for this long is a fault on /diagnostics (s): "
+          "iiwa_bridge pauses the arm, since no success could be seen", range=(0.01, 600.0)),
 )
 
 class ArucoRewardDetector(Node):
@@ -63,6 +66,9 @@ class ArucoRewardDetector(Node):
         self.create_subscription(Image, p["image_topic"], self._on_image, qos_profile_sensor_data)
         self.create_subscription(CameraInfo, p["camera_info_topic"], self._on_info,
                                  qos_profile_sensor_data)
+        from sacgmm.ros.health import HealthReporter, ImageWatch
+        self.watch = ImageWatch(p["image_topic"], p["image_timeout"])
+        HealthReporter(self, p["image_topic"], self.watch.fault)
         self.get_logger().info(f"watching {p['image_topic']} for {p['aruco_dictionary_id']} "
                                f"marker {p['marker_id']} ({p['marker_size']} m)")
 
@@ -81,6 +87,7 @@ class ArucoRewardDetector(Node):
         return [int(i) for i in ids.ravel()], np.asarray(corners, dtype=np.float64).reshape(-1, 4, 2)
 
     def _on_image(self, msg: Image) -> None:
+        self.watch.seen()
         try:
             grey = msg_to_grey(msg)
         except ValueError as exc:

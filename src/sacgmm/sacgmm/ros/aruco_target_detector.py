@@ -20,7 +20,8 @@ Subscribes ``image_topic`` (sensor_msgs/Image, sensor-data QoS; mono8/rgb8/bgr8/
 ``camera_info_topic`` (sensor_msgs/CameraInfo, sensor-data QoS), ``/sacgmm/episode``
 (std_msgs/Int64) and ``/sacgmm/episode_end`` (std_msgs/Float64MultiArray).
 Publishes ``/sacgmm/target_pose`` (geometry_msgs/PoseStamped, ``frame_id``, m; identity
-orientation: the world-aligned target frame) at ``rate_hz``.
+orientation: the world-aligned target frame) at ``rate_hz``, and its health on ``/diagnostics``
+(:mod:`sacgmm.ros.health`): a fault while it has no target to give, so ``iiwa_bridge`` pauses.
 """
 from __future__ import annotations
 
@@ -88,8 +89,22 @@ class ArucoTargetDetector(Node):
         self.create_subscription(Int64, "/sacgmm/episode", self._on_episode, 10)
         self.create_subscription(Float64MultiArray, "/sacgmm/episode_end", self._on_end, 10)
         self.create_timer(1.0 / p["rate_hz"], self._publish)
+        from sacgmm.ros.health import HealthReporter
+        self.started = time.monotonic()
+        HealthReporter(self, p["image_topic"], self.fault)
         self.get_logger().info(f"target from {p['aruco_dictionary_id']} marker {p['marker_id']} "
                                f"({p['marker_size']} m) on {p['image_topic']}")
+
+    def fault(self) -> str | None:
+        """Why no target can be given now (health on /diagnostics), or None: no target while
+        the marker has been out of sight for ``max_age`` s (between episodes; during one the
+        held estimate serves)."""
+        now = time.monotonic()
+        if self.target is not None and (self.running or now - self.seen_at <= self.p["max_age"]):
+            return None
+        if self.target is None and now - self.started <= self.p["max_age"]:
+            return None                                   # starting up
+        return f"marker {self.p['marker_id']} not seen for {self.p['max_age']:g} s: no target"
 
     def _on_info(self, msg: CameraInfo) -> None:
         k = np.asarray(msg.k, dtype=np.float64).reshape(3, 3)

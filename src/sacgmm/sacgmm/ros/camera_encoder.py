@@ -12,7 +12,8 @@ another resolution is centre-cropped and resized to the policy's (64x64;
 Publishes ``/sacgmm/latent`` (std_msgs/Float32MultiArray, one dimension labelled
 ``latent/<image_key>``, values in (-1, 1)): with ``trigger: window`` the latest image is
 encoded once per ``/sacgmm/window`` message (the refiner's rate), with ``trigger: image`` for
-every received image.
+every received image. Its health on ``/diagnostics`` (:mod:`sacgmm.ros.health`): a fault when no
+image came for ``image_timeout`` s (a stopped camera), with or without a checkpoint.
 """
 from __future__ import annotations
 
@@ -33,6 +34,8 @@ PARAMS = (
     Param("image_topic", "/sacgmm/camera/image_raw", "image topic"),
     Param("trigger", "window", "encode on each /sacgmm/window message or on each image",
           choices=("window", "image")),
+    Param("image_timeout", 1.0, "no image for this long is a fault on /diagnostics (s): "
+          "iiwa_bridge pauses the arm", range=(0.01, 600.0)),
 )
 
 
@@ -75,6 +78,11 @@ class CameraEncoder(Node):
         self.p = p
         self.encoder = None
         self.latest = None
+        from sacgmm.ros.health import HealthReporter, ImageWatch
+        self.watch = ImageWatch(p["image_topic"], p["image_timeout"])
+        HealthReporter(self, p["image_topic"], self.watch.fault)
+        # images are watched (and their loss reported) with or without weights
+        self.create_subscription(Image, p["image_topic"], self._on_image, qos_profile_sensor_data)
         if not p["policy_path"]:
             self.get_logger().warning("no policy_path given: no autoencoder weights, so no "
                                       "latent is published")
@@ -84,7 +92,6 @@ class CameraEncoder(Node):
         except (ValueError, FileNotFoundError) as exc:
             raise StartupError(f"parameter 'policy_path': {exc}") from None
         self.pub = self.create_publisher(Float32MultiArray, "/sacgmm/latent", 10)
-        self.create_subscription(Image, p["image_topic"], self._on_image, qos_profile_sensor_data)
         if p["trigger"] == "window":
             self.create_subscription(Float64MultiArray, "/sacgmm/window", self._on_window, 10)
         self.get_logger().info(f"encoding {p['image_topic']} as {self.key!r} {self.shape} "
@@ -108,6 +115,9 @@ class CameraEncoder(Node):
         return z[0].numpy()
 
     def _on_image(self, msg: Image) -> None:
+        self.watch.seen()
+        if self.encoder is None:
+            return
         try:
             arr = self.to_input(msg)
         except ValueError as exc:

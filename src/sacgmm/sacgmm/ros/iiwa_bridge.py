@@ -52,6 +52,10 @@ matched by name); no state for ``gripper_state_timeout`` s during an episode sto
 (zero velocities, logged) as a stale arm state does, and outside an episode the arm moves
 (homing, idle commands) only once the hand is confirmed open (within
 ``gripper_open_tolerance`` of ``gripper_open``), so it never drags a handle it still holds.
+Perception faults: ``/diagnostics`` (diagnostic_msgs/DiagnosticArray, :mod:`sacgmm.ros.health`):
+while any ``sacgmm/`` source (camera_encoder, aruco_reward_detector, aruco_target_detector)
+reports ERROR the arm is paused (zero velocities, the episode's and the homing's clocks stand
+still; logged with the reason) until that source reports OK.
 Services (std_srvs/Trigger)
   ``/sacgmm/stop``: halt now (zero velocities until re-armed; a running episode is logged as
   ``stopped``). ``/sacgmm/arm``: re-arm (commands older than the arm call are discarded).
@@ -226,6 +230,10 @@ class IiwaBridge(Node):
         self.create_subscription(Float32, "/sacgmm/reward", lambda m: self.core.on_reward(m.data), 10)
         self.create_subscription(Bool, "/sacgmm/success", lambda m: self.core.on_success(m.data), 10)
         self.create_subscription(PoseStamped, "/sacgmm/target_pose", self._on_target, 10)
+        from diagnostic_msgs.msg import DiagnosticArray
+
+        from sacgmm.ros.health import TOPIC
+        self.create_subscription(DiagnosticArray, TOPIC, self._on_diagnostics, 50)
         self.create_service(Trigger, "/sacgmm/stop", self._on_stop)
         self.create_service(Trigger, "/sacgmm/arm", self._on_arm)
         self.create_service(Trigger, "/sacgmm/return_home", self._on_home)
@@ -267,6 +275,16 @@ class IiwaBridge(Node):
         return GripperCore(cfg)
 
     # -- inputs -----------------------------------------------------------------------
+    def _on_diagnostics(self, msg) -> None:
+        from sacgmm.ros.health import faults_in
+        for source, fault in faults_in(msg):
+            if self.core.set_fault(source, fault):
+                if fault:
+                    self.get_logger().error(f"paused: {source}: {fault}")
+                else:
+                    self.get_logger().info(f"{source} is healthy again" + (
+                        "" if self.core.faults else ": resuming"))
+
     def _on_gripper_state(self, msg: JointState) -> None:
         names = list(msg.name)
         try:

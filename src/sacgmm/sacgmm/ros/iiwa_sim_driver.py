@@ -35,6 +35,8 @@ distortion) on the topics a camera driver would use, ``<prefix>/image_raw`` and
 ``<prefix>/camera_info`` with sensor-data QoS: the door camera (``door_camera_prefix``, fixed in
 the world at optical frame ``door_camera_xyz``/``door_camera_rpy``) and the wrist camera
 (``wrist_camera_prefix``, mounted on the hand like the simulated door task's gripper camera).
+Faults of a real cell at run time (``ros2 param set``): ``door_camera_on``,
+``wrist_camera_on`` (false: the camera stops publishing) and ``front_marker_covered``.
 Ground truth for tests: ``~/door_state`` (sensor_msgs/JointState, joint ``door_hinge``:
 opening angle in rad, 0 = shut; effort 1 while the handle is held, else 0).
 """
@@ -96,6 +98,12 @@ PARAMS = (
           "(px)"),
     Param("wrist_camera_hz", 15.0, "scene door: wrist camera frame rate (Hz)",
           range=(0.1, 60.0)),
+    # faults of a real cell, to be set at run time (ros2 param set): dry runs of what the graph
+    # does when a camera stops or the target marker is covered
+    Param("door_camera_on", True, "scene door: the door camera publishes"),
+    Param("wrist_camera_on", True, "scene door: the wrist camera publishes"),
+    Param("front_marker_covered", False, "scene door: the target marker on the door's front "
+          "is covered"),
 )
 
 
@@ -201,6 +209,7 @@ class IiwaSimDriver(Node):
             self.cameras[name] = pubs
             self.create_timer(1.0 / hz, lambda name=name: self._publish_camera(name))
         self.door_pub = self.create_publisher(JointState, "~/door_state", 10)
+        self.add_on_set_parameters_callback(self._on_set_parameters)
         self.get_logger().info(f"door cell: hinge at {list(p['door_hinge'])} m, target (handle "
                                f"at the goal angle) at {np.round(self.cell.target(), 4).tolist()} m")
 
@@ -213,8 +222,19 @@ class IiwaSimDriver(Node):
         rot = np.array(self.bullet.getMatrixFromQuaternion(s[5])).reshape(3, 3)
         return np.asarray(s[4]) + rot @ self.tool
 
+    def _on_set_parameters(self, params):
+        from rcl_interfaces.msg import SetParametersResult
+        for prm in params:
+            if prm.name == "front_marker_covered" and self.cell is not None:
+                self.cell.cover_front_marker(bool(prm.value))
+            if prm.name in ("door_camera_on", "wrist_camera_on", "front_marker_covered"):
+                self.get_logger().warning(f"{prm.name} := {prm.value}")
+        return SetParametersResult(successful=True)
+
     def _publish_camera(self, name: str) -> None:
         from sacgmm.sim.sensors import look_at, render_rgb
+        if not self.get_parameter(f"{name}_camera_on").value:
+            return
         b = self.bullet
         if name == "door":
             cam, frame = self.door_cam, "door_camera_optical_frame"

@@ -161,6 +161,20 @@ class DoorCell:
         40 px on each side of the 200 px marker, :func:`sacgmm.sim.aruco.marker_assets`)."""
         return float(self.front_marker["side"]) * 200.0 / 280.0
 
+    def cover_front_marker(self, covered: bool) -> None:
+        """Cover the front marker with a plain sheet (``covered``) or uncover it."""
+        from sacgmm.sim.aruco import marker_assets
+        m = self.front_marker
+        if m is None:
+            raise ValueError("this door has no front marker")
+        if covered:
+            self.p.changeVisualShape(self.body, 2, textureUniqueId=-1,
+                                     rgbaColor=[0.8, 0.75, 0.6, 1])
+        else:
+            _, tex = marker_assets(m["dictionary"], int(m["id"]), float(m["side"]))
+            self.p.changeVisualShape(self.body, 2, textureUniqueId=self.p.loadTexture(str(tex)),
+                                     rgbaColor=[1, 1, 1, 1])
+
     @property
     def held(self) -> bool:
         return self.held_point is not None
