@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import pytest
 from proc_helpers import alive as _alive
 from proc_helpers import call_trigger, domain_id, started_pids
 from proc_helpers import wait_for as _wait_for
@@ -233,6 +234,7 @@ def test_real_door_graph_opens_the_stand_in_door(tmp_path):
         assert g.spin(lambda: st["closed_on_bar"], 15.0), (st, g.out)
         assert g.spin(lambda: g.ends, 30.0), (st, g.out)
         assert g.ends[0].terminated == 1, (g.ends[0], st, g.out)    # success, not time
+        assert g.ends[0].gripper == pytest.approx(0.012, abs=1e-3)   # holding the bar
         assert g.spin(lambda: 1.0 in g.rewards, 5.0) and math.degrees(st["max_door"]) > 30.0, st
         # after the episode: hand open, door shut by its spring, arm back home
         assert g.spin(lambda: "homing" in g.status, 10.0), g.status

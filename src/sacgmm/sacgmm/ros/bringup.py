@@ -49,6 +49,9 @@ def _child_setup() -> None:
     """In the child before exec: die with the parent (the node then asks for SIGINT itself)."""
     from sacgmm.processes import stop_with_parent
     stop_with_parent(signal.SIGTERM)
+    # a graph started in the background inherits an ignored SIGINT: the nodes must still
+    # shut down cleanly on the SIGINT the supervisor sends them
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def child_env() -> dict[str, str]:

@@ -33,7 +33,9 @@ Publishes
   once when an episode ends (success from ``/sacgmm/success``, the ``episode_duration`` time
   limit, ``/sacgmm/stop`` or shutdown), before the next ``/sacgmm/episode``: ``steps`` = the
   ``/sacgmm/cmd_vel`` messages accepted during the episode (the controller's steps),
-  ``terminated`` = 1 on success only (time limit, stop, shutdown: truncated), ``return`` =
+  ``terminated`` = 1 on success only (time limit, stop, shutdown: truncated), ``gripper`` =
+  the sum of the gripper joints' last positions (its opening, when one joint reports it in m;
+  with gripper control only), ``return`` =
   the sum of ``/sacgmm/reward``, ``position`` = the final TCP in the perceived target frame
   (m; TCP - target in ``frame_id`` axes, or in the target pose's axes when
   ``use_target_orientation``, as gmm_controller), ``stamp`` = the final joint state's time
@@ -423,9 +425,12 @@ class IiwaBridge(Node):
             rel = rot.T @ rel
         stamp = stamp_seconds(self.state_stamp) if self.state_stamp is not None else \
             self.get_clock().now().nanoseconds * 1e-9
+        # the hand's final opening (m; the refiner's gripper observation), before it reopens
+        grip = self.gripper.positions if self.gripper is not None else None
         self.episode_end_pub.publish(to_multiarray(encode_episode_end(EpisodeEnd(
             int(rec["episode"]), int(self.ep_steps), rec["end_reason"] == "success",
-            bool(rec["success"]), float(rec["reward"]), rel, float(stamp)))))
+            bool(rec["success"]), float(rec["reward"]), rel, float(stamp),
+            None if grip is None else float(np.sum(grip))))))
 
     def _publish_status(self) -> None:
         self.status_pub.publish(String(data=self.core.mode))

@@ -35,6 +35,8 @@ distortion) on the topics a camera driver would use, ``<prefix>/image_raw`` and
 ``<prefix>/camera_info`` with sensor-data QoS: the door camera (``door_camera_prefix``, fixed in
 the world at optical frame ``door_camera_xyz``/``door_camera_rpy``) and the wrist camera
 (``wrist_camera_prefix``, mounted on the hand like the simulated door task's gripper camera).
+With ``door_jitter`` the door is put elsewhere after every episode, so a fixed ``target:=`` no
+longer fits and the target has to come from the front marker.
 Faults of a real cell at run time (``ros2 param set``): ``door_camera_on``,
 ``wrist_camera_on`` (false: the camera stops publishing) and ``front_marker_covered``.
 Ground truth for tests: ``~/door_state`` (sensor_msgs/JointState, joint ``door_hinge``:
@@ -76,6 +78,10 @@ PARAMS = (
     Param("scene", "empty", "empty (the arm alone) or door (the door cell)"),
     Param("door_hinge", [0.585, 0.25, -0.075], "scene door: hinge foot position (m, world; "
           "the floor is at its height)"),
+    Param("door_jitter", [0.0, 0.0], "scene door: after every episode (/sacgmm/episode_end) "
+          "the door is put back at door_hinge + U(-jitter, jitter) in x and y (m), as the "
+          "simulated task varies it; [0, 0]: it stays"),
+    Param("seed", 0, "scene door: seed of the door's placements", range=(0, 2**31 - 1)),
     Param("door_front_marker_id", 8, "scene door: id of the target marker on the door's "
           "front", range=(0, 49)),
     Param("door_front_marker", [0.1, 0.12, 0.12], "scene door: the front marker plate's side "
@@ -209,6 +215,14 @@ class IiwaSimDriver(Node):
             self.cameras[name] = pubs
             self.create_timer(1.0 / hz, lambda name=name: self._publish_camera(name))
         self.door_pub = self.create_publisher(JointState, "~/door_state", 10)
+        self.jitter = np.asarray(p["door_jitter"], dtype=float)
+        if self.jitter.shape != (2,) or not np.isfinite(self.jitter).all() or \
+                (self.jitter < 0).any():
+            raise StartupError("parameter 'door_jitter': expected two non-negative numbers (m)")
+        if self.jitter.any():
+            self.rng = np.random.default_rng(p["seed"])
+            self.create_subscription(Float64MultiArray, "/sacgmm/episode_end",
+                                     self._move_door, 10)
         self.add_on_set_parameters_callback(self._on_set_parameters)
         self.get_logger().info(f"door cell: hinge at {list(p['door_hinge'])} m, target (handle "
                                f"at the goal angle) at {np.round(self.cell.target(), 4).tolist()} m")
@@ -221,6 +235,14 @@ class IiwaSimDriver(Node):
         s = self.bullet.getLinkState(self.uid, self.tip, computeForwardKinematics=True)
         rot = np.array(self.bullet.getMatrixFromQuaternion(s[5])).reshape(3, 3)
         return np.asarray(s[4]) + rot @ self.tool
+
+    def _move_door(self, _msg) -> None:
+        """Between episodes the door is put somewhere else near ``door_hinge`` (shut)."""
+        hinge = np.asarray(self.p["door_hinge"], dtype=float).copy()
+        hinge[:2] += self.rng.uniform(-self.jitter, self.jitter)
+        self.cell.place(hinge)
+        self.get_logger().info(f"door moved: hinge at {np.round(hinge, 4).tolist()} m, target "
+                               f"{np.round(self.cell.target(), 4).tolist()} m")
 
     def _on_set_parameters(self, params):
         from rcl_interfaces.msg import SetParametersResult

@@ -1,0 +1,210 @@
+"""``sacgmm standin-train``: SAC-GMM trained through the real-robot door graph, against the
+stand-in cell.
+
+Starts ``sacgmm bringup door_opening use_sim:=false sim_driver:=true target_marker:=true
+control_mode:=timer mode:=train`` (every node a process, talking over DDS on a private
+``ROS_DOMAIN_ID``), arms the bridge, starts the first episode and lets the graph run episodes
+by itself (``auto_reset``) until the bridge's episode log holds ``--episodes``; then stops it
+with SIGINT (the refiner saves its policy and replay buffer on exit and every 10 episodes, so a
+second call with the same ``--out`` resumes). The graph is the one a real cell runs: the target
+from the door's front marker, the gripper commanded by ``iiwa_bridge``, the reward from the
+ArUco marker on the door's back seen by the door camera, the wrist camera's images encoded for
+the refiner. The stand-in puts the door elsewhere after every episode (``--jitter``), as the
+simulated task varies its position.
+
+Writes ``<out>/params.yaml`` (the graph's parameters), ``<out>/episodes.jsonl`` (the bridge's
+log), ``<out>/policy.pt``, and ``<results>/summary.json``, ``summary.md`` and
+``learning_curve.png``: success per block of ``--block`` training episodes, with the command,
+seed and machine.
+"""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+SETTINGS = {
+    # the simulated task's episode: 300 control steps at 30 Hz
+    "iiwa_bridge": {"episode_duration": 10.0, "settle_time": 1.0, "auto_reset": True},
+    "sac_refiner": {"save_every_episodes": 10, "save_replay": True, "save_on_exit": True},
+}
+
+
+def write_params(out: Path, seed: int, jitter: float) -> Path:
+    """The graph's parameter file for the run: the package's door_opening.yaml with the run's
+    settings (:data:`SETTINGS`, seed, policy path, door jitter)."""
+    import yaml
+
+    from sacgmm.fileio import atomic_write_text
+    from sacgmm.ros.graphs import find_share_file
+    doc = yaml.safe_load(find_share_file("config", "door_opening.yaml").read_text())
+    for node, values in SETTINGS.items():
+        doc[node]["ros__parameters"].update(values)
+    doc["sac_refiner"]["ros__parameters"].update(
+        {"seed": seed, "save_path": str((out / "policy.pt").resolve())})
+    doc["iiwa_sim_driver"]["ros__parameters"].update(
+        {"door_jitter": [jitter, jitter], "seed": seed})
+    path = out / "params.yaml"
+    atomic_write_text(path, yaml.safe_dump(doc, sort_keys=False))
+    return path
+
+
+def success_blocks(records: list[dict], block: int) -> list[dict]:
+    """Successes per block of ``block`` consecutive episodes of the log."""
+    out = []
+    for start in range(0, len(records), block):
+        part = records[start:start + block]
+        out.append({"episodes": f"{start}-{start + len(part) - 1}", "n": len(part),
+                    "successes": int(sum(bool(r.get("success")) for r in part))})
+    return out
+
+
+def _trigger(node, executor, name: str, timeout: float = 60.0) -> None:
+    from std_srvs.srv import Trigger
+    cli = node.create_client(Trigger, name)
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if cli.wait_for_service(timeout_sec=1.0):
+            fut = cli.call_async(Trigger.Request())
+            executor.spin_until_future_complete(fut, timeout_sec=5.0)
+            if fut.done() and fut.result().success:
+                return
+        time.sleep(1.0)
+    raise RuntimeError(f"service {name} did not answer within {timeout:g} s")
+
+
+def _stop(signum, _frame):
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
+def _run(args) -> int:
+    from sacgmm.robot.episodes import read_log
+    # Ctrl-C, and SIGTERM or SIGINT even when started in the background (where SIGINT is
+    # ignored by default): the graph is stopped and nothing is left running
+    signal.signal(signal.SIGINT, _stop)
+    signal.signal(signal.SIGTERM, _stop)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    results = Path(args.results)
+    log = out / "episodes.jsonl"
+    params = write_params(out, args.seed, args.jitter)
+    done = len(read_log(log)) if log.exists() else 0
+    if done < args.episodes:
+        policy = out / "policy.pt"
+        graph_args = ["use_sim:=false", "sim_driver:=true", "target_marker:=true",
+                      "control_mode:=timer", "mode:=train", f"params_file:={params}",
+                      f"episode_log:={log}"] + ([f"policy:={policy}"] if policy.exists() else [])
+        domain = args.domain_id if args.domain_id is not None else 1 + os.getpid() % 200
+        env = dict(os.environ, ROS_DOMAIN_ID=str(domain),
+                   ROS_AUTOMATIC_DISCOVERY_RANGE="LOCALHOST")
+        cmd = [sys.executable, "-m", "sacgmm.cli", "bringup", "door_opening", *graph_args]
+        print(f"ROS_DOMAIN_ID={domain} {' '.join(cmd)}", flush=True)
+        with open(out / "graph.log", "a") as graph_log:
+            proc = subprocess.Popen(cmd, env=env, stdout=graph_log, stderr=subprocess.STDOUT,
+                                    stdin=subprocess.DEVNULL)
+            try:
+                _drive(proc, domain, log, args.episodes, done)
+            finally:
+                if proc.poll() is None:
+                    proc.send_signal(signal.SIGINT)
+                    try:
+                        proc.wait(60)
+                    except subprocess.TimeoutExpired:
+                        proc.kill()
+                        proc.wait()
+    records = read_log(log)[:args.episodes]
+    _report(records, args, results, out)
+    return 0 if len(records) >= args.episodes else 1
+
+
+def _drive(proc, domain: int, log: Path, episodes: int, done: int) -> None:
+    import rclpy
+
+    from sacgmm.robot.episodes import read_log
+    ctx = rclpy.Context()
+    rclpy.init(context=ctx, domain_id=domain)
+    node = rclpy.create_node("standin_train", context=ctx)
+    executor = rclpy.executors.SingleThreadedExecutor(context=ctx)
+    executor.add_node(node)
+    try:
+        _trigger(node, executor, "/sacgmm/arm")
+        _trigger(node, executor, "/sacgmm/reset_episode")
+        t0, last = time.monotonic(), done
+        while proc.poll() is None:
+            time.sleep(2.0)
+            n = len(read_log(log)) if log.exists() else 0
+            if n != last:
+                recent = read_log(log)[max(0, n - 10):n]
+                print(f"{n}/{episodes} episodes, {time.monotonic() - t0:.0f} s; successes in "
+                      f"the last {len(recent)}: {sum(bool(r.get('success')) for r in recent)}",
+                      flush=True)
+                last = n
+            if n >= episodes:
+                return
+        raise RuntimeError(f"the graph exited with status {proc.returncode} (see graph.log)")
+    finally:
+        executor.shutdown()
+        node.destroy_node()
+        rclpy.shutdown(context=ctx)
+
+
+def _report(records: list[dict], args, results: Path, out: Path) -> None:
+    from sacgmm.fileio import atomic_write_text
+    from sacgmm.machine import machine_info
+    results.mkdir(parents=True, exist_ok=True)
+    blocks = success_blocks(records, args.block)
+    n = len(records)
+    summary = {
+        "command": " ".join(["sacgmm", *sys.argv[1:]]),
+        "seed": args.seed, "door_jitter_m": args.jitter, "episodes": n,
+        "successes": int(sum(bool(r.get("success")) for r in records)),
+        "blocks": blocks,
+        "end_reasons": {k: sum(r.get("end_reason") == k for r in records)
+                        for k in sorted({str(r.get("end_reason")) for r in records})},
+        "wall_time_s": (records[-1]["start_time"] + records[-1]["duration"]
+                        - records[0]["start_time"]) if n else 0.0,
+        "machine": machine_info(),
+    }
+    atomic_write_text(results / "summary.json", json.dumps(summary, indent=2) + "\n")
+    lines = [f"# SAC-GMM through the real-robot door graph, stand-in cell (seed {args.seed})",
+             "", f"Produced by `{summary['command']}`; the bridge's episode log is "
+             f"`{out / 'episodes.jsonl'}`.", "",
+             f"{summary['successes']} successes in {n} training episodes "
+             f"({summary['wall_time_s'] / 60:.0f} min of robot time).", "",
+             "| training episodes | successes |", "|---|---|"]
+    lines += [f"| {b['episodes']} | {b['successes']}/{b['n']} |" for b in blocks]
+    atomic_write_text(results / "summary.md", "\n".join(lines) + "\n")
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    fig, ax = plt.subplots(figsize=(5, 3))
+    ax.plot([args.block * (i + 1) for i in range(len(blocks))],
+            [100.0 * b["successes"] / b["n"] for b in blocks], marker="o")
+    ax.set_xlabel("training episodes")
+    ax.set_ylabel(f"success per {args.block} episodes (%)")
+    ax.set_ylim(0, 100)
+    ax.set_title("door, real-robot graph on the stand-in cell")
+    fig.tight_layout()
+    fig.savefig(results / "learning_curve.png", dpi=100)
+    plt.close(fig)
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser(
+        "standin-train", help="train SAC-GMM through the real-robot door graph on the "
+        "stand-in cell", description=__doc__.split("\n\n")[0])
+    p.add_argument("--episodes", type=int, default=100, help="training episodes (default 100)")
+    p.add_argument("--seed", type=int, default=0, help="refiner and door placements (default 0)")
+    p.add_argument("--jitter", type=float, default=0.04,
+                   help="the door's placement range after each episode, +- m in x and y "
+                        "(default 0.04, the simulated task's)")
+    p.add_argument("--block", type=int, default=10, help="episodes per point of the curve")
+    p.add_argument("--out", default="runs/door_standin", help="run directory (resumable)")
+    p.add_argument("--results", default="results/door_standin", help="where the summary goes")
+    p.add_argument("--domain-id", type=int, default=None, help="ROS_DOMAIN_ID (default: "
+                   "derived from the process id)")
+    p.set_defaults(func=_run)
