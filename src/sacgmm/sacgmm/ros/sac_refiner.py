@@ -189,6 +189,7 @@ class SACRefiner(Node):
         self._reward_acc = 0.0
         self._attributed = 0.0        # rewards given to earlier windows of this episode
         self._pending: _Pending | None = None
+        self._ended: int | None = None           # the episode that ended last
         self._agent_lock = threading.Lock()
         self.latencies: list[float] = []
         self.delta_pub = self.create_publisher(Float64MultiArray, "/sacgmm/delta_theta", 10)
@@ -376,6 +377,10 @@ class SACRefiner(Node):
 
     def _window(self, w, t_received: float) -> None:
         learner, pend = self.learner, self._pending
+        if w.episode == self._ended:
+            # a real robot's controller runs on while the bridge homes the arm after the
+            # episode's end: those windows belong to no episode, nothing is decided or stored
+            return
         if pend is not None and (pend.episode, pend.window_index) == (w.episode, w.window_index):
             # the controller announced this window again (its answer may have been lost):
             # the same decision again, nothing new learned
@@ -436,6 +441,7 @@ class SACRefiner(Node):
                               truncated=not e.terminated, report=self._window_report(pend, None))
                 learner.learn()
         learner.end_episode(bool(e.success))
+        self._ended = e.episode
         self._attributed = 0.0
         with self._reward_lock:
             self._reward_acc = 0.0
