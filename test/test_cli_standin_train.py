@@ -7,7 +7,8 @@ from sacgmm.cli.standin_train import SETTINGS, success_blocks, write_params
 
 
 def test_parameter_file_of_a_run(tmp_path):
-    path = write_params(tmp_path, seed=3, jitter=0.04)
+    path = write_params(tmp_path, seed=3, jitter=0.04, name="params_train.yaml")
+    assert path.name == "params_train.yaml"
     doc = yaml.safe_load(path.read_text())
     bridge = doc["iiwa_bridge"]["ros__parameters"]
     assert bridge["episode_duration"] == SETTINGS["iiwa_bridge"]["episode_duration"] == 10.0

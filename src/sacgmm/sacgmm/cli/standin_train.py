@@ -12,10 +12,13 @@ ArUco marker on the door's back seen by the door camera, the wrist camera's imag
 the refiner. The stand-in puts the door elsewhere after every episode (``--jitter``), as the
 simulated task varies its position.
 
-Writes ``<out>/params.yaml`` (the graph's parameters), ``<out>/episodes.jsonl`` (the bridge's
-log), ``<out>/policy.pt``, and ``<results>/summary.json``, ``summary.md`` and
-``learning_curve.png``: success per block of ``--block`` training episodes, with the command,
-seed and machine.
+Then the trained policy runs ``--eval-episodes`` more episodes in ``mode:=eval``
+(deterministic, other door placements). Writes ``<out>/params_train.yaml`` and
+``params_eval.yaml`` (the graph's parameters), ``<out>/episodes.jsonl`` and
+``eval_episodes.jsonl`` (the bridge's logs), ``<out>/policy.pt``, ``<out>/graph.log``, and
+``<results>/summary.json``, ``summary.md`` and ``learning_curve.png``: success per block of
+``--block`` training episodes and the trained policy's success with its Wilson interval, with
+the command, seed and machine.
 """
 from __future__ import annotations
 
@@ -34,7 +37,7 @@ SETTINGS = {
 }
 
 
-def write_params(out: Path, seed: int, jitter: float) -> Path:
+def write_params(out: Path, seed: int, jitter: float, name: str = "params.yaml") -> Path:
     """The graph's parameter file for the run: the package's door_opening.yaml with the run's
     settings (:data:`SETTINGS`, seed, policy path, door jitter)."""
     import yaml
@@ -48,7 +51,7 @@ def write_params(out: Path, seed: int, jitter: float) -> Path:
         {"seed": seed, "save_path": str((out / "policy.pt").resolve())})
     doc["iiwa_sim_driver"]["ros__parameters"].update(
         {"door_jitter": [jitter, jitter], "seed": seed})
-    path = out / "params.yaml"
+    path = out / name
     atomic_write_text(path, yaml.safe_dump(doc, sort_keys=False))
     return path
 
@@ -89,36 +92,48 @@ def _run(args) -> int:
     signal.signal(signal.SIGTERM, _stop)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    results = Path(args.results)
-    log = out / "episodes.jsonl"
-    params = write_params(out, args.seed, args.jitter)
+    policy = out / "policy.pt"
+    train_log, eval_log = out / "episodes.jsonl", out / "eval_episodes.jsonl"
+    _session(args, out, "train", train_log, args.episodes, args.seed)
+    if args.eval_episodes:
+        if not policy.exists():
+            raise SystemExit(f"sacgmm standin-train: {policy} was not saved: nothing to evaluate")
+        # the trained policy, deterministic, on other door placements
+        _session(args, out, "eval", eval_log, args.eval_episodes, args.seed + 1000)
+    train = read_log(train_log)[:args.episodes]
+    evaluation = read_log(eval_log)[:args.eval_episodes] if eval_log.exists() else []
+    _report(train, evaluation, args, Path(args.results), out)
+    return 0 if len(train) >= args.episodes and len(evaluation) >= args.eval_episodes else 1
+
+
+def _session(args, out: Path, mode: str, log: Path, episodes: int, seed: int) -> None:
+    """Run the graph in ``mode`` until ``log`` holds ``episodes`` (nothing if it does)."""
+    from sacgmm.robot.episodes import read_log
     done = len(read_log(log)) if log.exists() else 0
-    if done < args.episodes:
-        policy = out / "policy.pt"
-        graph_args = ["use_sim:=false", "sim_driver:=true", "target_marker:=true",
-                      "control_mode:=timer", "mode:=train", f"params_file:={params}",
-                      f"episode_log:={log}"] + ([f"policy:={policy}"] if policy.exists() else [])
-        domain = args.domain_id if args.domain_id is not None else 1 + os.getpid() % 200
-        env = dict(os.environ, ROS_DOMAIN_ID=str(domain),
-                   ROS_AUTOMATIC_DISCOVERY_RANGE="LOCALHOST")
-        cmd = [sys.executable, "-m", "sacgmm.cli", "bringup", "door_opening", *graph_args]
-        print(f"ROS_DOMAIN_ID={domain} {' '.join(cmd)}", flush=True)
-        with open(out / "graph.log", "a") as graph_log:
-            proc = subprocess.Popen(cmd, env=env, stdout=graph_log, stderr=subprocess.STDOUT,
-                                    stdin=subprocess.DEVNULL)
-            try:
-                _drive(proc, domain, log, args.episodes, done)
-            finally:
-                if proc.poll() is None:
-                    proc.send_signal(signal.SIGINT)
-                    try:
-                        proc.wait(60)
-                    except subprocess.TimeoutExpired:
-                        proc.kill()
-                        proc.wait()
-    records = read_log(log)[:args.episodes]
-    _report(records, args, results, out)
-    return 0 if len(records) >= args.episodes else 1
+    if done >= episodes:
+        return
+    params = write_params(out, seed, args.jitter, f"params_{mode}.yaml")
+    policy = out / "policy.pt"
+    graph_args = ["use_sim:=false", "sim_driver:=true", "target_marker:=true",
+                  "control_mode:=timer", f"mode:={mode}", f"params_file:={params}",
+                  f"episode_log:={log}"] + ([f"policy:={policy}"] if policy.exists() else [])
+    domain = args.domain_id if args.domain_id is not None else 1 + os.getpid() % 200
+    env = dict(os.environ, ROS_DOMAIN_ID=str(domain), ROS_AUTOMATIC_DISCOVERY_RANGE="LOCALHOST")
+    cmd = [sys.executable, "-m", "sacgmm.cli", "bringup", "door_opening", *graph_args]
+    print(f"{mode}: ROS_DOMAIN_ID={domain} {' '.join(cmd)}", flush=True)
+    with open(out / "graph.log", "a") as graph_log:
+        proc = subprocess.Popen(cmd, env=env, stdout=graph_log, stderr=subprocess.STDOUT,
+                                stdin=subprocess.DEVNULL)
+        try:
+            _drive(proc, domain, log, episodes, done)
+        finally:
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGINT)
+                try:
+                    proc.wait(60)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+                    proc.wait()
 
 
 def _drive(proc, domain: int, log: Path, episodes: int, done: int) -> None:
@@ -152,30 +167,40 @@ def _drive(proc, domain: int, log: Path, episodes: int, done: int) -> None:
         rclpy.shutdown(context=ctx)
 
 
-def _report(records: list[dict], args, results: Path, out: Path) -> None:
+def _report(records: list[dict], evaluation: list[dict], args, results: Path,
+            out: Path) -> None:
     from sacgmm.fileio import atomic_write_text
     from sacgmm.machine import machine_info
+    from sacgmm.stats import wilson_interval
     results.mkdir(parents=True, exist_ok=True)
     blocks = success_blocks(records, args.block)
-    n = len(records)
+    n, m = len(records), len(evaluation)
+    wins = int(sum(bool(r.get("success")) for r in evaluation))
     summary = {
         "command": " ".join(["sacgmm", *sys.argv[1:]]),
-        "seed": args.seed, "door_jitter_m": args.jitter, "episodes": n,
-        "successes": int(sum(bool(r.get("success")) for r in records)),
-        "blocks": blocks,
-        "end_reasons": {k: sum(r.get("end_reason") == k for r in records)
-                        for k in sorted({str(r.get("end_reason")) for r in records})},
-        "wall_time_s": (records[-1]["start_time"] + records[-1]["duration"]
-                        - records[0]["start_time"]) if n else 0.0,
+        "seed": args.seed, "door_jitter_m": args.jitter,
+        "training": {"episodes": n, "successes": int(sum(bool(r.get("success")) for r in records)),
+                     "blocks": blocks, "end_reasons": _reasons(records),
+                     "robot_time_s": _span(records)},
+        "evaluation": {"episodes": m, "successes": wins,
+                       "success_rate": wins / m if m else None,
+                       "wilson_95": list(wilson_interval(wins, m)) if m else None,
+                       "end_reasons": _reasons(evaluation), "robot_time_s": _span(evaluation)},
         "machine": machine_info(),
     }
     atomic_write_text(results / "summary.json", json.dumps(summary, indent=2) + "\n")
+    t = summary["training"]
     lines = [f"# SAC-GMM through the real-robot door graph, stand-in cell (seed {args.seed})",
-             "", f"Produced by `{summary['command']}`; the bridge's episode log is "
-             f"`{out / 'episodes.jsonl'}`.", "",
-             f"{summary['successes']} successes in {n} training episodes "
-             f"({summary['wall_time_s'] / 60:.0f} min of robot time).", "",
-             "| training episodes | successes |", "|---|---|"]
+             "", f"Produced by `{summary['command']}`; the bridge's episode logs are in "
+             f"`{out}`.", "",
+             f"Training: {t['successes']} successes in {n} episodes (exploring policy; "
+             f"{t['robot_time_s'] / 60:.0f} min of robot time).", ""]
+    if m:
+        lo, hi = summary["evaluation"]["wilson_95"]
+        lines += [f"Evaluation of the trained policy (deterministic, other door placements): "
+                  f"**{wins}/{m}** ({100 * wins / m:.0f} %, Wilson 95 % interval "
+                  f"{100 * lo:.0f}-{100 * hi:.0f} %).", ""]
+    lines += ["| training episodes | successes |", "|---|---|"]
     lines += [f"| {b['episodes']} | {b['successes']}/{b['n']} |" for b in blocks]
     atomic_write_text(results / "summary.md", "\n".join(lines) + "\n")
     import matplotlib
@@ -183,7 +208,11 @@ def _report(records: list[dict], args, results: Path, out: Path) -> None:
     import matplotlib.pyplot as plt
     fig, ax = plt.subplots(figsize=(5, 3))
     ax.plot([args.block * (i + 1) for i in range(len(blocks))],
-            [100.0 * b["successes"] / b["n"] for b in blocks], marker="o")
+            [100.0 * b["successes"] / b["n"] for b in blocks], marker="o",
+            label="training (exploring)")
+    if m:
+        ax.axhline(100.0 * wins / m, color="C1", ls="--", label="trained policy")
+        ax.legend(loc="upper left")
     ax.set_xlabel("training episodes")
     ax.set_ylabel(f"success per {args.block} episodes (%)")
     ax.set_ylim(0, 100)
@@ -191,6 +220,18 @@ def _report(records: list[dict], args, results: Path, out: Path) -> None:
     fig.tight_layout()
     fig.savefig(results / "learning_curve.png", dpi=100)
     plt.close(fig)
+
+
+def _reasons(records: list[dict]) -> dict[str, int]:
+    return {k: sum(str(r.get("end_reason")) == k for r in records)
+            for k in sorted({str(r.get("end_reason")) for r in records})}
+
+
+def _span(records: list[dict]) -> float:
+    """Seconds from the first episode's start to the last one's end."""
+    if not records:
+        return 0.0
+    return records[-1]["start_time"] + records[-1]["duration"] - records[0]["start_time"]
 
 
 def register(subparsers) -> None:
@@ -202,6 +243,8 @@ def register(subparsers) -> None:
     p.add_argument("--jitter", type=float, default=0.04,
                    help="the door's placement range after each episode, +- m in x and y "
                         "(default 0.04, the simulated task's)")
+    p.add_argument("--eval-episodes", type=int, default=30, help="episodes of the trained "
+                   "policy afterwards, deterministic, on other door placements (default 30)")
     p.add_argument("--block", type=int, default=10, help="episodes per point of the curve")
     p.add_argument("--out", default="runs/door_standin", help="run directory (resumable)")
     p.add_argument("--results", default="results/door_standin", help="where the summary goes")
