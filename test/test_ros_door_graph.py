@@ -35,6 +35,7 @@ def test_real_door_graph_refiner_reads_the_wrist_camera():
             "sac_refiner"} <= set(cmds) and "sim_bridge" not in cmds
     assert "iiwa_sim_driver" not in cmds                      # sim_driver defaults to false
     assert _params(cmds["sac_refiner"])["image_topic"] == "/wrist_camera/image_raw"
+    assert float(_params(cmds["sac_refiner"])["image_wait"]) == 0.0   # the latest, at once
     assert _params(cmds["camera_encoder"])["image_topic"] == "/wrist_camera/image_raw"
     assert _params(cmds["aruco_reward_detector"])["image_topic"] == "/door_camera/image_raw"
     # wrist_image_topic:= moves encoder and refiner together

@@ -210,7 +210,10 @@ GRAPHS: dict[str, Graph] = {
                      arg_parameters=_REFINER.arg_parameters + (("wrist_image_topic",
                                                                 "image_topic"),),
                      parameters=(("image_topic", "/wrist_camera/image_raw"),
-                                 ("update_order", "act_then_update"))),
+                                 ("update_order", "act_then_update"),
+                                 # a camera's stamps never equal the arm's: the latest image,
+                                 # at once (waiting would delay every decision)
+                                 ("image_wait", 0.0))),
         )),
 }
 

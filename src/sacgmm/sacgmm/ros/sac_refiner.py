@@ -23,7 +23,8 @@ Subscribes
   ``/sacgmm/window`` (std_msgs/Float64MultiArray, :mod:`sacgmm.ros.layouts`): window ends /
   boundaries from gmm_controller; ``position`` (m, perceived target frame) is the observation.
   ``image_topic`` (sensor_msgs/Image, sensor-data QoS): the sensor image; the one whose stamp
-  equals the window's ``stamp`` is used (waiting up to ``image_wait`` s), else the latest. A
+  equals the window's ``stamp`` is used (waiting up to ``image_wait`` s), else the latest
+  (``image_wait`` 0: always the latest, without waiting; the real-robot graph's setting). A
   camera image of another resolution is centre-cropped and resized to the agent's 64x64
   (:func:`sacgmm.robot.camera.fit_image`).
   ``/sacgmm/reward`` (std_msgs/Float32): per-step rewards, summed per window.
@@ -251,7 +252,14 @@ class SACRefiner(Node):
         return SensorObservation(layout.observation_space), (layout.dt, layout.max_speed)
 
     def _image_for(self, stamp: float):
-        """The image stamped ``stamp`` (waiting up to ``image_wait``), else the latest."""
+        """The image stamped ``stamp`` (waiting up to ``image_wait``), else the latest; with
+        ``image_wait`` 0 the latest (a real camera's stamps never equal the arm's)."""
+        if self.p["image_wait"] <= 0:
+            with self._img_cv:
+                if self.images:
+                    return self.images[-1][1]
+            self.get_logger().warning("no sensor image received yet", throttle_duration_sec=5.0)
+            return None
         end = time.monotonic() + self.p["image_wait"]
         with self._img_cv:
             while True:
