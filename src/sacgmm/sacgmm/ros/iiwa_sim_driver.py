@@ -308,8 +308,13 @@ class IiwaSimDriver(Node):
         step = self.p["gripper_speed"] * self.dt
         grip_new = self.grip + np.clip(self.grip_target - self.grip, -step, step)
         if self.cell is not None:    # the fingers stop on a held bar; the door follows the hand
-            grip_new[0] = self.cell.step(self.dt, self._tcp(), float(grip_new[0]),
-                                         float(self.grip[0]))
+            cell, counts = self.cell, (self.cell.grasps, self.cell.slips)
+            grip_new[0] = cell.step(self.dt, self._tcp(), float(grip_new[0]),
+                                    float(self.grip[0]))
+            if (cell.grasps, cell.slips) != counts:
+                self.get_logger().info("door cell: the fingers closed on the handle" if
+                                       cell.grasps != counts[0] else
+                                       "door cell: the handle slipped out of the fingers")
         grip_vel = (grip_new - self.grip) / self.dt
         self.grip = grip_new
         stamp = self.get_clock().now().to_msg()
