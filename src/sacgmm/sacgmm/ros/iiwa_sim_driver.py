@@ -75,7 +75,8 @@ PARAMS = (
           "topic"),
     Param("command_timeout", 0.1, "stop the arm when no command came for this long (s); 0: "
           "hold the last command forever", range=(0.0, 10.0)),
-    Param("scene", "empty", "empty (the arm alone) or door (the door cell)"),
+    Param("scene", "empty", "empty (the arm alone) or door (the door cell)",
+          choices=("empty", "door")),
     Param("door_hinge", [0.585, 0.25, -0.075], "scene door: hinge foot position (m, world; "
           "the floor is at its height)"),
     Param("door_jitter", [0.0, 0.0], "scene door: after every episode (/sacgmm/episode_end) "
@@ -167,8 +168,6 @@ class IiwaSimDriver(Node):
         self.cell = None
         if p["scene"] == "door":
             self._build_door_cell()
-        elif p["scene"] != "empty":
-            raise StartupError(f"parameter 'scene': {p['scene']!r} is not one of empty, door")
         self.create_timer(self.dt, self._on_timer)
         self.get_logger().info(f"simulated iiwa ({path}, {n} joints) at {p['rate_hz']:g} Hz, "
                                f"scene {p['scene']}")
