@@ -79,3 +79,23 @@ def test_distance_to_a_segment_and_a_point():
     assert distance_to_segment(np.array([0.03, 0.0, 0.05]), c, h) == pytest.approx(0.03)
     assert distance_to_segment(np.array([0.0, 0.0, 0.3]), c, h) == pytest.approx(0.2)
     assert distance_to_segment(np.array([0.0, 0.04, 0.0]), c, np.zeros(3)) == pytest.approx(0.04)
+
+
+def test_a_grasp_that_closed_on_nothing_opens_and_retries_once_open():
+    g = _core(empty_tolerance=0.002, open_tolerance=0.005, state_timeout=1.0)
+    handle = TARGET + [0.0, 0.1, 0.0]
+    g.set_state([0.108], 0.0)
+    cmd, change = g.step(0.0, True, False, handle, TARGET)
+    assert cmd.tolist() == [0.0] and change == "closed"
+    g.set_state([0.012], 0.2)                            # stopped on the handle: held
+    assert g.step(0.2, True, False, handle, TARGET) == (None, None) and g.wanted == "closed"
+    g.set_state([0.001], 0.4)                            # slipped out: closed on nothing
+    cmd, change = g.step(0.4, True, False, handle, TARGET)
+    assert cmd.tolist() == [0.108] and change == "missed" and g.wanted == "open"
+    g.set_state([0.05], 0.5)                             # still opening: no new close yet
+    assert g.step(0.5, True, False, handle, TARGET) == (None, None)
+    g.set_state([0.107], 0.6)                            # open again, on the handle: retry
+    cmd, change = g.step(0.6, True, False, handle, TARGET)
+    assert cmd.tolist() == [0.0] and change == "closed"
+    with pytest.raises(ValueError, match="empty_tolerance"):
+        _core(empty_tolerance=0.0)

@@ -174,7 +174,9 @@ def test_bridge_closes_the_gripper_on_the_handle_and_waits_for_it_to_open(ros):
     assert truth[-1][2] > handle_z + 0.015
     assert drive_down_until(lambda: cmds[-1] == [0.05]), "the gripper never closed"
     assert abs(truth[-1][2] - handle_z) < 0.015                     # at the handle
-    assert spin(lambda: grip[-1] < 0.055, 5.0)                      # the stand-in's fingers
+    # the stand-in's fingers close (on nothing: this scene has no handle, so once they reach
+    # gripper_closed the bridge would call it a missed grasp and open them again)
+    assert spin(lambda: grip[-1] < 0.075, 5.0)
     n = len(cmds)
     assert call("/sacgmm/stop").success
     spin(timeout=1.5)

@@ -12,6 +12,11 @@ The rule
     ``capture_radius`` (m) of the handle: the segment ``handle + [-1, 1] * handle_half`` with
     ``handle = target + handle_offset`` (world frame, m; ``target`` is the perceived target,
     ``/sacgmm/target_pose``), and stays closed until the episode ends;
+  * unless it closed on nothing: a fresh state within ``empty_tolerance`` of
+    ``closed_positions`` (every joint; a hand on the handle stops at its width) is a missed
+    grasp, and the gripper opens again (change ``"missed"``). Once it is confirmed open it may
+    close again within the capture radius, as the simulated grasp retries when the hand comes
+    back to the handle;
   * when no episode runs (it ended: success, time limit, reset; or before the first), the
     gripper opens (``open_positions``);
   * halted (``/sacgmm/stop``): nothing is commanded, the hand keeps what it holds;
@@ -50,6 +55,7 @@ class GripperConfig:
     resend: float = 1.0
     max_effort: np.ndarray | None = None
     open_tolerance: float = 0.005
+    empty_tolerance: float = 0.002
 
     def __post_init__(self):
         self.open_positions = _finite(self.open_positions, "open_positions")
@@ -64,7 +70,8 @@ class GripperConfig:
             self.max_effort = _finite(self.max_effort, "max_effort", self.open_positions.size)
             if (self.max_effort <= 0).any():
                 raise ValueError("max_effort must be positive")
-        for name in ("capture_radius", "state_timeout", "resend", "open_tolerance"):
+        for name in ("capture_radius", "state_timeout", "resend", "open_tolerance",
+                     "empty_tolerance"):
             value = getattr(self, name)
             if not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
                 raise ValueError(f"{name} must be a positive number, got {value!r}")
@@ -101,6 +108,7 @@ class GripperCore:
         self.positions: np.ndarray | None = None     # the last joint state (driver units)
         self.state_time = -math.inf
         self._sent: str | None = None
+        self._missed = False
         self._sent_time = -math.inf
 
     def set_state(self, positions, now: float) -> bool:
@@ -119,6 +127,11 @@ class GripperCore:
         return self.state_fresh(now) and bool(np.all(
             np.abs(self.positions - self.cfg.open_positions) <= self.cfg.open_tolerance))
 
+    def closed_on_nothing(self, now: float) -> bool:
+        """A fresh state within ``empty_tolerance`` of ``closed_positions`` (every joint)."""
+        return self.state_fresh(now) and bool(np.all(
+            np.abs(self.positions - self.cfg.closed_positions) <= self.cfg.empty_tolerance))
+
     def handle(self, target: np.ndarray) -> np.ndarray:
         """The handle's centre (world, m) for the perceived ``target`` (world, m)."""
         return np.asarray(target, dtype=float) + self.cfg.handle_offset
@@ -126,23 +139,31 @@ class GripperCore:
     def step(self, now: float, running: bool, halted: bool, tcp: np.ndarray | None,
              target: np.ndarray | None) -> tuple[np.ndarray | None, str | None]:
         """The command to send now (positions, or None: send nothing) and the change of
-        wanted state (``"open"``, ``"closed"`` or None), for the episode state (``running``,
-        ``halted``), the TCP position and the perceived target (world, m; None: unknown)."""
+        wanted state (``"open"``, ``"closed"``, ``"missed"`` (opens again) or None), for the
+        episode state (``running``, ``halted``), the TCP position and the perceived target
+        (world, m; None: unknown)."""
         if halted:
             return None, None
-        change = None
+        missed = False
         if not running:
             wanted = OPEN
+            self._missed = False
         elif self.wanted == CLOSED:
-            wanted = CLOSED
+            missed = self.closed_on_nothing(now)
+            wanted = OPEN if missed else CLOSED
+        elif self._missed and not self.confirmed_open(now):
+            wanted = OPEN                          # after a miss: close again only once open
         elif tcp is not None and target is not None and distance_to_segment(
                 np.asarray(tcp, dtype=float), self.handle(target),
                 self.cfg.handle_half) <= self.cfg.capture_radius:
             wanted = CLOSED
         else:
             wanted = OPEN
+        change = None
         if wanted != self.wanted:
-            self.wanted = change = wanted
+            self.wanted = wanted
+            change = "missed" if missed else wanted
+            self._missed = missed
         if self._sent == self.wanted and now - self._sent_time < self.cfg.resend:
             return None, change
         self._sent, self._sent_time = self.wanted, now

@@ -53,7 +53,9 @@ both are set (the effort first). State: ``gripper_state_topic`` (sensor_msgs/Joi
 matched by name); no state for ``gripper_state_timeout`` s during an episode stops the arm
 (zero velocities, logged) as a stale arm state does, and outside an episode the arm moves
 (homing, idle commands) only once the hand is confirmed open (within
-``gripper_open_tolerance`` of ``gripper_open``), so it never drags a handle it still holds.
+``gripper_open_tolerance`` of ``gripper_open``), so it never drags a handle it still holds. A
+hand that closed on nothing (within ``gripper_empty_tolerance`` of ``gripper_closed``) opens
+again and may retry (logged ``gripper missed``).
 Perception faults: ``/diagnostics`` (diagnostic_msgs/DiagnosticArray, :mod:`sacgmm.ros.health`):
 while any ``sacgmm/`` source (camera_encoder, aruco_reward_detector, aruco_target_detector)
 reports ERROR the arm is paused (zero velocities, the episode's and the homing's clocks stand
@@ -147,6 +149,9 @@ PARAMS = (
           "none"),
     Param("gripper_state_timeout", 0.2, "older gripper states stop the arm during an episode "
           "(s)", range=(0.001, 10.0)),
+    Param("gripper_empty_tolerance", 0.002, "a closed hand within this distance of "
+          "gripper_closed holds nothing (a missed grasp): it opens and may close again, per "
+          "joint (driver units)", range=(1e-6, 10.0)),
     Param("gripper_open_tolerance", 0.005, "the hand counts as open within this distance of "
           "gripper_open, per joint (driver units)", range=(1e-6, 10.0)),
     Param("capture_radius", 0.03, "the gripper closes within this distance of the handle (m)",
@@ -268,6 +273,7 @@ class IiwaBridge(Node):
                 handle_offset=p["handle_offset"], handle_half=p["handle_half"],
                 capture_radius=p["capture_radius"], state_timeout=p["gripper_state_timeout"],
                 open_tolerance=p["gripper_open_tolerance"],
+                empty_tolerance=p["gripper_empty_tolerance"],
                 max_effort=None if effort.size == 1 and effort[0] == 0.0 else effort)
         except ValueError as exc:
             raise StartupError(f"gripper parameters: {exc}") from None
