@@ -146,11 +146,11 @@ def _drive(proc, domain: int, log: Path, episodes: int, done: int) -> None:
     executor = rclpy.executors.SingleThreadedExecutor(context=ctx)
     executor.add_node(node)
     try:
-        # the first episode only once the controller (and the target detector) listen for
-        # episode starts and the refiner (and the encoder) for windows
+        # the first episode only once the controller and the target detector listen for
+        # episode starts and the refiner for windows
         end = time.monotonic() + 120.0
         while time.monotonic() < end and not (node.count_subscribers("/sacgmm/episode") >= 2
-                                              and node.count_subscribers("/sacgmm/window") >= 2):
+                                              and node.count_subscribers("/sacgmm/window") >= 1):
             executor.spin_once(timeout_sec=0.5)
         executor.spin_once(timeout_sec=2.0)
         _trigger(node, executor, "/sacgmm/arm")
