@@ -27,8 +27,9 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
+
+from sacgmm.ros.session import drive_episodes
 
 SETTINGS = {
     # the simulated task's episode: 300 control steps at 30 Hz
@@ -64,20 +65,6 @@ def success_blocks(records: list[dict], block: int) -> list[dict]:
         out.append({"episodes": f"{start}-{start + len(part) - 1}", "n": len(part),
                     "successes": int(sum(bool(r.get("success")) for r in part))})
     return out
-
-
-def _trigger(node, executor, name: str, timeout: float = 60.0) -> None:
-    from std_srvs.srv import Trigger
-    cli = node.create_client(Trigger, name)
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if cli.wait_for_service(timeout_sec=1.0):
-            fut = cli.call_async(Trigger.Request())
-            executor.spin_until_future_complete(fut, timeout_sec=5.0)
-            if fut.done() and fut.result().success:
-                return
-        time.sleep(1.0)
-    raise RuntimeError(f"service {name} did not answer within {timeout:g} s")
 
 
 def _stop(signum, _frame):
@@ -125,7 +112,7 @@ def _session(args, out: Path, mode: str, log: Path, episodes: int, seed: int) ->
         proc = subprocess.Popen(cmd, env=env, stdout=graph_log, stderr=subprocess.STDOUT,
                                 stdin=subprocess.DEVNULL)
         try:
-            _drive(proc, domain, log, episodes, done)
+            drive_episodes(proc, domain, log, episodes, done)
         finally:
             if proc.poll() is None:
                 proc.send_signal(signal.SIGINT)
@@ -134,44 +121,6 @@ def _session(args, out: Path, mode: str, log: Path, episodes: int, seed: int) ->
                 except subprocess.TimeoutExpired:
                     proc.kill()
                     proc.wait()
-
-
-def _drive(proc, domain: int, log: Path, episodes: int, done: int) -> None:
-    import rclpy
-
-    from sacgmm.robot.episodes import read_log
-    ctx = rclpy.Context()
-    rclpy.init(context=ctx, domain_id=domain)
-    node = rclpy.create_node("standin_train", context=ctx)
-    executor = rclpy.executors.SingleThreadedExecutor(context=ctx)
-    executor.add_node(node)
-    try:
-        # the first episode only once the controller and the target detector listen for
-        # episode starts and the refiner for windows
-        end = time.monotonic() + 120.0
-        while time.monotonic() < end and not (node.count_subscribers("/sacgmm/episode") >= 2
-                                              and node.count_subscribers("/sacgmm/window") >= 1):
-            executor.spin_once(timeout_sec=0.5)
-        executor.spin_once(timeout_sec=2.0)
-        _trigger(node, executor, "/sacgmm/arm")
-        _trigger(node, executor, "/sacgmm/reset_episode")
-        t0, last = time.monotonic(), done
-        while proc.poll() is None:
-            time.sleep(2.0)
-            n = len(read_log(log)) if log.exists() else 0
-            if n != last:
-                recent = read_log(log)[max(0, n - 10):n]
-                print(f"{n}/{episodes} episodes, {time.monotonic() - t0:.0f} s; successes in "
-                      f"the last {len(recent)}: {sum(bool(r.get('success')) for r in recent)}",
-                      flush=True)
-                last = n
-            if n >= episodes:
-                return
-        raise RuntimeError(f"the graph exited with status {proc.returncode} (see graph.log)")
-    finally:
-        executor.shutdown()
-        node.destroy_node()
-        rclpy.shutdown(context=ctx)
 
 
 def _report(records: list[dict], evaluation: list[dict], args, results: Path,

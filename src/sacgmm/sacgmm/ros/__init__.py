@@ -9,6 +9,9 @@ This sub-package is the only part of sacgmm that imports rclpy. Its modules:
 - :mod:`sacgmm.ros.bench_controller`: the controller loop benchmark (``sacgmm bench-ros``).
 - :mod:`sacgmm.ros.layouts`: the documented layouts of the Float64MultiArray messages
   (window end, delta-theta). Imports no ROS module.
+- :mod:`sacgmm.ros.session`: drives a running graph through episodes from outside
+  (``sacgmm standin-train``).
+- :mod:`sacgmm.ros.health`: perception health on ``/diagnostics`` (cameras, markers).
 - :mod:`sacgmm.ros.convert`: numpy <-> message conversions (Image, MarkerArray, Path, ...).
 - :mod:`sacgmm.ros.params`: parameter declaration with descriptors and start-up validation.
 - one module per node: :mod:`~sacgmm.ros.gmm_controller`, :mod:`~sacgmm.ros.sim_bridge`,
