@@ -81,6 +81,7 @@ class ArucoTargetDetector(Node):
         self.target: np.ndarray | None = None
         self.seen_at = -np.inf             # monotonic time of the last detection
         self.running = False
+        self.ended_at = -np.inf            # monotonic time of the last episode end
         self._lost_logged = False
         self.pub = self.create_publisher(PoseStamped, "/sacgmm/target_pose", 10)
         self.create_subscription(Image, p["image_topic"], self._on_image, qos_profile_sensor_data)
@@ -97,10 +98,12 @@ class ArucoTargetDetector(Node):
 
     def fault(self) -> str | None:
         """Why no target can be given now (health on /diagnostics), or None: no target while
-        the marker has been out of sight for ``max_age`` s (between episodes; during one the
-        held estimate serves)."""
+        the marker has been out of sight for ``max_age`` s between episodes, counted from the
+        last episode's end at the earliest (during one the held estimate serves)."""
         now = time.monotonic()
-        if self.target is not None and (self.running or now - self.seen_at <= self.p["max_age"]):
+        # after an episode the door needs a moment to shut and show the marker again
+        since = max(self.seen_at, self.ended_at)
+        if self.target is not None and (self.running or now - since <= self.p["max_age"]):
             return None
         if self.target is None and now - self.started <= self.p["max_age"]:
             return None                                   # starting up
@@ -121,6 +124,7 @@ class ArucoTargetDetector(Node):
 
     def _on_end(self, msg: Float64MultiArray) -> None:
         self.running = False
+        self.ended_at = time.monotonic()
 
     def _on_image(self, msg: Image) -> None:
         from sacgmm.robot.marker_pose import marker_poses, target_in_world
