@@ -19,6 +19,10 @@ def test_parameter_file_of_a_run(tmp_path):
     assert driver["door_jitter"] == [0.04, 0.04] and driver["seed"] == 3
     # everything else is the package's door graph
     assert doc["aruco_target_detector"]["ros__parameters"]["marker_id"] == 8
+    assert refiner["agent_config"] == "door-via-point"
+    gmm = yaml.safe_load(write_params(tmp_path, 3, 0.04, "gmm.yaml", gmm_only=True).read_text())
+    assert gmm["sac_refiner"]["ros__parameters"]["agent_config"] == "sac-gmm"
+    assert gmm["gmm_controller"]["ros__parameters"]["window_steps"] == 32
 
 
 def test_success_blocks():

@@ -38,9 +38,12 @@ SETTINGS = {
 }
 
 
-def write_params(out: Path, seed: int, jitter: float, name: str = "params.yaml") -> Path:
+def write_params(out: Path, seed: int, jitter: float, name: str = "params.yaml",
+                 gmm_only: bool = False) -> Path:
     """The graph's parameter file for the run: the package's door_opening.yaml with the run's
-    settings (:data:`SETTINGS`, seed, policy path, door jitter)."""
+    settings (:data:`SETTINGS`, seed, policy path, door jitter). ``gmm_only``: the refiner
+    runs a fresh plain SAC-GMM agent, whose zero-initialised actor adapts nothing (windows of
+    its 32 steps): the graph runs the GMM agent alone."""
     import yaml
 
     from sacgmm.fileio import atomic_write_text
@@ -52,6 +55,9 @@ def write_params(out: Path, seed: int, jitter: float, name: str = "params.yaml")
         {"seed": seed, "save_path": str((out / "policy.pt").resolve())})
     doc["iiwa_sim_driver"]["ros__parameters"].update(
         {"door_jitter": [jitter, jitter], "seed": seed})
+    if gmm_only:
+        doc["sac_refiner"]["ros__parameters"]["agent_config"] = "sac-gmm"
+        doc["gmm_controller"]["ros__parameters"]["window_steps"] = 32
     path = out / name
     atomic_write_text(path, yaml.safe_dump(doc, sort_keys=False))
     return path
@@ -83,23 +89,26 @@ def _run(args) -> int:
     train_log, eval_log = out / "episodes.jsonl", out / "eval_episodes.jsonl"
     _session(args, out, "train", train_log, args.episodes, args.seed)
     if args.eval_episodes:
-        if not policy.exists():
+        if args.episodes and not policy.exists():
             raise SystemExit(f"sacgmm standin-train: {policy} was not saved: nothing to evaluate")
-        # the trained policy, deterministic, on other door placements
-        _session(args, out, "eval", eval_log, args.eval_episodes, args.seed + 1000)
+        # the trained policy (--episodes 0: the GMM agent alone), deterministic, on other
+        # door placements
+        _session(args, out, "eval", eval_log, args.eval_episodes, args.seed + 1000,
+                 gmm_only=args.episodes == 0)
     train = read_log(train_log)[:args.episodes]
     evaluation = read_log(eval_log)[:args.eval_episodes] if eval_log.exists() else []
     _report(train, evaluation, args, Path(args.results), out)
     return 0 if len(train) >= args.episodes and len(evaluation) >= args.eval_episodes else 1
 
 
-def _session(args, out: Path, mode: str, log: Path, episodes: int, seed: int) -> None:
+def _session(args, out: Path, mode: str, log: Path, episodes: int, seed: int,
+             gmm_only: bool = False) -> None:
     """Run the graph in ``mode`` until ``log`` holds ``episodes`` (nothing if it does)."""
     from sacgmm.robot.episodes import read_log
     done = len(read_log(log)) if log.exists() else 0
     if done >= episodes:
         return
-    params = write_params(out, seed, args.jitter, f"params_{mode}.yaml")
+    params = write_params(out, seed, args.jitter, f"params_{mode}.yaml", gmm_only)
     policy = out / "policy.pt"
     graph_args = ["use_sim:=false", "sim_driver:=true", "target_marker:=true",
                   "control_mode:=timer", f"mode:={mode}", f"params_file:={params}",
@@ -129,6 +138,9 @@ def _report(records: list[dict], evaluation: list[dict], args, results: Path,
     from sacgmm.machine import machine_info
     from sacgmm.stats import wilson_interval
     results.mkdir(parents=True, exist_ok=True)
+    for name in ("episodes.jsonl", "eval_episodes.jsonl"):     # the raw data beside the summary
+        if (out / name).exists() and out.resolve() != results.resolve():
+            atomic_write_text(results / name, (out / name).read_text())
     blocks = success_blocks(records, args.block)
     n, m = len(records), len(evaluation)
     wins = int(sum(bool(r.get("success")) for r in evaluation))
@@ -147,13 +159,15 @@ def _report(records: list[dict], evaluation: list[dict], args, results: Path,
     atomic_write_text(results / "summary.json", json.dumps(summary, indent=2) + "\n")
     t = summary["training"]
     lines = [f"# SAC-GMM through the real-robot door graph, stand-in cell (seed {args.seed})",
-             "", f"Produced by `{summary['command']}`; the bridge's episode logs are in "
-             f"`{out}`.", "",
+             "", f"Produced by `{summary['command']}`; the bridge's episode logs of the run "
+             "are beside this file (`episodes.jsonl`: training, `eval_episodes.jsonl`: the "
+             "trained policy).", "",
              f"Training: {t['successes']} successes in {n} episodes (exploring policy; "
              f"{t['robot_time_s'] / 60:.0f} min of robot time).", ""]
     if m:
         lo, hi = summary["evaluation"]["wilson_95"]
-        lines += [f"Evaluation of the trained policy (deterministic, other door placements): "
+        who = ("the GMM agent alone (no training)" if not n else "the trained policy")
+        lines += [f"Evaluation of {who} (deterministic, other door placements): "
                   f"**{wins}/{m}** ({100 * wins / m:.0f} %, Wilson 95 % interval "
                   f"{100 * lo:.0f}-{100 * hi:.0f} %).", ""]
     lines += ["| training episodes | successes |", "|---|---|"]
