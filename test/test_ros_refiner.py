@@ -115,6 +115,8 @@ def test_refiner_trains_saves_and_the_controller_survives_its_death(ros, tmp_pat
         if not hasattr(ev, "d_means"):
             continue
         d, w = ev, _answered_window(events, i)
+        if w is None and not any(not hasattr(e, "d_means") for e in events[:i]):
+            continue     # the probe's window subscription matched after the first window
         # each delta answers the window announced just before it
         assert w is not None, (d.window_index, events[max(0, i - 3):i + 3])
         near = [t for t in cmd_t if abs(t - w.stamp) < 1e-6]
