@@ -268,3 +268,25 @@ def test_camera_images_of_any_resolution_fit_the_agents_64x64():
     assert np.array_equal(fit_image(same, 64, 64), same)
     with pytest.raises(ValueError, match="image"):
         fit_image(np.zeros((0, 5)), 64, 64)
+
+
+def test_a_wider_camera_is_cropped_to_the_trained_field_of_view():
+    """With the camera's intrinsics, the window that sees the trained view (here 70 deg of a
+    90 deg camera, around an off-centre principal point) is cut out: a marked square at the
+    trained view's edges fills the 64x64 image; a narrower camera is clipped and says so."""
+    from sacgmm.robot.camera import fit_image, view_window
+    h, w, fy = 480, 640, 240.0                      # 90 deg vertical field of view
+    k = np.array([[fy, 0, 330.0], [0, fy, 230.0], [0, 0, 1]])
+    half = fy * np.tan(np.radians(35.0))             # 168 px: the trained 70 deg
+    top, left, rows, cols, clipped = view_window(k, (h, w), 70.0, 64, 64)
+    assert not clipped and rows == cols == round(2 * half)
+    assert abs(top + rows / 2 - 230.5) <= 0.5 and abs(left + cols / 2 - 330.5) <= 0.5
+    img = np.zeros((h, w), np.uint8)
+    img[top:top + rows, left:left + cols] = 200
+    out = fit_image(img, 64, 64, view=(k, 70.0))
+    assert (out == 200).all()
+    assert not (fit_image(img, 64, 64) == 200).all()     # a plain centre crop sees more
+    narrow = np.array([[1000.0, 0, 320], [0, 1000.0, 240], [0, 0, 1]])   # 27 deg
+    assert view_window(narrow, (h, w), 70.0, 64, 64)[4]
+    with pytest.raises(ValueError, match="focal"):
+        view_window(np.zeros((3, 3)), (h, w), 70.0, 64, 64)

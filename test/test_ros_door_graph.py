@@ -36,6 +36,9 @@ def test_real_door_graph_refiner_reads_the_wrist_camera():
     assert "iiwa_sim_driver" not in cmds                      # sim_driver defaults to false
     assert _params(cmds["sac_refiner"])["image_topic"] == "/wrist_camera/image_raw"
     assert float(_params(cmds["sac_refiner"])["image_wait"]) == 0.0   # the latest, at once
+    for node in ("sac_refiner", "camera_encoder"):     # cropped to the trained 70 deg view
+        assert _params(cmds[node])["camera_info_topic"] == "/wrist_camera/camera_info"
+        assert float(_params(cmds[node])["view_fov"]) == 70.0
     assert _params(cmds["camera_encoder"])["image_topic"] == "/wrist_camera/image_raw"
     assert _params(cmds["aruco_reward_detector"])["image_topic"] == "/door_camera/image_raw"
     # wrist_image_topic:= moves encoder and refiner together

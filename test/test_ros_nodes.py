@@ -425,6 +425,27 @@ def test_camera_encoder_publishes_latent_of_checkpoint(ros, tmp_path):
         pub.publish(convert.image_to_msg(big, "8UC2"))
         spin_until(resized_seen, 0.2)
     assert resized_seen(), proc.output
+    # with the camera's CameraInfo: the window that sees the trained 70 deg view
+    from sacgmm.robot.camera import fit_image as fit
+    viewer = start("sacgmm.ros.camera_encoder", "-r", "__node:=camera_encoder_view",
+                   "-p", f"policy_path:={ckpt}", "-p", "trigger:=image",
+                   "-p", "camera_info_topic:=/sacgmm/camera/camera_info", "-p", "view_fov:=70.0")
+    info = convert.camera_info(160, 120, 90.0, principal=(90.0, 55.0))
+    k = np.asarray(info.k).reshape(3, 3)
+    want_view = agent.encode({"position": np.zeros(3, np.float32), "tactile": np.transpose(
+        fit(big, 64, 64, view=(k, 70.0)), (2, 0, 1))})["tactile"]
+    info_pub = node.create_publisher(CameraInfo, "/sacgmm/camera/camera_info",
+                                     qos_profile_sensor_data)
+    latents.clear()
+
+    def view_seen():
+        return any(np.allclose(np.asarray(m.data), want_view, atol=1e-5) for m in latents)
+    end = time.monotonic() + 20.0
+    while time.monotonic() < end and not view_seen():
+        info_pub.publish(info)
+        pub.publish(convert.image_to_msg(big, "8UC2"))
+        spin_until(view_seen, 0.2)
+    assert view_seen(), viewer.output
 
 
 def test_lockstep_sim_graph_is_reproducible(ros, tmp_path):

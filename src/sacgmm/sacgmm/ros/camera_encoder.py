@@ -8,7 +8,8 @@ Subscribes ``image_topic`` (sensor_msgs/Image, sensor-data QoS): the image in th
 policy was trained on -- ``(H, W)`` one channel (depth ``32FC1`` in metres, ``mono8``) or
 ``(H, W, C)`` (``rgb8``; the peg's two tactile images as ``8UC2``), converted to ``(C, H, W)``;
 another resolution is centre-cropped and resized to the policy's (64x64;
-:func:`sacgmm.robot.camera.fit_image`).
+:func:`sacgmm.robot.camera.fit_image`); with ``camera_info_topic`` and ``view_fov`` the crop is
+the window that sees the trained camera's field of view, about the principal point.
 Publishes ``/sacgmm/latent`` (std_msgs/Float32MultiArray, one dimension labelled
 ``latent/<image_key>``, values in (-1, 1)): with ``trigger: window`` the latest image is
 encoded once per ``/sacgmm/window`` message (the refiner's rate), with ``trigger: image`` for
@@ -23,8 +24,8 @@ from rclpy.qos import qos_profile_sensor_data
 from sensor_msgs.msg import Image
 from std_msgs.msg import Float32MultiArray, Float64MultiArray
 
-from sacgmm.robot.camera import fit_image
 from sacgmm.ros.convert import latent_msg, msg_to_image
+from sacgmm.ros.camera_view import ViewCrop
 from sacgmm.ros.params import Param, StartupError, declare, run_node
 
 PARAMS = (
@@ -34,6 +35,10 @@ PARAMS = (
     Param("image_topic", "/sacgmm/camera/image_raw", "image topic"),
     Param("trigger", "window", "encode on each /sacgmm/window message or on each image",
           choices=("window", "image")),
+    Param("camera_info_topic", "", "CameraInfo of image_topic; with view_fov, the image is "
+          "cropped to the trained camera's view; empty: a centre crop"),
+    Param("view_fov", 0.0, "vertical field of view the policy was trained with (deg; the "
+          "door's wrist camera: 70); 0: a centre crop", range=(0.0, 179.0)),
     Param("image_timeout", 1.0, "no image for this long is a fault on /diagnostics (s): "
           "iiwa_bridge pauses the arm", range=(0.01, 600.0)),
 )
@@ -83,6 +88,7 @@ class CameraEncoder(Node):
         HealthReporter(self, p["image_topic"], self.watch.fault)
         # images are watched (and their loss reported) with or without weights
         self.create_subscription(Image, p["image_topic"], self._on_image, qos_profile_sensor_data)
+        self.view = ViewCrop(self, p["camera_info_topic"], p["view_fov"])
         if not p["policy_path"]:
             self.get_logger().warning("no policy_path given: no autoencoder weights, so no "
                                       "latent is published")
@@ -100,8 +106,8 @@ class CameraEncoder(Node):
     def to_input(self, msg: Image) -> np.ndarray:
         """Image message -> ``(C, H, W)`` array of the policy's layout; ``ValueError`` if not."""
         img = msg_to_image(msg)
-        if img.shape[:2] != tuple(self.shape[1:]):      # any camera: centre-crop and resize
-            img = fit_image(img, *self.shape[1:])
+        if img.shape[:2] != tuple(self.shape[1:]) or self.view.active:
+            img = self.view.fit(img, *self.shape[1:])   # any camera: crop and resize
         arr = img[None] if img.ndim == 2 else np.transpose(img, (2, 0, 1))
         if arr.shape != self.shape:
             raise ValueError(f"image {msg.width}x{msg.height} {msg.encoding} gives {arr.shape}, "

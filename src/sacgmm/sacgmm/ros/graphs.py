@@ -133,11 +133,18 @@ REAL_CONTROLLER_OVERRIDES = (("gripper_topic", "/joint_states"),
                              ("gripper_joints", ["gripper_opening"]),
                              ("target_timeout", 0.5))
 
+#: the wrist camera on the real robot: the window that sees the door task's camera's 70 deg
+#: (sacgmm/tasks/door.yaml sensor.fov), from its CameraInfo
+WRIST_VIEW = (("camera_info_topic", "/wrist_camera/camera_info"), ("view_fov", 70.0))
+
 # real-robot arguments of door_opening (empty: the parameter file's value stays)
 _REAL_ARGS = (
     Argument("wrist_image_topic", "", "use_sim:=false: wrist (gripper) camera image for "
              "camera_encoder/sac_refiner, resized to the policy's 64x64 (default "
              "/wrist_camera/image_raw)"),
+    Argument("wrist_camera_info_topic", "", "use_sim:=false: the wrist camera's CameraInfo "
+             "(default /wrist_camera/camera_info): its images are cropped to the 70 deg view "
+             "the door policy was trained with"),
     Argument("door_image_topic", "", "use_sim:=false: door camera image for the ArUco reward "
              "(default /door_camera/image_raw)"),
     Argument("door_camera_info_topic", "", "use_sim:=false: door camera CameraInfo (default "
@@ -191,8 +198,9 @@ GRAPHS: dict[str, Graph] = {
             NodeSpec("camera_encoder", "camera_encoder", arg_parameters=(("policy", "policy_path"),),
                      condition="use_sim", respawn=True),
             NodeSpec("camera_encoder", "camera_encoder", condition="!use_sim", respawn=True,
-                     arg_parameters=(("policy", "policy_path"), ("wrist_image_topic", "image_topic")),
-                     parameters=(("image_topic", "/wrist_camera/image_raw"),)),
+                     arg_parameters=(("policy", "policy_path"), ("wrist_image_topic", "image_topic"),
+                                     ("wrist_camera_info_topic", "camera_info_topic")),
+                     parameters=(("image_topic", "/wrist_camera/image_raw"),) + WRIST_VIEW),
             # the real robot: the user runs the iiwa_ros2 driver (or sim_driver:=true) and the
             # camera drivers beside this graph (README, "On the real robot")
             NodeSpec("iiwa_bridge", "iiwa_bridge", condition="!use_sim",
@@ -207,9 +215,10 @@ GRAPHS: dict[str, Graph] = {
                      arg_parameters=_REFINER.arg_parameters),
             # the refiner reads the same wrist camera as camera_encoder
             NodeSpec("sac_refiner", "sac_refiner", condition="!use_sim", respawn=True,
-                     arg_parameters=_REFINER.arg_parameters + (("wrist_image_topic",
-                                                                "image_topic"),),
-                     parameters=(("image_topic", "/wrist_camera/image_raw"),
+                     arg_parameters=_REFINER.arg_parameters + (
+                         ("wrist_image_topic", "image_topic"),
+                         ("wrist_camera_info_topic", "camera_info_topic")),
+                     parameters=WRIST_VIEW + (("image_topic", "/wrist_camera/image_raw"),
                                  ("update_order", "act_then_update"),
                                  # a camera's stamps never equal the arm's: the latest image,
                                  # at once (waiting would delay every decision)

@@ -26,7 +26,8 @@ Subscribes
   equals the window's ``stamp`` is used (waiting up to ``image_wait`` s), else the latest
   (``image_wait`` 0: always the latest, without waiting; the real-robot graph's setting). A
   camera image of another resolution is centre-cropped and resized to the agent's 64x64
-  (:func:`sacgmm.robot.camera.fit_image`).
+  (:func:`sacgmm.robot.camera.fit_image`); with ``camera_info_topic`` and ``view_fov``, the
+  window that sees the task camera's field of view is cut out (:mod:`sacgmm.ros.camera_view`).
   ``/sacgmm/reward`` (std_msgs/Float32): per-step rewards, summed per window.
   ``/sacgmm/episode_end`` (std_msgs/Float64MultiArray): the episode's final state, whether it
   terminated (done = 1) or hit the time limit (done = 0, bootstrapped) and its return (the
@@ -79,9 +80,9 @@ from sensor_msgs.msg import Image
 from std_msgs.msg import Float32, Float64MultiArray
 from std_srvs.srv import Trigger
 
-from sacgmm.robot.camera import fit_image
 from sacgmm.ros.convert import from_multiarray, msg_to_image, stamp_seconds, to_multiarray
 from sacgmm.ros.layouts import DeltaThetaMessage
+from sacgmm.ros.camera_view import ViewCrop
 from sacgmm.ros.layouts import decode_episode_end, decode_window, encode_delta
 from sacgmm.ros.params import (Param, StartupError, check_unknown_parameters, declare,
                                run_node)
@@ -114,6 +115,10 @@ PARAMS = (
     Param("image_topic", "/sacgmm/camera/image_raw", "sensor image topic"),
     Param("image_wait", 0.5, "longest wait for the image stamped like the window (s)",
           range=(0.0, 10.0)),
+    Param("camera_info_topic", "", "CameraInfo of image_topic; with view_fov, the image is "
+          "cropped to the trained camera's view; empty: a centre crop"),
+    Param("view_fov", 0.0, "vertical field of view of the task's camera (deg; the door's "
+          "wrist camera: 70); 0: a centre crop", range=(0.0, 179.0)),
 )
 
 
@@ -168,6 +173,7 @@ class SACRefiner(Node):
         # (H, W) the agent's image has; other camera resolutions are fitted to it
         self._image_size = (tuple(self.obs_conv.space["image"].shape[-2:])
                             if self.obs_conv.image_key is not None else None)
+        self.view = ViewCrop(self, p["camera_info_topic"], p["view_fov"])
         shapes = {k: tuple(int(d) for d in sp.shape) for k, sp in self.obs_conv.space.spaces.items()}
         if cfg.gripper_obs:
             shapes["gripper"] = (1,)
@@ -287,8 +293,8 @@ class SACRefiner(Node):
             img = msg_to_image(msg)
             if key == "tactile":
                 img = np.transpose(img, (2, 0, 1))
-            elif img.shape[:2] != self._image_size:     # any camera: centre-crop and resize
-                img = fit_image(img, *self._image_size)
+            elif img.shape[:2] != self._image_size or self.view.active:
+                img = self.view.fit(img, *self._image_size)   # any camera: crop and resize
             task_obs[key] = img
         obs = self.obs_conv(task_obs)
         if "gripper" in self.learner.obs_shapes:
