@@ -34,7 +34,7 @@ def view_window(k, shape: tuple[int, int], fov_deg: float, height: int, width: i
     room = min(cy + 0.5, rows_img - 0.5 - cy) / half_rows, \
         min(cx + 0.5, cols_img - 0.5 - cx) / half_cols
     scale = min(1.0, *room)
-    clipped = scale < 1.0
+    clipped = scale < 0.95            # a pixel or two at the border is not worth a word
     rows = max(1, int(round(2 * half_rows * scale)))
     cols = max(1, int(round(2 * half_cols * scale)))
     top = int(np.clip(round(cy + 0.5 - rows / 2), 0, rows_img - rows))
