@@ -19,8 +19,8 @@ def view_window(k, shape: tuple[int, int], fov_deg: float, height: int, width: i
     intrinsics ``k`` (3x3, pixels) that sees what a camera of vertical field of view
     ``fov_deg`` with a ``height:width`` image sees: centred on the principal point, ``2 fy
     tan(fov / 2)`` rows and ``2 fx tan(hfov / 2)`` columns. Clipped to the image (shrunk about
-    the principal point); the last value says whether it had to be (the camera sees less than
-    the trained view). ``ValueError`` for bad intrinsics or field of view."""
+    the principal point); the last value says whether it had to be by more than 5 % (the
+    camera sees less than the trained view). ``ValueError`` for bad intrinsics or field of view."""
     k = np.asarray(k, dtype=float).reshape(3, 3)
     fx, fy, cx, cy = k[0, 0], k[1, 1], k[0, 2], k[1, 2]
     if not (np.isfinite([fx, fy, cx, cy]).all() and fx > 0 and fy > 0):
