@@ -23,6 +23,11 @@ def test_parameter_file_of_a_run(tmp_path):
     gmm = yaml.safe_load(write_params(tmp_path, 3, 0.04, "gmm.yaml", gmm_only=True).read_text())
     assert gmm["sac_refiner"]["ros__parameters"]["agent_config"] == "sac-gmm"
     assert gmm["gmm_controller"]["ros__parameters"]["window_steps"] == 32
+    # evaluations never overwrite the trained policy
+    ev = yaml.safe_load(write_params(tmp_path, 3, 0.04, "params_eval.yaml").read_text())
+    for d in (gmm, ev):
+        r = d["sac_refiner"]["ros__parameters"]
+        assert not r["save_on_exit"] and r["save_every_episodes"] == 0 and r["save_path"] == ""
 
 
 def test_success_blocks():

@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 
-from sacgmm.robot.bridge import (HALTED, HOMING, IDLE, RUNNING, BridgeConfig, BridgeCore,
+from sacgmm.robot.bridge import (HALTED, HOMING, IDLE, RUNNING, SETTLING, BridgeConfig, BridgeCore,
                                  workspace_clamp)
 from sacgmm.robot.episodes import EpisodeLog, read_log
 from sacgmm.robot.kinematics import (KinematicChain, default_urdf, dls_joint_velocities,
@@ -195,7 +195,7 @@ def test_bridge_episodes_home_and_log(chain, tmp_path):
     json.loads((tmp_path / "episodes.jsonl").read_text().splitlines()[-1])
 
 
-def test_a_perception_fault_pauses_every_mode_and_its_clock(chain):
+def test_a_perception_fault_pauses_the_episode_and_its_clock(chain):
     core = BridgeCore(chain, BridgeConfig(home_joints=HOME.copy(), settle_time=0.2,
                                           episode_duration=1.0, home_speed=1.0), armed=True)
     q, t, dt = HOME + 0.1, 0.0, 0.01
@@ -214,11 +214,13 @@ def test_a_perception_fault_pauses_every_mode_and_its_clock(chain):
 
     core.set_joints(q, t)
     assert core.request_home(t, True)[0]
-    assert core.set_fault("wrist_camera", "no image for 1 s")
-    assert not core.set_fault("wrist_camera", "no image for 1 s")       # no change
-    q0 = q.copy()
-    assert run(1.0) == [] and np.array_equal(q, q0) and core.mode == HOMING   # homing paused
-    assert core.set_fault("wrist_camera", None) and not core.set_fault("wrist_camera", None)
+    assert core.set_fault("target_marker", "marker not seen")
+    assert not core.set_fault("target_marker", "marker not seen")      # no change
+    # homing goes on (it takes the hand away from the object), but no episode starts
+    events = run(3.0)
+    assert np.abs(q - HOME).max() < 0.011 and core.mode == SETTLING
+    assert not [e for e in events if e[0] == "episode_started"]
+    assert core.set_fault("target_marker", None) and not core.set_fault("target_marker", None)
     events = []
     while t < 10.0 and ("episode_started", 0) not in events:
         events += run(dt)
@@ -232,6 +234,16 @@ def test_a_perception_fault_pauses_every_mode_and_its_clock(chain):
     events = run(0.6)
     ended = [e[1] for e in events if e[0] == "episode_ended"]
     assert ended and ended[0]["end_reason"] == "timeout" and ended[0]["duration"] <= 1.1
+    # a success reported before a fault still ends the episode
+    events = []
+    while t < 30.0 and ("episode_started", 1) not in events:
+        events += run(dt)
+    core.on_success(True)
+    core.set_fault("wrist_camera", "no image for 1 s")
+    q2 = q.copy()
+    events = run(dt)
+    ended = [e[1] for e in events if e[0] == "episode_ended"]
+    assert ended and ended[0]["success"] and np.array_equal(q, q2) and core.mode == HOMING
 
 
 def test_resample_and_offset():

@@ -269,10 +269,12 @@ def test_real_door_graph_pauses_on_camera_and_marker_faults(tmp_path):
             assert g.log_line(rf"\[iiwa_bridge\s*\].*sacgmm/{source} is healthy again", 10.0), g.out
         assert g.still(0.5) > 1e-3 or g.ends, g.out        # moving again (or already done)
         assert g.spin(lambda: g.ends, 40.0), g.out
-        # between episodes the marker is covered: no target, so no next episode and no motion
+        # between episodes the marker is covered: no target, so once home no next episode
+        # starts and nothing moves (homing itself goes on: it needs no perception)
         g.set_driver_param("front_marker_covered", True)
         assert g.log_line(r"\[iiwa_bridge\s*\].*paused: sacgmm/aruco_target_detector: marker 8 "
                           r"not seen", 15.0), g.out
+        assert g.spin(lambda: g.status and g.status[-1] == "settling", 20.0), g.status
         n_episodes = len(g.episodes)
         assert g.still(2.0) < 1e-4 and len(g.episodes) == n_episodes, g.out
         g.set_driver_param("front_marker_covered", False)

@@ -58,6 +58,9 @@ def write_params(out: Path, seed: int, jitter: float, name: str = "params.yaml",
     if gmm_only:
         doc["sac_refiner"]["ros__parameters"]["agent_config"] = "sac-gmm"
         doc["gmm_controller"]["ros__parameters"]["window_steps"] = 32
+    if gmm_only or name.endswith("eval.yaml"):     # evaluations never overwrite the policy
+        doc["sac_refiner"]["ros__parameters"].update(
+            {"save_every_episodes": 0, "save_on_exit": False, "save_path": ""})
     path = out / name
     atomic_write_text(path, yaml.safe_dump(doc, sort_keys=False))
     return path
@@ -87,6 +90,9 @@ def _run(args) -> int:
     out.mkdir(parents=True, exist_ok=True)
     policy = out / "policy.pt"
     train_log, eval_log = out / "episodes.jsonl", out / "eval_episodes.jsonl"
+    if args.episodes == 0 and policy.exists():
+        raise SystemExit(f"sacgmm standin-train: --episodes 0 evaluates the GMM agent alone, but "
+                         f"--out {out} holds a trained policy ({policy}): use another --out")
     _session(args, out, "train", train_log, args.episodes, args.seed)
     if args.eval_episodes:
         if args.episodes and not policy.exists():
@@ -112,7 +118,8 @@ def _session(args, out: Path, mode: str, log: Path, episodes: int, seed: int,
     policy = out / "policy.pt"
     graph_args = ["use_sim:=false", "sim_driver:=true", "target_marker:=true",
                   "control_mode:=timer", f"mode:={mode}", f"params_file:={params}",
-                  f"episode_log:={log}"] + ([f"policy:={policy}"] if policy.exists() else [])
+                  f"episode_log:={log}"] + (
+                      [f"policy:={policy}"] if policy.exists() and not gmm_only else [])
     domain = args.domain_id if args.domain_id is not None else 1 + os.getpid() % 200
     env = dict(os.environ, ROS_DOMAIN_ID=str(domain), ROS_AUTOMATIC_DISCOVERY_RANGE="LOCALHOST")
     cmd = [sys.executable, "-m", "sacgmm.cli", "bringup", "door_opening", *graph_args]

@@ -20,9 +20,12 @@ Safety (every output goes through all of it)
     position limits minus ``joint_margin`` and ``min(max_joint_speed, URDF velocity)``;
   * ``stop()`` halts (zero output) until ``arm()``; the output is finite, always;
   * faults: while any perception source reports one (:meth:`BridgeCore.set_fault`, e.g. a
-    camera that stopped, a marker that was lost) the output is zero in every mode and the
-    mode's clock stands still (a running episode's time limit, homing, the settle time): the
-    episode is paused, not ended, and continues when every fault has cleared.
+    camera that stopped, a marker that was lost) the output is zero in ``running``,
+    ``settling`` and ``idle``, and the running episode's time limit and the settle time stand
+    still (measured time, not nominal periods): the episode is paused, not ended, no new one
+    starts, and it continues when every fault has cleared. A success already reported still
+    ends the episode. Homing goes on: it needs no perception, and it takes the hand away
+    from the object (an arm that hides the marker would otherwise never let it be seen).
 
 Modes: ``halted`` (zero), ``idle`` (commands are executed, no episode), ``homing``
 (joint-space move to ``home_joints`` at up to ``home_speed`` rad/s; commands ignored),
@@ -108,6 +111,7 @@ class BridgeCore:
         self.ep: dict | None = None           # the running episode's bookkeeping
         self.last_qdot = np.zeros(chain.n)
         self.faults: dict[str, str] = {}      # source -> why it stops the arm
+        self._last_now: float | None = None   # the previous step's time
 
     # -- inputs -----------------------------------------------------------------------
     def set_joints(self, q, now: float) -> bool:
@@ -186,10 +190,17 @@ class BridgeCore:
         if not self.state_fresh(now) or self.mode == HALTED:
             self.last_qdot = zero
             return zero, events
-        if self.faults:                        # paused: nothing moves, no clock runs
-            if self.ep is not None:
-                self.ep["t0"] += dt
-            self._settle_until += dt
+        elapsed = dt if self._last_now is None else min(max(now - self._last_now, 0.0), 1.0)
+        self._last_now = now
+        if self.faults and self.mode != HOMING:   # paused: nothing moves, no clock runs
+            if self.mode == RUNNING and self.ep["success"]:
+                events += self._end_episode(now, "success")
+                if self.cfg.auto_reset and self.home is not None:
+                    self.mode, self._start_after_home = HOMING, True
+                events.append(("mode", self.mode))
+            elif self.ep is not None:
+                self.ep["t0"] += elapsed
+            self._settle_until += elapsed
             self.last_qdot = zero
             return zero, events
         before = self.mode

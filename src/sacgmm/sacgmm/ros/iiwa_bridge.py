@@ -58,8 +58,9 @@ hand that closed on nothing (within ``gripper_empty_tolerance`` of ``gripper_clo
 again and may retry (logged ``gripper missed``).
 Perception faults: ``/diagnostics`` (diagnostic_msgs/DiagnosticArray, :mod:`sacgmm.ros.health`):
 while any ``sacgmm/`` source (camera_encoder, aruco_reward_detector, aruco_target_detector)
-reports ERROR the arm is paused (zero velocities, the episode's and the homing's clocks stand
-still; logged with the reason) until that source reports OK.
+reports ERROR the arm is paused (zero velocities except while homing, the episode's and the
+settle time's clocks stand still, no episode starts; logged with the reason) until that source
+reports OK.
 Services (std_srvs/Trigger)
   ``/sacgmm/stop``: halt now (zero velocities until re-armed; a running episode is logged as
   ``stopped``). ``/sacgmm/arm``: re-arm (commands older than the arm call are discarded).
@@ -333,7 +334,7 @@ class IiwaBridge(Node):
         v = (msg.twist.linear.x, msg.twist.linear.y, msg.twist.linear.z)
         if not self.core.set_command(v, time.monotonic()):
             self.get_logger().error("cmd_vel with NaN/inf ignored", throttle_duration_sec=2.0)
-        elif self.core.ep is not None:
+        elif self.core.ep is not None and not self.core.faults:   # paused: no step taken
             self.ep_steps += 1
 
     def _on_target(self, msg: PoseStamped) -> None:

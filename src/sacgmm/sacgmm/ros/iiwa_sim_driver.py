@@ -184,6 +184,11 @@ class IiwaSimDriver(Node):
         if len(p["door_front_marker"]) != 3 or min(side, height) <= 0:
             raise StartupError("parameter 'door_front_marker': expected [side, from_hinge, "
                                "height] (m, positive side and height)")
+        for name in ("door_camera_size", "wrist_camera_size"):
+            size = list(p[name])
+            if len(size) != 2 or min(size) < 8:
+                raise StartupError(f"parameter '{name}': expected [width, height] in pixels "
+                                   f"(at least 8 each), got {size}")
         cfg = load_task_config("door")
         front = dict(dictionary=cfg["geometry"]["marker"]["dictionary"],
                      id=int(p["door_front_marker_id"]), side=side, from_hinge=from_hinge,

@@ -21,12 +21,14 @@ def trigger(node, executor, name: str, timeout: float = 60.0) -> None:
     raise RuntimeError(f"service {name} did not answer within {timeout:g} s")
 
 
-def drive_episodes(proc, domain: int, log: Path, episodes: int, done: int = 0) -> None:
+def drive_episodes(proc, domain: int, log: Path, episodes: int, done: int = 0,
+                   stall_timeout: float = 600.0) -> None:
     """Drive the graph of process ``proc`` (ROS domain ``domain``) through episodes: once the
     controller and the target detector listen for episode starts and the refiner for windows,
     arm ``iiwa_bridge`` and start the first episode (it runs the next ones by itself); return
     when its episode log ``log`` holds ``episodes`` records (``done`` were there before),
-    printing progress; ``RuntimeError`` if the graph exits first."""
+    printing progress; ``RuntimeError`` if the graph exits first or no episode ends for
+    ``stall_timeout`` s."""
     import rclpy
 
     from sacgmm.robot.episodes import read_log
@@ -46,10 +48,15 @@ def drive_episodes(proc, domain: int, log: Path, episodes: int, done: int = 0) -
         trigger(node, executor, "/sacgmm/arm")
         trigger(node, executor, "/sacgmm/reset_episode")
         t0, last = time.monotonic(), done
+        progress = time.monotonic()
         while proc.poll() is None:
             time.sleep(2.0)
             n = len(read_log(log)) if log.exists() else 0
+            if n == last and time.monotonic() - progress > stall_timeout:
+                raise RuntimeError(f"no episode ended for {stall_timeout:g} s: the graph is "
+                                   "stuck (see its log)")
             if n != last:
+                progress = time.monotonic()
                 recent = read_log(log)[max(0, n - 10):n]
                 print(f"{n}/{episodes} episodes, {time.monotonic() - t0:.0f} s; successes in "
                       f"the last {len(recent)}: {sum(bool(r.get('success')) for r in recent)}",

@@ -34,8 +34,8 @@ def render_depth(p: Any, width: int, height: int, view, proj, near: float, far: 
 
 def principal_point(width: int, height: int) -> tuple[float, float]:
     """Where PyBullet's TinyRenderer puts the optical axis in a ``width`` x ``height`` image
-    (pixels, OpenCV's convention: the first pixel's centre is 0): half a pixel right of and one
-    and a half above the geometric centre ``((width - 1) / 2, (height - 1) / 2)``, as a marker
+    (pixels, OpenCV's convention: the first pixel's centre is 0): half a pixel right of and half
+    a pixel above the geometric centre ``((width - 1) / 2, (height - 1) / 2)``, as a marker
     on the optical axis is detected, for even and odd sizes. A CameraInfo of a rendered image
     needs it for pose estimates to the millimetre."""
     return width / 2.0, height / 2.0 - 1.0
