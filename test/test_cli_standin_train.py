@@ -7,7 +7,7 @@ from sacgmm.cli.standin_train import SETTINGS, success_blocks, write_params
 
 
 def test_parameter_file_of_a_run(tmp_path):
-    path = write_params(tmp_path, seed=3, jitter=0.04, name="params_train.yaml")
+    path = write_params(tmp_path, seed=3, jitter=0.04, mode="train")
     assert path.name == "params_train.yaml"
     doc = yaml.safe_load(path.read_text())
     bridge = doc["iiwa_bridge"]["ros__parameters"]
@@ -20,11 +20,11 @@ def test_parameter_file_of_a_run(tmp_path):
     # everything else is the package's door graph
     assert doc["aruco_target_detector"]["ros__parameters"]["marker_id"] == 8
     assert refiner["agent_config"] == "door-via-point"
-    gmm = yaml.safe_load(write_params(tmp_path, 3, 0.04, "gmm.yaml", gmm_only=True).read_text())
+    gmm = yaml.safe_load(write_params(tmp_path, 3, 0.04, "eval", gmm_only=True).read_text())
     assert gmm["sac_refiner"]["ros__parameters"]["agent_config"] == "sac-gmm"
     assert gmm["gmm_controller"]["ros__parameters"]["window_steps"] == 32
     # evaluations never overwrite the trained policy
-    ev = yaml.safe_load(write_params(tmp_path, 3, 0.04, "params_eval.yaml").read_text())
+    ev = yaml.safe_load(write_params(tmp_path, 3, 0.04, "eval").read_text())
     for d in (gmm, ev):
         r = d["sac_refiner"]["ros__parameters"]
         assert not r["save_on_exit"] and r["save_every_episodes"] == 0 and r["save_path"] == ""

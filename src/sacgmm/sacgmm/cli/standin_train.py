@@ -38,10 +38,11 @@ SETTINGS = {
 }
 
 
-def write_params(out: Path, seed: int, jitter: float, name: str = "params.yaml",
+def write_params(out: Path, seed: int, jitter: float, mode: str = "train",
                  gmm_only: bool = False) -> Path:
-    """The graph's parameter file for the run: the package's door_opening.yaml with the run's
-    settings (:data:`SETTINGS`, seed, policy path, door jitter). ``gmm_only``: the refiner
+    """The graph's parameter file ``<out>/params_<mode>.yaml`` for the run: the package's
+    door_opening.yaml with the run's settings (:data:`SETTINGS`, seed, policy path, door
+    jitter); in ``mode`` eval the refiner never saves. ``gmm_only``: the refiner
     runs a fresh plain SAC-GMM agent, whose zero-initialised actor adapts nothing (windows of
     its 32 steps): the graph runs the GMM agent alone."""
     import yaml
@@ -58,10 +59,10 @@ def write_params(out: Path, seed: int, jitter: float, name: str = "params.yaml",
     if gmm_only:
         doc["sac_refiner"]["ros__parameters"]["agent_config"] = "sac-gmm"
         doc["gmm_controller"]["ros__parameters"]["window_steps"] = 32
-    if gmm_only or name.endswith("eval.yaml"):     # evaluations never overwrite the policy
+    if mode == "eval":                            # evaluations never overwrite the policy
         doc["sac_refiner"]["ros__parameters"].update(
             {"save_every_episodes": 0, "save_on_exit": False, "save_path": ""})
-    path = out / name
+    path = out / f"params_{mode}.yaml"
     atomic_write_text(path, yaml.safe_dump(doc, sort_keys=False))
     return path
 
@@ -114,7 +115,7 @@ def _session(args, out: Path, mode: str, log: Path, episodes: int, seed: int,
     done = len(read_log(log)) if log.exists() else 0
     if done >= episodes:
         return
-    params = write_params(out, seed, args.jitter, f"params_{mode}.yaml", gmm_only)
+    params = write_params(out, seed, args.jitter, mode, gmm_only)
     policy = out / "policy.pt"
     graph_args = ["use_sim:=false", "sim_driver:=true", "target_marker:=true",
                   "control_mode:=timer", f"mode:={mode}", f"params_file:={params}",

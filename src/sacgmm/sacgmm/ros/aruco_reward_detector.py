@@ -25,7 +25,7 @@ from rclpy.qos import qos_profile_sensor_data
 from sensor_msgs.msg import CameraInfo, Image
 from std_msgs.msg import Bool, Float32
 
-from sacgmm.ros.convert import msg_to_grey, quaternion_from_matrix
+from sacgmm.ros.convert import camera_matrix, msg_to_grey, quaternion_from_matrix
 from sacgmm.ros.params import Param, StartupError, declare, run_node
 
 PARAMS = (
@@ -73,8 +73,8 @@ class ArucoRewardDetector(Node):
                                f"marker {p['marker_id']} ({p['marker_size']} m)")
 
     def _on_info(self, msg: CameraInfo) -> None:
-        k = np.asarray(msg.k, dtype=np.float64).reshape(3, 3)
-        if k[0, 0] <= 0 or k[1, 1] <= 0:
+        k = camera_matrix(msg)
+        if k is None:
             return
         self.k = k
         self.dist = np.asarray(msg.d, dtype=np.float64) if len(msg.d) else np.zeros(5)

@@ -34,7 +34,7 @@ from rclpy.qos import qos_profile_sensor_data
 from sensor_msgs.msg import CameraInfo, Image
 from std_msgs.msg import Float64MultiArray, Int64
 
-from sacgmm.ros.convert import msg_to_grey, pose_stamped
+from sacgmm.ros.convert import camera_matrix, msg_to_grey, pose_stamped
 from sacgmm.ros.params import Param, StartupError, declare, run_node
 
 PARAMS = (
@@ -110,8 +110,8 @@ class ArucoTargetDetector(Node):
         return f"marker {self.p['marker_id']} not seen for {self.p['max_age']:g} s: no target"
 
     def _on_info(self, msg: CameraInfo) -> None:
-        k = np.asarray(msg.k, dtype=np.float64).reshape(3, 3)
-        if k[0, 0] > 0 and k[1, 1] > 0:
+        k = camera_matrix(msg)
+        if k is not None:
             self.k = k
             self.dist = np.asarray(msg.d, dtype=np.float64) if len(msg.d) else None
 

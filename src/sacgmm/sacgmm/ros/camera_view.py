@@ -13,6 +13,7 @@ from rclpy.qos import qos_profile_sensor_data
 from sensor_msgs.msg import CameraInfo
 
 from sacgmm.robot.camera import fit_image, view_window
+from sacgmm.ros.convert import camera_matrix
 
 
 class ViewCrop:
@@ -28,8 +29,8 @@ class ViewCrop:
                                      qos_profile_sensor_data)
 
     def _on_info(self, msg: CameraInfo) -> None:
-        k = np.asarray(msg.k, dtype=np.float64).reshape(3, 3)
-        if k[0, 0] > 0 and k[1, 1] > 0 and np.isfinite(k).all():
+        k = camera_matrix(msg)
+        if k is not None:
             self.k = k
 
     def _once(self, key: str, text: str) -> None:

@@ -156,6 +156,13 @@ def camera_info(width: int, height: int, fov_deg: float, frame_id: str = "",
                       p=[f, 0.0, cx, 0.0, 0.0, f, cy, 0.0, 0.0, 0.0, 1.0, 0.0])
 
 
+def camera_matrix(msg: CameraInfo) -> np.ndarray | None:
+    """The intrinsics ``K`` (3x3, pixels) of a CameraInfo; None unless both focal lengths are
+    positive and every entry is finite (an uncalibrated camera sends zeros)."""
+    k = np.asarray(msg.k, dtype=np.float64).reshape(3, 3)
+    return k if k[0, 0] > 0 and k[1, 1] > 0 and np.isfinite(k).all() else None
+
+
 # -- segmented multi-arrays -------------------------------------------------------------
 def to_multiarray(seg: Segmented, cls=Float64MultiArray):
     """A :class:`~sacgmm.ros.layouts.Segmented` vector as Float64MultiArray (or ``cls``)."""

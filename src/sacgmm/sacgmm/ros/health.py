@@ -56,9 +56,10 @@ class HealthReporter:
     def publish(self) -> None:
         fault = self.check()
         if fault != self.last:
-            log = self.node.get_logger()
-            (log.error(f"{fault}: the arm pauses") if fault
-             else log.info("healthy again") if self.last else None)
+            if fault:
+                self.node.get_logger().error(f"{fault}: the arm pauses")
+            else:
+                self.node.get_logger().info("healthy again")
             self.last = fault
         level = DiagnosticStatus.ERROR if fault else DiagnosticStatus.OK
         status = DiagnosticStatus(level=level, name=self.name, message=fault or "ok",

@@ -206,7 +206,7 @@ class IiwaSimDriver(Node):
             raise StartupError(f"scene door parameters: {exc}") from None
         self.wrist_mount = (np.asarray(sensor["eye"], float), np.asarray(sensor["look"], float),
                             np.asarray(sensor["up"], float))
-        self.home_rotation = self._tip_rotation()
+        self.home_rotation = self._tool_pose()[1]
         floor = b.createVisualShape(b.GEOM_BOX, halfExtents=[2, 2, 0.005],
                                     rgbaColor=[0.85, 0.85, 0.8, 1])
         b.createMultiBody(0, -1, floor, basePosition=[0, 0, float(p["door_hinge"][2]) - 0.005])
@@ -231,14 +231,11 @@ class IiwaSimDriver(Node):
         self.get_logger().info(f"door cell: hinge at {list(p['door_hinge'])} m, target (handle "
                                f"at the goal angle) at {np.round(self.cell.target(), 4).tolist()} m")
 
-    def _tip_rotation(self) -> np.ndarray:
-        s = self.bullet.getLinkState(self.uid, self.tip, computeForwardKinematics=True)
-        return np.array(self.bullet.getMatrixFromQuaternion(s[5])).reshape(3, 3)
-
-    def _tcp(self) -> np.ndarray:
+    def _tool_pose(self) -> tuple[np.ndarray, np.ndarray, list]:
+        """The TCP (world, m), the tip link's rotation (3x3) and its quaternion, now."""
         s = self.bullet.getLinkState(self.uid, self.tip, computeForwardKinematics=True)
         rot = np.array(self.bullet.getMatrixFromQuaternion(s[5])).reshape(3, 3)
-        return np.asarray(s[4]) + rot @ self.tool
+        return np.asarray(s[4]) + rot @ self.tool, rot, s[5]
 
     def _move_door(self, _msg) -> None:
         """Between episodes the door is put somewhere else near ``door_hinge`` (shut)."""
@@ -268,14 +265,15 @@ class IiwaSimDriver(Node):
         else:   # rigid on the hand: the task's mount, turned with the hand from its home pose
             cam, frame = self.wrist_cam, "wrist_camera_optical_frame"
             eye_off, look, up = self.wrist_mount
-            rel = self._tip_rotation() @ self.home_rotation.T
-            eye = self._tcp() + rel @ eye_off
+            tcp, rot, _ = self._tool_pose()
+            rel = rot @ self.home_rotation.T
+            eye = tcp + rel @ eye_off
             view = look_at(b, eye, eye + rel @ look, rel @ up)
         img = render_rgb(b, cam.width, cam.height, view, cam.proj)
         stamp = self.get_clock().now().to_msg()
         image_pub, info_pub = self.cameras[name]
         image_pub.publish(image_to_msg(img, "rgb8", frame, stamp))
-        info_pub.publish(camera_info(cam.width, cam.height, _fov(cam), frame, stamp,
+        info_pub.publish(camera_info(cam.width, cam.height, cam.fov_deg, frame, stamp,
                                      (cam.k[0, 2], cam.k[1, 2])))
 
     def _on_cmd(self, msg: Float64MultiArray) -> None:
@@ -309,12 +307,12 @@ class IiwaSimDriver(Node):
         b = self.bullet
         for j, v, w in zip(self.joints, self.q, vel):
             b.resetJointState(self.uid, j, float(v), float(w))
+        tcp, _, quat = self._tool_pose()           # of the joints just set
         step = self.p["gripper_speed"] * self.dt
         grip_new = self.grip + np.clip(self.grip_target - self.grip, -step, step)
         if self.cell is not None:    # the fingers stop on a held bar; the door follows the hand
             cell, counts = self.cell, (self.cell.grasps, self.cell.slips)
-            grip_new[0] = cell.step(self.dt, self._tcp(), float(grip_new[0]),
-                                    float(self.grip[0]))
+            grip_new[0] = cell.step(self.dt, tcp, float(grip_new[0]), float(self.grip[0]))
             if (cell.grasps, cell.slips) != counts:
                 self.get_logger().info("door cell: the fingers closed on the handle" if
                                        cell.grasps != counts[0] else
@@ -328,10 +326,7 @@ class IiwaSimDriver(Node):
         self.state.position = [float(q_all[i]) for i in self.order]
         self.state.velocity = [float(v_all[i]) for i in self.order]
         self.state_pub.publish(self.state)
-        s = b.getLinkState(self.uid, self.tip, computeForwardKinematics=True)
-        rot = np.array(b.getMatrixFromQuaternion(s[5])).reshape(3, 3)
-        self.tip_pub.publish(pose_stamped(np.asarray(s[4]) + rot @ self.tool, self.p["frame_id"],
-                                          stamp, s[5]))
+        self.tip_pub.publish(pose_stamped(tcp, self.p["frame_id"], stamp, quat))
         if self.cell is not None:
             self.door_pub.publish(JointState(
                 header=self.state.header, name=["door_hinge"], position=[self.cell.angle],
@@ -341,11 +336,6 @@ class IiwaSimDriver(Node):
         if getattr(self, "bullet", None) is not None:
             self.bullet.disconnect()
             self.bullet = None
-
-
-def _fov(cam) -> float:
-    """The vertical field of view (deg) of a :class:`sacgmm.sim.door_cell.CameraView`."""
-    return float(np.degrees(2.0 * np.arctan(cam.height / 2.0 / cam.k[1, 1])))
 
 
 def main(args: list[str] | None = None) -> int:

@@ -50,13 +50,15 @@ SUBSTEPS = 4                   # spring integration steps per update
 @dataclass(frozen=True)
 class CameraView:
     """A pinhole camera for PyBullet: ``view``/``proj`` for ``getCameraImage`` and the
-    intrinsics ``k`` (3x3, pixels) of a ``width`` x ``height`` image without distortion."""
+    intrinsics ``k`` (3x3, pixels) of a ``width`` x ``height`` image without distortion, of
+    vertical field of view ``fov_deg``."""
 
     view: list
     proj: list
     k: np.ndarray
     width: int
     height: int
+    fov_deg: float
 
 
 def camera_view(p, xyz, rpy, width: int, height: int, fov_deg: float, near: float = 0.02,
@@ -74,7 +76,7 @@ def camera_view(p, xyz, rpy, width: int, height: int, fov_deg: float, near: floa
     f = (height / 2.0) / math.tan(math.radians(fov_deg) / 2.0)
     cx, cy = principal_point(width, height)
     k = np.array([[f, 0.0, cx], [0.0, f, cy], [0.0, 0.0, 1.0]])
-    return CameraView(view, proj, k, int(width), int(height))
+    return CameraView(view, proj, k, int(width), int(height), float(fov_deg))
 
 
 def optical_pose_looking_at(eye, target, up=(0.0, 0.0, 1.0)) -> tuple[np.ndarray, np.ndarray]:
