@@ -154,14 +154,16 @@ def test_real_robot_door_graph_against_the_simulated_driver(workspace, tmp_path)
             assert "success=True" in out, out + proc.output
         # homing, settle_time (3 s), then episode 0: the controller drives the arm
         assert wait_for(proc.lines, r"\[iiwa_bridge\]: episode \d+ started", 60.0), proc.output
-        rates, hz = topic_rates(workspace, env, ["/sacgmm/cmd_vel",
-                                                 "/velocity_controller/commands"], 4.0)
-        assert rates.get("/sacgmm/cmd_vel", 0) > 20 and \
-            rates.get("/velocity_controller/commands", 0) > 20, hz
+        # the arm moves early in the episode, before the skill slows down near its target
         first = _tip(workspace, env)
         time.sleep(2.0)
         moved = ((_tip(workspace, env) - first) ** 2).sum() ** 0.5
         assert moved > 0.01, (moved, proc.output)
+        # 8 s: the CLI's own start and discovery take seconds beside the stand-in's cameras
+        rates, hz = topic_rates(workspace, env, ["/sacgmm/cmd_vel",
+                                                 "/velocity_controller/commands"], 8.0)
+        assert rates.get("/sacgmm/cmd_vel", 0) > 20 and \
+            rates.get("/velocity_controller/commands", 0) > 20, hz
     finally:
         _stop_and_check(proc, workspace)
 
