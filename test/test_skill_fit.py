@@ -185,8 +185,8 @@ def test_clf_lyapunov_gradient_and_positivity():
     and the analytic gradient matches finite differences, for arbitrary coefficients."""
     from sacgmm.skill.clf import GaugeLyapunov, monomial_exponents
     rng = np.random.default_rng(0)
-    for dim in (1, 2, 3):
-        e = monomial_exponents(dim, 4)
+    for dim, degree in ((1, 4), (2, 4), (3, 4), (2, 2), (3, 2)):    # degree 2: the fast form
+        e = monomial_exponents(dim, degree)
         lyap = GaugeLyapunov(e, rng.normal(0, 0.5, len(e)))
         x = rng.normal(size=(50, dim))
         val, grad = lyap.value_and_grad(x)
@@ -235,10 +235,92 @@ def test_clf_skill_survives_save_load_and_adaptation(tmp_path):
         assert np.linalg.norm(traj[-1], axis=1).max() < 2e-3
 
 
+def test_clf_single_query_fast_form_matches_the_general_filter():
+    """The controller's single-query form of the filter (degree 2, position units) gives the
+    general form's velocity, also where it corrects the GMR and where it shortens the step."""
+    import copy
+    demos, skill = _clf_skill("helix")
+    general = copy.copy(skill.clf)
+    general._ql = None
+    rng = np.random.default_rng(3)
+    x = np.concatenate([np.concatenate(demos)[::5], rng.normal(0, 0.2, (200, 3))])
+    f = skill._gmr_velocity(x)
+    f[::7] *= -3.0                              # uphill: needs the correction
+    f[::11] *= 40.0                             # fast: capped, and the Euler step too long
+    fast = np.array([skill.clf.apply_one(a, b) for a, b in zip(x, f)])
+    slow = np.array([general.apply_one(a, b) for a, b in zip(x, f)])
+    np.testing.assert_allclose(fast, slow, rtol=1e-9, atol=1e-15)
+    np.testing.assert_allclose(skill.clf.apply(x, f), slow, rtol=1e-9, atol=1e-15)
+
+
+def test_clf_fit_follows_hard_shapes_closer_than_em_gmr():
+    """The path-attracting GMR under the filter reproduces shapes with corners and loops more
+    closely than plain EM + GMR on the same demonstrations (DTW error of rollouts from the
+    demonstrations' starts), and converges where EM + GMR does not."""
+    from sacgmm.skill.metrics import reproduction_error
+    from sacgmm.skill.shapes import shape_demos
+    for name in ("w", "corner-3d"):
+        demos = shape_demos(name, n=7, seed=0)
+        clf = fit_skill(demos, DT, 6, method="clf", seed=0)
+        em = fit_skill(demos, DT, 6, stable=False, seed=0)
+        assert reproduction_error(clf, demos, DT) < 0.5 * reproduction_error(em, demos, DT)
+        ends = clf.rollout(np.stack([d[0] for d in demos]), DT, 3000)[-1]
+        assert np.linalg.norm(ends, axis=1).max() < 1e-3
+        assert clf.meta["em_seed"] in (0, 1, 2) and clf.meta["n_init"] == 3
+
+
+def test_tube_gmr_pulls_back_onto_the_demonstrated_path():
+    """Beside a demonstration (3 % of the extent off it, on either side) the refitted GMR's
+    velocity, minus the demonstrated one, points back to it several times harder than plain
+    EM's conditional maps do on the same gating."""
+    from sacgmm.skill.demos import stack_demos
+    from sacgmm.skill.shapes import shape_demos
+    from sacgmm.skill.tube import normal_directions, tube_gmr
+    for name in ("s-turn", "spiral"):
+        demos = shape_demos(name, n=5, seed=0)
+        x, v = stack_demos(demos, DT)
+        em = fit_skill(demos, DT, 6, stable=False, seed=0)
+        d = x.shape[1]
+        tube = tube_gmr(em.priors, em.means[:, :d], em.covariances[:, :d, :d], x, v, DT)
+        n = normal_directions(v)[:, :, 0]
+        extent = float(np.ptp(x, axis=0).max())
+        for side in (-1.0, 1.0):
+            delta = side * 0.03 * extent * n
+            pull = {key: float(np.median(np.sum((s.velocity(x + delta) - v) * -delta, 1)))
+                    for key, s in (("tube", tube), ("em", em))}
+            assert pull["tube"] > 0 and pull["tube"] > 2.5 * max(pull["em"], 0.0), (name, pull)
+    np.testing.assert_allclose(np.linalg.norm(normal_directions(np.zeros((2, 3))), axis=1), 1.0)
+
+
+def test_clf_skill_shifted_as_a_whole_ends_at_the_shifted_attractor(tmp_path):
+    """A shared shift of the position means (SAC-GMM's default action) translates a CLF skill:
+    the filter moves with it, the velocity field is the same translated, rollouts end at the
+    shift, and the moved attractor is saved with the skill."""
+    from sacgmm.skill import load_skill
+    demos, skill = _clf_skill("helix")
+    delta = np.array([0.02, -0.01, 0.03])
+    shift = np.zeros((skill.n_components, 6))
+    shift[:, :3] = delta
+    moved = skill.adapted(d_means=shift)
+    x = np.concatenate(demos)[::6]
+    np.testing.assert_allclose(moved.velocity(x + delta), skill.velocity(x), rtol=1e-7, atol=1e-12)
+    np.testing.assert_allclose(np.array([moved.velocity(p) for p in x + delta]),
+                               skill.velocity(x), rtol=1e-7, atol=1e-12)
+    ends = moved.rollout(x[::4] + delta, DT, 3000)[-1]
+    assert np.abs(ends - delta).max() < 1e-3
+    np.testing.assert_allclose(moved.meta["clf"]["center"], delta)
+    assert skill.meta["clf"].get("center") is None           # the fitted skill is unchanged
+    back = load_skill(moved.save(tmp_path / "moved.yaml"))
+    np.testing.assert_allclose(back.velocity(x), moved.velocity(x), rtol=1e-12, atol=1e-15)
+    assert moved.adapted(d_means=-shift).clf.center is None or np.allclose(
+        moved.adapted(d_means=-shift).clf.center, 0.0)
+
+
 @pytest.mark.parametrize("kwargs,message", [
     ({"method": "lyapunov"}, "method must be 'seds' or 'clf'"),
     ({"method": "clf", "stable": False}, "method='clf' is a stable fit"),
     ({"method": "clf", "metric": "learned"}, "metric='learned' is for method='seds'"),
+    ({"method": "clf", "n_init": 0}, "n_init must be a positive integer"),
 ])
 def test_bad_method_raises(kwargs, message):
     with pytest.raises(ValueError, match=message):

@@ -46,7 +46,7 @@ from typing import Any, Mapping
 import numpy as np
 from scipy.optimize import minimize
 
-DEFAULT_DEGREE = 4          # of the polynomial p on the sphere
+DEFAULT_DEGREE = 2          # of the polynomial p on the sphere
 DEFAULT_RATE_FRACTION = 0.05    # c, as a fraction of the demonstrations' gain scale (1/s)
 DEFAULT_ANGLE_MARGIN = 0.1      # a: required decrease, relative to |grad V| |f|
 DEFAULT_SPEED_CAP = 2.0         # v_max as a multiple of the fastest demonstrated speed
@@ -68,7 +68,7 @@ class GaugeLyapunov:
     """``V(x) = |x|^2 exp(p(x/|x|))`` with ``p(u) = sum_j coef_j u^(E_j)`` (see module doc)."""
 
     __slots__ = ("exponents", "coef", "dim", "_deg", "_idx", "_didx", "_dscale", "_ar",
-                 "_idx1", "_didx1")
+                 "_idx1", "_didx1", "_lin", "_quad")
 
     def __init__(self, exponents: np.ndarray, coef: np.ndarray):
         e = np.asarray(exponents, dtype=np.int64)
@@ -91,6 +91,20 @@ class GaugeLyapunov:
         self._ar = np.arange(self._deg + 1)
         self._idx1 = self._idx.T.copy()                                           # (M, d)
         self._didx1 = np.ascontiguousarray(np.transpose(didx, (0, 2, 1)))         # (d, M, d)
+        # degree <= 2: p(u) = lin . u + u^T quad u, evaluated with two small products
+        self._lin = self._quad = None
+        if self._deg <= 2 and (e.sum(1) <= 2).all():
+            lin, quad = np.zeros(d), np.zeros((d, d))
+            for row, cj in zip(e, c):
+                nz = np.flatnonzero(row)
+                if row.sum() == 1:
+                    lin[nz[0]] += cj
+                elif len(nz) == 1:
+                    quad[nz[0], nz[0]] += cj
+                else:
+                    quad[nz[0], nz[1]] += 0.5 * cj
+                    quad[nz[1], nz[0]] += 0.5 * cj
+            self._lin, self._quad = lin, quad
 
     # -- one unit direction (the controller's hot loop): few, small numpy operations ------
     def unit_value(self, y: np.ndarray) -> float:
@@ -98,11 +112,19 @@ class GaugeLyapunov:
         r2 = float(y @ y)
         if r2 == 0.0:
             return 0.0
+        if self._quad is not None:
+            r = math.sqrt(r2)
+            return r2 * math.exp(float(self._lin @ y) / r + float(y @ self._quad @ y) / r2)
         pw = (y / math.sqrt(r2))[:, None] ** self._ar
         return r2 * math.exp(float(pw.ravel()[self._idx1].prod(1) @ self.coef))
 
     def unit_value_and_grad(self, u: np.ndarray) -> tuple[float, np.ndarray]:
         """V and grad V at one unit vector ``u`` (d,)."""
+        if self._quad is not None:
+            qu = self._quad @ u
+            ep = math.exp(float(self._lin @ u) + float(qu @ u))
+            gp = self._lin + 2.0 * qu
+            return ep, ep * (2.0 * u + gp - float(gp @ u) * u)
         flat = (u[:, None] ** self._ar).ravel()
         ep = math.exp(float(flat[self._idx1].prod(1) @ self.coef))
         gp = (flat[self._didx1].prod(2) * self._dscale).sum(1)
@@ -177,7 +199,8 @@ def fit_gauge_lyapunov(x: np.ndarray, v: np.ndarray, degree: int = DEFAULT_DEGRE
 class CLFFilter:
     """The query-time correction of a GMR velocity (module doc); built from ``meta["clf"]``."""
 
-    __slots__ = ("lyapunov", "rate", "angle", "max_speed", "step")
+    __slots__ = ("lyapunov", "rate", "angle", "max_speed", "step", "center", "_ql", "_lin",
+                 "_dim")
 
     def __init__(self, spec: Mapping[str, Any]):
         try:
@@ -194,9 +217,40 @@ class CLFFilter:
                 raise ValueError(f"meta['clf'][{name!r}] must be positive and finite, got {val!r}")
         if not (math.isfinite(self.angle) and self.angle >= 0):
             raise ValueError(f"meta['clf']['angle_margin'] must be >= 0, got {self.angle!r}")
+        lyap = self.lyapunov
+        self._dim = lyap.dim
+        center = np.asarray(spec.get("center", np.zeros(lyap.dim)), dtype=np.float64)
+        if center.shape != (lyap.dim,) or not np.isfinite(center).all():
+            raise ValueError(f"meta['clf']['center'] must be {lyap.dim} finite numbers (m), "
+                             f"got {spec.get('center')!r}")
+        #: the attractor (m, skill frame): V and the correction are about x - center; None at
+        #: the origin (the fitted skill), so the hot loop subtracts nothing
+        self.center = center if center.any() else None
+        self._lin = lyap._lin
+        # degree <= 2: [Q; lin] (d + 1, d), so that one product gives Q x and lin . x
+        self._ql = None if lyap._quad is None else np.vstack([lyap._quad, lyap._lin])
+
+    def moved(self, center: np.ndarray) -> "CLFFilter":
+        """The same filter about another attractor ``center`` (m, skill frame)."""
+        new = CLFFilter.__new__(CLFFilter)
+        for name in CLFFilter.__slots__:
+            setattr(new, name, getattr(self, name))
+        center = np.asarray(center, dtype=np.float64)
+        if center.shape != (self._dim,) or not np.isfinite(center).all():
+            raise ValueError(f"clf center must be {self._dim} finite numbers (m), got {center!r}")
+        new.center = center if center.any() else None
+        return new
+
+    def center_list(self) -> list[float]:
+        """The attractor as a list (m), for ``meta["clf"]["center"]``."""
+        return [0.0] * self._dim if self.center is None else self.center.tolist()
 
     def apply_one(self, x: np.ndarray, f: np.ndarray) -> np.ndarray:
         """:meth:`apply` for one position ``x`` and GMR velocity ``f`` (both (d,))."""
+        if self._ql is not None:
+            out = self._apply_one_quadratic(x, f)
+            if out is not None:
+                return out
         lyap, tau = self.lyapunov, self.step
         speed = math.hypot(*f)                          # hypot: no overflow of a far square
         if speed > self.max_speed:
@@ -226,8 +280,54 @@ class CLFFilter:
             s *= 0.5
         return f * s
 
+    def _apply_one_quadratic(self, x: np.ndarray, f: np.ndarray) -> np.ndarray | None:
+        """:meth:`apply_one` for ``p(u) = lin . u + u^T Q u`` in position units (``V(x) =
+        r^2 e^p``, ``grad V(x) = r g`` with ``g`` the gradient at ``u = x / r``), with as few
+        numpy calls as the controller's hot loop allows. Returns None where the Euler step
+        needs shortening or the position is too far to square, which :meth:`apply_one` does."""
+        dot, d = np.dot, self._dim
+        speed2 = float(dot(f, f))
+        r2 = float(dot(x, x))
+        if not (r2 < 1e150 and speed2 < 1e150):
+            return None
+        if r2 == 0.0:
+            return np.zeros_like(f)
+        vmax = self.max_speed
+        if speed2 > vmax * vmax:
+            f = f * (vmax / math.sqrt(speed2))
+            speed2 = vmax * vmax
+        r = math.sqrt(r2)
+        qlx = dot(self._ql, x)                                   # Q x, lin . x
+        qx, lx = qlx[:d], float(qlx[d])
+        xqx = float(dot(qx, x))
+        ep = math.exp(lx / r + xqx / r2)
+        gp = qx * (2.0 / r) + self._lin                          # grad p at u
+        # g = e^p (2u + gp - (gp.u) u) = a x + e^p gp: only its products are needed unless
+        # the velocity is corrected
+        gpx = float(dot(gp, x))
+        a = ep * (2.0 - gpx / r) / r
+        gg = a * a * r2 + 2.0 * a * ep * gpx + ep * ep * float(dot(gp, gp))
+        xf = float(dot(x, f))
+        gf = a * xf + ep * float(dot(gp, f))
+        rho = self.rate * r * ep + self.angle * math.sqrt(gg * speed2)
+        tau = self.step
+        if gf + rho > 0.0:
+            f = f - ((gf + rho) / gg) * (x * a + gp * ep)
+            gf = -rho
+            y = x + tau * f                                      # the Euler step
+            qly = dot(self._ql, y)
+            y2, ly, yqy = float(dot(y, y)), float(qly[d]), float(dot(qly[:d], y))
+        else:   # the same from the products at hand, y = x + tau f
+            qlf = dot(self._ql, f)
+            y2 = r2 + tau * (2.0 * xf + tau * speed2)
+            ly = lx + tau * float(qlf[d])
+            yqy = xqx + tau * (2.0 * float(dot(qx, f)) + tau * float(dot(qlf[:d], f)))
+        v1 = y2 * math.exp(ly / math.sqrt(y2) + yqy / y2) if y2 > 0.0 else 0.0
+        return f if v1 <= r2 * ep + 0.5 * tau * r * gf else None
+
     def apply(self, x: np.ndarray, f: np.ndarray) -> np.ndarray:
-        """Corrected velocities for positions ``x`` and GMR velocities ``f`` (both (n, d)).
+        """Corrected velocities for positions ``x`` (relative to :attr:`center`) and GMR
+        velocities ``f`` (both (n, d)).
 
         Computed on the unit directions ``u = x/|x|`` (``V`` is homogeneous of degree 2, its
         gradient of degree 1), so no square of a far position is ever formed. The origin is

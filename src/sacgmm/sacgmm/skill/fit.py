@@ -32,11 +32,14 @@ projects with. On ``sacgmm bench-skill --shapes`` it lowers the median reproduct
 from 0.054 to 0.044 of the shape's extent with 1000 iterations (plain EM + GMR: 0.028, from
 which almost no start converges); the default stays ``"euclidean"``.
 
-``method="clf"`` (with ``stable=True``) keeps plain EM + GMR, shifted so that its velocity at
-the origin is zero, and adds a control-Lyapunov-function filter that corrects the velocity at
-query time only where it does not decrease a Lyapunov function learned from the
-demonstrations (:mod:`sacgmm.skill.clf`, stored in ``meta["clf"]``): globally asymptotically
-stable by construction, also along Euler rollouts with the demonstrations' sampling period.
+``method="clf"`` (with ``stable=True``) keeps EM's gating and refits the local linear maps so
+that the blended GMR follows the demonstrations and pulls back onto them from beside them
+(:mod:`sacgmm.skill.tube`), shifts them so that the velocity at the origin is zero, and adds a
+control-Lyapunov-function filter that corrects the velocity at query time only where it does
+not decrease a Lyapunov function learned from the demonstrations (:mod:`sacgmm.skill.clf`,
+stored in ``meta["clf"]``): globally asymptotically stable by construction, also along Euler
+rollouts with the demonstrations' sampling period. Of a few EM initialisations it keeps the one
+whose rollouts from the demonstrations' starts follow them best.
 """
 from __future__ import annotations
 
@@ -57,12 +60,13 @@ _LOG_2PI = math.log(2.0 * math.pi)
 DEFAULT_LIKELIHOOD_WEIGHT = 0.02
 DEFAULT_EPS_FRACTION = 0.2
 MAX_OPT_SAMPLES = 2000
+DEFAULT_CLF_CANDIDATES = 3    # EM initialisations tried by method="clf" (n_init)
 CHOL_FLOOR_FRACTION = 0.005   # min std of a gating Gaussian, relative to the RMS position
 
 
 def fit_skill(demos: Sequence[np.ndarray], dt: float, n_components: int = 3, stable: bool = True,
               seed: int = 0, *, eps: float | None = None, max_iter: int = 300,
-              likelihood_weight: float = DEFAULT_LIKELIHOOD_WEIGHT, n_init: int = 1,
+              likelihood_weight: float = DEFAULT_LIKELIHOOD_WEIGHT, n_init: int | None = None,
               frame: str = "target", metric: str = "euclidean",
               method: str = "seds") -> GMMSkill:
     """Fit a GMR skill to demonstrations.
@@ -79,8 +83,12 @@ def fit_skill(demos: Sequence[np.ndarray], dt: float, n_components: int = 3, sta
     metric: ``"learned"``: the Lyapunov function ``V = x^T P x`` has a ``P`` fitted with the
         skill (``"euclidean"``: ``P = I``, ``V = |x|^2``). For ``method="seds"`` only.
     method: how ``stable=True`` gets its guarantee: ``"seds"`` (the constrained fit above) or
-        ``"clf"`` (EM + GMR with a control-Lyapunov-function filter, :mod:`sacgmm.skill.clf`;
-        ``eps``, ``max_iter``, ``likelihood_weight`` and ``metric`` do not apply).
+        ``"clf"`` (a path-attracting GMR, :mod:`sacgmm.skill.tube`, under a
+        control-Lyapunov-function filter, :mod:`sacgmm.skill.clf`; ``eps``, ``max_iter``,
+        ``likelihood_weight`` and ``metric`` do not apply).
+    n_init: EM initialisations. ``"seds"`` and plain EM keep the most likely (scikit-learn's
+        ``n_init``, default 1); ``"clf"`` keeps the one whose rollouts from the
+        demonstrations' starts follow them best (default 3).
 
     Raises ``ValueError`` naming the demonstration and the problem for bad input.
 
@@ -118,17 +126,22 @@ def _fit_skill(demos, dt, n_components, stable, seed, *, eps, max_iter, likeliho
         raise ValueError(f"n_components={k} is more than the number of samples ({n}) in the demos")
     joint = np.concatenate([x, v], axis=1)
     scale = float(np.sqrt(np.mean(np.square(joint))) or 1.0)
+    if n_init is None:
+        n_init = DEFAULT_CLF_CANDIDATES if method == "clf" else 1
+    if isinstance(n_init, bool) or int(n_init) != n_init or n_init < 1:
+        raise ValueError(f"n_init must be a positive integer, got {n_init!r}")
+    n_init = int(n_init)
+    meta = {"method": "em", "dt": dt, "n_demos": len(demos), "n_samples": n, "seed": seed}
+    if method == "clf":
+        return _fit_clf(demos, x, v, dt, k, seed, n_init, frame, meta, scale, t0)
     gm = GaussianMixture(k, covariance_type="full", n_init=n_init, random_state=seed,
                          reg_covar=1e-6 * scale ** 2, max_iter=500)
     gm.fit(joint)
-    meta = {"method": "em", "dt": dt, "n_demos": len(demos), "n_samples": n, "seed": seed}
     if not stable:
         covs = nearest_spd(gm.covariances_, 1e-12 * scale ** 2)
         skill = GMMSkill(gm.weights_, gm.means_, covs, frame=frame, meta=meta)
         skill.meta["fit_seconds"] = time.perf_counter() - t0
         return skill
-    if method == "clf":
-        return _fit_clf(gm, x, v, dt, frame, meta, scale, t0)
 
     v2 = float(np.mean(np.sum(v ** 2, axis=1)))
     x2 = float(np.mean(np.sum(x ** 2, axis=1)))
@@ -167,21 +180,67 @@ def _fit_skill(demos, dt, n_components, stable, seed, *, eps, max_iter, likeliho
     return skill._exact_attractor() if metric == "learned" else skill
 
 
-def _fit_clf(gm, x, v, dt, frame, meta, scale, t0) -> GMMSkill:
-    """EM + GMR with its velocity at the origin shifted to zero, and the CLF filter."""
+def _fit_clf(demos, x, v, dt, k, seed, n_init, frame, meta, scale, t0) -> GMMSkill:
+    """EM gating, the path-attracting maps of :func:`sacgmm.skill.tube.tube_gmr`, the GMR's
+    velocity at the origin shifted to zero, and the CLF filter; of ``n_init`` EM
+    initialisations (seeds ``seed, seed + 1, ...``) the one whose filtered rollouts from the
+    demonstrations' starts follow the demonstrations best (DTW) is kept."""
+    from sklearn.mixture import GaussianMixture
+
     from sacgmm.skill.clf import clf_spec
+    from sacgmm.skill.tube import DEFAULT_TUBE_GAIN, DEFAULT_TUBE_WIDTH, tube_gmr
 
     if float(np.mean(np.sum(v ** 2, axis=1))) <= 0 or float(np.mean(np.sum(x ** 2, axis=1))) <= 0:
         raise ValueError("the demonstrations do not move (zero velocity or all at the origin)")
-    covs = nearest_spd(gm.covariances_, 1e-12 * scale ** 2)
-    plain = GMMSkill(gm.weights_, gm.means_, covs, frame=frame)
-    means = gm.means_.copy()
     d = x.shape[1]
-    means[:, d:] -= plain.velocity(np.zeros(d))         # sum_k h_k = 1: f(0) becomes 0
     stride = max(1, int(math.ceil(len(x) / MAX_OPT_SAMPLES)))
     spec = clf_spec(x[::stride], v[::stride], dt)
-    meta.update(method="em-gmr-clf", clf=spec, fit_seconds=time.perf_counter() - t0)
-    return GMMSkill(gm.weights_, means, covs, frame=frame, meta=meta)
+    joint = np.concatenate([x, v], axis=1)
+    chosen = _selection_demos(demos)
+    best = None
+    for attempt in range(n_init):
+        gm = GaussianMixture(k, covariance_type="full", random_state=seed + attempt,
+                             reg_covar=1e-6 * scale ** 2, max_iter=500).fit(joint)
+        sxx = nearest_spd(gm.covariances_[:, :d, :d], 1e-12 * scale ** 2)
+        base = tube_gmr(gm.weights_, gm.means_[:, :d], sxx, x[::stride], v[::stride], dt,
+                        frame=frame)
+        means = base.means.copy()
+        means[:, d:] -= base.velocity(np.zeros(d))      # sum_k h_k = 1: f(0) becomes 0
+        skill = GMMSkill(base.priors, means, base.covariances, frame=frame,
+                         meta={**meta, "clf": spec})
+        error = _rollout_error(skill, chosen, dt) if n_init > 1 else 0.0
+        if best is None or error < best[0]:
+            best = (error, attempt, skill)
+    error, attempt, skill = best
+    skill.meta.update(method="em-gmr-clf", tube={"width_fraction": DEFAULT_TUBE_WIDTH,
+                                                 "gain_multiple": DEFAULT_TUBE_GAIN},
+                      em_seed=seed + attempt, n_init=n_init,
+                      fit_seconds=time.perf_counter() - t0)
+    if n_init > 1:
+        skill.meta["selection_error_m"] = float(error)
+    return skill
+
+
+SELECTION_DEMOS = 10        # at most this many demonstrations judge the EM initialisations
+
+
+def _selection_demos(demos: Sequence[np.ndarray]) -> list[np.ndarray]:
+    """Up to :data:`SELECTION_DEMOS` demonstrations, evenly chosen."""
+    demos = [np.asarray(dm, dtype=np.float64) for dm in demos]
+    if len(demos) <= SELECTION_DEMOS:
+        return demos
+    return [demos[i] for i in np.linspace(0, len(demos) - 1, SELECTION_DEMOS).round().astype(int)]
+
+
+def _rollout_error(skill: GMMSkill, demos: Sequence[np.ndarray], dt: float) -> float:
+    """Mean DTW distance (m) between each demonstration and the skill's Euler rollout from its
+    start (1.5 times its duration), all rollouts integrated as one batch."""
+    from sacgmm.skill.metrics import dtw_mean_distance
+
+    steps = [int(math.ceil(1.5 * len(dm))) for dm in demos]
+    roll = skill.rollout(np.stack([dm[0] for dm in demos]), dt, max(steps))
+    return float(np.mean([dtw_mean_distance(roll[:n + 1, i], dm)
+                          for i, (n, dm) in enumerate(zip(steps, demos))]))
 
 
 @dataclass

@@ -82,7 +82,7 @@ class GMMSkill:
         self._init(priors, means, covariances, frame, meta)
 
     # -- construction -----------------------------------------------------------------
-    def _init(self, priors, means, covs, frame, meta) -> None:
+    def _init(self, priors, means, covs, frame, meta, clf_filter=None) -> None:
         k, two_d = means.shape
         d = two_d // 2
         self.dim = d
@@ -113,6 +113,8 @@ class GMMSkill:
         clf = self.meta.get("clf")
         if clf is None:
             self._clf = None
+        elif clf_filter is not None:            # built from this very spec by the caller
+            self._clf = clf_filter
         else:
             from sacgmm.skill.clf import CLFFilter
             self._clf = CLFFilter(clf)
@@ -124,12 +126,14 @@ class GMMSkill:
                       - np.log(np.diagonal(chol, axis1=1, axis2=2)).sum(1) - 0.5 * d * _LOG_2PI)
 
     @classmethod
-    def _trusted(cls, priors, means, covs, frame, meta) -> "GMMSkill":
-        """Build from valid parameters that nobody else holds (skips checks and copies)."""
+    def _trusted(cls, priors, means, covs, frame, meta, clf_filter=None) -> "GMMSkill":
+        """Build from valid parameters that nobody else holds (skips checks and copies);
+        ``clf_filter``: the :class:`~sacgmm.skill.clf.CLFFilter` of ``meta["clf"]``, if the
+        caller has it already."""
         for a in (priors, means, covs):
             a.setflags(write=False)
         obj = cls.__new__(cls)
-        obj._init(priors, means, covs, frame, meta)
+        obj._init(priors, means, covs, frame, meta, clf_filter)
         return obj
 
     # -- parameters -------------------------------------------------------------------
@@ -186,6 +190,11 @@ class GMMSkill:
         """max_k |b_k| (m/s); zero for a skill whose attractor is exactly the origin."""
         return float(np.linalg.norm(self._b, axis=1).max())
 
+    def _clf_center(self) -> np.ndarray:
+        """Where the CLF filter makes every motion end (m, skill frame): its ``center``."""
+        c = None if self._clf is None else self._clf.center
+        return np.zeros(self.dim) if c is None else c
+
     @property
     def clf(self):
         """The control-Lyapunov-function filter (:class:`sacgmm.skill.clf.CLFFilter`) applied to
@@ -201,7 +210,7 @@ class GMMSkill:
         makes any GMR stable; this says the corrected field is also continuous at the origin).
         """
         if self._clf is not None:
-            return float(np.linalg.norm(self._gmr_velocity(np.zeros((1, self.dim)))[0])) <= tol
+            return float(np.linalg.norm(self._gmr_velocity(self._clf_center()[None])[0])) <= tol
         return self.stability_margin < 0.0 and self.attractor_offset <= tol
 
     def regression_map(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -260,12 +269,15 @@ class GMMSkill:
                 logit -= top
                 h = np.exp(logit, out=logit)
                 v = (h @ yz[kd:].reshape(self.n_components, self.dim)) / h.sum()
-                return v if self._clf is None else self._clf.apply_one(x, v)
+                clf = self._clf
+                if clf is None:
+                    return v
+                return clf.apply_one(x if clf.center is None else x - clf.center, v)
         x = self._check_positions(x)
         xs = x if x.ndim == 2 else x[None]
         v = self._gmr_velocity(xs)
         if self._clf is not None:
-            v = self._clf.apply(xs, v)
+            v = self._clf.apply(xs if self._clf.center is None else xs - self._clf.center, v)
         return v if x.ndim == 2 else v[0]
 
     def _gmr_velocity(self, xs: np.ndarray) -> np.ndarray:
@@ -341,7 +353,18 @@ class GMMSkill:
             floor = min(eigen_floor, self._min_eigenvalue())
             covs = nearest_spd(covs + _check_delta("d_covariances", d_covariances, (k, two_d, two_d)),
                                floor)
-        new = GMMSkill._trusted(priors, means, covs, self.frame, self.meta)
+        if self._clf is None:
+            new = GMMSkill._trusted(priors, means, covs, self.frame, self.meta)
+        elif d_means is None:
+            new = GMMSkill._trusted(priors, means, covs, self.frame, self.meta, self._clf)
+        else:
+            # the filter's attractor moves with the position means, by their prior-weighted
+            # shift: exactly the shift when all components move alike (a translated skill)
+            d = self.dim
+            shift = priors @ (means[:, :d] - self._means[:, :d])
+            clf = self._clf.moved(self._clf_center() + shift)
+            meta = {**self.meta, "clf": {**self.meta["clf"], "center": clf.center_list()}}
+            new = GMMSkill._trusted(priors, means, covs, self.frame, meta, clf)
         return new.stabilized() if stable else new
 
     def _min_eigenvalue(self) -> float:
@@ -359,14 +382,16 @@ class GMMSkill:
         of its mean gain |A_k|), keeps its skew part, and sets ``b_k = 0``.
 
         A skill with a CLF filter (:attr:`clf`) is stable for any GMM parameters; for it this
-        only shifts every ``mu_v,k`` by the GMR velocity at the origin, so that the GMR's own
-        velocity vanishes at the attractor and the filtered field is continuous there.
+        only shifts every ``mu_v,k`` by the GMR velocity at the filter's attractor (its
+        ``center``), so that the GMR's own velocity vanishes there and the filtered field is
+        continuous there.
         """
         d = self.dim
         if self._clf is not None:
             means = self._means.copy()
-            means[:, d:] -= self._gmr_velocity(np.zeros((1, d)))[0]
-            return GMMSkill._trusted(self._priors, means, self._covs.copy(), self.frame, self.meta)
+            means[:, d:] -= self._gmr_velocity(self._clf_center()[None])[0]
+            return GMMSkill._trusted(self._priors, means, self._covs.copy(), self.frame,
+                                     self.meta, self._clf)
         a = self._A
         root, inv = self._metric_root()
         if margin is None:
