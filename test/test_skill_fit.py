@@ -227,6 +227,8 @@ def test_clf_skill_survives_save_load_and_adaptation(tmp_path):
     assert loose.clf is not None and not loose.is_stable()
     fixed = skill.adapted(d_means=shove, stable=True)
     assert fixed.is_stable(tol=1e-12)
+    rebuilt = load_skill(fixed.save(tmp_path / "fixed.yaml"))     # offsets moved in place
+    np.testing.assert_allclose(rebuilt.velocity(x), fixed.velocity(x), rtol=1e-9, atol=1e-14)
     assert fixed.stabilized().is_stable(tol=1e-12)
     for s in (loose, fixed):
         traj = s.rollout(x[::3], DT, 2500)

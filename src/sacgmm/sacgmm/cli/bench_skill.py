@@ -18,6 +18,8 @@ from pathlib import Path
 
 TARGETS = {
     "velocity_single_us": 15.0,
+    "velocity_single_clf_us": 15.0,
+    "adapted_clf_us": 150.0,
     "velocity_batch1000_ms": 1.0,
     "adapted_us": 150.0,
     "fit_20x300_s": 10.0,
@@ -88,8 +90,16 @@ def run(args: argparse.Namespace) -> int:
     adapted = _best(lambda: skill.adapted(d_pi, d_mu, d_sigma), 500, r)
     adapted_stable = _best(lambda: skill.adapted(d_pi, d_mu, d_sigma, stable=True), 300, r)
     adapted_action = _best(lambda: layout.apply(skill, action), 500, r)
+    # the same for the skill fitted with method="clf" (path-attracting GMR under a CLF filter)
+    clf_skill = fit_skill(demos, dt, n_components=3, stable=True, seed=args.seed, method="clf")
+    clf_layout = DeltaTheta.for_skill(clf_skill)
+    clf_single = _best(lambda: clf_skill.velocity(x1), 2000, r)
+    clf_adapted = _best(lambda: clf_skill.adapted(d_pi, d_mu, d_sigma), 500, r)
+    clf_adapted_stable = _best(lambda: clf_skill.adapted(d_pi, d_mu, d_sigma, stable=True), 300, r)
+    clf_action = _best(lambda: clf_layout.apply(clf_skill, action), 500, r)
     cpu = {
         "velocity_single_us": 1e6 * _cpu(lambda: skill.velocity(x1), 2000, r),
+        "velocity_single_clf_us": 1e6 * _cpu(lambda: clf_skill.velocity(x1), 2000, r),
         "velocity_batch1000_ms": 1e3 * _cpu(lambda: skill.velocity(xs), 200, r),
         "adapted_us": 1e6 * _cpu(lambda: skill.adapted(d_pi, d_mu, d_sigma), 500, r),
     }
@@ -108,6 +118,10 @@ def run(args: argparse.Namespace) -> int:
                         "makes covariances indefinite and needs the eigen-decomposition); "
                         "adapted_from_delta_theta_action_us: one SAC-GMM action through "
                         "DeltaTheta.apply (covariance scalings stay positive definite)",
+        "velocity_single_clf_us": 1e6 * clf_single,
+        "adapted_clf_us": 1e6 * clf_adapted,
+        "adapted_stable_clf_us": 1e6 * clf_adapted_stable,
+        "adapted_from_delta_theta_action_clf_us": 1e6 * clf_action,
         "fit_20x300_s": min(fit_times),
         "fit_20x300_s_all": fit_times,
         "targets": TARGETS,
@@ -137,6 +151,8 @@ def run(args: argparse.Namespace) -> int:
     result["meets_targets"] = {
         "velocity_single_us": result["velocity_single_us"] < TARGETS["velocity_single_us"],
         "velocity_batch1000_ms": result["velocity_batch1000_ms"] < TARGETS["velocity_batch1000_ms"],
+        "velocity_single_clf_us": result["velocity_single_clf_us"] < TARGETS["velocity_single_clf_us"],
+        "adapted_clf_us": result["adapted_clf_us"] < TARGETS["adapted_clf_us"],
         "adapted_us": result["adapted_us"] < TARGETS["adapted_us"],
         "fit_20x300_s": result["fit_20x300_s"] < TARGETS["fit_20x300_s"],
         "speedup_vs_gmr": result.get("speedup_single_vs_gmr", 0.0) >= TARGETS["speedup_vs_gmr_min"],

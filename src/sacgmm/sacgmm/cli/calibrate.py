@@ -85,7 +85,7 @@ def pool_results(per_set: list[dict]) -> dict:
 
 def calibrate_task(task: str, episodes: int, workdir: Path, demo_seeds=DEFAULT_DEMO_SEEDS,
                    eval_seed: int = 1000, components: int = 3, n_demos: int | None = None,
-                   jobs: int = 2, commit: str | None = None) -> dict:
+                   jobs: int = 2, commit: str | None = None, method: str = "seds") -> dict:
     """Run demos -> fit -> eval (with and without noise) for ``task``, once per demonstration
     seed; return the record."""
     import shutil
@@ -106,7 +106,7 @@ def calibrate_task(task: str, episodes: int, workdir: Path, demo_seeds=DEFAULT_D
         steps = [
             ["demos", "--task", task, "--n", str(n), "--seed", str(seed), "--out", str(demos)],
             ["fit", "--demos", str(demos), "--out", str(skill), "--components", str(components),
-             "--seed", str(seed)],
+             "--seed", str(seed)] + ([] if method == "seds" else ["--method", method]),
         ]
         for c in steps:
             print("sacgmm " + " ".join(c), file=sys.stderr, flush=True)
@@ -134,7 +134,7 @@ def calibrate_task(task: str, episodes: int, workdir: Path, demo_seeds=DEFAULT_D
         "task": task,
         "date": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         "commands": ["sacgmm " + " ".join(c) for c in cmds] + [eval_cmd],
-        "demo_seeds": demo_seeds, "n_demos": n, "components": components,
+        "demo_seeds": demo_seeds, "n_demos": n, "components": components, "fit_method": method,
         "eval_seed": eval_seed, "episodes": episodes,
         "settings": {"config": cfg["_path"], "randomisation": cfg["randomisation"],
                      "noise": cfg["noise"],
@@ -308,7 +308,7 @@ def _run(args) -> int:
     for t in tasks:
         rec = calibrate_task(t, args.episodes, workdir, demo_seeds=args.demo_seeds,
                              eval_seed=args.seed, components=args.components, jobs=args.jobs,
-                             commit=commit)
+                             commit=commit, method=args.method)
         doc["tasks"][t] = rec
         if args.update_config:
             print(f"updated the calibration note of {update_config_note(rec)}")
@@ -334,6 +334,9 @@ def register(subparsers) -> None:
     p.add_argument("--demo-seeds", type=int, nargs="+", default=list(DEFAULT_DEMO_SEEDS),
                    metavar="SEED", help="seeds of the demonstration sets (default 0 1 2 3 4)")
     p.add_argument("--components", type=int, default=3)
+    p.add_argument("--method", choices=("seds", "clf"), default="seds",
+                   help="the skill fit (sacgmm fit --method); a clf calibration is a comparison: "
+                        "use it with --no-update-config")
     p.add_argument("--jobs", type=int, default=2, help="parallel evaluation processes")
     p.add_argument("--workdir", default="/tmp/sacgmm-calibration",
                    help="where demos and skills are written (not results)")

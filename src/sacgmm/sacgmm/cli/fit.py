@@ -15,6 +15,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--components", type=int, default=3, help="K, number of Gaussians (default 3)")
     p.add_argument("--unstable", action="store_true",
                    help="plain EM + GMR without the stability constraints")
+    p.add_argument("--method", choices=("seds", "clf"), default="seds",
+                   help="how the stable fit gets its guarantee: seds (constrained local maps; "
+                        "default) or clf (path-attracting GMR under a control-Lyapunov-function "
+                        "filter, closer to the demonstrations)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--plot", help="also write a PNG of demos, rollouts, streamlines, ellipses")
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
@@ -27,7 +31,8 @@ def run(args: argparse.Namespace) -> int:
 
     demos = load_demos(args.demos)
     skill = fit_skill(demos.positions, demos.dt, n_components=args.components,
-                      stable=not args.unstable, seed=args.seed, frame=demos.frame)
+                      stable=not args.unstable, seed=args.seed, frame=demos.frame,
+                      method=args.method)
     skill.meta["demos"] = str(args.demos)
     skill.save(args.out)
     summary = summarize_fit(skill, demos.positions, demos.dt)

@@ -245,10 +245,11 @@ class CLFFilter:
         """The attractor as a list (m), for ``meta["clf"]["center"]``."""
         return [0.0] * self._dim if self.center is None else self.center.tolist()
 
-    def apply_one(self, x: np.ndarray, f: np.ndarray) -> np.ndarray:
-        """:meth:`apply` for one position ``x`` and GMR velocity ``f`` (both (d,))."""
+    def apply_one(self, x: np.ndarray, f: np.ndarray, r2: float | None = None) -> np.ndarray:
+        """:meth:`apply` for one position ``x`` and GMR velocity ``f`` (both (d,));
+        ``r2``: ``x . x`` if the caller has it."""
         if self._ql is not None:
-            out = self._apply_one_quadratic(x, f)
+            out = self._apply_one_quadratic(x, f, float(np.dot(x, x)) if r2 is None else r2)
             if out is not None:
                 return out
         lyap, tau = self.lyapunov, self.step
@@ -280,14 +281,13 @@ class CLFFilter:
             s *= 0.5
         return f * s
 
-    def _apply_one_quadratic(self, x: np.ndarray, f: np.ndarray) -> np.ndarray | None:
+    def _apply_one_quadratic(self, x: np.ndarray, f: np.ndarray, r2: float) -> np.ndarray | None:
         """:meth:`apply_one` for ``p(u) = lin . u + u^T Q u`` in position units (``V(x) =
         r^2 e^p``, ``grad V(x) = r g`` with ``g`` the gradient at ``u = x / r``), with as few
         numpy calls as the controller's hot loop allows. Returns None where the Euler step
         needs shortening or the position is too far to square, which :meth:`apply_one` does."""
         dot, d = np.dot, self._dim
         speed2 = float(dot(f, f))
-        r2 = float(dot(x, x))
         if not (r2 < 1e150 and speed2 < 1e150):
             return None
         if r2 == 0.0:

@@ -257,7 +257,7 @@ class GMMSkill:
         Raises ``ValueError`` for a wrong shape or a NaN/inf position.
         """
         x = np.asarray(x, dtype=np.float64)
-        if x.ndim == 1 and x.shape[0] == self.dim and x @ x < _MAHA_CAP:
+        if x.ndim == 1 and x.shape[0] == self.dim and (xx := float(x @ x)) < _MAHA_CAP:
             # Single-query fast path (the controller's hot loop): a dozen small numpy ops.
             # ``x @ x`` is NaN or inf for a NaN/inf input (which the checked path below then
             # rejects) and for astronomically distant points (which it handles with capping).
@@ -272,7 +272,9 @@ class GMMSkill:
                 clf = self._clf
                 if clf is None:
                     return v
-                return clf.apply_one(x if clf.center is None else x - clf.center, v)
+                if clf.center is None:
+                    return clf.apply_one(x, v, xx)
+                return clf.apply_one(x - clf.center, v)
         x = self._check_positions(x)
         xs = x if x.ndim == 2 else x[None]
         v = self._gmr_velocity(xs)
@@ -388,10 +390,7 @@ class GMMSkill:
         """
         d = self.dim
         if self._clf is not None:
-            means = self._means.copy()
-            means[:, d:] -= self._gmr_velocity(self._clf_center()[None])[0]
-            return GMMSkill._trusted(self._priors, means, self._covs.copy(), self.frame,
-                                     self.meta, self._clf)
+            return self._velocity_shifted(-self._gmr_velocity(self._clf_center()[None])[0])
         a = self._A
         root, inv = self._metric_root()
         if margin is None:
@@ -413,6 +412,24 @@ class GMMSkill:
         means, covs = _joint_from_linear(self._means[:, :d], sxx, a_new, schur)
         return GMMSkill._trusted(self._priors, means, covs, self.frame,
                                  self.meta)._exact_attractor()
+
+    def _velocity_shifted(self, dv: np.ndarray) -> "GMMSkill":
+        """The same skill with every ``mu_v,k`` (so every ``b_k``, and the GMR velocity
+        everywhere) moved by ``dv`` (m/s): only the offsets change, nothing is refactored."""
+        d, kd = self.dim, self.n_components * self.dim
+        new = object.__new__(GMMSkill)
+        for name in GMMSkill.__slots__:
+            if hasattr(self, name):
+                setattr(new, name, getattr(self, name))
+        new.meta = dict(self.meta)
+        means = self._means.copy()
+        means[:, d:] += dv
+        new._means = _frozen(means)
+        new._b = self._b + dv
+        c = self._c.copy()
+        c[kd:] -= np.tile(dv, self.n_components)          # c holds -b_k after the gating rows
+        new._c = c
+        return new
 
     def _exact_attractor(self) -> "GMMSkill":
         """The same skill with ``mu_v`` set to the re-derived ``A_k mu_x``, for skills built
