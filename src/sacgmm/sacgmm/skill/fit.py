@@ -61,6 +61,8 @@ DEFAULT_LIKELIHOOD_WEIGHT = 0.02
 DEFAULT_EPS_FRACTION = 0.2
 MAX_OPT_SAMPLES = 2000
 DEFAULT_CLF_CANDIDATES = 3    # EM initialisations tried by method="clf" (n_init)
+CLF_JOINT_SAMPLES = 4000      # samples (with corrective ones) of method="clf"'s joint fit
+CLF_JOINT_ITERATIONS = 200
 CHOL_FLOOR_FRACTION = 0.005   # min std of a gating Gaussian, relative to the RMS position
 
 
@@ -188,22 +190,38 @@ def _fit_clf(demos, x, v, dt, k, seed, n_init, frame, meta, scale, t0) -> GMMSki
     from sklearn.mixture import GaussianMixture
 
     from sacgmm.skill.clf import clf_spec
-    from sacgmm.skill.tube import DEFAULT_TUBE_GAIN, DEFAULT_TUBE_WIDTH, tube_gmr
+    from sacgmm.skill.tube import (DEFAULT_TUBE_GAIN, DEFAULT_TUBE_WIDTH, gmr_from_maps,
+                                   least_squares_maps, tube_samples)
 
     if float(np.mean(np.sum(v ** 2, axis=1))) <= 0 or float(np.mean(np.sum(x ** 2, axis=1))) <= 0:
         raise ValueError("the demonstrations do not move (zero velocity or all at the origin)")
     d = x.shape[1]
     stride = max(1, int(math.ceil(len(x) / MAX_OPT_SAMPLES)))
     spec = clf_spec(x[::stride], v[::stride], dt)
+    xa, va, weight = tube_samples(x[::stride], v[::stride], dt)
+    # the joint fit of gating and maps runs on the samples of an evenly strided share
+    per_sample = 1 + 4 * (d - 1)                        # a sample and its corrective copies
+    js = max(1, int(math.ceil(len(x) * per_sample / CLF_JOINT_SAMPLES)))
+    xj, vj, wj = tube_samples(x[::js], v[::js], dt)
+    v2 = float(np.mean(np.sum(v ** 2, axis=1)))
     joint = np.concatenate([x, v], axis=1)
     chosen = _selection_demos(demos)
     best = None
     for attempt in range(n_init):
         gm = GaussianMixture(k, covariance_type="full", random_state=seed + attempt,
                              reg_covar=1e-6 * scale ** 2, max_iter=500).fit(joint)
+        priors, mu_x = gm.weights_, gm.means_[:, :d]
         sxx = nearest_spd(gm.covariances_[:, :d, :d], 1e-12 * scale ** 2)
-        base = tube_gmr(gm.weights_, gm.means_[:, :d], sxx, x[::stride], v[::stride], dt,
-                        frame=frame)
+        a, b = least_squares_maps(priors, mu_x, sxx, xa, va, weight)
+        # then gating and maps together, unconstrained (the filter gives the guarantee)
+        problem = _StableProblem(xj, vj, k, 0.0, DEFAULT_LIKELIHOOD_WEIGHT, v2,
+                                 free_maps=True, weights=wj)
+        res = minimize(problem.loss_and_grad, problem.initial_free(priors, mu_x, sxx, a, b),
+                       jac=True, method="L-BFGS-B",
+                       options={"maxiter": CLF_JOINT_ITERATIONS, "maxcor": 20})
+        p = problem.unpack(res.x)
+        sxx = p.chol @ np.swapaxes(p.chol, -1, -2)
+        base = gmr_from_maps(p.priors, p.mu_x, sxx, p.a, p.offset, xa, va, weight, frame)
         means = base.means.copy()
         means[:, d:] -= base.velocity(np.zeros(d))      # sum_k h_k = 1: f(0) becomes 0
         skill = GMMSkill(base.priors, means, base.covariances, frame=frame,
@@ -252,7 +270,8 @@ class _Params:
     s: np.ndarray        # (K, d, d) strictly lower-triangular
     m: np.ndarray        # (K, d, d) = -(B B^T + eps I) + (S - S^T)
     r: np.ndarray        # (d, d) lower-triangular, det 1: G = P^-1 = R R^T
-    a: np.ndarray        # (K, d, d) = G M_k
+    a: np.ndarray        # (K, d, d) = G M_k (free maps: A_k itself)
+    offset: np.ndarray | None = None    # (K, d) b_k of the free maps (None: b_k = 0)
 
     @property
     def priors(self) -> np.ndarray:
@@ -269,18 +288,27 @@ class _Params:
 
 
 class _StableProblem:
-    """Loss and analytic gradient of the stable fit over a flat parameter vector."""
+    """Loss and analytic gradient of the stable fit over a flat parameter vector.
 
-    def __init__(self, x, v, k, eps, lam, v2, learn_metric: bool = True):
+    ``free_maps=True``: the same fit of gating and local maps, but with unconstrained
+    ``A_k x + b_k`` (no stability; for the CLF method, whose filter gives the guarantee), and
+    ``weights`` (n,) on the samples' squared velocity errors."""
+
+    def __init__(self, x, v, k, eps, lam, v2, learn_metric: bool = True,
+                 free_maps: bool = False, weights: np.ndarray | None = None):
         self.x, self.v, self.k, self.eps, self.lam, self.v2 = x, v, k, eps, lam, v2
-        self.learn_metric = bool(learn_metric)
+        self.learn_metric = bool(learn_metric) and not free_maps
+        self.free_maps = bool(free_maps)
         n, d = x.shape
+        self.weights = (np.ones(n) if weights is None else np.asarray(weights, float)) / (
+            1.0 if weights is None else float(np.mean(weights)))
         self.d = d
         self.tril = np.tril_indices(d)
         self.strict = np.tril_indices(d, -1)
         self.diag_pos = [i for i, (r, c) in enumerate(zip(*self.tril)) if r == c]
         n_strict = len(self.strict[0])
-        self.sizes = [k, k * d, k * len(self.tril[0]), k * d * d, k * n_strict, n_strict, d]
+        self.sizes = ([k, k * d, k * len(self.tril[0]), k * d * d, k * d] if free_maps else
+                      [k, k * d, k * len(self.tril[0]), k * d * d, k * n_strict, n_strict, d])
         # Cholesky diagonals are floor + exp(raw): the gating Gaussians cannot collapse onto
         # a line (which would let the likelihood term run to -inf on straight demos).
         self.chol_floor = CHOL_FLOOR_FRACTION * math.sqrt(float(np.mean(x ** 2)))
@@ -305,6 +333,8 @@ class _StableProblem:
         chol = np.zeros((k, d, d))
         chol[:, self.tril[0], self.tril[1]] = lt
         b = parts[3].reshape(k, d, d)
+        if self.free_maps:
+            return _Params(w, mu_x, chol, b, b, b, np.eye(d), b, parts[4].reshape(k, d))
         s = np.zeros((k, d, d))
         s[:, self.strict[0], self.strict[1]] = parts[4].reshape(k, -1)
         m = -(b @ np.swapaxes(b, -1, -2) + self.eps * np.eye(d)) + (s - np.swapaxes(s, -1, -2))
@@ -314,6 +344,15 @@ class _StableProblem:
             r = r * np.exp(parts[6] - parts[6].mean())[None, :]     # R = U D, det D = 1
         g = r @ r.T
         return _Params(w, mu_x, chol, b, s, m, r, g @ m)
+
+    def initial_free(self, priors, mu_x, sxx, a, offset) -> np.ndarray:
+        """Start of the free-maps fit: a gating and maps ``A_k``, ``b_k`` given."""
+        d = self.d
+        lt = np.linalg.cholesky(sxx)[:, self.tril[0], self.tril[1]].copy()
+        lt[:, self.diag_pos] = np.log(np.maximum(lt[:, self.diag_pos] - self.chol_floor,
+                                                 self.chol_floor))
+        return np.concatenate([np.log(priors), mu_x.ravel(), lt.ravel(), a.ravel(),
+                               offset.reshape(-1)])
 
     def initial(self, gm) -> np.ndarray:
         """Start from EM: its gating, and each A_k projected onto the stable set."""
@@ -338,6 +377,8 @@ class _StableProblem:
         y = (x @ linv.reshape(k * d, d).T
              - np.einsum("kij,kj->ki", linv, p.mu_x).reshape(k * d)).reshape(n, k, d)
         ax = (x @ p.a.reshape(k * d, d).T).reshape(n, k, d)
+        if p.offset is not None:
+            ax = ax + p.offset
         logdiag = np.log(np.diagonal(p.chol, axis1=1, axis2=2))          # (K, d)
         logit = (p.w - logsumexp(p.w) - logdiag.sum(1) - 0.5 * d * _LOG_2PI
                  - 0.5 * np.square(y).sum(-1))                           # (n, K)
@@ -348,11 +389,12 @@ class _StableProblem:
         lse = top + np.log(tot)                                          # (n, 1)
         f = np.matmul(h[:, None, :], ax)[:, 0, :]                        # (n, d)
         err = f - v
-        mse = float(np.square(err).sum()) / (n * self.v2)
+        wts = self.weights[:, None]
+        mse = float((wts * np.square(err)).sum()) / (n * self.v2)
         nll = -float(lse.sum()) / n
         loss = mse + lam * nll
 
-        g = 2.0 * err / (n * self.v2)                                    # dloss/df, (n, d)
+        g = 2.0 * wts * err / (n * self.v2)                              # dloss/df, (n, d)
         hg = (h[:, :, None] * g[:, None, :]).reshape(n, k * d)
         g_a = (hg.T @ x).reshape(k, d, d)                                # dloss/dA_k
         ga = np.matmul(ax, g[:, :, None])[..., 0]                        # (n, K): g . a_k
@@ -369,6 +411,12 @@ class _StableProblem:
         g_chol[:, np.arange(d), np.arange(d)] -= rk[:, None] / diag_vals
         lt = g_chol[:, self.tril[0], self.tril[1]]
         lt[:, self.diag_pos] *= diag_vals - self.chol_floor
+        if self.free_maps:
+            grad = np.concatenate([g_w, g_mu.ravel(), lt.ravel(), g_a.ravel(),
+                                   (h.T @ g).ravel()])                   # dloss/db_k
+            if not np.isfinite(loss) or not np.isfinite(grad).all():
+                return float("inf"), np.zeros_like(theta)
+            return loss, grad
         g_metric = p.r @ p.r.T
         g_m = g_metric @ g_a                                             # dloss/dM_k
         g_b = -(g_m + np.swapaxes(g_m, -1, -2)) @ p.b
