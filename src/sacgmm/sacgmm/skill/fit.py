@@ -61,8 +61,10 @@ DEFAULT_LIKELIHOOD_WEIGHT = 0.02
 DEFAULT_EPS_FRACTION = 0.2
 MAX_OPT_SAMPLES = 2000
 DEFAULT_CLF_CANDIDATES = 3    # EM initialisations tried by method="clf" (n_init)
-CLF_JOINT_SAMPLES = 4000      # samples (with corrective ones) of method="clf"'s joint fit
-CLF_JOINT_ITERATIONS = 200
+CLF_JOINT_SAMPLES = 2000      # samples (with corrective ones) of method="clf"'s joint fit
+CLF_JOINT_ITERATIONS = 150
+CLF_CORRECTION_ROUNDS = 2     # method="clf": refits on the states the skill's rollouts visit
+CLF_CORRECTION_ITERATIONS = 100
 CHOL_FLOOR_FRACTION = 0.005   # min std of a gating Gaussian, relative to the RMS position
 
 
@@ -183,60 +185,103 @@ def _fit_skill(demos, dt, n_components, stable, seed, *, eps, max_iter, likeliho
 
 
 def _fit_clf(demos, x, v, dt, k, seed, n_init, frame, meta, scale, t0) -> GMMSkill:
-    """EM gating, the path-attracting maps of :func:`sacgmm.skill.tube.tube_gmr`, the GMR's
-    velocity at the origin shifted to zero, and the CLF filter; of ``n_init`` EM
-    initialisations (seeds ``seed, seed + 1, ...``) the one whose filtered rollouts from the
-    demonstrations' starts follow the demonstrations best (DTW) is kept."""
+    """The CLF method (module doc): for each of ``n_init`` EM initialisations (seeds ``seed,
+    seed + 1, ...``) EM's gating with least-squares maps on the tube samples
+    (:mod:`sacgmm.skill.tube`), then gating and maps fitted together; the one whose filtered
+    rollouts from the demonstrations' starts follow them best (DTW) is kept and corrected on
+    the states its own rollouts visit (:data:`CLF_CORRECTION_ROUNDS`)."""
     from sklearn.mixture import GaussianMixture
 
     from sacgmm.skill.clf import clf_spec
-    from sacgmm.skill.tube import (DEFAULT_TUBE_GAIN, DEFAULT_TUBE_WIDTH, gmr_from_maps,
-                                   least_squares_maps, tube_samples)
+    from sacgmm.skill.tube import (DEFAULT_TUBE_GAIN, DEFAULT_TUBE_WIDTH, least_squares_maps,
+                                   tube_gain, tube_samples)
 
     if float(np.mean(np.sum(v ** 2, axis=1))) <= 0 or float(np.mean(np.sum(x ** 2, axis=1))) <= 0:
         raise ValueError("the demonstrations do not move (zero velocity or all at the origin)")
     d = x.shape[1]
     stride = max(1, int(math.ceil(len(x) / MAX_OPT_SAMPLES)))
-    spec = clf_spec(x[::stride], v[::stride], dt)
-    xa, va, weight = tube_samples(x[::stride], v[::stride], dt)
+    xs, vs = x[::stride], v[::stride]
+    spec = clf_spec(xs, vs, dt)
+    tube = _Samples(*tube_samples(xs, vs, dt))
     # the joint fit of gating and maps runs on the samples of an evenly strided share
     per_sample = 1 + 4 * (d - 1)                        # a sample and its corrective copies
     js = max(1, int(math.ceil(len(x) * per_sample / CLF_JOINT_SAMPLES)))
-    xj, vj, wj = tube_samples(x[::js], v[::js], dt)
+    joint_set = _Samples(*tube_samples(x[::js], v[::js], dt))
     v2 = float(np.mean(np.sum(v ** 2, axis=1)))
-    joint = np.concatenate([x, v], axis=1)
     chosen = _selection_demos(demos)
+
+    def fit_joint(samples, priors, mu_x, sxx, a, b, iterations):
+        problem = _StableProblem(samples.x, samples.v, k, 0.0, DEFAULT_LIKELIHOOD_WEIGHT, v2,
+                                 free_maps=True, weights=samples.w)
+        res = minimize(problem.loss_and_grad, problem.initial_free(priors, mu_x, sxx, a, b),
+                       jac=True, method="L-BFGS-B", options={"maxiter": iterations, "maxcor": 20})
+        p = problem.unpack(res.x)
+        return p.priors, p.mu_x, p.chol @ np.swapaxes(p.chol, -1, -2), p.a, p.offset
+
+    def skill_of(params):
+        from sacgmm.skill.tube import gmr_from_maps
+        base = gmr_from_maps(*params, tube.x, tube.v, tube.w, frame)
+        means = base.means.copy()
+        means[:, d:] -= base.velocity(np.zeros(d))      # sum_k h_k = 1: f(0) becomes 0
+        return GMMSkill(base.priors, means, base.covariances, frame=frame,
+                        meta={**meta, "clf": spec})
+
+    joint = np.concatenate([x, v], axis=1)
     best = None
     for attempt in range(n_init):
         gm = GaussianMixture(k, covariance_type="full", random_state=seed + attempt,
                              reg_covar=1e-6 * scale ** 2, max_iter=500).fit(joint)
         priors, mu_x = gm.weights_, gm.means_[:, :d]
         sxx = nearest_spd(gm.covariances_[:, :d, :d], 1e-12 * scale ** 2)
-        a, b = least_squares_maps(priors, mu_x, sxx, xa, va, weight)
-        # then gating and maps together, unconstrained (the filter gives the guarantee)
-        problem = _StableProblem(xj, vj, k, 0.0, DEFAULT_LIKELIHOOD_WEIGHT, v2,
-                                 free_maps=True, weights=wj)
-        res = minimize(problem.loss_and_grad, problem.initial_free(priors, mu_x, sxx, a, b),
-                       jac=True, method="L-BFGS-B",
-                       options={"maxiter": CLF_JOINT_ITERATIONS, "maxcor": 20})
-        p = problem.unpack(res.x)
-        sxx = p.chol @ np.swapaxes(p.chol, -1, -2)
-        base = gmr_from_maps(p.priors, p.mu_x, sxx, p.a, p.offset, xa, va, weight, frame)
-        means = base.means.copy()
-        means[:, d:] -= base.velocity(np.zeros(d))      # sum_k h_k = 1: f(0) becomes 0
-        skill = GMMSkill(base.priors, means, base.covariances, frame=frame,
-                         meta={**meta, "clf": spec})
+        a, b = least_squares_maps(priors, mu_x, sxx, tube.x, tube.v, tube.w)
+        params = fit_joint(joint_set, priors, mu_x, sxx, a, b, CLF_JOINT_ITERATIONS)
+        skill = skill_of(params)
         error = _rollout_error(skill, chosen, dt) if n_init > 1 else 0.0
         if best is None or error < best[0]:
-            best = (error, attempt, skill)
-    error, attempt, skill = best
+            best = (error, attempt, params, skill)
+    error, attempt, params, skill = best
+    # corrections where the skill goes: each state its rollouts visit is labelled with the
+    # nearest demonstrated velocity plus a pull back to that sample (as the tube samples are)
+    from scipy.spatial import cKDTree
+    tree, kappa = cKDTree(xs), tube_gain(xs, vs, dt)
+    for _ in range(CLF_CORRECTION_ROUNDS):
+        visited = _visited_states(skill, chosen, dt)
+        near = tree.query(visited)[1]
+        labels = vs[near] + kappa * (xs[near] - visited)
+        tube = tube.plus(visited, labels)
+        joint_set = joint_set.plus(visited, labels)
+        params = fit_joint(joint_set, *params, CLF_CORRECTION_ITERATIONS)
+        skill = skill_of(params)
     skill.meta.update(method="em-gmr-clf", tube={"width_fraction": DEFAULT_TUBE_WIDTH,
                                                  "gain_multiple": DEFAULT_TUBE_GAIN},
                       em_seed=seed + attempt, n_init=n_init,
+                      correction_rounds=CLF_CORRECTION_ROUNDS,
                       fit_seconds=time.perf_counter() - t0)
     if n_init > 1:
         skill.meta["selection_error_m"] = float(error)
     return skill
+
+
+@dataclass
+class _Samples:
+    """Fit samples: positions ``x``, velocities ``v`` (n, d) and weights ``w`` (n,)."""
+    x: np.ndarray
+    v: np.ndarray
+    w: np.ndarray
+
+    def plus(self, x: np.ndarray, v: np.ndarray) -> "_Samples":
+        """These samples and ``x, v`` with weight 1."""
+        return _Samples(np.concatenate([self.x, x]), np.concatenate([self.v, v]),
+                        np.concatenate([self.w, np.ones(len(x))]))
+
+
+def _visited_states(skill: GMMSkill, demos: Sequence[np.ndarray], dt: float,
+                    every: int = 3) -> np.ndarray:
+    """Every ``every``-th state of the skill's rollouts from the demonstrations' starts (1.5
+    times each demonstration's duration)."""
+    steps = [int(math.ceil(1.5 * len(dm))) for dm in demos]
+    roll = skill.rollout(np.stack([dm[0] for dm in demos]), dt, max(steps))
+    return np.concatenate([roll[1:n + 1:every, i] for i, n in enumerate(steps)])
 
 
 SELECTION_DEMOS = 10        # at most this many demonstrations judge the EM initialisations

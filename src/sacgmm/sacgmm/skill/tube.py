@@ -72,6 +72,15 @@ def attractor_samples(d: int, width: float, gain: float) -> tuple[np.ndarray, np
     return x, -gain * x
 
 
+def tube_gain(x: np.ndarray, v: np.ndarray, dt: float,
+              gain_multiple: float = DEFAULT_TUBE_GAIN) -> float:
+    """``kappa`` (1/s): ``gain_multiple`` times the demonstrations' gain scale
+    ``sqrt(mean |v|^2 / mean |x|^2)``, at most ``0.5 / dt``."""
+    gain = math.sqrt(float(np.mean(np.sum(v ** 2, 1))) / max(float(np.mean(np.sum(x ** 2, 1))),
+                                                             1e-300))
+    return min(gain_multiple * gain, 0.5 / dt)
+
+
 def tube_samples(x: np.ndarray, v: np.ndarray, dt: float, *,
                  width_fraction: float = DEFAULT_TUBE_WIDTH,
                  gain_multiple: float = DEFAULT_TUBE_GAIN
@@ -85,9 +94,7 @@ def tube_samples(x: np.ndarray, v: np.ndarray, dt: float, *,
     if not (math.isfinite(gain_multiple) and gain_multiple >= 0):
         raise ValueError(f"tube gain_multiple must be >= 0, got {gain_multiple!r}")
     extent = float(np.ptp(x, axis=0).max())
-    gain = math.sqrt(float(np.mean(np.sum(v ** 2, 1))) / max(float(np.mean(np.sum(x ** 2, 1))),
-                                                             1e-300))
-    kappa = min(gain_multiple * gain, 0.5 / dt)
+    kappa = tube_gain(x, v, dt, gain_multiple)
     xa, va = corrective_samples(x, v, width_fraction * extent, kappa)
     # demonstrations may stop short of the attractor (a peg resting on the hole's rim): the
     # attractor's own samples make the GMR come to rest exactly there and pull in around it
