@@ -71,12 +71,31 @@ def test_analytic_gradient_matches_finite_differences(learn_metric):
     np.testing.assert_allclose(grad, numeric, rtol=1e-3, atol=1e-3 * np.abs(numeric).max())
 
 
+def test_free_maps_gradient_matches_finite_differences():
+    """The CLF method's joint fit: gating and unconstrained A_k, b_k, weighted samples."""
+    demos = make_demos("s-shape", n=4, dim=3, seed=1, length=60)
+    x, v = stack_demos(demos, DT)
+    rng = np.random.default_rng(0)
+    problem = _StableProblem(x, v, 3, 0.0, 0.02, float(np.mean(np.sum(v ** 2, 1))),
+                             free_maps=True, weights=rng.uniform(0.5, 3.0, len(x)))
+    mu = x[rng.choice(len(x), 3, replace=False)]
+    theta = problem.initial_free(np.full(3, 1 / 3), mu, np.stack([np.cov(x.T)] * 3),
+                                 rng.normal(0, 1, (3, 3, 3)), rng.normal(0, 0.1, (3, 3)))
+    loss, grad = problem.loss_and_grad(theta)
+    numeric = approx_fprime(theta, lambda t: problem.loss_and_grad(t)[0], 1e-7)
+    np.testing.assert_allclose(grad, numeric, rtol=1e-3, atol=1e-3 * np.abs(numeric).max())
+
+
 def test_fit_is_deterministic_for_a_seed():
     demos = make_demos("curve", n=5, dim=2, seed=0, length=80)
     a = fit_skill(demos, DT, 3, seed=4)
     b = fit_skill(demos, DT, 3, seed=4)
     np.testing.assert_array_equal(a.means, b.means)
     np.testing.assert_array_equal(a.covariances, b.covariances)
+    a = fit_skill(demos, DT, 3, seed=4, method="clf")
+    b = fit_skill(demos, DT, 3, seed=4, method="clf")
+    np.testing.assert_array_equal(a.means, b.means)
+    assert a.meta["clf"] == b.meta["clf"] and a.meta["em_seed"] == b.meta["em_seed"]
 
 
 def test_one_dimensional_skill_converges():

@@ -36,6 +36,13 @@ negative). So ``V`` also strictly decreases along every Euler rollout with step 
 what a controller running the skill at the demonstrations' rate does. The EM means are shifted
 so that ``f_gmr(0) = 0`` (a constant change of every ``b_k``: the regression stays a GMR), which
 makes the correction vanish continuously at the attractor.
+
+The default degree of ``p`` is 2 (``p(u) = lin . u + u^T Q u``): on the shape benchmark
+higher degrees gave the same accuracy once the GMR follows the demonstrations
+(:mod:`sacgmm.skill.tube`), and degree 2 lets the controller's single query use a handful of
+small products. The attractor is ``meta["clf"]["center"]`` (default the origin): SAC-GMM's
+shared shift of the position means translates the whole skill, filter included
+(:meth:`sacgmm.skill.model.GMMSkill.adapted`).
 """
 from __future__ import annotations
 
@@ -47,7 +54,9 @@ import numpy as np
 from scipy.optimize import minimize
 
 DEFAULT_DEGREE = 2          # of the polynomial p on the sphere
-DEFAULT_RATE_FRACTION = 0.05    # c, as a fraction of the demonstrations' gain scale (1/s)
+DEFAULT_RATE_FRACTION = 0.05    # c at least, as a fraction of the demonstrations' gain scale (1/s)
+DEMO_RATE_QUANTILE = 10.0       # c at least DEMO_RATE_SHARE of this percentile of the
+DEMO_RATE_SHARE = 0.5           # demonstrations' own decrease rates -dV/dt / V
 DEFAULT_ANGLE_MARGIN = 0.1      # a: required decrease, relative to |grad V| |f|
 DEFAULT_SPEED_CAP = 2.0         # v_max as a multiple of the fastest demonstrated speed
 FIT_MARGIN = 0.2                # hinge margin of the normalised decrease when fitting V
@@ -387,10 +396,22 @@ def clf_spec(x: np.ndarray, v: np.ndarray, dt: float, *, degree: int = DEFAULT_D
              rate_fraction: float = DEFAULT_RATE_FRACTION,
              angle_margin: float = DEFAULT_ANGLE_MARGIN,
              speed_cap: float = DEFAULT_SPEED_CAP) -> dict[str, Any]:
-    """Fit the Lyapunov function on demonstrated ``x, v`` (n, d) and return ``meta["clf"]``."""
+    """Fit the Lyapunov function on demonstrated ``x, v`` (n, d) and return ``meta["clf"]``.
+
+    The required decrease rate ``c`` (1/s) is the larger of ``rate_fraction`` times the gain
+    scale ``sqrt(mean |v|^2 / mean |x|^2)`` and half the rate at which the slowest tenth of the
+    demonstrated samples decrease ``V`` (``-grad V . v / V``, its 10th percentile): the skill
+    never lingers where the demonstrations do not, which matters where the GMR's velocity
+    fades (a corner fitted by few components) and costs nothing where demonstrations start
+    from rest or wind round the target (there the percentile is near zero)."""
     lyap, share = fit_gauge_lyapunov(x, v, degree)
     gain = math.sqrt(float(np.mean(np.sum(v ** 2, 1))) / float(np.mean(np.sum(x ** 2, 1))))
+    val, grad = lyap.value_and_grad(x)
+    moving = val > 1e-12 * float(val.max())
+    demo_rate = (float(np.percentile(-np.sum(grad * v, 1)[moving] / val[moving],
+                                     DEMO_RATE_QUANTILE)) if moving.any() else 0.0)
+    rate = max(rate_fraction * gain, DEMO_RATE_SHARE * demo_rate)
     return {"kind": "gauge", "degree": int(degree), **lyap.to_dict(),
-            "rate": rate_fraction * gain, "angle_margin": float(angle_margin),
+            "rate": rate, "angle_margin": float(angle_margin),
             "max_speed": float(speed_cap * np.linalg.norm(v, axis=1).max()),
             "step": float(dt), "demo_decrease_share": share}

@@ -32,14 +32,16 @@ projects with. On ``sacgmm bench-skill --shapes`` it lowers the median reproduct
 from 0.054 to 0.044 of the shape's extent with 1000 iterations (plain EM + GMR: 0.028, from
 which almost no start converges); the default stays ``"euclidean"``.
 
-``method="clf"`` (with ``stable=True``) keeps EM's gating and refits the local linear maps so
-that the blended GMR follows the demonstrations and pulls back onto them from beside them
-(:mod:`sacgmm.skill.tube`), shifts them so that the velocity at the origin is zero, and adds a
+``method="clf"`` (with ``stable=True``) fits a GMR without stability constraints and adds a
 control-Lyapunov-function filter that corrects the velocity at query time only where it does
 not decrease a Lyapunov function learned from the demonstrations (:mod:`sacgmm.skill.clf`,
 stored in ``meta["clf"]``): globally asymptotically stable by construction, also along Euler
-rollouts with the demonstrations' sampling period. Of a few EM initialisations it keeps the one
-whose rollouts from the demonstrations' starts follow them best.
+rollouts with the demonstrations' sampling period, whatever the GMR. The GMR is fitted to be
+followed: on the demonstrations plus corrective samples beside them and the attractor's own
+samples (:mod:`sacgmm.skill.tube`), first EM's gating with least-squares maps, then gating and
+unconstrained maps ``A_k x + b_k`` together (the loss above, without the constraints); of a
+few EM initialisations the one whose rollouts from the demonstrations' starts follow them best
+is kept.
 """
 from __future__ import annotations
 
@@ -63,8 +65,6 @@ MAX_OPT_SAMPLES = 2000
 DEFAULT_CLF_CANDIDATES = 3    # EM initialisations tried by method="clf" (n_init)
 CLF_JOINT_SAMPLES = 2000      # samples (with corrective ones) of method="clf"'s joint fit
 CLF_JOINT_ITERATIONS = 150
-CLF_CORRECTION_ROUNDS = 2     # method="clf": refits on the states the skill's rollouts visit
-CLF_CORRECTION_ITERATIONS = 100
 CHOL_FLOOR_FRACTION = 0.005   # min std of a gating Gaussian, relative to the RMS position
 
 
@@ -188,13 +188,12 @@ def _fit_clf(demos, x, v, dt, k, seed, n_init, frame, meta, scale, t0) -> GMMSki
     """The CLF method (module doc): for each of ``n_init`` EM initialisations (seeds ``seed,
     seed + 1, ...``) EM's gating with least-squares maps on the tube samples
     (:mod:`sacgmm.skill.tube`), then gating and maps fitted together; the one whose filtered
-    rollouts from the demonstrations' starts follow them best (DTW) is kept and corrected on
-    the states its own rollouts visit (:data:`CLF_CORRECTION_ROUNDS`)."""
+    rollouts from the demonstrations' starts follow them best (DTW) is kept."""
     from sklearn.mixture import GaussianMixture
 
     from sacgmm.skill.clf import clf_spec
     from sacgmm.skill.tube import (DEFAULT_TUBE_GAIN, DEFAULT_TUBE_WIDTH, least_squares_maps,
-                                   tube_gain, tube_samples)
+                                   tube_samples)
 
     if float(np.mean(np.sum(v ** 2, axis=1))) <= 0 or float(np.mean(np.sum(x ** 2, axis=1))) <= 0:
         raise ValueError("the demonstrations do not move (zero velocity or all at the origin)")
@@ -238,24 +237,11 @@ def _fit_clf(demos, x, v, dt, k, seed, n_init, frame, meta, scale, t0) -> GMMSki
         skill = skill_of(params)
         error = _rollout_error(skill, chosen, dt) if n_init > 1 else 0.0
         if best is None or error < best[0]:
-            best = (error, attempt, params, skill)
-    error, attempt, params, skill = best
-    # corrections where the skill goes: each state its rollouts visit is labelled with the
-    # nearest demonstrated velocity plus a pull back to that sample (as the tube samples are)
-    from scipy.spatial import cKDTree
-    tree, kappa = cKDTree(xs), tube_gain(xs, vs, dt)
-    for _ in range(CLF_CORRECTION_ROUNDS):
-        visited = _visited_states(skill, chosen, dt)
-        near = tree.query(visited)[1]
-        labels = vs[near] + kappa * (xs[near] - visited)
-        tube = tube.plus(visited, labels)
-        joint_set = joint_set.plus(visited, labels)
-        params = fit_joint(joint_set, *params, CLF_CORRECTION_ITERATIONS)
-        skill = skill_of(params)
+            best = (error, attempt, skill)
+    error, attempt, skill = best
     skill.meta.update(method="em-gmr-clf", tube={"width_fraction": DEFAULT_TUBE_WIDTH,
                                                  "gain_multiple": DEFAULT_TUBE_GAIN},
                       em_seed=seed + attempt, n_init=n_init,
-                      correction_rounds=CLF_CORRECTION_ROUNDS,
                       fit_seconds=time.perf_counter() - t0)
     if n_init > 1:
         skill.meta["selection_error_m"] = float(error)
@@ -268,20 +254,6 @@ class _Samples:
     x: np.ndarray
     v: np.ndarray
     w: np.ndarray
-
-    def plus(self, x: np.ndarray, v: np.ndarray) -> "_Samples":
-        """These samples and ``x, v`` with weight 1."""
-        return _Samples(np.concatenate([self.x, x]), np.concatenate([self.v, v]),
-                        np.concatenate([self.w, np.ones(len(x))]))
-
-
-def _visited_states(skill: GMMSkill, demos: Sequence[np.ndarray], dt: float,
-                    every: int = 3) -> np.ndarray:
-    """Every ``every``-th state of the skill's rollouts from the demonstrations' starts (1.5
-    times each demonstration's duration)."""
-    steps = [int(math.ceil(1.5 * len(dm))) for dm in demos]
-    roll = skill.rollout(np.stack([dm[0] for dm in demos]), dt, max(steps))
-    return np.concatenate([roll[1:n + 1:every, i] for i, n in enumerate(steps)])
 
 
 SELECTION_DEMOS = 10        # at most this many demonstrations judge the EM initialisations

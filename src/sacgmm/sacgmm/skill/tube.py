@@ -7,15 +7,17 @@ asked to match the data, and nothing says what to do a little beside a path. An 
 drifts off the path, and off the path the field may point anywhere (the spurious attractors
 of plain EM + GMR).
 
-Here the gating (priors, ``mu_x,k``, ``Sigma_xx,k``) is kept from EM and the maps are refitted
-by one linear least-squares problem on the *blended* output:
+Here the maps are fitted on the *blended* output (for a given gating, one linear least-squares
+problem; :func:`sacgmm.skill.fit.fit_skill` then fits gating and maps together on the same
+samples):
 
     min_{A, b}  sum_n |sum_k h_k(x_n) (A_k x_n + b_k) - v_n|^2  +  ridge |(A, b)|^2
 
 over the demonstrations plus *corrective samples*: copies of every sample moved by ``delta``
 perpendicular to its velocity (``+-w/2`` and ``+-w`` along each of the ``d - 1`` normal
 directions) whose velocity is the demonstrated one plus a pull back onto the path,
-``v_n - kappa delta``. The result is still a GMM with a GMR (joint means and covariances
+``v_n - kappa delta``; and the attractor at rest with points around it moving in, since
+demonstrations may stop short of it. The result is still a GMM with a GMR (joint means and covariances
 follow from ``A_k, b_k`` and the residuals), so everything that adapts or stores a skill works
 on it unchanged; it is not stable by itself and is meant to be used under the CLF filter
 (:mod:`sacgmm.skill.clf`).
