@@ -290,6 +290,31 @@ def test_clf_fit_follows_hard_shapes_closer_than_em_gmr():
         assert clf.meta["em_seed"] in (0, 1, 2) and clf.meta["n_init"] == 3
 
 
+def test_clf_filter_carries_a_stalled_gmr_at_the_demonstrations_pace():
+    """The filter's required decrease follows the demonstrations' own: for demonstrations that
+    never slow down, a GMR that has stalled (zero velocity everywhere) is still carried most of
+    the way to the target within three demonstration durations; for demonstrations that start
+    and end at rest, the requirement stays at its floor."""
+    from sacgmm.skill.clf import DEFAULT_RATE_FRACTION, clf_spec
+    rng = np.random.default_rng(0)
+    steady = []
+    for _ in range(5):                                   # constant speed, 3 s, no rest
+        start = rng.uniform(-1, 1, 3) * 0.1 + np.array([0.3, 0.0, 0.2])
+        steady.append(np.linspace(start, np.zeros(3), 90, endpoint=False))
+    x, v = stack_demos(steady, DT)
+    spec = clf_spec(x, v, DT)
+    gain = np.sqrt(np.mean(np.sum(v ** 2, 1)) / np.mean(np.sum(x ** 2, 1)))
+    assert spec["rate"] > 5 * DEFAULT_RATE_FRACTION * gain
+    from sacgmm.skill import GMMSkill
+    stalled = GMMSkill([1.0], np.zeros((1, 6)), np.eye(6)[None] * 0.01, meta={"clf": spec})
+    ends = stalled.rollout(np.stack([d[0] for d in steady]), DT, 3 * 90)[-1]
+    assert (np.linalg.norm(ends, axis=1) < 0.35 * np.linalg.norm([d[0] for d in steady], axis=1)).all()
+    from sacgmm.skill.shapes import shape_demos
+    x, v = stack_demos(shape_demos("s-turn", n=5, seed=0), DT)   # minimum-jerk: from rest
+    gain = np.sqrt(np.mean(np.sum(v ** 2, 1)) / np.mean(np.sum(x ** 2, 1)))
+    assert clf_spec(x, v, DT)["rate"] == pytest.approx(DEFAULT_RATE_FRACTION * gain)
+
+
 def test_tube_gmr_pulls_back_onto_the_demonstrated_path():
     """Beside a demonstration (3 % of the extent off it, on either side) the refitted GMR's
     velocity, minus the demonstrated one, points back to it several times harder than plain

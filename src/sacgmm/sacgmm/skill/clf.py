@@ -209,7 +209,7 @@ class CLFFilter:
     """The query-time correction of a GMR velocity (module doc); built from ``meta["clf"]``."""
 
     __slots__ = ("lyapunov", "rate", "angle", "max_speed", "step", "center", "_ql", "_lin",
-                 "_dim")
+                 "_ll", "_dim")
 
     def __init__(self, spec: Mapping[str, Any]):
         try:
@@ -236,6 +236,7 @@ class CLFFilter:
         #: the origin (the fitted skill), so the hot loop subtracts nothing
         self.center = center if center.any() else None
         self._lin = lyap._lin
+        self._ll = None if lyap._lin is None else float(lyap._lin @ lyap._lin)
         # degree <= 2: [Q; lin] (d + 1, d), so that one product gives Q x and lin . x
         self._ql = None if lyap._quad is None else np.vstack([lyap._quad, lyap._lin])
 
@@ -306,31 +307,32 @@ class CLFFilter:
             f = f * (vmax / math.sqrt(speed2))
             speed2 = vmax * vmax
         r = math.sqrt(r2)
-        qlx = dot(self._ql, x)                                   # Q x, lin . x
-        qx, lx = qlx[:d], float(qlx[d])
-        xqx = float(dot(qx, x))
+        ql = self._ql
+        qlx, qlf = dot(ql, x), dot(ql, f)                        # Q x, lin . x; Q f, lin . f
+        qx, lx, lf = qlx[:d], float(qlx[d]), float(qlf[d])
+        xqx, xqf, xf = float(dot(qx, x)), float(dot(qx, f)), float(dot(x, f))
         ep = math.exp(lx / r + xqx / r2)
-        gp = qx * (2.0 / r) + self._lin                          # grad p at u
-        # g = e^p (2u + gp - (gp.u) u) = a x + e^p gp: only its products are needed unless
-        # the velocity is corrected
-        gpx = float(dot(gp, x))
+        # gp = grad p at u = 2 Q x / r + lin; g = e^p (2u + gp - (gp.u) u) = a x + e^p gp. Only
+        # products of g are needed unless the velocity is corrected, and they follow from
+        # products already at hand
+        gpx = 2.0 * xqx / r + lx
         a = ep * (2.0 - gpx / r) / r
-        gg = a * a * r2 + 2.0 * a * ep * gpx + ep * ep * float(dot(gp, gp))
-        xf = float(dot(x, f))
-        gf = a * xf + ep * float(dot(gp, f))
+        gpgp = (4.0 * float(dot(qx, qx)) / r + 4.0 * float(dot(self._lin, qx))) / r + self._ll
+        gg = a * a * r2 + 2.0 * a * ep * gpx + ep * ep * gpgp
+        gf = a * xf + ep * (2.0 * xqf / r + lf)
         rho = self.rate * r * ep + self.angle * math.sqrt(gg * speed2)
         tau = self.step
         if gf + rho > 0.0:
+            gp = qx * (2.0 / r) + self._lin
             f = f - ((gf + rho) / gg) * (x * a + gp * ep)
             gf = -rho
             y = x + tau * f                                      # the Euler step
-            qly = dot(self._ql, y)
+            qly = dot(ql, y)
             y2, ly, yqy = float(dot(y, y)), float(qly[d]), float(dot(qly[:d], y))
         else:   # the same from the products at hand, y = x + tau f
-            qlf = dot(self._ql, f)
             y2 = r2 + tau * (2.0 * xf + tau * speed2)
-            ly = lx + tau * float(qlf[d])
-            yqy = xqx + tau * (2.0 * float(dot(qx, f)) + tau * float(dot(qlf[:d], f)))
+            ly = lx + tau * lf
+            yqy = xqx + tau * (2.0 * xqf + tau * float(dot(qlf[:d], f)))
         v1 = y2 * math.exp(ly / math.sqrt(y2) + yqy / y2) if y2 > 0.0 else 0.0
         return f if v1 <= r2 * ep + 0.5 * tau * r * gf else None
 
