@@ -63,7 +63,7 @@ DEFAULT_LIKELIHOOD_WEIGHT = 0.02
 DEFAULT_EPS_FRACTION = 0.2
 MAX_OPT_SAMPLES = 2000
 DEFAULT_CLF_CANDIDATES = 3    # EM initialisations tried by method="clf" (n_init)
-CLF_JOINT_SAMPLES = 2000      # samples (with corrective ones) of method="clf"'s joint fit
+CLF_JOINT_SAMPLES = 3000      # samples (with corrective ones) of method="clf"'s joint fit
 CLF_JOINT_ITERATIONS = 150
 CHOL_FLOOR_FRACTION = 0.005   # min std of a gating Gaussian, relative to the RMS position
 
@@ -192,8 +192,8 @@ def _fit_clf(demos, x, v, dt, k, seed, n_init, frame, meta, scale, t0) -> GMMSki
     from sklearn.mixture import GaussianMixture
 
     from sacgmm.skill.clf import clf_spec
-    from sacgmm.skill.tube import (DEFAULT_TUBE_GAIN, DEFAULT_TUBE_WIDTH, least_squares_maps,
-                                   tube_samples)
+    from sacgmm.skill.tube import (DEFAULT_TUBE_GAIN, DEFAULT_TUBE_WIDTH, OFFSETS,
+                                   least_squares_maps, tube_samples)
 
     if float(np.mean(np.sum(v ** 2, axis=1))) <= 0 or float(np.mean(np.sum(x ** 2, axis=1))) <= 0:
         raise ValueError("the demonstrations do not move (zero velocity or all at the origin)")
@@ -203,7 +203,7 @@ def _fit_clf(demos, x, v, dt, k, seed, n_init, frame, meta, scale, t0) -> GMMSki
     spec = clf_spec(xs, vs, dt)
     tube = _Samples(*tube_samples(xs, vs, dt))
     # the joint fit of gating and maps runs on the samples of an evenly strided share
-    per_sample = 1 + 4 * (d - 1)                        # a sample and its corrective copies
+    per_sample = 1 + len(OFFSETS) * (d - 1)             # a sample and its corrective copies
     js = max(1, int(math.ceil(len(x) * per_sample / CLF_JOINT_SAMPLES)))
     joint_set = _Samples(*tube_samples(x[::js], v[::js], dt))
     v2 = float(np.mean(np.sum(v ** 2, axis=1)))

@@ -14,8 +14,9 @@ samples):
     min_{A, b}  sum_n |sum_k h_k(x_n) (A_k x_n + b_k) - v_n|^2  +  ridge |(A, b)|^2
 
 over the demonstrations plus *corrective samples*: copies of every sample moved by ``delta``
-perpendicular to its velocity (``+-w/2`` and ``+-w`` along each of the ``d - 1`` normal
-directions) whose velocity is the demonstrated one plus a pull back onto the path,
+perpendicular to its velocity (``+-w/2``, ``+-w`` and ``+-3w`` along each of the ``d - 1``
+normal directions; the far ones keep an adapted skill that was shifted off its path pulling
+back rather than extrapolating) whose velocity is the demonstrated one plus a pull back onto the path,
 ``v_n - kappa delta``; and the attractor at rest with points around it moving in, since
 demonstrations may stop short of it. The result is still a GMM with a GMR (joint means and covariances
 follow from ``A_k, b_k`` and the residuals), so everything that adapts or stores a skill works
@@ -38,7 +39,7 @@ from sacgmm.skill.projections import nearest_spd
 DEFAULT_TUBE_WIDTH = 0.05       # w, as a fraction of the demonstrations' extent
 DEFAULT_TUBE_GAIN = 5.0         # kappa, as a multiple of the demonstrations' gain scale
 RIDGE = 1e-6                    # relative to the mean diagonal of the normal equations
-OFFSETS = (-1.0, -0.5, 0.5, 1.0)    # corrective samples per normal direction, in units of w
+OFFSETS = (-3.0, -1.0, -0.5, 0.5, 1.0, 3.0)   # corrective samples per normal direction (w)
 ANCHOR_SHARE = 0.1      # weight of the attractor's samples, as a share of all other samples'
 
 
