@@ -53,6 +53,8 @@ from typing import Any, Mapping
 import numpy as np
 from scipy.optimize import minimize
 
+from sacgmm.skill.demos import gain_scale
+
 DEFAULT_DEGREE = 2          # of the polynomial p on the sphere
 DEFAULT_RATE_FRACTION = 0.05    # c at least, as a fraction of the demonstrations' gain scale (1/s)
 DEMO_RATE_QUANTILE = 10.0       # c at least DEMO_RATE_SHARE of this percentile of the
@@ -228,13 +230,9 @@ class CLFFilter:
             raise ValueError(f"meta['clf']['angle_margin'] must be >= 0, got {self.angle!r}")
         lyap = self.lyapunov
         self._dim = lyap.dim
-        center = np.asarray(spec.get("center", np.zeros(lyap.dim)), dtype=np.float64)
-        if center.shape != (lyap.dim,) or not np.isfinite(center).all():
-            raise ValueError(f"meta['clf']['center'] must be {lyap.dim} finite numbers (m), "
-                             f"got {spec.get('center')!r}")
         #: the attractor (m, skill frame): V and the correction are about x - center; None at
         #: the origin (the fitted skill), so the hot loop subtracts nothing
-        self.center = center if center.any() else None
+        self.center = _checked_center(spec.get("center", [0.0] * lyap.dim), lyap.dim)
         self._lin = lyap._lin
         self._ll = None if lyap._lin is None else float(lyap._lin @ lyap._lin)
         # degree <= 2: [Q; lin] (d + 1, d), so that one product gives Q x and lin . x
@@ -245,10 +243,7 @@ class CLFFilter:
         new = CLFFilter.__new__(CLFFilter)
         for name in CLFFilter.__slots__:
             setattr(new, name, getattr(self, name))
-        center = np.asarray(center, dtype=np.float64)
-        if center.shape != (self._dim,) or not np.isfinite(center).all():
-            raise ValueError(f"clf center must be {self._dim} finite numbers (m), got {center!r}")
-        new.center = center if center.any() else None
+        new.center = _checked_center(center, self._dim)
         return new
 
     def center_list(self) -> list[float]:
@@ -387,6 +382,15 @@ class CLFFilter:
         return f
 
 
+def _checked_center(value, dim: int) -> np.ndarray | None:
+    """An attractor position (m) as ``(dim,)`` floats, None at the origin; ``ValueError``
+    naming ``meta['clf']['center']`` if it is not ``dim`` finite numbers."""
+    center = np.asarray(value, dtype=np.float64)
+    if center.shape != (dim,) or not np.isfinite(center).all():
+        raise ValueError(f"meta['clf']['center'] must be {dim} finite numbers (m), got {value!r}")
+    return center if center.any() else None
+
+
 def _norms(a: np.ndarray) -> np.ndarray:
     """Row norms of ``a`` (n, d) without overflow for far rows."""
     m = np.abs(a).max(axis=1)
@@ -407,7 +411,7 @@ def clf_spec(x: np.ndarray, v: np.ndarray, dt: float, *, degree: int = DEFAULT_D
     fades (a corner fitted by few components) and costs nothing where demonstrations start
     from rest or wind round the target (there the percentile is near zero)."""
     lyap, share = fit_gauge_lyapunov(x, v, degree)
-    gain = math.sqrt(float(np.mean(np.sum(v ** 2, 1))) / float(np.mean(np.sum(x ** 2, 1))))
+    gain = gain_scale(x, v)
     val, grad = lyap.value_and_grad(x)
     moving = val > 1e-12 * float(val.max())
     demo_rate = (float(np.percentile(-np.sum(grad * v, 1)[moving] / val[moving],

@@ -111,6 +111,14 @@ def estimate_velocities(positions: np.ndarray, dt: float) -> np.ndarray:
     return savgol_filter(positions, window, polyorder, deriv=1, delta=dt, axis=0, mode="interp")
 
 
+def gain_scale(x: np.ndarray, v: np.ndarray) -> float:
+    """The demonstrations' gain scale ``sqrt(mean |v|^2 / mean |x|^2)`` (1/s) for positions
+    ``x`` (m) and velocities ``v`` (m/s), both (n, d): their typical speed over their typical
+    distance from the attractor."""
+    return math.sqrt(float(np.mean(np.sum(v ** 2, 1))) /
+                     max(float(np.mean(np.sum(x ** 2, 1))), 1e-300))
+
+
 def stack_demos(demos: Sequence[np.ndarray], dt: float) -> tuple[np.ndarray, np.ndarray]:
     """Validated positions and estimated velocities of all demos, stacked: ``(N, d), (N, d)``."""
     demos = validate_demos(demos)

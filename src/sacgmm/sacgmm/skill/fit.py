@@ -136,8 +136,12 @@ def _fit_skill(demos, dt, n_components, stable, seed, *, eps, max_iter, likeliho
         raise ValueError(f"n_init must be a positive integer, got {n_init!r}")
     n_init = int(n_init)
     meta = {"method": "em", "dt": dt, "n_demos": len(demos), "n_samples": n, "seed": seed}
+    v2 = float(np.mean(np.sum(v ** 2, axis=1)))
+    x2 = float(np.mean(np.sum(x ** 2, axis=1)))
+    if stable and (v2 <= 0 or x2 <= 0):
+        raise ValueError("the demonstrations do not move (zero velocity or all at the origin)")
     if method == "clf":
-        return _fit_clf(demos, x, v, dt, k, seed, n_init, frame, meta, scale, t0)
+        return _fit_clf(demos, x, v, v2, dt, k, seed, n_init, frame, meta, scale, t0)
     gm = GaussianMixture(k, covariance_type="full", n_init=n_init, random_state=seed,
                          reg_covar=1e-6 * scale ** 2, max_iter=500)
     gm.fit(joint)
@@ -147,10 +151,6 @@ def _fit_skill(demos, dt, n_components, stable, seed, *, eps, max_iter, likeliho
         skill.meta["fit_seconds"] = time.perf_counter() - t0
         return skill
 
-    v2 = float(np.mean(np.sum(v ** 2, axis=1)))
-    x2 = float(np.mean(np.sum(x ** 2, axis=1)))
-    if v2 <= 0 or x2 <= 0:
-        raise ValueError("the demonstrations do not move (zero velocity or all at the origin)")
     if eps is None:
         eps = DEFAULT_EPS_FRACTION * math.sqrt(v2 / x2)
     if not (math.isfinite(eps) and eps > 0):
@@ -184,7 +184,7 @@ def _fit_skill(demos, dt, n_components, stable, seed, *, eps, max_iter, likeliho
     return skill._exact_attractor() if metric == "learned" else skill
 
 
-def _fit_clf(demos, x, v, dt, k, seed, n_init, frame, meta, scale, t0) -> GMMSkill:
+def _fit_clf(demos, x, v, v2, dt, k, seed, n_init, frame, meta, scale, t0) -> GMMSkill:
     """The CLF method (module doc): for each of ``n_init`` EM initialisations (seeds ``seed,
     seed + 1, ...``) EM's gating with least-squares maps on the tube samples
     (:mod:`sacgmm.skill.tube`), then gating and maps fitted together; the one whose filtered
@@ -192,39 +192,23 @@ def _fit_clf(demos, x, v, dt, k, seed, n_init, frame, meta, scale, t0) -> GMMSki
     from sklearn.mixture import GaussianMixture
 
     from sacgmm.skill.clf import clf_spec
+    from sacgmm.skill.metrics import reproduction_error
     from sacgmm.skill.tube import (DEFAULT_TUBE_GAIN, DEFAULT_TUBE_WIDTH, OFFSETS,
-                                   least_squares_maps, tube_samples)
+                                   gmr_from_maps, least_squares_maps, tube_samples)
 
-    if float(np.mean(np.sum(v ** 2, axis=1))) <= 0 or float(np.mean(np.sum(x ** 2, axis=1))) <= 0:
-        raise ValueError("the demonstrations do not move (zero velocity or all at the origin)")
     d = x.shape[1]
     stride = max(1, int(math.ceil(len(x) / MAX_OPT_SAMPLES)))
     xs, vs = x[::stride], v[::stride]
     spec = clf_spec(xs, vs, dt)
-    tube = _Samples(*tube_samples(xs, vs, dt))
+    tube = tube_samples(xs, vs, dt)                    # positions, velocities, weights
     # the joint fit of gating and maps runs on the samples of an evenly strided share
     per_sample = 1 + len(OFFSETS) * (d - 1)             # a sample and its corrective copies
     js = max(1, int(math.ceil(len(x) * per_sample / CLF_JOINT_SAMPLES)))
-    joint_set = _Samples(*tube_samples(x[::js], v[::js], dt))
-    v2 = float(np.mean(np.sum(v ** 2, axis=1)))
+    xj, vj, wj = tube_samples(x[::js], v[::js], dt)
     chosen = _selection_demos(demos)
 
-    def fit_joint(samples, priors, mu_x, sxx, a, b, iterations):
-        problem = _StableProblem(samples.x, samples.v, k, 0.0, DEFAULT_LIKELIHOOD_WEIGHT, v2,
-                                 free_maps=True, weights=samples.w)
-        res = minimize(problem.loss_and_grad, problem.initial_free(priors, mu_x, sxx, a, b),
-                       jac=True, method="L-BFGS-B", options={"maxiter": iterations, "maxcor": 20})
-        p = problem.unpack(res.x)
-        return p.priors, p.mu_x, p.chol @ np.swapaxes(p.chol, -1, -2), p.a, p.offset
-
-    def skill_of(params):
-        from sacgmm.skill.tube import gmr_from_maps
-        base = gmr_from_maps(*params, tube.x, tube.v, tube.w, frame)
-        means = base.means.copy()
-        means[:, d:] -= base.velocity(np.zeros(d))      # sum_k h_k = 1: f(0) becomes 0
-        return GMMSkill(base.priors, means, base.covariances, frame=frame,
-                        meta={**meta, "clf": spec})
-
+    problem = _StableProblem(xj, vj, k, 0.0, DEFAULT_LIKELIHOOD_WEIGHT, v2, free_maps=True,
+                             weights=wj)
     joint = np.concatenate([x, v], axis=1)
     best = None
     for attempt in range(n_init):
@@ -232,10 +216,19 @@ def _fit_clf(demos, x, v, dt, k, seed, n_init, frame, meta, scale, t0) -> GMMSki
                              reg_covar=1e-6 * scale ** 2, max_iter=500).fit(joint)
         priors, mu_x = gm.weights_, gm.means_[:, :d]
         sxx = nearest_spd(gm.covariances_[:, :d, :d], 1e-12 * scale ** 2)
-        a, b = least_squares_maps(priors, mu_x, sxx, tube.x, tube.v, tube.w)
-        params = fit_joint(joint_set, priors, mu_x, sxx, a, b, CLF_JOINT_ITERATIONS)
-        skill = skill_of(params)
-        error = _rollout_error(skill, chosen, dt) if n_init > 1 else 0.0
+        a, b = least_squares_maps(priors, mu_x, sxx, *tube)
+        # then gating and maps together, unconstrained (the filter gives the guarantee)
+        res = minimize(problem.loss_and_grad, problem.initial_free(priors, mu_x, sxx, a, b),
+                       jac=True, method="L-BFGS-B",
+                       options={"maxiter": CLF_JOINT_ITERATIONS, "maxcor": 20})
+        p = problem.unpack(res.x)
+        base = gmr_from_maps(p.priors, p.mu_x, p.chol @ np.swapaxes(p.chol, -1, -2), p.a,
+                             p.offset, *tube, frame)
+        means = base.means.copy()
+        means[:, d:] -= base.velocity(np.zeros(d))      # sum_k h_k = 1: f(0) becomes 0
+        skill = GMMSkill(base.priors, means, base.covariances, frame=frame,
+                         meta={**meta, "clf": spec})
+        error = reproduction_error(skill, chosen, dt) if n_init > 1 else 0.0
         if best is None or error < best[0]:
             best = (error, attempt, skill)
     error, attempt, skill = best
@@ -248,14 +241,6 @@ def _fit_clf(demos, x, v, dt, k, seed, n_init, frame, meta, scale, t0) -> GMMSki
     return skill
 
 
-@dataclass
-class _Samples:
-    """Fit samples: positions ``x``, velocities ``v`` (n, d) and weights ``w`` (n,)."""
-    x: np.ndarray
-    v: np.ndarray
-    w: np.ndarray
-
-
 SELECTION_DEMOS = 10        # at most this many demonstrations judge the EM initialisations
 
 
@@ -265,17 +250,6 @@ def _selection_demos(demos: Sequence[np.ndarray]) -> list[np.ndarray]:
     if len(demos) <= SELECTION_DEMOS:
         return demos
     return [demos[i] for i in np.linspace(0, len(demos) - 1, SELECTION_DEMOS).round().astype(int)]
-
-
-def _rollout_error(skill: GMMSkill, demos: Sequence[np.ndarray], dt: float) -> float:
-    """Mean DTW distance (m) between each demonstration and the skill's Euler rollout from its
-    start (1.5 times its duration), all rollouts integrated as one batch."""
-    from sacgmm.skill.metrics import dtw_mean_distance
-
-    steps = [int(math.ceil(1.5 * len(dm))) for dm in demos]
-    roll = skill.rollout(np.stack([dm[0] for dm in demos]), dt, max(steps))
-    return float(np.mean([dtw_mean_distance(roll[:n + 1, i], dm)
-                          for i, (n, dm) in enumerate(zip(steps, demos))]))
 
 
 @dataclass
@@ -330,11 +304,17 @@ class _StableProblem:
         # a line (which would let the likelihood term run to -inf on straight demos).
         self.chol_floor = CHOL_FLOOR_FRACTION * math.sqrt(float(np.mean(x ** 2)))
 
-    def pack(self, w, mu_x, chol, b, s, u=None, logd=None) -> np.ndarray:
-        d = self.d
+    def _chol_raw(self, chol: np.ndarray) -> np.ndarray:
+        """The flat parameters of Cholesky factors (K, d, d): lower triangle, diagonal as
+        log(value - floor)."""
         lt = chol[:, self.tril[0], self.tril[1]].copy()
         lt[:, self.diag_pos] = np.log(np.maximum(lt[:, self.diag_pos] - self.chol_floor,
                                                  self.chol_floor))
+        return lt
+
+    def pack(self, w, mu_x, chol, b, s, u=None, logd=None) -> np.ndarray:
+        d = self.d
+        lt = self._chol_raw(chol)
         u = np.zeros(len(self.strict[0])) if u is None else u
         logd = np.zeros(d) if logd is None else logd
         return np.concatenate([w, mu_x.ravel(), lt.ravel(), b.ravel(),
@@ -364,10 +344,7 @@ class _StableProblem:
 
     def initial_free(self, priors, mu_x, sxx, a, offset) -> np.ndarray:
         """Start of the free-maps fit: a gating and maps ``A_k``, ``b_k`` given."""
-        d = self.d
-        lt = np.linalg.cholesky(sxx)[:, self.tril[0], self.tril[1]].copy()
-        lt[:, self.diag_pos] = np.log(np.maximum(lt[:, self.diag_pos] - self.chol_floor,
-                                                 self.chol_floor))
+        lt = self._chol_raw(np.linalg.cholesky(sxx))
         return np.concatenate([np.log(priors), mu_x.ravel(), lt.ravel(), a.ravel(),
                                offset.reshape(-1)])
 

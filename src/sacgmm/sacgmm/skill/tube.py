@@ -33,6 +33,7 @@ import math
 
 import numpy as np
 
+from sacgmm.skill.demos import gain_scale
 from sacgmm.skill.model import GMMSkill, _joint_from_linear
 from sacgmm.skill.projections import nearest_spd
 
@@ -79,9 +80,7 @@ def tube_gain(x: np.ndarray, v: np.ndarray, dt: float,
               gain_multiple: float = DEFAULT_TUBE_GAIN) -> float:
     """``kappa`` (1/s): ``gain_multiple`` times the demonstrations' gain scale
     ``sqrt(mean |v|^2 / mean |x|^2)``, at most ``0.5 / dt``."""
-    gain = math.sqrt(float(np.mean(np.sum(v ** 2, 1))) / max(float(np.mean(np.sum(x ** 2, 1))),
-                                                             1e-300))
-    return min(gain_multiple * gain, 0.5 / dt)
+    return min(gain_multiple * gain_scale(x, v), 0.5 / dt)
 
 
 def tube_samples(x: np.ndarray, v: np.ndarray, dt: float, *,
