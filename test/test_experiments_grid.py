@@ -209,3 +209,22 @@ def test_reproduce_all_reports_every_table_and_the_grid_compute(tmp_path, monkey
     assert data["run_wall_time_s"]["total"] == 60.0 * len(runs)
     assert data["makespan_s"]["2"] == 60.0 * ((len(runs) + 1) // 2)
     assert "| 2 |" in (tmp_path / "reproduce_all.md").read_text()
+
+
+def test_committed_run_root_keeps_what_reports_and_resumes_need():
+    """results/runs/.gitignore: a clone has each finished run's summary.json (so the grid does
+    not redo it) and evals.csv (its learning curve), not checkpoints or logs."""
+    import shutil
+    import subprocess
+    from pathlib import Path
+
+    repo = Path(__file__).resolve().parents[1]
+    if shutil.which("git") is None or not (repo / ".git").exists():
+        pytest.skip("needs the git checkout")
+    run = "results/runs/peg/sac-gmm+noise/seed3/"
+    names = ["summary.json", "evals.csv", "checkpoint.pt", "train.log", "tb/events.out",
+             "episodes.csv", ".lock"]
+    out = subprocess.run(["git", "check-ignore", "--no-index", *(run + n for n in names)],
+                         cwd=repo, capture_output=True, text=True)
+    ignored = {line.removeprefix(run) for line in out.stdout.split()}
+    assert ignored == {"checkpoint.pt", "train.log", "tb/events.out", "episodes.csv", ".lock"}

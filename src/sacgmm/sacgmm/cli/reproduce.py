@@ -44,7 +44,11 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="another budget for one task and agent or condition, e.g. "
                         "lever:sac-gmm=300 or peg:sac+dense=200 (repeatable); a finished "
                         "shorter run is resumed and extended")
-    p.add_argument("--runs", default="runs", help="root of the run directories (default runs/)")
+    p.add_argument("--runs", default="runs",
+                   help="root of the run directories (default runs/); the committed grids use "
+                        "results/runs, whose .gitignore keeps each finished run's summary.json "
+                        "and evals.csv, so a clone has the runs its tables come from and a grid "
+                        "resumed there does not redo them")
     p.add_argument("--results", default="results", help="where reports go (default results/)")
     p.add_argument("--report-only", action="store_true", help="only rewrite the reports")
     p.set_defaults(func=run)
@@ -79,6 +83,8 @@ def run(args: argparse.Namespace) -> int:
     if args.baseline_seeds is not None:
         command += f" --baseline-seeds {args.baseline_seeds}"
     command += "".join(f" --episodes-for {o}" for o in args.episodes_for)
+    if args.runs != "runs":
+        command += f" --runs {args.runs}"
     budget = budget_with_overrides(args.episodes, args.episodes_for)
     specs = unique_runs(s for group in groups.values() for s in group)
     status = {"failed": 0}
