@@ -21,7 +21,7 @@ def test_parameter_file_of_a_run(tmp_path):
     assert doc["aruco_target_detector"]["ros__parameters"]["marker_id"] == 8
     assert refiner["agent_config"] == "door-via-point"
     gmm = yaml.safe_load(write_params(tmp_path, 3, 0.04, "eval", gmm_only=True).read_text())
-    assert gmm["sac_refiner"]["ros__parameters"]["agent_config"] == "sac-gmm"
+    assert gmm["sac_refiner"]["ros__parameters"]["agent_config"] == "attractor-shift"
     assert gmm["gmm_controller"]["ros__parameters"]["window_steps"] == 32
     # evaluations never overwrite the trained policy
     ev = yaml.safe_load(write_params(tmp_path, 3, 0.04, "eval").read_text())

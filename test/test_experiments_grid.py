@@ -9,10 +9,11 @@ from sacgmm.experiments.grid import (RunSpec, budget_with_overrides, is_finished
 
 def test_table_specs():
     t1 = table_specs("table1", 5)
-    assert len(t1) == 5 * 2 * 6
+    assert len(t1) == 5 * 2 * 8
     assert {s.agent for s in t1} == {"gmm", "sac", "res-gmm", "sac-gmm"}
-    assert {s.condition for s in t1 if s.agent == "sac-gmm"} == {"sac-gmm",
-                                                                 "sac-gmm+sac-gmm-nstep5-imitation"}
+    assert {s.condition for s in t1 if s.agent == "sac-gmm"} == {
+        "sac-gmm", "sac-gmm+attractor-shift", "sac-gmm+paper-layout",
+        "sac-gmm+paper-layout-stable"}
     assert {s.condition for s in t1 if s.agent == "sac"} == {"sac", "sac+rlpd"}
     t2 = table_specs("table2", 1)
     assert {s.condition for s in t2} == {"gmm", "gmm+noise", "sac-gmm", "sac-gmm-sensor",
@@ -22,8 +23,7 @@ def test_table_specs():
         table_specs("table9", 1)
     door = table_specs("door", 3)
     assert {(s.task, s.condition) for s in door} == {
-        ("door", "gmm+noise"), ("door", "sac-gmm+noise+door-attractor-shift"),
-        ("door", "sac-gmm+noise+door-via-point-10cm"), ("door", "sac-gmm+noise+door-via-point")}
+        ("door", "gmm+noise"), ("door", "sac-gmm+noise"), ("door", "sac-gmm+noise+door-via-point")}
     via = next(s for s in door if s.condition == "sac-gmm+noise+door-via-point")
     assert via.train_args(150)[:4] == ["train", "--task", "door", "--config"]
     assert via.train_args(150)[4] == "door-via-point" and "--noise" in via.train_args(150)
@@ -100,8 +100,8 @@ def test_door_report_names_the_agent_configurations(tmp_path):
     for s in specs:
         _fake_run(tmp_path / "runs", s, 0.5 if s.agent == "sac-gmm" else 0.1)
     md = write_report("door", specs, tmp_path / "runs", tmp_path, "sacgmm reproduce door").read_text()
-    assert "| sac-gmm+noise+door-via-point-10cm | 50 +- 0 % (2 seeds) |" in md
-    assert "- sac-gmm+noise+door-attractor-shift: `door-attractor-shift`" in md
+    assert "| sac-gmm+noise | 50 +- 0 % (2 seeds) |" in md
+    assert "- sac-gmm+noise+door-via-point: `door-via-point`" in md
     assert (tmp_path / "runs" / "door" / "sac-gmm+noise+door-via-point" / "seed1").is_dir()
 
 
@@ -159,14 +159,14 @@ def test_reproduce_door_plots_the_runs_of_its_own_sac_gmm_condition(tmp_path, mo
     from sacgmm.cli.main import main
     for s in table_specs("door", 2):
         _fake_run(tmp_path / "runs", s, 0.4 if s.agent == "sac-gmm" else 0.1)
-    _fake_run(tmp_path / "runs", RunSpec("door", "sac-gmm", 0, noise=True), 0.9)  # older runs
+    _fake_run(tmp_path / "runs", RunSpec("door", "sac-gmm", 0, noise=True,     # older runs
+                                         config="door-attractor-shift"), 0.9)
     plotted = {}
     monkeypatch.setattr(grid, "plot_curves",
                         lambda curves, path, title, flat=None: plotted.update(curves) or None)
     assert main(["reproduce", "door", "--door-seeds", "2", "--report-only", "--runs",
                  str(tmp_path / "runs"), "--results", str(tmp_path)]) == 0
-    assert set(plotted) == {"sac-gmm+noise+door-via-point-10cm", "sac-gmm+noise+door-via-point",
-                            "sac-gmm+noise+door-attractor-shift"}
+    assert set(plotted) == {"sac-gmm+noise", "sac-gmm+noise+door-via-point"}
     assert ("| sac-gmm+noise+door-via-point | 40 +- 0 % (2 seeds) |"
             in (tmp_path / "door.md").read_text())
 

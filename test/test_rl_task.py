@@ -105,7 +105,7 @@ def _cfg(**kw):
                 final_episodes=0, learning_starts=3, updates_per_step=1.0, batch_size=8,
                 buffer_size=500, sac={"hidden": [32, 32], "latent_dim": 8, "encoder_channels": 8})
     base.update(kw)
-    return TrainConfig.named("sac-gmm", **base)
+    return TrainConfig.named("attractor-shift", **base)
 
 
 @pytest.mark.parametrize("kw", [{}, {"n_step": 3, "sac": {"success_bc_weight": 1.0}},

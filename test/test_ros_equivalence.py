@@ -82,7 +82,9 @@ def test_in_process_and_ros_lockstep_give_identical_episode_logs(ros, tmp_path):
     lines = ["sim_bridge:", "  ros__parameters:", "    task: peg", "    noise: false",
              f"    seed: {EPISODE_SEED}", f"    max_episodes: {EPISODES}",
              "gmm_controller:", "  ros__parameters:", f"    skill_path: {skill_path}",
-             "    stable_adaptation: false", "    sync_windows: true", "    window_steps: 32",
+             "    stable_adaptation: false", "    sync_windows: true", "    window_steps: 16",
+             "    gripper_topic: /sacgmm/gripper_state",
+             "    gripper_joints: [sacgmm_gripper_opening]",
              "    delta_wait: 10.0", "    marker_rate_hz: 0.0",
              "sac_refiner:", "  ros__parameters:"]
     lines += [f"    {k}: {json.dumps(v)}" for k, v in refiner.items()]

@@ -100,7 +100,7 @@ def test_plain_launch_runs_the_default_skill_from_outside(workspace, tmp_path, g
         seen = _wait_nodes(workspace, env, NODES[graph], proc)
         assert seen == NODES[graph], (seen, proc.output)
         assert wait_for(proc.lines, r"\[gmm_controller\]: control active", 60.0), proc.output
-        window = {"door_opening": 16}.get(graph, 32)          # the parameter file's N
+        window = 16                                  # every graph's N (the sac-gmm default's)
         got = ros2_until(workspace, env, "value is", "param", "get", "--no-daemon",
                          "--spin-time", "3", "/gmm_controller", "window_steps").stdout
         assert f"Integer value is: {window}" in got, got

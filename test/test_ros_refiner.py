@@ -34,6 +34,7 @@ def _params(path: Path, skill: Path, mode: str, save: Path, **refiner) -> Path:
     controller step a boundary on the previous skill, which this test counts as a failure.
     """
     r = {"mode": mode, "task": "peg", "skill_path": str(skill), "save_path": str(save),
+         "agent_config": "attractor-shift",
          "seed": 0, "noise": False, "agent": {"batch_size": 8, "learning_starts": 3,
                                              "updates_per_step": 1.0, "sac": SMALL_SAC},
          **refiner}
@@ -166,11 +167,12 @@ def test_refiner_trains_saves_and_the_controller_survives_its_death(ros, tmp_pat
 
 
 def _learner(train: bool, **settings):
-    """The refiner's learner and adaptation for the small sac-gmm configuration."""
+    """The refiner's learner and adaptation for a small ``attractor-shift`` configuration
+    (windows of 32 steps, no gripper observation, the graph of :func:`_params`)."""
     from sacgmm.rl.config import TrainConfig
     from sacgmm.rl.learner import Learner
     from sacgmm.skill.adaptation import SkillAdaptation
-    cfg = TrainConfig.named("sac-gmm", task="peg", seed=5, batch_size=8,
+    cfg = TrainConfig.named("attractor-shift", task="peg", seed=5, batch_size=8,
                             **{"sac": SMALL_SAC, **settings})
     adaptation = SkillAdaptation.from_settings(make_skill(), cfg.delta_theta, cfg.via_point,
                                                cfg.window, 1.0 / 30.0, 0.15)

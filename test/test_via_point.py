@@ -166,7 +166,7 @@ class _ScriptedApproach:
 
 def test_a_grasp_labels_the_decisions_before_it_even_when_the_episode_fails(tmp_path):
     from skill_helpers import make_skill
-    cfg = TrainConfig.named("sac-gmm", task="peg", seed=1, sensor=False, updates_per_step=0.0,
+    cfg = TrainConfig.named("attractor-shift", task="peg", seed=1, sensor=False, updates_per_step=0.0,
                             learning_starts=0, buffer_size=100, via_point={"enabled": True},
                             hindsight_grasp=True, sac={"hidden": [16], "success_bc_weight": 1.0})
     run = TaskRun(cfg, tmp_path, skill=make_skill())
@@ -192,17 +192,17 @@ def test_a_grasp_labels_the_decisions_before_it_even_when_the_episode_fails(tmp_
 ])
 def test_training_settings_that_cannot_work_are_refused(kw, match):
     with pytest.raises(ValueError, match=match):
-        TrainConfig.named("sac-gmm", task="door", **kw)
+        TrainConfig.named("attractor-shift", task="door", **kw)
 
 
 def test_overrides_set_via_point_settings():
-    cfg = TrainConfig.named("sac-gmm", ["via_point.enabled=true", "via_point.scale=0.1",
+    cfg = TrainConfig.named("attractor-shift", ["via_point.enabled=true", "via_point.scale=0.1",
                                         "hindsight_grasp=true", "sac.success_bc_weight=1"],
                             task="door")
     assert cfg.via_point.enabled and cfg.via_point.scale == 0.1 and cfg.hindsight_grasp
-    assert cfg.sac.init_alpha == 0.05                     # the rest of sac-gmm.yaml's section
+    assert cfg.sac.init_alpha == 0.05                     # the rest of attractor-shift.yaml's section
     with pytest.raises(ValueError, match="grasp.x=1"):
-        TrainConfig.named("sac-gmm", ["grasp.x=1"], task="door")
+        TrainConfig.named("attractor-shift", ["grasp.x=1"], task="door")
 
 
 def test_imitation_labels_need_the_buffer_of_successes():

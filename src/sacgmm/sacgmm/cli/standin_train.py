@@ -43,8 +43,8 @@ def write_params(out: Path, seed: int, jitter: float, mode: str = "train",
     """The graph's parameter file ``<out>/params_<mode>.yaml`` for the run: the package's
     door_opening.yaml with the run's settings (:data:`SETTINGS`, seed, policy path, door
     jitter); in ``mode`` eval the refiner never saves. ``gmm_only``: the refiner
-    runs a fresh plain SAC-GMM agent, whose zero-initialised actor adapts nothing (windows of
-    its 32 steps): the graph runs the GMM agent alone."""
+    runs a fresh ``attractor-shift`` SAC-GMM agent, whose zero-initialised actor adapts nothing
+    (windows of its 32 steps): the graph runs the GMM agent alone."""
     import yaml
 
     from sacgmm.fileio import atomic_write_text
@@ -57,7 +57,7 @@ def write_params(out: Path, seed: int, jitter: float, mode: str = "train",
     doc["iiwa_sim_driver"]["ros__parameters"].update(
         {"door_jitter": [jitter, jitter], "seed": seed})
     if gmm_only:
-        doc["sac_refiner"]["ros__parameters"]["agent_config"] = "sac-gmm"
+        doc["sac_refiner"]["ros__parameters"]["agent_config"] = "attractor-shift"
         doc["gmm_controller"]["ros__parameters"]["window_steps"] = 32
     if mode == "eval":                            # evaluations never overwrite the policy
         doc["sac_refiner"]["ros__parameters"].update(
