@@ -59,12 +59,12 @@ def test_real_door_graph_refiner_reads_the_wrist_camera():
 
 
 def _real_graph_params(tmp_path: Path, **bridge) -> Path:
-    """door_opening.yaml with a fresh plain SAC-GMM refiner (its zero-initialised actor adapts
-    nothing in eval mode: the skill runs as demonstrated; windows of 32 steps) and ``bridge``
+    """door_opening.yaml with a fresh ``attractor-shift`` SAC-GMM refiner (its zero-initialised
+    actor adapts nothing in eval mode: the skill runs as demonstrated; windows of 32 steps) and ``bridge``
     overrides for iiwa_bridge."""
     import yaml
     doc = yaml.safe_load((ROOT / "src" / "sacgmm" / "config" / "door_opening.yaml").read_text())
-    doc["sac_refiner"]["ros__parameters"]["agent_config"] = "sac-gmm"
+    doc["sac_refiner"]["ros__parameters"]["agent_config"] = "attractor-shift"
     doc["gmm_controller"]["ros__parameters"]["window_steps"] = 32
     doc["iiwa_bridge"]["ros__parameters"].update(bridge)
     path = tmp_path / "door_real.yaml"

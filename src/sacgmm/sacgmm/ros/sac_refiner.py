@@ -57,10 +57,11 @@ Via-point steering (``agent.via_point.enabled``, as in ``agent_config: door-via-
 and the refiner publishes the attractor shift its look-ahead picks; ``agent.gripper_obs`` adds
 the opening to the observation; ``agent.hindsight_grasp`` labels the approach decisions with
 the grasp position the controller reports (:class:`sacgmm.rl.hindsight.GraspHindsight`).
-Two differences from the in-process trainer: the grasp position is taken when the gripper
+Three differences from the in-process trainer: the grasp position is taken when the gripper
 *reports* closed (its opening below ``held_below``, a few control steps after the simulated
-grasp closes), and a grasp in an episode's last window is not labelled (``/sacgmm/episode_end``
-carries the gripper's final opening but no grasp position).
+grasp closes); a grasp in an episode's last window is not labelled (``/sacgmm/episode_end``
+carries the gripper's final opening but no grasp position); and the opening in a window is the
+last one the controller received on its own topic, which may be one state older than the pose.
 """
 from __future__ import annotations
 
