@@ -228,3 +228,21 @@ def test_committed_run_root_keeps_what_reports_and_resumes_need():
                          cwd=repo, capture_output=True, text=True)
     ignored = {line.removeprefix(run) for line in out.stdout.split()}
     assert ignored == {"checkpoint.pt", "train.log", "tb/events.out", "episodes.csv", ".lock"}
+
+
+def test_reproduce_table2_plots_both_tasks_with_and_without_the_sensor(tmp_path, monkeypatch):
+    import sacgmm.experiments.grid as grid
+    from sacgmm.cli.main import main
+    for s in table_specs("table2", 2):
+        _fake_run(tmp_path / "runs", s, {"gmm": 0.1, "sac-gmm": 0.6}[s.agent])
+    plotted = {}
+    monkeypatch.setattr(grid, "plot_curves", lambda curves, path, title, flat=None:
+                        plotted.update({path.name: (set(curves), flat)}) or None)
+    assert main(["reproduce", "table2", "--seeds", "2", "--report-only", "--runs",
+                 str(tmp_path / "runs"), "--results", str(tmp_path)]) == 0
+    assert set(plotted) == {"fig5b.png", "fig5b_lever.png"}
+    curves, flat = plotted["fig5b_lever.png"]
+    assert curves == {"SAC-GMM, noise, with depth", "SAC-GMM, noise, without depth",
+                      "SAC-GMM, no noise, with depth", "SAC-GMM, no noise, without depth"}
+    assert flat == {"gmm": pytest.approx(0.1), "gmm+noise": pytest.approx(0.1)}
+    assert "SAC-GMM, noise, with tactile" in plotted["fig5b.png"][0]

@@ -128,12 +128,24 @@ def _figures(table: str, specs, root: Path, results: Path) -> list[Path]:
                                 "training",
                                 flat={"gmm+noise": sum(gmm) / len(gmm)} if gmm else None))
     if table == "table2":
-        curves = learning_curves(root, "peg", ["sac-gmm+noise", "sac-gmm+noise-sensor"])
-        names = {"sac-gmm+noise": "SAC-GMM, noise, with tactile",
-                 "sac-gmm+noise-sensor": "SAC-GMM, noise, without tactile"}
-        pngs.append(plot_curves({names[k]: v for k, v in curves.items()},
-                                results / "fig5b.png",
-                                "Peg insertion under noise: with / without tactile"))
+        # Fig. 5b (peg, tactile) and its lever counterpart (depth): with and without the sensor,
+        # under noise and without
+        for task, sensor, png in (("peg", "tactile", "fig5b.png"),
+                                  ("lever", "depth", "fig5b_lever.png")):
+            if not any(s.task == task for s in specs):
+                continue
+            conds = ["sac-gmm+noise", "sac-gmm+noise-sensor", "sac-gmm", "sac-gmm-sensor"]
+            names = {"sac-gmm+noise": f"SAC-GMM, noise, with {sensor}",
+                     "sac-gmm+noise-sensor": f"SAC-GMM, noise, without {sensor}",
+                     "sac-gmm": f"SAC-GMM, no noise, with {sensor}",
+                     "sac-gmm-sensor": f"SAC-GMM, no noise, without {sensor}"}
+            curves = learning_curves(root, task, conds)
+            gmm = {f"gmm{n}": [r["final_success"] for r in collect(specs, root)
+                               if r["task"] == task and r["condition"] == f"gmm{n}"]
+                   for n in ("", "+noise")}
+            pngs.append(plot_curves({names[k]: v for k, v in curves.items()}, results / png,
+                                    f"{task.capitalize()} with / without the {sensor} sensor",
+                                    flat={k: sum(v) / len(v) for k, v in gmm.items() if v}))
     return [p for p in pngs if p]
 
 
