@@ -20,8 +20,9 @@ Target frame: origin on the hole axis at the TCP height reached when the peg tip
 Success: the peg tip is inside the hole footprint and at least ``success_depth`` below the
 board surface (read from the simulated peg pose).
 
-Sensor: ``obs["tactile"]``, ``(2, 64, 64)`` uint8 indentation images of the two fingertip pads
-(see :class:`sacgmm.sim.sensors.TactileSensor`).
+Sensor: ``obs["tactile"]``, ``(2, 64, 64)`` uint8 images of the two fingertip pads: the gel's
+indentation and its markers, displaced by the load the grasp carries (:meth:`grasp_load`; see
+:class:`sacgmm.sim.sensors.TactileSensor`).
 
 Failure analysis (``info["failure"]``): ``slipped`` (the peg slid 1 cm or more in the hand),
 ``jammed`` (its tip went 5 mm into the hole's footprint but not to the success depth),
@@ -200,7 +201,17 @@ class PegInsertionEnv(SimTaskEnv):
 
     def _sensor_obs(self) -> dict:
         self.render_world.sync()
-        return {"tactile": self.tactile.images()}
+        return {"tactile": self.tactile.images(*self.grasp_load())}
+
+    def grasp_load(self) -> tuple[np.ndarray, np.ndarray]:
+        """Force (N) and torque (N m) the grasp carries: the grasp constraint's reaction as
+        PyBullet reports it (``getConstraintState``; its axes are fixed to the held gripper,
+        whose orientation is held, so they are the held-orientation frame up to signs); zeros
+        without a grasp. The peg's weight is in it (about 2 N along z)."""
+        if self._grasp_cid is None:
+            return np.zeros(3), np.zeros(3)
+        state = np.asarray(self.bullet.getConstraintState(self._grasp_cid), dtype=float)
+        return state[:3], state[3:6]
 
     def _task_info(self) -> dict:
         tip = self.peg_tip()

@@ -112,6 +112,19 @@ class TactileSensor:
 
     The pads are modelled at the nominal contact points of the grasp (they are virtual
     surfaces, not the WSG-50 finger meshes of the robot model).
+
+    Markers (``cfg["markers"]``, optional): like a GelSight or DIGIT gel with printed dots, each
+    pad shows a grid of bright dots that moves with the gel's surface under the load the
+    grasp carries. :meth:`images` takes that load, the force (N) and torque (N m) the grasp
+    applies to the held object about the grasp point, in the held-orientation frame; it is
+    shared by the two pads: half the force tangential to the pads each, the torque about axes
+    in the pads' plane as opposite forces on the two pads (a couple over the distance between
+    them), the torque about the pads' normal as half a twist each. Each pad's dots shift by
+    its tangential force over ``shear_stiffness`` (N/m, at most ``max_shear`` m) and turn by
+    its twist over ``twist_stiffness`` (N m/rad, at most ``max_twist`` rad). So a peg pressed
+    onto the board shows the press in both pads' dots, and on which side of the peg the board
+    bears in how the two pads' dots differ (the tilting torque), as on a real gel, where the
+    indentation alone (a held peg moves little in the grasp) would not show it.
     """
 
     def __init__(self, p: Any, robot, cfg: dict):
@@ -126,14 +139,53 @@ class TactileSensor:
         self.far = self.cam_dist + 0.02
         self.proj = p.computeProjectionMatrixFOV(fov, 1.0, self.near, self.far)
         self.axis = np.asarray(cfg["opening_axis"], dtype=float)  # in the held-orientation frame
+        self.px_per_m = self.size / float(cfg["pad_size"])
+        self.markers = dict(cfg["markers"]) if cfg.get("markers") else None
+        if self.markers is not None:
+            m = self.markers
+            for key in ("spacing_px", "radius_px", "contrast", "shear_stiffness",
+                        "twist_stiffness", "max_shear", "max_twist"):
+                if not float(m.get(key, 0.0)) > 0:
+                    raise ValueError(f"sensor.markers.{key} must be a positive number, got "
+                                     f"{m.get(key)!r}")
+            self._dots = marker_grid(self.size, float(m["spacing_px"]), float(m["radius_px"]))
 
-    def images(self) -> np.ndarray:
-        """``(2, size, size)`` uint8 indentation images (finger 0: +axis side, 1: -axis side)."""
+    def pad_shear(self, force, torque) -> list[tuple[np.ndarray, float]]:
+        """Per pad (finger 0: +axis side, 1: -axis side): the gel surface's displacement in the
+        pad's plane (m, held-orientation frame) and its twist about the pad's normal (rad) under
+        the grasp's load (class docstring)."""
+        m = self.markers
+        f = np.asarray(force, dtype=float)
+        t = np.asarray(torque, dtype=float)
+        n = self.axis / np.linalg.norm(self.axis)
+        f_plane = f - (f @ n) * n
+        t_plane = t - (t @ n) * n
+        out = []
+        for sgn in (1.0, -1.0):
+            r = sgn * self.pad_offset * n                      # pad's contact point
+            couple = np.cross(t_plane, r) / (2 * self.pad_offset ** 2)
+            u = (0.5 * f_plane + couple) / float(m["shear_stiffness"])
+            norm = float(np.linalg.norm(u))
+            if norm > float(m["max_shear"]):
+                u *= float(m["max_shear"]) / norm
+            twist = float(np.clip(0.5 * (t @ n) / float(m["twist_stiffness"]),
+                                  -float(m["max_twist"]), float(m["max_twist"])))
+            out.append((u, twist))
+        return out
+
+    def images(self, force=None, torque=None) -> np.ndarray:
+        """``(2, size, size)`` uint8 images (finger 0: +axis side, 1: -axis side): the gel's
+        indentation, plus its markers displaced by the grasp's load (``force`` in N and
+        ``torque`` in N m about the grasp point, held-orientation frame; none: unloaded)."""
         tcp, rot = self.robot.tcp_pose()
         r0 = np.array(self.p.getMatrixFromQuaternion(self.robot.orientation)).reshape(3, 3)
         rel = rot @ r0.T
         axis = rel @ self.axis
         up = rel @ np.array([0.0, 0.0, 1.0])
+        shear = None
+        if self.markers is not None:
+            shear = self.pad_shear(np.zeros(3) if force is None else force,
+                                   np.zeros(3) if torque is None else torque)
         out = np.empty((2, self.size, self.size), dtype=np.uint8)
         for i, sgn in enumerate((1.0, -1.0)):
             n = sgn * axis
@@ -141,6 +193,35 @@ class TactileSensor:
             view = look_at(self.p, eye, tcp, up)
             depth = render_depth(self.p, self.size, self.size, view, self.proj, self.near,
                                  self.far)
-            indent = np.clip((self.cam_dist - depth) / self.gel, 0.0, 1.0)
-            out[i] = np.round(indent * 255).astype(np.uint8)
+            image = 255.0 * np.clip((self.cam_dist - depth) / self.gel, 0.0, 1.0)
+            if shear is not None:
+                u, twist = shear[i]
+                # the pad camera looks along -n with ``up`` up: image columns run along
+                # right = (-n) x up, rows down along -up
+                right = np.cross(-(sgn * self.axis), np.array([0.0, 0.0, 1.0]))
+                shift = (float(u @ right) * self.px_per_m, -float(u[2]) * self.px_per_m)
+                image += float(self.markers["contrast"]) * moved(self._dots, shift, sgn * twist)
+            out[i] = np.round(np.clip(image, 0.0, 255.0)).astype(np.uint8)
         return out
+
+
+def marker_grid(size: int, spacing: float, radius: float) -> np.ndarray:
+    """``(size, size)`` float32 in [0, 1]: round dots of ``radius`` px every ``spacing`` px,
+    the grid centred on the image."""
+    c = (size - 1) / 2.0
+    y, x = np.mgrid[0:size, 0:size].astype(np.float32)
+    dx = (x - c + spacing / 2) % spacing - spacing / 2
+    dy = (y - c + spacing / 2) % spacing - spacing / 2
+    d = np.hypot(dx, dy)
+    return np.clip(radius + 0.5 - d, 0.0, 1.0).astype(np.float32)
+
+
+def moved(image: np.ndarray, shift: tuple[float, float], angle: float) -> np.ndarray:
+    """``image`` turned by ``angle`` (rad, counter-clockwise as displayed) about its centre and
+    shifted by ``shift`` = (columns, rows) px, bilinear, zero outside."""
+    import cv2
+    h, w = image.shape
+    m = cv2.getRotationMatrix2D(((w - 1) / 2.0, (h - 1) / 2.0), math.degrees(angle), 1.0)
+    m[:, 2] += shift
+    return cv2.warpAffine(image, m, (w, h), flags=cv2.INTER_LINEAR,
+                          borderMode=cv2.BORDER_CONSTANT, borderValue=0.0)
