@@ -23,10 +23,10 @@ def test_table_specs():
         table_specs("table9", 1)
     door = table_specs("door", 3)
     assert {(s.task, s.condition) for s in door} == {
-        ("door", "gmm+noise"), ("door", "sac-gmm+noise"), ("door", "sac-gmm+noise+door-via-point")}
-    via = next(s for s in door if s.condition == "sac-gmm+noise+door-via-point")
-    assert via.train_args(150)[:4] == ["train", "--task", "door", "--config"]
-    assert via.train_args(150)[4] == "door-via-point" and "--noise" in via.train_args(150)
+        ("door", "gmm+noise"), ("door", "sac-gmm+noise"), ("door", "sac-gmm+noise+attractor-shift")}
+    plain = next(s for s in door if s.condition == "sac-gmm+noise+attractor-shift")
+    assert plain.train_args(150)[:4] == ["train", "--task", "door", "--config"]
+    assert plain.train_args(150)[4] == "attractor-shift" and "--noise" in plain.train_args(150)
     assert RunSpec("peg", "sac", 0).train_args(5)[3:5] == ["--config", "sac"]
     assert all(s.sensor for s in door) and sorted(s.seed for s in door if s.agent == "gmm") == [0, 1, 2]
     cheap = table_specs("table1", 5, tasks=["peg"], baseline_seeds=2)
@@ -101,8 +101,8 @@ def test_door_report_names_the_agent_configurations(tmp_path):
         _fake_run(tmp_path / "runs", s, 0.5 if s.agent == "sac-gmm" else 0.1)
     md = write_report("door", specs, tmp_path / "runs", tmp_path, "sacgmm reproduce door").read_text()
     assert "| sac-gmm+noise | 50 +- 0 % (2 seeds) |" in md
-    assert "- sac-gmm+noise+door-via-point: `door-via-point`" in md
-    assert (tmp_path / "runs" / "door" / "sac-gmm+noise+door-via-point" / "seed1").is_dir()
+    assert "- sac-gmm+noise+attractor-shift: `attractor-shift`" in md
+    assert (tmp_path / "runs" / "door" / "sac-gmm+noise+attractor-shift" / "seed1").is_dir()
 
 
 def test_every_grid_configuration_is_a_packaged_agent_configuration():
@@ -166,8 +166,8 @@ def test_reproduce_door_plots_the_runs_of_its_own_sac_gmm_condition(tmp_path, mo
                         lambda curves, path, title, flat=None: plotted.update(curves) or None)
     assert main(["reproduce", "door", "--door-seeds", "2", "--report-only", "--runs",
                  str(tmp_path / "runs"), "--results", str(tmp_path)]) == 0
-    assert set(plotted) == {"sac-gmm+noise", "sac-gmm+noise+door-via-point"}
-    assert ("| sac-gmm+noise+door-via-point | 40 +- 0 % (2 seeds) |"
+    assert set(plotted) == {"sac-gmm+noise", "sac-gmm+noise+attractor-shift"}
+    assert ("| sac-gmm+noise+attractor-shift | 40 +- 0 % (2 seeds) |"
             in (tmp_path / "door.md").read_text())
 
 
