@@ -62,12 +62,20 @@ def domain_id(name: str) -> int:
     return _DOMAINS[name]
 
 
+def _default_sigint() -> None:
+    """In the child before exec: SIGINT back to its default action."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 class Proc:
     """A node process whose merged output is collected in ``lines``."""
 
     def __init__(self, argv: list[str], env: dict, cwd=None):
+        # a test run started in the background (e.g. `cmd &` in a script) ignores SIGINT, and
+        # so would the process: stop() asks it to end with SIGINT, as Ctrl-C does
         self.p = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                  stdin=subprocess.DEVNULL, env=env, text=True, cwd=cwd)
+                                  stdin=subprocess.DEVNULL, env=env, text=True, cwd=cwd,
+                                  preexec_fn=_default_sigint)
         self.lines: list[str] = []
         self.t = threading.Thread(target=self._read, daemon=True)
         self.t.start()
