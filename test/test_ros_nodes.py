@@ -468,10 +468,14 @@ def test_lockstep_sim_graph_is_reproducible(ros, tmp_path):
         assert spin_until(lambda: node.count_publishers("/sacgmm/ee_pose") >= 1, 30.0)
         ctrl = start("sacgmm.ros.gmm_controller", "-p", f"skill_path:={skill_path}",
                      "-p", "marker_rate_hz:=0.0")
-        assert spin_until(lambda: len(poses) >= 62, 40.0), bridge.output + ctrl.output
+        assert spin_until(lambda: len(poses) >= 64, 40.0), bridge.output + ctrl.output
         ctrl.stop()
         bridge.stop()
         keys = sorted(k for k in poses if k[0] * 1_000_000_000 + k[1] >= t0)
-        runs.append(np.array([poses[k] for k in keys][:61]))
+        # the bridge re-sends a state no command has answered (resend_period): on a loaded
+        # machine the first state may arrive twice, with a new stamp but the same position
+        seq = [poses[k] for k in keys]
+        seq = [x for i, x in enumerate(seq) if i == 0 or not np.array_equal(x, seq[i - 1])]
+        runs.append(np.array(seq[:61]))
     assert np.abs(runs[0][-1] - runs[0][0]).max() > 0.01          # the arm moved
     np.testing.assert_allclose(runs[0], runs[1], rtol=0, atol=1e-9)
