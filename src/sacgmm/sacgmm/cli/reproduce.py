@@ -130,6 +130,7 @@ def _figures(table: str, specs, root: Path, results: Path) -> list[Path]:
     if table == "table2":
         # Fig. 5b (peg, tactile) and its lever counterpart (depth): with and without the sensor,
         # under noise and without
+        rows = collect(specs, root)
         for task, sensor, png in (("peg", "tactile", "fig5b.png"),
                                   ("lever", "depth", "fig5b_lever.png")):
             if not any(s.task == task for s in specs):
@@ -140,7 +141,7 @@ def _figures(table: str, specs, root: Path, results: Path) -> list[Path]:
                      "sac-gmm": f"SAC-GMM, no noise, with {sensor}",
                      "sac-gmm-sensor": f"SAC-GMM, no noise, without {sensor}"}
             curves = learning_curves(root, task, conds)
-            gmm = {f"gmm{n}": [r["final_success"] for r in collect(specs, root)
+            gmm = {f"gmm{n}": [r["final_success"] for r in rows
                                if r["task"] == task and r["condition"] == f"gmm{n}"]
                    for n in ("", "+noise")}
             pngs.append(plot_curves({names[k]: v for k, v in curves.items()}, results / png,

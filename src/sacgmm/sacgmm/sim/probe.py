@@ -12,7 +12,7 @@ how far the press pushed the peg up into the hand.
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, fields
 
 import numpy as np
 
@@ -34,9 +34,8 @@ class Press:
     steps: int
 
     def row(self) -> dict:
-        out = asdict(self)
-        del out["images"]
-        return out
+        """Everything but the images (asdict would deep-copy them first)."""
+        return {f.name: getattr(self, f.name) for f in fields(self) if f.name != "images"}
 
 
 def press(env, axis: str, offset: float, speed: float = 0.02, z_end: float = 0.0,
