@@ -165,6 +165,25 @@ def test_final_evaluation_uses_the_best_evaluated_policy(peg_skill, tmp_path):
         _cfg(final_policy="median")
 
 
+def test_a_run_that_only_got_worse_ends_with_its_starting_policy(peg_skill, tmp_path):
+    run = TaskRun(_cfg(final_episodes=1), tmp_path, skill=peg_skill)
+    rates = iter([0.8, 0.1, 0.0])            # episode 0 (the skill), 2, 4
+    seen = []
+
+    def fake_evaluate(episodes, seed):
+        seen.append([q.detach().numpy().copy() for q in run.agent.actor.parameters()])
+        rate = next(rates, 0.0)
+        return {"episodes": episodes, "successes": 0, "success_rate": rate,
+                "ci95": [0.0, 1.0], "mean_control_steps": 1.0, "end_reasons": {}}
+
+    run.evaluate = fake_evaluate
+    out = run.train(progress=False)
+    assert out["final_policy"] == {"kind": "best", "episode": 0, "success_rate": 0.8}
+    start, final = seen[0], seen[-1]
+    assert all(np.array_equal(a, b) for a, b in zip(final, start))
+    assert not all(np.array_equal(a, b) for a, b in zip(final, seen[2]))
+
+
 def test_resume_refuses_a_different_configuration(peg_skill, tmp_path):
     TaskRun(_cfg(episodes=2), tmp_path, skill=peg_skill).train(progress=False)
     with pytest.raises(ValueError, match="different configuration"):

@@ -327,7 +327,8 @@ class TaskRun:
             tb.flush()
 
     def _keep_if_best(self, result: dict) -> None:
-        """Keep the policy of a periodic evaluation at least as good as every earlier one.
+        """Keep the policy of a periodic evaluation (the starting policy's at episode 0
+        included) at least as good as every earlier one: a later tie wins.
 
         Periodic evaluations use their own episode seeds (``EVAL_SEED``), the final one others
         (``FINAL_SEED``), so choosing on the former does not bias the latter.
@@ -364,7 +365,11 @@ class TaskRun:
                        desc=f"{cfg.task}/{cfg.agent}/seed{cfg.seed}", dynamic_ncols=True)
         if self.learns:
             if self.episode == 0 and not self.evals_log:
-                self._log_eval(self.evaluate(cfg.eval_episodes, EVAL_SEED))
+                # the starting policy is a candidate too: a run whose learning only made the
+                # skill worse ends with the skill it started from
+                result = self.evaluate(cfg.eval_episodes, EVAL_SEED)
+                self._log_eval(result)
+                self._keep_if_best(result)
             while self.episode < cfg.episodes:
                 seed = TRAIN_SEED_STRIDE * (cfg.seed + 1) + self.episode
                 t_env0, steps0 = self.time_env, self.control_steps
