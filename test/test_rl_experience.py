@@ -42,7 +42,7 @@ def test_update_samples_successes_only_when_there_are_any():
     seen = []
 
     class Agent:
-        def update(self, batch, successes=None):
+        def update(self, batch, successes=None, imitation_episodes=0):
             seen.append(None if successes is None else len(successes.reward))
             return {"loss": 0.0}
 
@@ -94,3 +94,32 @@ def test_demonstrations_are_kept_apart_and_make_their_share_of_every_batch():
     plain.add(o(100), [0.0], 1.0, o(101), True, demonstration=True)
     plain.end_episode(True)
     assert plain.demos is None and len(plain.buffer) == 1
+
+
+def test_the_episodes_behind_the_imitation_term_are_counted_and_kept():
+    """Successful episodes and episodes with labels are the evidence the skill prior weighs
+    against; a failed episode without labels is not."""
+    counts = []
+
+    class Agent:
+        def update(self, batch, successes=None, imitation_episodes=0):
+            counts.append(imitation_episodes)
+            return {}
+
+    exp = Experience(100, {"x": (1,)}, 1, seed=0, keep_successes=True)
+    episode(exp, 0, 3, success=False)
+    assert exp.imitation_episodes == 0
+    episode(exp, 10, 3, success=True)
+    exp.add(o(20), [0.0], 0.0, o(21), False)
+    exp.add_imitation(o(20), [0.5], 0.0, o(21), False)      # a failed episode with a label
+    exp.add(o(21), [0.0], 0.0, o(22), False, True)
+    exp.end_episode(False)
+    assert exp.imitation_episodes == 2
+    exp.update(Agent(), 1, batch_size=4)
+    assert counts == [2]
+    again = Experience(100, {"x": (1,)}, 1, seed=0, keep_successes=True)
+    again.load_successes_state(exp.successes_state())
+    assert again.imitation_episodes == 2 and len(again.successes) == 4
+    older = Experience(100, {"x": (1,)}, 1, seed=0, keep_successes=True)
+    older.load_successes_state(exp.successes.state_dict())   # the buffer alone
+    assert older.imitation_episodes == 0 and len(older.successes) == 4

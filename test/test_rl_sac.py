@@ -236,6 +236,37 @@ def test_success_imitation_is_q_filtered_and_pulls_the_mean_to_kept_actions():
     assert float(loss) == pytest.approx(float(expected), rel=1e-5)
 
 
+def test_the_skill_prior_holds_the_policy_at_the_skill_until_evidence_outweighs_it():
+    """With few episodes behind the imitated successes the policy's mean stays near the zero
+    action (the skill unchanged); with many it reaches the imitated action."""
+    from sacgmm.rl.replay import Batch
+
+    def mean_after(imitation_episodes, n0):
+        torch.manual_seed(0)
+        agent = SACAgent({"x": (2,)}, 1, SACConfig(
+            hidden=(16,), actor_zero_init=True, success_bc_weight=1.0,
+            success_bc_filter=False, actor_q_weight=0.0, lr_actor=1e-2, init_alpha=1e-4,
+            skill_prior_episodes=n0))
+        obs = {"x": torch.randn(32, 2)}
+        batch = Batch(obs, torch.zeros(32, 1), torch.zeros(32), obs, torch.zeros(32))
+        wins = Batch(obs, torch.full((32, 1), 0.6), torch.ones(32), obs, torch.ones(32))
+        for _ in range(300):
+            info = agent.update(batch, wins, imitation_episodes=imitation_episodes)
+        mode, _ = agent.actor(agent.features(obs), deterministic=True, with_log_prob=False)
+        return float(mode.mean()), info
+
+    assert SACAgent({"x": (2,)}, 1, SACConfig(skill_prior_episodes=10)).skill_prior_share(30) \
+        == pytest.approx(0.25)
+    few, info = mean_after(1, 10.0)          # p = 10/11: the mean at about 0.6/11
+    assert info["skill_prior"] == pytest.approx(10 / 11)
+    many, _ = mean_after(990, 10.0)          # p = 0.01
+    off, info_off = mean_after(1, 0.0)
+    assert abs(few) < 0.12 and many > 0.5 and off > 0.5, (few, many, off)
+    assert "skill_prior" not in info_off
+    with pytest.raises(ValueError, match="skill_prior_episodes"):
+        SACAgent({"x": (2,)}, 1, SACConfig(skill_prior_episodes=-1.0))
+
+
 def test_each_image_batch_is_encoded_once_per_update(monkeypatch):
     """Images dominate an update's cost: the success batch is encoded once, for the imitation
     (plus the critics' batch and the target encoder's next states)."""

@@ -50,6 +50,10 @@ class Experience:
                                        seed=seed + 1, image_layout=image_layout)
                           if keep_successes else None)
         self._episode: list[Transition] = []
+        #: episodes that gave the imitation term something: successful ones and those with
+        #: labels (the evidence that ``SACConfig.skill_prior_episodes`` weighs against)
+        self.imitation_episodes = 0
+        self._episode_labelled = False
 
     @classmethod
     def for_agent(cls, agent, capacity: int, *, seed: int, n_step: int = 1,
@@ -85,6 +89,7 @@ class Experience:
             raise ValueError("imitation labels need the buffer of successes: set "
                              "sac.success_bc_weight > 0")
         self.successes.add(obs, action, float(reward), next_obs, bool(terminated), 1)
+        self._episode_labelled = True
 
     def _store(self, transitions: list[Transition]) -> None:
         target = self.demos if self._demonstrating and self.demos is not None else self.buffer
@@ -101,7 +106,10 @@ class Experience:
         if success and self.successes is not None:
             for t in self._episode:
                 self.successes.add(*t)
+        if self._episode_labelled or (success and self._episode):
+            self.imitation_episodes += 1
         self._episode = []
+        self._episode_labelled = False
         self._demonstrating = self._in_episode = False
 
     def sample(self, batch_size: int):
@@ -123,16 +131,22 @@ class Experience:
         for _ in range(n):
             wins = self.successes
             extra = wins.sample(max(1, batch_size // 2)) if wins is not None and len(wins) else None
-            losses = agent.update(self.sample(batch_size), extra)
+            losses = agent.update(self.sample(batch_size), extra,
+                                  imitation_episodes=self.imitation_episodes)
         return losses, time.perf_counter() - t0
 
     def successes_state(self) -> dict | None:
         """:attr:`successes` for a checkpoint's extras (None when not kept)."""
-        return self.successes.state_dict() if self.successes is not None else None
+        if self.successes is None:
+            return None
+        return {"buffer": self.successes.state_dict(), "episodes": self.imitation_episodes}
 
     def load_successes_state(self, state: dict | None) -> None:
         if self.successes is not None and state is not None:
-            self.successes.load_state_dict(state)
+            if "buffer" not in state:       # a checkpoint that kept the buffer alone
+                state = {"buffer": state, "episodes": 0}
+            self.successes.load_state_dict(state["buffer"])
+            self.imitation_episodes = int(state["episodes"])
 
     def demos_state(self) -> dict | None:
         """:attr:`demos` for a checkpoint's extras (None when not kept apart)."""

@@ -21,7 +21,10 @@ One :meth:`SACAgent.update` on a :class:`~sacgmm.rl.replay.Batch` does, in order
    latents are those computed just before the critic step, saving one image pass). With
    ``success_bc_weight`` > 0 and a batch of transitions from successful episodes
    (``update(batch, successes)``), plus ``w E[1{Q(s, a_s) > Q(s, mu(s))} |tanh(mu(s)) - a_s|^2]``
-   (Q-filtered behaviour cloning of the agent's own successes).
+   (Q-filtered behaviour cloning of the agent's own successes). With ``skill_prior_episodes``
+   ``n0`` > 0 that term is weighted ``1 - p`` and ``p E_batch |tanh(mu(s))|^2`` is added,
+   ``p = n0 / (n0 + n)`` after ``n`` episodes behind the imitated transitions
+   (``update(..., imitation_episodes=n)``): the skill, the zero action, as a prior.
 3. **Temperature**: ``-log_alpha * (log pi + target_entropy)`` with target entropy ``-A``.
 4. **Targets**: polyak averaging, ``tau`` (0.005) for the critics, ``encoder_tau`` for encoders.
 
@@ -103,6 +106,13 @@ class SACConfig:
     # entropy term and the success imitation alone (filtered behaviour cloning with SAC's
     # exploration), a diagnostic of what the critics add
     actor_q_weight: float = 1.0
+    # the demonstrated skill as a prior of the imitation term, worth this many episodes of
+    # evidence (0: off): with ``n`` episodes behind the imitation buffer (successes and
+    # labelled episodes) and ``p = n0 / (n0 + n)``, the term is ``(1 - p)`` times the
+    # imitation loss plus ``p E_batch |tanh(mu(s))|^2``, which pulls the policy's mean towards
+    # the zero action (the skill unchanged) on every state of the batch. A few episodes,
+    # whose actions are mostly exploration, move the policy a little; many move it fully
+    skill_prior_episodes: float = 0.0
 
     @classmethod
     def from_dict(cls, d: Mapping) -> "SACConfig":
@@ -149,6 +159,9 @@ class SACAgent:
         if cfg.autoencoder_batch is not None and int(cfg.autoencoder_batch) < 1:
             raise ValueError(f"autoencoder_batch must be a positive number of images or None, "
                              f"got {cfg.autoencoder_batch!r}")
+        if not (np.isfinite(cfg.skill_prior_episodes) and cfg.skill_prior_episodes >= 0):
+            raise ValueError("skill_prior_episodes must be a finite number >= 0, got "
+                             f"{cfg.skill_prior_episodes}")
         if not (np.isfinite(cfg.actor_q_weight) and cfg.actor_q_weight >= 0):
             raise ValueError("actor_q_weight must be a finite number >= 0, got "
                              f"{cfg.actor_q_weight}")
@@ -365,11 +378,19 @@ class SACAgent:
         for tb, sb in zip(target.buffers(), source.buffers()):
             tb.copy_(sb)
 
-    def update(self, batch: Batch, successes: Batch | None = None) -> dict[str, float]:
+    def skill_prior_share(self, imitation_episodes: int) -> float:
+        """``p = n0 / (n0 + n)``: the share of the skill prior in the imitation term after
+        ``n`` episodes of evidence (0 when ``skill_prior_episodes`` is 0)."""
+        n0 = float(self.config.skill_prior_episodes)
+        return n0 / (n0 + max(int(imitation_episodes), 0)) if n0 > 0 else 0.0
+
+    def update(self, batch: Batch, successes: Batch | None = None,
+               imitation_episodes: int = 0) -> dict[str, float]:
         """One gradient step of critics (+ autoencoders), actor and temperature.
 
         ``successes``: transitions of successful episodes for the ``success_bc_weight`` term
-        (ignored when the weight is 0). Returns the losses and diagnostics as floats. Raises
+        (ignored when the weight is 0); ``imitation_episodes``: the episodes behind them, the
+        evidence the ``skill_prior_episodes`` prior weighs against. Returns the losses and diagnostics as floats. Raises
         ``FloatingPointError`` on a non-finite loss (before stepping that optimizer).
         """
         cfg = self.config
@@ -382,10 +403,16 @@ class SACAgent:
         # 2. actor (+ imitation of the agent's own successes) and 3. temperature
         if self.num_updates % cfg.actor_update_every == 0:
             actor_loss, alpha_loss, a_info = self.actor_losses(feat)
+            prior = self.skill_prior_share(imitation_episodes) if cfg.success_bc_weight else 0.0
             if cfg.success_bc_weight > 0 and successes is not None:
                 bc, kept = self.success_bc_loss(successes)
-                actor_loss = actor_loss + cfg.success_bc_weight * bc
+                actor_loss = actor_loss + cfg.success_bc_weight * (1.0 - prior) * bc
                 a_info.update(success_bc=bc.detach(), success_bc_kept=kept)
+            if prior > 0:
+                mode, _ = self.actor(feat.detach(), deterministic=True, with_log_prob=False)
+                pull = (mode ** 2).sum(-1).mean()
+                actor_loss = actor_loss + cfg.success_bc_weight * prior * pull
+                a_info.update(skill_prior=torch.tensor(prior), skill_prior_pull=pull.detach())
             self._check("actor_loss", actor_loss)
             self._check("alpha_loss", alpha_loss)
             self._step(self.actor_opt, actor_loss)
