@@ -246,3 +246,25 @@ def test_reproduce_table2_plots_both_tasks_with_and_without_the_sensor(tmp_path,
                       "SAC-GMM, no noise, with depth", "SAC-GMM, no noise, without depth"}
     assert flat == {"gmm": pytest.approx(0.1), "gmm+noise": pytest.approx(0.1)}
     assert "SAC-GMM, noise, with tactile" in plotted["fig5b.png"][0]
+
+
+def test_a_run_made_with_other_settings_is_neither_counted_nor_overwritten(tmp_path):
+    """After a change to an agent configuration file a finished run no longer counts, and the
+    grid refuses to start, naming the run and the settings, instead of mixing it in."""
+    from sacgmm.experiments.grid import run_grid
+    from sacgmm.rl.config import TrainConfig
+    spec = RunSpec("lever", "sac-gmm", 2)
+    cfg = TrainConfig.named("sac-gmm", task="lever", seed=2, episodes=10).to_dict()
+    cfg["demo_seed"] = 2                      # as a run saves it: its own demonstrations
+    _fake_run(tmp_path / "runs", spec, 0.5)
+    path = spec.run_dir(tmp_path / "runs") / "summary.json"
+    summary = json.loads(path.read_text())
+    path.write_text(json.dumps(dict(summary, config=cfg)))
+    assert is_finished(spec, tmp_path / "runs", 10)
+    cfg["warmup_std"] = cfg["warmup_std"] * 2
+    cfg["sac"]["actor_max_std"] = 0.3
+    path.write_text(json.dumps(dict(summary, config=cfg)))
+    assert not is_finished(spec, tmp_path / "runs", 10)
+    with pytest.raises(ValueError, match=r"lever/sac-gmm/seed2 \(sac, warmup_std\)"):
+        run_grid([spec], tmp_path / "runs", 10, 1, log=lambda m: None)
+    assert json.loads(path.read_text())["config"]["warmup_std"] == cfg["warmup_std"]

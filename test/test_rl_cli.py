@@ -105,3 +105,5 @@ def test_pipeline_refines_the_skill_and_shows_it(tmp_path, capsys):
     assert record["gmm_agent"]["successes"] == before["successes"]
     assert record["sac_gmm"]["success_rate"] == summary["final"]["success_rate"]
     assert record["training"]["episodes"] == 2 and record["machine"]["cpu_count"] >= 1
+    assert record["final_policy"] == summary["final_policy"]
+    assert f"best periodic evaluation: episode {summary['final_policy']['episode']}" in log

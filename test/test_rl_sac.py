@@ -255,8 +255,8 @@ def test_the_skill_prior_holds_the_policy_at_the_skill_until_evidence_outweighs_
         mode, _ = agent.actor(agent.features(obs), deterministic=True, with_log_prob=False)
         return float(mode.mean()), info
 
-    assert SACAgent({"x": (2,)}, 1, SACConfig(skill_prior_episodes=10)).skill_prior_share(30) \
-        == pytest.approx(0.25)
+    assert SACAgent({"x": (2,)}, 1, SACConfig(skill_prior_episodes=10, success_bc_weight=1.0)
+                    ).skill_prior_share(30) == pytest.approx(0.25)
     few, info = mean_after(1, 10.0)          # p = 10/11: the mean at about 0.6/11
     assert info["skill_prior"] == pytest.approx(10 / 11)
     many, _ = mean_after(990, 10.0)          # p = 0.01
@@ -264,7 +264,9 @@ def test_the_skill_prior_holds_the_policy_at_the_skill_until_evidence_outweighs_
     assert abs(few) < 0.12 and many > 0.5 and off > 0.5, (few, many, off)
     assert "skill_prior" not in info_off
     with pytest.raises(ValueError, match="skill_prior_episodes"):
-        SACAgent({"x": (2,)}, 1, SACConfig(skill_prior_episodes=-1.0))
+        SACAgent({"x": (2,)}, 1, SACConfig(skill_prior_episodes=-1.0, success_bc_weight=1.0))
+    with pytest.raises(ValueError, match="success_bc_weight > 0"):
+        SACAgent({"x": (2,)}, 1, SACConfig(skill_prior_episodes=10.0))
 
 
 def test_each_image_batch_is_encoded_once_per_update(monkeypatch):

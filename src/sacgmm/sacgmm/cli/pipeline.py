@@ -105,6 +105,11 @@ def run(args: argparse.Namespace) -> int:
           f"{100 * after['success_rate']:.0f}% on the same {args.episodes} episodes, after "
           f"{refined.cfg.episodes} training episodes ({refined.updates} updates, "
           f"{refined.wall_time() / 60:.1f} min)")
+    chosen = summary.get("final_policy", {})
+    if chosen.get("kind") == "best":
+        print(f"      the refined agent is the policy of the best periodic evaluation: episode "
+              f"{chosen['episode']}" + (" (before training: no evaluation beat the skill)"
+                                        if chosen["episode"] == 0 else ""))
     plot_before_after(before, after, refined.evals_log, out / "before_after.png", args.task)
     outcome = record_episode(refined, FINAL_SEED, out / "refined_episode.gif")
     print(f"      wrote {out / 'before_after.png'} and {out / 'refined_episode.gif'} "
@@ -118,8 +123,8 @@ def run(args: argparse.Namespace) -> int:
         "evaluation_seeds": [FINAL_SEED, FINAL_SEED + args.episodes - 1],
         "gmm_agent": {k: before[k] for k in ("successes", "episodes", "success_rate", "ci95")},
         "sac_gmm": {k: after[k] for k in ("successes", "episodes", "success_rate", "ci95")},
-        "training": summary["training"], "video_episode": {"seed": FINAL_SEED,
-                                                                   "outcome": outcome},
+        "training": summary["training"], "final_policy": chosen,
+        "video_episode": {"seed": FINAL_SEED, "outcome": outcome},
         "wall_time_s": round(time.perf_counter() - t_start, 1), "machine": machine_info()})
     print(f"== done in {(time.perf_counter() - t_start) / 60:.1f} min: results in {out}")
     return 0

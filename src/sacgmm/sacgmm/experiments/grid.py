@@ -194,16 +194,64 @@ def makespan(durations: Iterable[float], workers: int) -> float:
     return max(loads)
 
 
-def is_finished(spec: RunSpec, root: Path, episodes) -> bool:
+#: settings in which a finished run may differ from what its spec runs now and still count
+#: (the budget is checked on its own; threads and the final policy's choice do not change
+#: the training)
+NOT_COMPARED = ("episodes", "final_episodes", "final_policy", "threads")
+
+
+def _summary(spec: RunSpec, root: Path) -> dict | None:
     path = spec.run_dir(root) / "summary.json"
-    if not path.exists():
-        return False
     try:
-        summary = json.loads(path.read_text())
+        return json.loads(path.read_text()) if path.exists() else None
     except (OSError, json.JSONDecodeError):
+        return None
+
+
+def changed_settings(spec: RunSpec, summary: dict, episodes) -> list[str]:
+    """The settings (top-level keys) in which a finished run's saved configuration differs
+    from what ``spec`` would run now, e.g. after a change to an agent configuration file.
+    Settings the run did not record are not compared."""
+    from sacgmm.rl.config import TrainConfig
+    raw = summary.get("config", {})
+    now = TrainConfig.named(spec.config or spec.agent, task=spec.task, seed=spec.seed,
+                            noise=spec.noise, sensor=spec.sensor, dense=spec.dense,
+                            episodes=episodes_of(spec, episodes)).to_dict()
+    if now.get("demo_seed") is None and not now.get("skill"):
+        now["demo_seed"] = spec.seed          # what a run records: its own demonstrations
+    try:
+        saved = TrainConfig.from_saved(raw).to_dict()
+    except (TypeError, ValueError):
+        return sorted(k for k in raw if k not in NOT_COMPARED)
+    return sorted(k for k in raw if k in now and k not in NOT_COMPARED and saved[k] != now[k])
+
+
+def is_finished(spec: RunSpec, root: Path, episodes, extra_args: Iterable[str] = ()) -> bool:
+    """The run has its summary, with the spec's budget (any budget for the GMM agent, which
+    does not train) and the configuration the spec runs now (not compared when the grid
+    passes extra ``sacgmm train`` arguments: the settings are then the caller's)."""
+    summary = _summary(spec, root)
+    if summary is None:
         return False
-    return spec.agent == "gmm" or \
-        summary.get("config", {}).get("episodes") == episodes_of(spec, episodes)
+    if spec.agent != "gmm" and \
+            summary.get("config", {}).get("episodes") != episodes_of(spec, episodes):
+        return False
+    return bool(tuple(extra_args)) or not changed_settings(spec, summary, episodes)
+
+
+def check_not_stale(specs: Iterable[RunSpec], root: Path, episodes) -> None:
+    """``ValueError`` naming every finished run of ``specs`` made with other settings than its
+    spec runs now: the grid neither mixes them into a table nor overwrites them."""
+    stale = []
+    for s in specs:
+        summary = _summary(s, root)
+        changed = changed_settings(s, summary, episodes) if summary is not None else []
+        if changed:
+            stale.append(f"{s.run_dir(root)} ({', '.join(changed)})")
+    if stale:
+        raise ValueError(f"{len(stale)} finished run(s) under {root} were made with other "
+                         "settings than their configuration has now; remove them (or pass "
+                         "another --runs) to run them again: " + "; ".join(stale))
 
 
 BUSY = -1000   # run_one's return code for a run another process holds
@@ -232,7 +280,7 @@ def run_one(spec: RunSpec, root: Path, episodes, extra_args: Iterable[str] = (),
             fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)   # held by the trainer too (pass_fds)
         except BlockingIOError:
             return BUSY
-        if is_finished(spec, root, episodes):
+        if is_finished(spec, root, episodes, extra_args):
             return DONE
         with open(out / "train.log", "ab") as log:
             log.write(f"\n$ {' '.join(cmd)}\n".encode())
@@ -251,7 +299,10 @@ def run_grid(specs: list[RunSpec], root: Path, episodes, jobs: int,
     ``ray://head:10001``), one CPU per run."""
     import ray
 
-    todo = [s for s in specs if not is_finished(s, root, episodes)]
+    extra_args = list(extra_args)
+    if not extra_args:
+        check_not_stale(specs, root, episodes)
+    todo = [s for s in specs if not is_finished(s, root, episodes, extra_args)]
     where = f"the Ray cluster at {address}" if address else f"a local Ray instance ({jobs} CPUs)"
     log(f"{len(specs) - len(todo)} of {len(specs)} runs already finished; {len(todo)} to run "
         f"on {where}")
@@ -340,8 +391,9 @@ def write_report(table: str, specs: list[RunSpec], root: Path, results: Path, co
              "seeds)", "",
              f"Produced by `{command}` from the run directories under `{root}`; per-run figures "
              f"in `{table}.csv`. Learning agents are evaluated with the policy of their best "
-             "periodic evaluation (10 episodes every 10 training episodes, other episode seeds "
-             "than the final evaluation's; `final_policy` in each run's summary.json).", "",
+             "periodic evaluation (10 episodes before training and every 10 training episodes, "
+             "other episode seeds than the final evaluation's; the policy before training is "
+             "a candidate too; `final_policy` in each run's summary.json).", "",
              "| condition | " + " | ".join(tasks) + " |",
              "|---|" + "---|" * len(tasks)]
     for cond, _ in conditions:

@@ -81,7 +81,8 @@ class TrainConfig:
     # fitted with (None: the run's seed, so every seed brings its own demonstration set)
     demo_seed: int | None = None
     # the policy of the final evaluation: "best" = the one with the highest periodic evaluation
-    # (latest on ties; saved as best.pt), "last" = the policy at the end of training
+    # (the one before training, episode 0, included; latest on ties; saved as best.pt),
+    # "last" = the policy at the end of training
     final_policy: str = "best"
     # give the agent the gripper's opening (m) with its position and sensor latent, so it can
     # tell whether it holds the handle (lever, door) without reading it off the image

@@ -110,8 +110,10 @@ class SACConfig:
     # evidence (0: off): with ``n`` episodes behind the imitation buffer (successes and
     # labelled episodes) and ``p = n0 / (n0 + n)``, the term is ``(1 - p)`` times the
     # imitation loss plus ``p E_batch |tanh(mu(s))|^2``, which pulls the policy's mean towards
-    # the zero action (the skill unchanged) on every state of the batch. A few episodes,
-    # whose actions are mostly exploration, move the policy a little; many move it fully
+    # the zero action (the skill unchanged) on every state of the batch, both times
+    # ``success_bc_weight`` (which it needs); with no episode yet, the pull alone. A few
+    # episodes, whose actions are mostly exploration, move the policy a little; many move it
+    # fully. The count goes on when the buffer of successes drops its oldest transitions.
     skill_prior_episodes: float = 0.0
 
     @classmethod
@@ -162,6 +164,9 @@ class SACAgent:
         if not (np.isfinite(cfg.skill_prior_episodes) and cfg.skill_prior_episodes >= 0):
             raise ValueError("skill_prior_episodes must be a finite number >= 0, got "
                              f"{cfg.skill_prior_episodes}")
+        if cfg.skill_prior_episodes > 0 and not cfg.success_bc_weight > 0:
+            raise ValueError("skill_prior_episodes weighs against the imitation term: it needs "
+                             "success_bc_weight > 0")
         if not (np.isfinite(cfg.actor_q_weight) and cfg.actor_q_weight >= 0):
             raise ValueError("actor_q_weight must be a finite number >= 0, got "
                              f"{cfg.actor_q_weight}")
@@ -403,7 +408,7 @@ class SACAgent:
         # 2. actor (+ imitation of the agent's own successes) and 3. temperature
         if self.num_updates % cfg.actor_update_every == 0:
             actor_loss, alpha_loss, a_info = self.actor_losses(feat)
-            prior = self.skill_prior_share(imitation_episodes) if cfg.success_bc_weight else 0.0
+            prior = self.skill_prior_share(imitation_episodes)
             if cfg.success_bc_weight > 0 and successes is not None:
                 bc, kept = self.success_bc_loss(successes)
                 actor_loss = actor_loss + cfg.success_bc_weight * (1.0 - prior) * bc

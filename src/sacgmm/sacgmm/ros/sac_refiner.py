@@ -428,7 +428,12 @@ class SACRefiner(Node):
             with self._reward_lock:                    # a new episode's first decision
                 self._reward_acc = 0.0
             self._attributed = 0.0
-            learner.start_episode()
+            if pend is not None and pend.episode != w.episode:
+                # the pending decision's episode never reported its end: close it as failed,
+                # so its transitions neither fold into this one nor count with its outcome
+                learner.end_episode(False)
+            else:
+                learner.start_episode()
         action = learner.act(obs, explore=learner.train)
         decision = self._publish(action, w.window_index, w.position, w.gripper)
         self.latencies.append(time.monotonic() - t_received)
