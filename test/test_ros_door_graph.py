@@ -168,8 +168,11 @@ class RealDoorGraph:
         fut = cli.call_async(req)
         assert self.spin(fut.done, 10.0) and fut.result().results[0].successful
 
-    def log_line(self, pattern: str, timeout: float) -> bool:
-        return self.spin(lambda: any(re.search(pattern, l) for l in self.lines), timeout)
+    def log_line(self, pattern: str, timeout: float, since: int = 0) -> bool:
+        """Whether a line from the ``since``-th on matches ``pattern`` within ``timeout`` s
+        (a fault's message may have been logged at start-up too, before the fault)."""
+        return self.spin(lambda: any(re.search(pattern, l) for l in self.lines[since:]),
+                         timeout)
 
     def start_first_episode(self) -> np.ndarray:
         """Wait for every node, the arm's pose and the marker's target; arm, reset, wait for
@@ -261,19 +264,24 @@ def test_real_door_graph_pauses_on_camera_and_marker_faults(tmp_path):
         g.spin(lambda: False, 1.0)                         # moving towards the handle
         for camera, source in (("wrist_camera_on", "camera_encoder"),
                                ("door_camera_on", "aruco_reward_detector")):
+            mark = len(g.lines)
             g.set_driver_param(camera, False)
-            assert g.log_line(rf"\[iiwa_bridge\s*\].*paused: sacgmm/{source}: no image on", 10.0), g.out
+            assert g.log_line(rf"\[iiwa_bridge\s*\].*paused: sacgmm/{source}: no image on", 10.0,
+                              since=mark), g.out
             assert g.still(1.0) < 1e-4, g.out
             assert not g.ends
+            mark = len(g.lines)
             g.set_driver_param(camera, True)
-            assert g.log_line(rf"\[iiwa_bridge\s*\].*sacgmm/{source} is healthy again", 10.0), g.out
+            assert g.log_line(rf"\[iiwa_bridge\s*\].*sacgmm/{source} is healthy again", 10.0,
+                              since=mark), g.out
         assert g.still(0.5) > 1e-3 or g.ends, g.out        # moving again (or already done)
         assert g.spin(lambda: g.ends, 40.0), g.out
         # between episodes the marker is covered: no target, so once home no next episode
         # starts and nothing moves (homing itself goes on: it needs no perception)
+        mark = len(g.lines)
         g.set_driver_param("front_marker_covered", True)
         assert g.log_line(r"\[iiwa_bridge\s*\].*paused: sacgmm/aruco_target_detector: marker 8 "
-                          r"not seen", 15.0), g.out
+                          r"not seen", 15.0, since=mark), g.out
         assert g.spin(lambda: g.status and g.status[-1] == "settling", 20.0), g.status
         n_episodes = len(g.episodes)
         assert g.still(2.0) < 1e-4 and len(g.episodes) == n_episodes, g.out
