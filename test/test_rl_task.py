@@ -136,21 +136,25 @@ def test_resume_continues_exactly(peg_skill, tmp_path, kw):
     assert (tmp_path / "b" / "summary.json").exists() and (tmp_path / "b" / "evals.csv").exists()
 
 
-def test_final_evaluation_uses_the_best_evaluated_policy(peg_skill, tmp_path):
-    run = TaskRun(_cfg(final_episodes=1), tmp_path, skill=peg_skill)
-    rates = iter([0.0, 1.0, 0.0])            # episode 0 (before training), 2, 4
-    seen = []
+def _fake_evaluations(run, rates):
+    """Replace ``run.evaluate``: the periodic evaluations succeed at ``rates`` in turn, every
+    later one (the final evaluation) at 0. Returns the actor's parameters at each call."""
+    rates, seen = iter(rates), []
 
     def fake_evaluate(episodes, seed):
         seen.append([q.detach().numpy().copy() for q in run.agent.actor.parameters()])
-        rate = next(rates, None)
-        if rate is None:                      # the final evaluation
-            return {"episodes": episodes, "successes": 0, "success_rate": 0.0,
-                    "ci95": [0.0, 1.0], "mean_control_steps": 1.0, "end_reasons": {}}
-        return {"episodes": episodes, "successes": int(rate), "success_rate": rate,
-                "ci95": [0.0, 1.0], "mean_control_steps": 1.0, "end_reasons": {}}
+        rate = next(rates, 0.0)
+        return {"episodes": episodes, "successes": round(rate * episodes),
+                "success_rate": rate, "ci95": [0.0, 1.0], "mean_control_steps": 1.0,
+                "end_reasons": {}}
 
     run.evaluate = fake_evaluate
+    return seen
+
+
+def test_final_evaluation_uses_the_best_evaluated_policy(peg_skill, tmp_path):
+    run = TaskRun(_cfg(final_episodes=1), tmp_path, skill=peg_skill)
+    seen = _fake_evaluations(run, [0.0, 1.0, 0.0])    # episode 0 (before training), 2, 4
     out = run.train(progress=False)
     assert out["final_policy"] == {"kind": "best", "episode": 2, "success_rate": 1.0}
     at_2, at_4, final = seen[1], seen[2], seen[3]
@@ -167,16 +171,7 @@ def test_final_evaluation_uses_the_best_evaluated_policy(peg_skill, tmp_path):
 
 def test_a_run_that_only_got_worse_ends_with_its_starting_policy(peg_skill, tmp_path):
     run = TaskRun(_cfg(final_episodes=1), tmp_path, skill=peg_skill)
-    rates = iter([0.8, 0.1, 0.0])            # episode 0 (the skill), 2, 4
-    seen = []
-
-    def fake_evaluate(episodes, seed):
-        seen.append([q.detach().numpy().copy() for q in run.agent.actor.parameters()])
-        rate = next(rates, 0.0)
-        return {"episodes": episodes, "successes": 0, "success_rate": rate,
-                "ci95": [0.0, 1.0], "mean_control_steps": 1.0, "end_reasons": {}}
-
-    run.evaluate = fake_evaluate
+    seen = _fake_evaluations(run, [0.8, 0.1, 0.0])    # episode 0 (the skill), 2, 4
     out = run.train(progress=False)
     assert out["final_policy"] == {"kind": "best", "episode": 0, "success_rate": 0.8}
     start, final = seen[0], seen[-1]
