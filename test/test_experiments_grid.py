@@ -248,6 +248,21 @@ def test_reproduce_table2_plots_both_tasks_with_and_without_the_sensor(tmp_path,
     assert "SAC-GMM, noise, with tactile" in plotted["fig5b.png"][0]
 
 
+def test_the_image_encoders_settings_do_not_make_a_run_without_the_sensor_stale(tmp_path):
+    from sacgmm.experiments.grid import changed_settings
+    from sacgmm.rl.config import TrainConfig
+    for sensor in (False, True):
+        spec = RunSpec("peg", "sac-gmm", 1, sensor=sensor)
+        cfg = TrainConfig.named("sac-gmm", task="peg", seed=1, sensor=sensor,
+                                episodes=10).to_dict()
+        cfg["demo_seed"] = 1
+        cfg["sac"]["latent_dim"] = cfg["sac"]["latent_dim"] + 4
+        cfg["sac"]["lr_autoencoder"] = 1e-3
+        assert changed_settings(spec, {"config": cfg}, 10) == ([] if not sensor else ["sac"])
+        cfg["sac"]["lr_actor"] = 1e-3            # a setting every run uses
+        assert changed_settings(spec, {"config": cfg}, 10) == ["sac"]
+
+
 def test_a_run_made_with_other_settings_is_neither_counted_nor_overwritten(tmp_path):
     """After a change to an agent configuration file a finished run no longer counts, and the
     grid refuses to start, naming the run and the settings, instead of mixing it in."""

@@ -211,8 +211,10 @@ def _summary(spec: RunSpec, root: Path) -> dict | None:
 def changed_settings(spec: RunSpec, summary: dict, episodes) -> list[str]:
     """The settings (top-level keys) in which a finished run's saved configuration differs
     from what ``spec`` would run now, e.g. after a change to an agent configuration file.
-    Settings the run did not record are not compared."""
+    Settings the run did not record are not compared, nor, in a run without the sensor, the
+    image encoder's (:data:`sacgmm.rl.sac.IMAGE_SETTINGS`)."""
     from sacgmm.rl.config import TrainConfig
+    from sacgmm.rl.sac import IMAGE_SETTINGS
     raw = summary.get("config", {})
     now = TrainConfig.named(spec.config or spec.agent, task=spec.task, seed=spec.seed,
                             noise=spec.noise, sensor=spec.sensor, dense=spec.dense,
@@ -223,6 +225,9 @@ def changed_settings(spec: RunSpec, summary: dict, episodes) -> list[str]:
         saved = TrainConfig.from_saved(raw).to_dict()
     except (TypeError, ValueError):
         return sorted(k for k in raw if k not in NOT_COMPARED)
+    if not spec.sensor:           # the image encoder's settings cannot change a run without it
+        for cfg in (saved, now):
+            cfg["sac"] = {k: v for k, v in cfg["sac"].items() if k not in IMAGE_SETTINGS}
     return sorted(k for k in raw if k in now and k not in NOT_COMPARED and saved[k] != now[k])
 
 

@@ -52,6 +52,12 @@ RETIRED = {"critic_on_successes": False, "image_shift": 0, "policy_average": 0.0
            "actor_q_where": None}
 
 
+#: settings of :class:`SACConfig` that act only on image sensors (the autoencoders): they cannot
+#: change an agent whose observation has no image
+IMAGE_SETTINGS = ("latent_dim", "encoder_kind", "encoder_channels", "lambda_z",
+                  "autoencoder_batch", "lr_autoencoder", "encoder_tau")
+
+
 @dataclass
 class SACConfig:
     """Hyper-parameters of :class:`SACAgent` (defaults: SB3 / SAC-AE / the SAC-GMM paper)."""

@@ -25,7 +25,7 @@ START_ABOVE = 0.02
 class Press:
     """One scripted press: where it was aimed and what it left."""
 
-    axis: str            # "x" or "y" of the target frame
+    axis: str | float    # "x" or "y" of the target frame, or a direction in its xy plane (rad)
     offset: float        # m from the hole's axis along ``axis``
     images: np.ndarray   # (steps, 2, 64, 64) uint8 fingertip images after every control step
     peg_slip: float      # m, + = the peg slid up into the hand
@@ -38,17 +38,24 @@ class Press:
         return {f.name: getattr(self, f.name) for f in fields(self) if f.name != "images"}
 
 
-def press(env, axis: str, offset: float, speed: float = 0.02, z_end: float = 0.0,
+def press(env, axis: str | float, offset: float, speed: float = 0.02, z_end: float = 0.0,
           max_steps: int = 150, gain: float = 5.0, seed: int = 0) -> Press:
     """One press (module docstring) on a peg environment made with ``sensor=True`` and
-    ``noise=False``; ``gain`` (1/s) holds the lateral position against the contact forces."""
-    if axis not in ("x", "y"):
-        raise ValueError(f"axis must be 'x' or 'y', got {axis!r}")
+    ``noise=False``; ``gain`` (1/s) holds the lateral position against the contact forces.
+    ``axis``: ``"x"`` or ``"y"`` of the target frame, or a direction in its xy plane (rad from
+    x towards y)."""
+    if isinstance(axis, str):
+        if axis not in ("x", "y"):
+            raise ValueError(f"axis must be 'x', 'y' or an angle (rad), got {axis!r}")
+        angle = 0.0 if axis == "x" else np.pi / 2
+    else:
+        angle = float(axis)
+        if not np.isfinite(angle):
+            raise ValueError(f"axis must be 'x', 'y' or a finite angle (rad), got {axis!r}")
     if not np.isfinite(offset) or not 0 < speed <= 0.15 or max_steps < 1:
         raise ValueError("offset must be finite, speed in (0, 0.15] m/s, max_steps >= 1")
     goal_depth = float(env.unwrapped.g["goal_depth"])
-    aim = np.zeros(3)
-    aim["xy".index(axis)] = offset
+    aim = np.array([offset * np.cos(angle), offset * np.sin(angle), 0.0])
     start = aim + np.array([0.0, 0.0, goal_depth + START_ABOVE])
     obs, info = env.reset(seed=seed, options={"start": start})
     z_cmd = float(start[2])
