@@ -248,7 +248,7 @@ def test_reproduce_table2_plots_both_tasks_with_and_without_the_sensor(tmp_path,
     assert "SAC-GMM, noise, with tactile" in plotted["fig5b.png"][0]
 
 
-def test_the_image_encoders_settings_do_not_make_a_run_without_the_sensor_stale(tmp_path):
+def test_the_image_encoders_settings_do_not_make_a_run_without_the_sensor_stale():
     from sacgmm.experiments.grid import changed_settings
     from sacgmm.rl.config import TrainConfig
     for sensor in (False, True):

@@ -377,3 +377,36 @@ def test_reconstruction_on_a_sub_batch_uses_only_its_first_images():
     assert torch.allclose(info["ae_loss/cam"], expected, atol=1e-6)
     with pytest.raises(ValueError, match="autoencoder_batch"):
         SACAgent({"cam": (1, 64, 64)}, 2, SACConfig(autoencoder_batch=0))
+
+
+def test_the_image_settings_leave_an_agent_without_images_unchanged():
+    """``IMAGE_SETTINGS`` act on the autoencoders only: two agents without image parts that
+    differ in all of them act and learn alike (grids rely on it to judge finished runs)."""
+    from dataclasses import fields
+
+    from sacgmm.rl.replay import Batch
+    from sacgmm.rl.sac import IMAGE_SETTINGS
+
+    assert set(IMAGE_SETTINGS) <= {f.name for f in fields(SACConfig)}
+    other = {"latent_dim": 32, "encoder_kind": "patch", "encoder_channels": 8,
+             "lambda_z": 1e-3, "autoencoder_batch": 16, "lr_autoencoder": 1e-2,
+             "encoder_tau": 0.5}
+    assert set(other) == set(IMAGE_SETTINGS)
+    agents = []
+    for changes in ({}, other):
+        torch.manual_seed(0)
+        agents.append(SACAgent({"x": (3,)}, 2, SACConfig(hidden=(16,), **changes)))
+    g = torch.Generator().manual_seed(1)
+    obs = {"x": torch.randn(16, 3, generator=g)}
+    nxt = {"x": torch.randn(16, 3, generator=g)}
+    batch = Batch(obs, torch.rand(16, 2, generator=g) * 2 - 1, torch.randn(16, generator=g),
+                  nxt, torch.zeros(16))
+    outs = []
+    for agent in agents:
+        torch.manual_seed(2)
+        outs.append([agent.update(batch) for _ in range(3)])
+    assert outs[0] == outs[1]
+    for a, b in zip(agents[0].actor.parameters(), agents[1].actor.parameters()):
+        assert torch.equal(a, b)
+    for a, b in zip(agents[0].critic.parameters(), agents[1].critic.parameters()):
+        assert torch.equal(a, b)

@@ -30,6 +30,12 @@ def test_press_checks_its_arguments():
             press(env, "x", 0.01, speed=1.0)
         out = press(env, "y", -0.02, max_steps=3)
         assert out.images.shape == (3, 2, 64, 64) and out.images.dtype == np.uint8
+        # a direction in radians aims where the axis does
+        along_y = press(env, "y", 0.02, max_steps=20)
+        at_90 = press(env, np.pi / 2, 0.02, max_steps=20)
+        assert np.array_equal(along_y.images, at_90.images)
+        with pytest.raises(ValueError, match="finite angle"):
+            press(env, float("nan"), 0.01)
     finally:
         env.close()
 

@@ -11,7 +11,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "probe-encoder", help="how well the direction of a press beside the hole is recovered "
                               "from the tactile pixels and from trained agents' latent codes",
         description="Presses the held peg onto the board in random directions 5-30 mm from the "
-                    "hole (no noise, no learning) and fits, with cross-validated ridge "
+                    "hole's axis (no noise, no learning) and fits, with cross-validated ridge "
                     "regression, the press's direction from the images' pixels and from each "
                     "checkpoint's latent code of the same images: the median angle error "
                     "(90 deg is chance) and R^2. A latent far behind the pixels has lost what "

@@ -11,9 +11,9 @@ frame's xy plane) from
 - the images' pixels (what the sensor shows), and
 - each checkpoint's latent code of the same images (what its agent sees),
 
-scored by cross-validated ridge regression (``folds`` folds, the ridge penalty chosen inside
-each fold): the median angle between the true and the predicted direction (deg; 90 is chance)
-and the R^2 of the two components. A latent far behind the pixels has lost the information.
+scored by cross-validated ridge regression on standardised features (``folds`` folds, the ridge
+penalty chosen inside each fold): the median angle between the true and the predicted
+direction (deg; 90 is chance) and the R^2 of the two components pooled. A latent far behind the pixels has lost the information.
 """
 from __future__ import annotations
 
@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 #: m from the hole's axis: the presses land at uniform distances in this range (beyond the
-#: 3 mm clearance, within 1.5 cm per axis of perception noise twice over)
+#: 3 mm clearance, up to 3 standard deviations of the 1 cm per-axis perception noise)
 OFFSETS = (0.005, 0.03)
 #: m/s: the press's descent (fast enough to reach the board well within the press's steps)
 SPEED = 0.06
@@ -51,16 +51,25 @@ def random_presses(n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
 
 def direction_error(features: np.ndarray, angles: np.ndarray, folds: int = 6) -> dict:
     """How well ridge regression on ``features`` ``(n, F)`` recovers ``(cos, sin)`` of
-    ``angles`` ``(n,)`` under ``folds``-fold cross-validation: ``{"median_angle_error_deg",
-    "r2"}``."""
+    ``angles`` ``(n,)`` (rad) under ``folds``-fold cross-validation: ``{"median_angle_error_deg",
+    "r2"}`` (R^2 pooled over the two components). ``ValueError`` when the rows do not match
+    the angles or there are fewer than 2 presses per fold."""
     from sklearn.linear_model import RidgeCV
     from sklearn.model_selection import KFold, cross_val_predict
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
 
-    x = np.asarray(features, dtype=np.float64).reshape(len(angles), -1)
+    angles = np.asarray(angles, dtype=np.float64)
+    x = np.asarray(features, dtype=np.float64)
+    if x.ndim == 1:
+        x = x[:, None]
+    if x.ndim != 2 or len(x) != len(angles):
+        raise ValueError(f"features {x.shape}: expected one row per angle ({len(angles)})")
+    if len(angles) < 2 * folds or folds < 2:
+        raise ValueError(f"{len(angles)} presses for {folds} folds: at least 2 folds and 2 "
+                         "presses per fold are needed")
     y = np.stack([np.cos(angles), np.sin(angles)], axis=1)
-    model = make_pipeline(StandardScaler(), RidgeCV(alphas=np.logspace(-3, 4, 15)))
+    model = make_pipeline(StandardScaler(), RidgeCV(alphas=np.logspace(-3, 6, 19)))
     pred = cross_val_predict(model, x, y, cv=KFold(folds, shuffle=True, random_state=0))
     err = np.angle(np.exp(1j * (np.arctan2(pred[:, 1], pred[:, 0]) - angles)))
     r2 = 1.0 - float(((pred - y) ** 2).sum()) / float(((y - y.mean(0)) ** 2).sum())

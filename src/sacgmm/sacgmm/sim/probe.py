@@ -1,7 +1,8 @@
 """What the peg task's tactile images say about where a press landed.
 
 A scripted press (no learning, no noise): the peg starts ``offset`` metres beside the hole's
-axis (along x or y of the target frame) with its tip 2 cm above the board, holds that lateral
+axis (along x or y of the target frame, or in any direction of its xy plane) with its tip 2 cm
+above the board, holds that lateral
 position and descends at ``speed`` m/s until the commanded TCP reaches ``z_end`` (target
 frame; 0 is the attractor, where an inserted peg's tip is 3 cm deep) or ``max_steps`` control
 steps pass. The two fingertip images are compared between the presses at ``+offset`` and
