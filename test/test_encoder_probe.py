@@ -7,8 +7,8 @@ import pytest
 import torch
 torch.set_num_threads(1)
 
-from sacgmm.experiments.encoder_probe import (checkpoint_latents,  # noqa: E402
-                                              direction_error, random_presses)
+from sacgmm.experiments.encoder_probe import (direction_error,  # noqa: E402
+                                              encoder_agent, latents, random_presses)
 from sacgmm.rl.checkpoint import save_checkpoint  # noqa: E402
 from sacgmm.rl.sac import SACAgent, SACConfig  # noqa: E402
 
@@ -60,13 +60,14 @@ def test_latents_come_from_the_checkpoints_agent_and_a_blind_agent_is_named(tmp_
     save_checkpoint(tmp_path / "seeing.pt", seeing)
     save_checkpoint(tmp_path / "blind.pt", blind)
     images = np.random.default_rng(0).integers(0, 256, (5, 2, 64, 64), dtype=np.uint8)
-    z = checkpoint_latents(tmp_path / "seeing.pt", images)
+    z = latents(encoder_agent(tmp_path / "seeing.pt"), images)
     expected = seeing.encode({"position": np.zeros((5, 3), np.float32), "image": images})
     assert z.shape == (5, 4) and np.allclose(z, expected["image"])
     with pytest.raises(ValueError, match="blind.pt: its agent sees no image"):
-        checkpoint_latents(tmp_path / "blind.pt", images)
+        encoder_agent(tmp_path / "blind.pt")
     with pytest.raises(ValueError, match="seeing.pt: its agent sees images of shape"):
-        checkpoint_latents(tmp_path / "seeing.pt", images[:, :1])
+        latents(encoder_agent(tmp_path / "seeing.pt"), images[:, :1],
+                f"checkpoint {tmp_path / 'seeing.pt'}")
 
 
 def test_cli_scores_pixels_and_latents_and_names_bad_arguments(tmp_path, capsys):

@@ -26,18 +26,14 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from pathlib import Path
-
-    from sacgmm.experiments.encoder_probe import probe_encoders
+    from sacgmm.experiments.encoder_probe import check_folds, probe_encoders
     from sacgmm.fileio import atomic_write_text
     from sacgmm.machine import machine_info
 
-    if args.presses < 2 * args.folds or args.folds < 2:
-        raise ValueError(f"--presses {args.presses} --folds {args.folds}: at least 2 folds and "
-                         "2 presses per fold are needed")
-    for path in args.checkpoints:
-        if not Path(path).is_file():
-            raise ValueError(f"checkpoint {path} does not exist")
+    try:
+        check_folds(args.presses, args.folds)
+    except ValueError as exc:
+        raise ValueError(f"--presses {args.presses} --folds {args.folds}: {exc}") from None
     doc = probe_encoders(args.checkpoints, args.presses, args.seed, args.folds)
     command = " ".join(["sacgmm probe-encoder", *args.checkpoints, "--presses",
                         str(args.presses), "--folds", str(args.folds), "--seed", str(args.seed)])

@@ -49,6 +49,13 @@ def random_presses(n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     return images, angles
 
 
+def check_folds(presses: int, folds: int) -> None:
+    """``ValueError`` unless there are at least 2 folds and 2 presses per fold."""
+    if presses < 2 * folds or folds < 2:
+        raise ValueError(f"{presses} presses for {folds} folds: at least 2 folds and 2 "
+                         "presses per fold are needed")
+
+
 def direction_error(features: np.ndarray, angles: np.ndarray, folds: int = 6) -> dict:
     """How well ridge regression on ``features`` ``(n, F)`` recovers ``(cos, sin)`` of
     ``angles`` ``(n,)`` (rad) under ``folds``-fold cross-validation: ``{"median_angle_error_deg",
@@ -65,9 +72,7 @@ def direction_error(features: np.ndarray, angles: np.ndarray, folds: int = 6) ->
         x = x[:, None]
     if x.ndim != 2 or len(x) != len(angles):
         raise ValueError(f"features {x.shape}: expected one row per angle ({len(angles)})")
-    if len(angles) < 2 * folds or folds < 2:
-        raise ValueError(f"{len(angles)} presses for {folds} folds: at least 2 folds and 2 "
-                         "presses per fold are needed")
+    check_folds(len(angles), folds)
     y = np.stack([np.cos(angles), np.sin(angles)], axis=1)
     model = make_pipeline(StandardScaler(), RidgeCV(alphas=np.logspace(-3, 6, 19)))
     pred = cross_val_predict(model, x, y, cv=KFold(folds, shuffle=True, random_state=0))
@@ -77,10 +82,9 @@ def direction_error(features: np.ndarray, angles: np.ndarray, folds: int = 6) ->
             "r2": round(r2, 3)}
 
 
-def checkpoint_latents(path: str | Path, images: np.ndarray) -> np.ndarray:
-    """The latent codes ``(n, latent_dim)`` the agent of checkpoint ``path`` gives the image
-    part of its observation for ``images`` ``(n, C, 64, 64)``. Raises ``ValueError`` naming
-    the checkpoint when its agent has no image part or expects other images."""
+def encoder_agent(path: str | Path):
+    """The SAC agent of checkpoint ``path``. Raises ``ValueError`` naming the checkpoint when
+    it cannot be read or its agent has no image part."""
     from sacgmm.rl.checkpoint import load_checkpoint
     from sacgmm.rl.sac import SACAgent
 
@@ -88,9 +92,16 @@ def checkpoint_latents(path: str | Path, images: np.ndarray) -> np.ndarray:
     if "image" not in agent.image_keys:
         raise ValueError(f"checkpoint {path}: its agent sees no image (parts "
                          f"{sorted(agent.obs_shapes)}); train with the sensor on")
+    return agent
+
+
+def latents(agent, images: np.ndarray, name: str = "the agent") -> np.ndarray:
+    """The latent codes ``(n, latent_dim)`` ``agent`` gives the image part of its observation
+    for ``images`` ``(n, C, 64, 64)``; ``ValueError`` naming ``name`` when it expects other
+    images."""
     shape = tuple(agent.obs_shapes["image"])
     if tuple(images.shape[1:]) != shape:
-        raise ValueError(f"checkpoint {path}: its agent sees images of shape {shape}, the "
+        raise ValueError(f"{name}: its agent sees images of shape {shape}, the "
                          f"probe's are {tuple(images.shape[1:])} (a peg-task agent is needed)")
     obs = {k: np.zeros((len(images), *v), np.float32) for k, v in agent.obs_shapes.items()}
     obs["image"] = images
@@ -98,12 +109,15 @@ def checkpoint_latents(path: str | Path, images: np.ndarray) -> np.ndarray:
 
 
 def probe_encoders(checkpoints, n: int = 144, seed: int = 0, folds: int = 6) -> dict:
-    """The module's probe: the pixels' and each checkpoint's direction error."""
+    """The module's probe: the pixels' and each checkpoint's direction error. The checkpoints
+    are read and the folds checked before any press."""
+    check_folds(n, folds)
+    agents = [encoder_agent(path) for path in checkpoints]
     images, angles = random_presses(n, seed)
     rows = [{"features": "pixels", "dims": int(np.prod(images.shape[1:])),
              **direction_error(images.reshape(n, -1) / 255.0, angles, folds)}]
-    for path in checkpoints:
-        z = checkpoint_latents(path, images)
+    for path, agent in zip(checkpoints, agents):
+        z = latents(agent, images, f"checkpoint {path}")
         rows.append({"features": str(path), "dims": int(z.shape[1]),
                      **direction_error(z, angles, folds)})
     return {"presses": n, "seed": seed, "folds": folds, "offsets_m": list(OFFSETS),
